@@ -1,0 +1,32 @@
+//! The certctl schema, as a list of sea-orm migrations.
+//!
+//! Every migration is written in idempotent SQL (`IF NOT EXISTS`, `CREATE OR REPLACE`), so applying
+//! the set to a database that already has it — even with the `seaql_migrations` bookkeeping lost —
+//! changes nothing. A migration describes the schema as it was the day it was written, so this crate
+//! depends on nothing else of ours.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_pki;
+mod m20261128_000002_auth_audit;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261128_000001_pki::Migration),
+            Box::new(m20261128_000002_auth_audit::Migration),
+        ]
+    }
+}
+
+/// Runs each statement of an idempotent script in order.
+pub(crate) async fn run_script(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
+    let conn = manager.get_connection();
+    for sql in statements {
+        conn.execute_unprepared(sql).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,317 @@
+//! Configuration from `CERTCTL_*` environment variables.
+//!
+//! Every setting has a default that runs on one machine. A value that does not parse fails start-up
+//! with a message naming the variable; nothing is silently replaced by a default.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::crypto::KeyEncryptionKeys;
+
+/// A configuration error, naming the variable at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(var: &'static str, message: impl Into<String>) -> Self {
+        Self { var, message: message.into() }
+    }
+}
+
+/// Reads variables through a lookup function so tests can feed a map instead of the process
+/// environment.
+pub struct Env<'a> {
+    lookup: Box<dyn Fn(&str) -> Option<String> + 'a>,
+}
+
+impl Env<'static> {
+    /// The process environment.
+    pub fn process() -> Self {
+        Self { lookup: Box::new(|k| std::env::var(k).ok()) }
+    }
+}
+
+impl<'a> Env<'a> {
+    pub fn from_fn(lookup: impl Fn(&str) -> Option<String> + 'a) -> Self {
+        Self { lookup: Box::new(lookup) }
+    }
+
+    /// The value, with empty strings treated as unset.
+    pub fn get(&self, var: &str) -> Option<String> {
+        (self.lookup)(var).filter(|v| !v.trim().is_empty())
+    }
+
+    pub fn string(&self, var: &'static str, default: &str) -> String {
+        self.get(var).unwrap_or_else(|| default.to_owned())
+    }
+
+    pub fn addr(&self, var: &'static str, default: &str) -> Result<SocketAddr, ConfigError> {
+        let raw = self.string(var, default);
+        raw.parse()
+            .map_err(|_| ConfigError::new(var, format!("`{raw}` is not an address like 127.0.0.1:8080")))
+    }
+
+    pub fn bool(&self, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(var).as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None => Ok(default),
+            Some("1" | "true" | "yes" | "on") => Ok(true),
+            Some("0" | "false" | "no" | "off") => Ok(false),
+            Some(other) => Err(ConfigError::new(var, format!("`{other}` is not a boolean (true or false)"))),
+        }
+    }
+
+    pub fn number<T: std::str::FromStr>(&self, var: &'static str, default: T) -> Result<T, ConfigError> {
+        match self.get(var) {
+            None => Ok(default),
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|_| ConfigError::new(var, format!("`{raw}` is not a valid number"))),
+        }
+    }
+
+    pub fn duration(&self, var: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+        match self.get(var) {
+            None => Ok(default),
+            Some(raw) => parse_duration(&raw).map_err(|m| ConfigError::new(var, m)),
+        }
+    }
+}
+
+/// Parses durations written like `30s`, `2m`, `1h`, `500ms` or `1h30m`.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err("empty duration".to_owned());
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(format!("`{raw}` is not a duration like 30s, 2m or 1h"));
+        }
+        let value: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("`{raw}` is not a duration like 30s, 2m or 1h"))?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let part = match unit {
+            "ms" => Duration::from_millis(value),
+            "s" => Duration::from_secs(value),
+            "m" => Duration::from_secs(value * 60),
+            "h" => Duration::from_secs(value * 3600),
+            "d" => Duration::from_secs(value * 86_400),
+            _ => return Err(format!("`{raw}` has an unknown unit `{unit}` (use ms, s, m, h or d)")),
+        };
+        total += part;
+    }
+    Ok(total)
+}
+
+/// Settings every daemon shares.
+#[derive(Clone, Debug)]
+pub struct CommonConfig {
+    pub database_url: String,
+    pub database_max_connections: u32,
+    pub admin_addr: SocketAddr,
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/certctl";
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+impl CommonConfig {
+    pub fn from_env(env: &Env<'_>, default_admin: &str) -> Result<Self, ConfigError> {
+        let log_format = match env.string("CERTCTL_LOG_FORMAT", "pretty").as_str() {
+            "pretty" | "text" => LogFormat::Pretty,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(ConfigError::new(
+                    "CERTCTL_LOG_FORMAT",
+                    format!("`{other}` is not a log format (pretty or json)"),
+                ));
+            }
+        };
+        let database_url = env.string("CERTCTL_DATABASE_URL", DEFAULT_DATABASE_URL);
+        if !database_url.starts_with("postgres://") && !database_url.starts_with("postgresql://") {
+            return Err(ConfigError::new("CERTCTL_DATABASE_URL", "must be a postgres:// URL"));
+        }
+        let database_max_connections = env.number("CERTCTL_DATABASE_MAX_CONNECTIONS", 20u32)?;
+        if database_max_connections == 0 {
+            return Err(ConfigError::new("CERTCTL_DATABASE_MAX_CONNECTIONS", "must be at least 1"));
+        }
+        Ok(Self {
+            database_url,
+            database_max_connections,
+            admin_addr: env.addr("CERTCTL_ADMIN_ADDR", default_admin)?,
+            log_format,
+        })
+    }
+}
+
+/// TLS material for a public listener: both or neither.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+fn tls_from_env(env: &Env<'_>) -> Result<Option<TlsFiles>, ConfigError> {
+    match (env.get("CERTCTL_TLS_CERT_FILE"), env.get("CERTCTL_TLS_KEY_FILE")) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles { cert: cert.into(), key: key.into() })),
+        (Some(_), None) => Err(ConfigError::new("CERTCTL_TLS_KEY_FILE", "must be set with CERTCTL_TLS_CERT_FILE")),
+        (None, Some(_)) => Err(ConfigError::new("CERTCTL_TLS_CERT_FILE", "must be set with CERTCTL_TLS_KEY_FILE")),
+    }
+}
+
+/// `certctl-api-server` configuration.
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    pub common: CommonConfig,
+    pub api_addr: SocketAddr,
+    pub amqp_url: String,
+    pub tls: Option<TlsFiles>,
+    pub keys: KeyEncryptionKeys,
+    pub public_pki_url: String,
+    pub bootstrap_admin_key: Option<String>,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub dev_mode: bool,
+}
+
+impl ApiConfig {
+    pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let dev_mode = env.bool("CERTCTL_DEV_MODE", false)?;
+        let keys = KeyEncryptionKeys::from_env(env, dev_mode)?;
+        let bootstrap_admin_key = env.get("CERTCTL_BOOTSTRAP_ADMIN_KEY");
+        if let Some(k) = &bootstrap_admin_key {
+            if k.chars().count() < 32 {
+                return Err(ConfigError::new("CERTCTL_BOOTSTRAP_ADMIN_KEY", "must be at least 32 characters"));
+            }
+        }
+        let public_pki_url = env
+            .string("CERTCTL_PUBLIC_PKI_URL", "http://127.0.0.1:8081")
+            .trim_end_matches('/')
+            .to_owned();
+        if !(public_pki_url.starts_with("http://") || public_pki_url.starts_with("https://"))
+            || !public_pki_url.is_ascii()
+        {
+            return Err(ConfigError::new("CERTCTL_PUBLIC_PKI_URL", "must be an ASCII http:// or https:// URL"));
+        }
+        let max_body_bytes = env.number("CERTCTL_MAX_BODY_BYTES", 1024 * 1024usize)?;
+        Ok(Self {
+            common: CommonConfig::from_env(env, "127.0.0.1:9090")?,
+            api_addr: env.addr("CERTCTL_API_ADDR", "127.0.0.1:8080")?,
+            amqp_url: env.string("CERTCTL_AMQP_URL", DEFAULT_AMQP_URL),
+            tls: tls_from_env(env)?,
+            keys,
+            public_pki_url,
+            bootstrap_admin_key,
+            max_body_bytes,
+            request_timeout: env.duration("CERTCTL_REQUEST_TIMEOUT", Duration::from_secs(30))?,
+            dev_mode,
+        })
+    }
+}
+
+/// `certctl-notifier-worker` configuration.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    pub common: CommonConfig,
+    pub amqp_url: String,
+    pub keys: KeyEncryptionKeys,
+    pub dev_mode: bool,
+}
+
+impl WorkerConfig {
+    pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let dev_mode = env.bool("CERTCTL_DEV_MODE", false)?;
+        Ok(Self {
+            common: CommonConfig::from_env(env, "127.0.0.1:9091")?,
+            amqp_url: env.string("CERTCTL_AMQP_URL", DEFAULT_AMQP_URL),
+            keys: KeyEncryptionKeys::from_env(env, dev_mode)?,
+            dev_mode,
+        })
+    }
+}
+
+/// `certctl-revocation-responder` configuration. It deliberately has no key-encryption key.
+#[derive(Clone, Debug)]
+pub struct ResponderConfig {
+    pub common: CommonConfig,
+    pub responder_addr: SocketAddr,
+    pub tls: Option<TlsFiles>,
+}
+
+impl ResponderConfig {
+    pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            common: CommonConfig::from_env(env, "127.0.0.1:9092")?,
+            responder_addr: env.addr("CERTCTL_RESPONDER_ADDR", "127.0.0.1:8081")?,
+            tls: tls_from_env(env)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn durations_parse_in_the_seed_style() {
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("2 minutes").is_err());
+        assert!(parse_duration("m").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn api_config_requires_a_key_encryption_key_outside_dev_mode() {
+        let vars = env(&[]);
+        let err = ApiConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).unwrap_err();
+        assert_eq!(err.var, "CERTCTL_KEY_ENCRYPTION_KEY");
+
+        let vars = env(&[("CERTCTL_DEV_MODE", "true")]);
+        let cfg = ApiConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).unwrap();
+        assert!(cfg.dev_mode);
+        assert_eq!(cfg.api_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(cfg.common.admin_addr.to_string(), "127.0.0.1:9090");
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let vars = env(&[("CERTCTL_DEV_MODE", "true"), ("CERTCTL_API_ADDR", "nope")]);
+        let err = ApiConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).unwrap_err();
+        assert_eq!(err.var, "CERTCTL_API_ADDR");
+        let vars = env(&[("CERTCTL_DEV_MODE", "true"), ("CERTCTL_BOOTSTRAP_ADMIN_KEY", "short")]);
+        let err = ApiConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).unwrap_err();
+        assert_eq!(err.var, "CERTCTL_BOOTSTRAP_ADMIN_KEY");
+        let vars = env(&[("CERTCTL_DEV_MODE", "maybe")]);
+        let err = ApiConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).unwrap_err();
+        assert_eq!(err.var, "CERTCTL_DEV_MODE");
+    }
+}

@@ -1,0 +1,25 @@
+//! The PostgreSQL pool.
+
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+
+use crate::config::CommonConfig;
+
+/// Opens the pool. Connections are made lazily after the first, so a daemon can start while the
+/// database is briefly away and report it through `/readyz`.
+pub async fn connect(cfg: &CommonConfig) -> Result<DatabaseConnection, DbErr> {
+    let mut opts = ConnectOptions::new(cfg.database_url.clone());
+    opts.max_connections(cfg.database_max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
+        .idle_timeout(Duration::from_secs(300))
+        .sqlx_logging(false);
+    Database::connect(opts).await
+}
+
+/// `SELECT 1`, for readiness.
+pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
+    db.ping().await
+}

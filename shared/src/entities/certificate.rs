@@ -1,0 +1,33 @@
+//! `certificates`: every certificate certctl has issued.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "certificates")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub issuer_id: Uuid,
+    pub profile_id: Uuid,
+    pub serial_hex: String,
+    pub common_name: String,
+    pub sans: Vec<String>,
+    pub key_algorithm: String,
+    pub public_key_der: Vec<u8>,
+    pub status: String,
+    pub short_lived: bool,
+    pub not_before: DateTimeUtc,
+    pub not_after: DateTimeUtc,
+    pub certificate_der: Vec<u8>,
+    pub certificate_pem: String,
+    pub renewed_from_id: Option<Uuid>,
+    pub superseded_by_id: Option<Uuid>,
+    pub job_id: Option<Uuid>,
+    pub requested_by: String,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

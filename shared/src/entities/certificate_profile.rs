@@ -1,0 +1,25 @@
+//! `certificate_profiles`: what may be issued, and how.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "certificate_profiles")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub allowed_key_algorithms: Vec<String>,
+    pub max_ttl_seconds: i64,
+    pub ekus: Vec<String>,
+    pub san_rules: Json,
+    pub requires_approval: bool,
+    pub allow_short_lived: bool,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,27 @@
+//! `jobs`: issuance requests waiting for, or decided by, a second person.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "jobs")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub kind: String,
+    pub status: String,
+    pub issuer_id: Uuid,
+    pub profile_id: Uuid,
+    pub request: Json,
+    pub requested_by: String,
+    pub decided_by: Option<String>,
+    pub decision_note: Option<String>,
+    pub decided_at: Option<DateTimeUtc>,
+    pub certificate_id: Option<Uuid>,
+    pub error: Option<String>,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

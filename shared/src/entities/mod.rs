@@ -1,0 +1,9 @@
+//! sea-orm entities, one file per table (the migrations are the schema's source).
+
+pub mod api_key;
+pub mod audit_event;
+pub mod certificate;
+pub mod certificate_profile;
+pub mod certificate_revocation;
+pub mod issuer;
+pub mod job;

@@ -1,0 +1,14 @@
+//! Code shared by the certctl daemons: configuration, telemetry, the database schema as sea-orm
+//! entities, repositories over it, domain models, key protection and PKI helpers, and the admin
+//! (health, readiness, metrics) listener every daemon runs.
+
+pub mod admin;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod entities;
+pub mod model;
+pub mod pki;
+pub mod repo;
+pub mod serve;
+pub mod telemetry;

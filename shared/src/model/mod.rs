@@ -1,0 +1,69 @@
+//! Domain vocabulary shared by the daemons: roles, certificate and job states, revocation reasons.
+
+mod revocation;
+
+pub use revocation::RevocationReason;
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $(#[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                match s {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+string_enum! {
+    /// What an API key may do (DESIGN.md §4).
+    Role {
+        Admin => "admin",
+        Operator => "operator",
+        Viewer => "viewer",
+        Auditor => "auditor",
+    }
+}
+
+string_enum! {
+    /// A certificate's stored state. Expiry is not a state: it is read off `not_after`.
+    CertificateStatus {
+        Active => "active",
+        Revoked => "revoked",
+        Superseded => "superseded",
+    }
+}
+
+string_enum! {
+    /// An approval job's state.
+    JobStatus {
+        AwaitingApproval => "awaiting_approval",
+        Approved => "approved",
+        Rejected => "rejected",
+        Failed => "failed",
+    }
+}

@@ -1,0 +1,239 @@
+//! CA and leaf certificate construction.
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CrlDistributionPoint, CustomExtension, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, PublicKeyData, SanType, SerialNumber,
+};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::der::{OID_AUTHORITY_INFO_ACCESS, OID_NO_REV_AVAIL, authority_info_access, no_rev_avail};
+use super::names::SanName;
+use super::{KeyAlgorithm, PkiError, random_serial};
+
+/// Extended key usages a profile may grant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Eku {
+    ServerAuth,
+    ClientAuth,
+    CodeSigning,
+    EmailProtection,
+    TimeStamping,
+}
+
+impl Eku {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Eku::ServerAuth => "server_auth",
+            Eku::ClientAuth => "client_auth",
+            Eku::CodeSigning => "code_signing",
+            Eku::EmailProtection => "email_protection",
+            Eku::TimeStamping => "time_stamping",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Eku::ServerAuth, Eku::ClientAuth, Eku::CodeSigning, Eku::EmailProtection, Eku::TimeStamping]
+            .into_iter()
+            .find(|e| e.as_str() == s)
+    }
+
+    fn purpose(self) -> ExtendedKeyUsagePurpose {
+        match self {
+            Eku::ServerAuth => ExtendedKeyUsagePurpose::ServerAuth,
+            Eku::ClientAuth => ExtendedKeyUsagePurpose::ClientAuth,
+            Eku::CodeSigning => ExtendedKeyUsagePurpose::CodeSigning,
+            Eku::EmailProtection => ExtendedKeyUsagePurpose::EmailProtection,
+            Eku::TimeStamping => ExtendedKeyUsagePurpose::TimeStamping,
+        }
+    }
+}
+
+/// The public base URL under which the revocation responder serves `/.well-known/pki/*`.
+#[derive(Clone, Debug)]
+pub struct PkiUrls {
+    base: String,
+}
+
+impl PkiUrls {
+    pub fn new(base: &str) -> Self {
+        Self { base: base.trim_end_matches('/').to_owned() }
+    }
+    pub fn crl(&self, issuer: Uuid) -> String {
+        format!("{}/.well-known/pki/crl/{issuer}", self.base)
+    }
+    pub fn ocsp(&self, issuer: Uuid) -> String {
+        format!("{}/.well-known/pki/ocsp/{issuer}", self.base)
+    }
+    pub fn ca(&self, issuer: Uuid) -> String {
+        format!("{}/.well-known/pki/ca/{issuer}", self.base)
+    }
+
+    /// CRL distribution point and AIA (OCSP + caIssuers) pointing at `issuer`.
+    fn revocation_pointers(&self, params: &mut CertificateParams, issuer: Uuid) {
+        params.crl_distribution_points = vec![CrlDistributionPoint { uris: vec![self.crl(issuer)] }];
+        params.custom_extensions.push(CustomExtension::from_oid_content(
+            OID_AUTHORITY_INFO_ACCESS,
+            authority_info_access(&self.ocsp(issuer), &self.ca(issuer)),
+        ));
+    }
+}
+
+/// A CA ready to sign: its certificate and its decrypted key.
+pub struct LoadedIssuer {
+    pub id: Uuid,
+    pub certificate_der: Vec<u8>,
+    pub not_after: OffsetDateTime,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl LoadedIssuer {
+    pub fn load(id: Uuid, certificate_der: Vec<u8>, key_algorithm: KeyAlgorithm, pkcs8: &[u8]) -> Result<Self, PkiError> {
+        let key = key_algorithm.load_key(pkcs8)?;
+        let (_, parsed) = x509_parser::parse_x509_certificate(&certificate_der)
+            .map_err(|e| PkiError::Build(format!("stored CA certificate does not parse: {e}")))?;
+        let not_after = parsed.validity().not_after.to_datetime();
+        let issuer = Issuer::from_ca_cert_der(&certificate_der.clone().into(), key)?;
+        Ok(Self { id, certificate_der, not_after, issuer })
+    }
+
+    pub fn key(&self) -> &KeyPair {
+        self.issuer.key()
+    }
+}
+
+/// A signed certificate.
+pub struct IssuedCertificate {
+    pub der: Vec<u8>,
+    pub pem: String,
+    pub serial: [u8; 16],
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
+impl IssuedCertificate {
+    pub fn serial_hex(&self) -> String {
+        hex::encode(self.serial)
+    }
+}
+
+pub struct CaRequest<'a> {
+    pub id: Uuid,
+    pub common_name: &'a str,
+    pub key: &'a KeyPair,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    /// `None` for a self-signed root.
+    pub parent: Option<&'a LoadedIssuer>,
+    pub urls: &'a PkiUrls,
+}
+
+fn subject(common_name: &str) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, common_name);
+    dn
+}
+
+fn truncate_seconds(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_nanosecond(0).unwrap_or(t)
+}
+
+/// Builds a root (self-signed) or intermediate CA certificate.
+pub fn build_ca(req: CaRequest<'_>) -> Result<IssuedCertificate, PkiError> {
+    let serial = random_serial()?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = subject(req.common_name);
+    params.serial_number = Some(SerialNumber::from_slice(&serial));
+    params.not_before = truncate_seconds(req.not_before);
+    params.not_after = truncate_seconds(req.not_after);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    let cert = match req.parent {
+        None => {
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.self_signed(req.key)?
+        }
+        Some(parent) => {
+            // An intermediate issues end-entity certificates only.
+            params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+            params.use_authority_key_identifier_extension = true;
+            req.urls.revocation_pointers(&mut params, parent.id);
+            params.signed_by(req.key, &parent.issuer)?
+        }
+    };
+    Ok(IssuedCertificate {
+        der: cert.der().to_vec(),
+        pem: cert.pem(),
+        serial,
+        not_before: params.not_before,
+        not_after: params.not_after,
+    })
+}
+
+pub struct LeafRequest<'a> {
+    pub common_name: &'a str,
+    pub names: &'a [SanName],
+    /// DER SubjectPublicKeyInfo of the subject key.
+    pub spki_der: &'a [u8],
+    pub key_algorithm: KeyAlgorithm,
+    pub ekus: &'a [Eku],
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    /// RFC 9608: carries `noRevAvail` and no CRL or OCSP pointers.
+    pub short_lived: bool,
+    pub issuer: &'a LoadedIssuer,
+    pub urls: &'a PkiUrls,
+}
+
+/// Builds and signs an end-entity certificate.
+pub fn issue_leaf(req: LeafRequest<'_>) -> Result<IssuedCertificate, PkiError> {
+    let public_key = rcgen::SubjectPublicKeyInfo::from_der(req.spki_der)
+        .map_err(|e| PkiError::UnsupportedKey(e.to_string()))?;
+    let serial = random_serial()?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = subject(req.common_name);
+    params.serial_number = Some(SerialNumber::from_slice(&serial));
+    params.not_before = truncate_seconds(req.not_before);
+    params.not_after = truncate_seconds(req.not_after);
+    params.subject_alt_names = req
+        .names
+        .iter()
+        .map(|n| match n {
+            SanName::Dns(d) => d
+                .clone()
+                .try_into()
+                .map(SanType::DnsName)
+                .map_err(|_| PkiError::InvalidName(d.clone())),
+            SanName::Ip(ip) => Ok(SanType::IpAddress(*ip)),
+        })
+        .collect::<Result<_, _>>()?;
+    // ExplicitNoCa writes basicConstraints cA=false and, with it, a Subject Key Identifier.
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.use_authority_key_identifier_extension = true;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    if req.key_algorithm.is_rsa() && req.ekus.contains(&Eku::ServerAuth) {
+        params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
+    }
+    params.extended_key_usages = req.ekus.iter().map(|e| e.purpose()).collect();
+    if req.short_lived {
+        params
+            .custom_extensions
+            .push(CustomExtension::from_oid_content(OID_NO_REV_AVAIL, no_rev_avail()));
+    } else {
+        req.urls.revocation_pointers(&mut params, req.issuer.id);
+    }
+    let cert = params.signed_by(&public_key, &req.issuer.issuer)?;
+    Ok(IssuedCertificate {
+        der: cert.der().to_vec(),
+        pem: cert.pem(),
+        serial,
+        not_before: params.not_before,
+        not_after: params.not_after,
+    })
+}
+
+/// DER SubjectPublicKeyInfo of a key pair.
+pub fn spki_of(key: &KeyPair) -> Vec<u8> {
+    key.subject_public_key_info()
+}

@@ -1,0 +1,38 @@
+//! PKI helpers: key generation, CSR checks, CA and leaf certificate construction.
+//!
+//! Certificates are assembled with rcgen and signed with ring; RSA keys are generated with aws-lc-rs
+//! (ring cannot generate them) and then used through ring like any other PKCS#8 key.
+
+mod build;
+mod csr;
+mod der;
+mod keys;
+pub mod names;
+
+pub use build::{CaRequest, Eku, IssuedCertificate, LeafRequest, LoadedIssuer, PkiUrls, build_ca, issue_leaf, spki_of};
+pub use csr::{ParsedCsr, parse_csr};
+pub use keys::{KeyAlgorithm, generate_key, key_algorithm_of_spki, random_serial};
+
+/// Failures building or checking PKI material. Variants that describe bad input are shown to the
+/// client; the others are internal.
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    #[error("the CSR is not a valid PEM or DER PKCS#10 request")]
+    MalformedCsr,
+    #[error("the CSR signature does not verify")]
+    BadCsrSignature,
+    #[error("unsupported public key: {0}")]
+    UnsupportedKey(String),
+    #[error("invalid name: {0}")]
+    InvalidName(String),
+    #[error("certificate construction failed: {0}")]
+    Build(String),
+    #[error("key generation failed")]
+    KeyGeneration,
+}
+
+impl From<rcgen::Error> for PkiError {
+    fn from(e: rcgen::Error) -> Self {
+        PkiError::Build(e.to_string())
+    }
+}

@@ -1,0 +1,73 @@
+//! `api_keys` queries.
+
+use sea_orm::prelude::*;
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbBackend, QueryOrder, Statement};
+
+use crate::entities::api_key::{self, Entity as ApiKeys, Model as ApiKey};
+
+pub async fn insert(conn: &impl ConnectionTrait, key: ApiKey) -> Result<ApiKey, DbErr> {
+    api_key::ActiveModel {
+        id: Set(key.id),
+        name: Set(key.name),
+        key_hash: Set(key.key_hash),
+        principal: Set(key.principal),
+        role: Set(key.role),
+        created_by: Set(key.created_by),
+        created_at: Set(key.created_at),
+        last_used_at: Set(None),
+        disabled_at: Set(None),
+        expires_at: Set(key.expires_at),
+    }
+    .insert(conn)
+    .await
+}
+
+pub async fn find_by_hash(conn: &impl ConnectionTrait, hash: &[u8]) -> Result<Option<ApiKey>, DbErr> {
+    ApiKeys::find().filter(api_key::Column::KeyHash.eq(hash.to_vec())).one(conn).await
+}
+
+pub async fn find_by_id(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<ApiKey>, DbErr> {
+    ApiKeys::find_by_id(id).one(conn).await
+}
+
+pub async fn list(conn: &impl ConnectionTrait) -> Result<Vec<ApiKey>, DbErr> {
+    ApiKeys::find().order_by_asc(api_key::Column::CreatedAt).all(conn).await
+}
+
+pub async fn count(conn: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    ApiKeys::find().count(conn).await
+}
+
+/// Disables the key if it is enabled; returns the row as it now stands, or `None` if unknown.
+pub async fn disable(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<ApiKey>, DbErr> {
+    conn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "UPDATE api_keys SET disabled_at = now() WHERE id = $1 AND disabled_at IS NULL",
+        [id.into()],
+    ))
+    .await?;
+    find_by_id(conn, id).await
+}
+
+/// Stamps `last_used_at`, writing only when the stored stamp is older than `throttle_secs`.
+pub async fn stamp_last_used(conn: &impl ConnectionTrait, id: Uuid, throttle_secs: i64) -> Result<(), DbErr> {
+    conn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "UPDATE api_keys SET last_used_at = now() \
+         WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - make_interval(secs => $2))",
+        [id.into(), (throttle_secs as f64).into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Takes a transaction-scoped advisory lock (released at commit or rollback).
+pub async fn advisory_xact_lock(conn: &impl ConnectionTrait, key: i64) -> Result<(), DbErr> {
+    conn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1)",
+        [key.into()],
+    ))
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,74 @@
+//! `audit_events` queries. There is deliberately no update or delete here: the table is
+//! append-only and the database enforces it.
+
+use sea_orm::prelude::*;
+use sea_orm::{ActiveValue::NotSet, ActiveValue::Set, ConnectionTrait, QueryOrder, QuerySelect};
+
+use super::Page;
+use crate::entities::audit_event::{self, Entity as AuditEvents, Model as AuditEvent};
+
+/// A row to append.
+#[derive(Debug, Clone)]
+pub struct NewAuditEvent {
+    pub actor: String,
+    pub action: String,
+    pub resource_type: String,
+    pub resource_id: Option<String>,
+    pub outcome: &'static str,
+    pub details: serde_json::Value,
+    pub request_id: Option<String>,
+}
+
+pub async fn append(conn: &impl ConnectionTrait, ev: NewAuditEvent) -> Result<AuditEvent, DbErr> {
+    audit_event::ActiveModel {
+        seq: NotSet,
+        id: Set(Uuid::now_v7()),
+        actor: Set(ev.actor),
+        action: Set(ev.action),
+        resource_type: Set(ev.resource_type),
+        resource_id: Set(ev.resource_id),
+        outcome: Set(ev.outcome.to_owned()),
+        details: Set(ev.details),
+        request_id: Set(ev.request_id),
+        created_at: Set(chrono::Utc::now()),
+    }
+    .insert(conn)
+    .await
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+}
+
+/// Newest first; the cursor is the `seq` of the last row of the previous page.
+pub async fn list(conn: &impl ConnectionTrait, f: &AuditFilter, before_seq: Option<i64>, limit: u64) -> Result<Page<AuditEvent>, DbErr> {
+    let mut q = AuditEvents::find();
+    if let Some(v) = &f.actor {
+        q = q.filter(audit_event::Column::Actor.eq(v.clone()));
+    }
+    if let Some(v) = &f.action {
+        q = q.filter(audit_event::Column::Action.eq(v.clone()));
+    }
+    if let Some(v) = &f.resource_type {
+        q = q.filter(audit_event::Column::ResourceType.eq(v.clone()));
+    }
+    if let Some(v) = &f.resource_id {
+        q = q.filter(audit_event::Column::ResourceId.eq(v.clone()));
+    }
+    let total = q.clone().count(conn).await?;
+    if let Some(seq) = before_seq {
+        q = q.filter(audit_event::Column::Seq.lt(seq));
+    }
+    let mut items = q.order_by_desc(audit_event::Column::Seq).limit(limit + 1).all(conn).await?;
+    let next_cursor = if items.len() as u64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|e| e.seq.to_string())
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor, total })
+}

@@ -1,0 +1,146 @@
+//! `certificates` queries.
+
+use chrono::{DateTime, Utc};
+use sea_orm::prelude::*;
+use sea_orm::{Condition, ConnectionTrait, DbBackend, FromQueryResult, IntoActiveModel, QueryOrder, QuerySelect, Statement};
+
+use super::{Page, TimeCursor};
+use crate::entities::certificate::{self, Entity as Certificates, Model as Certificate};
+use crate::model::CertificateStatus;
+
+pub async fn insert(conn: &impl ConnectionTrait, row: Certificate) -> Result<Certificate, DbErr> {
+    row.into_active_model().insert(conn).await
+}
+
+pub async fn find_by_id(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<Certificate>, DbErr> {
+    Certificates::find_by_id(id).one(conn).await
+}
+
+/// Locks the row for the rest of the transaction (revoke, renew and bulk revoke serialise on it).
+pub async fn find_for_update(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<Certificate>, DbErr> {
+    Certificates::find_by_id(id).lock_exclusive().one(conn).await
+}
+
+/// Moves a certificate from `from` to `to`; returns false if it was not in `from`.
+pub async fn transition(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    from: CertificateStatus,
+    to: CertificateStatus,
+    superseded_by: Option<Uuid>,
+) -> Result<bool, DbErr> {
+    let res = conn
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "UPDATE certificates SET status = $3, superseded_by_id = COALESCE($4, superseded_by_id) \
+             WHERE id = $1 AND status = $2",
+            [id.into(), from.as_str().into(), to.as_str().into(), superseded_by.into()],
+        ))
+        .await?;
+    Ok(res.rows_affected() == 1)
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct CertificateFilter {
+    pub status: Option<CertificateStatus>,
+    pub issuer_id: Option<Uuid>,
+    pub profile_id: Option<Uuid>,
+    pub common_name: Option<String>,
+    pub expiring_before: Option<DateTime<Utc>>,
+    pub ids: Option<Vec<Uuid>>,
+}
+
+impl CertificateFilter {
+    fn condition(&self) -> Condition {
+        let mut c = Condition::all();
+        if let Some(s) = self.status {
+            c = c.add(certificate::Column::Status.eq(s.as_str()));
+        }
+        if let Some(v) = self.issuer_id {
+            c = c.add(certificate::Column::IssuerId.eq(v));
+        }
+        if let Some(v) = self.profile_id {
+            c = c.add(certificate::Column::ProfileId.eq(v));
+        }
+        if let Some(v) = &self.common_name {
+            c = c.add(certificate::Column::CommonName.eq(v.clone()));
+        }
+        if let Some(v) = self.expiring_before {
+            c = c.add(certificate::Column::NotAfter.lt(v));
+        }
+        if let Some(ids) = &self.ids {
+            c = c.add(certificate::Column::Id.is_in(ids.clone()));
+        }
+        c
+    }
+}
+
+pub async fn list(conn: &impl ConnectionTrait, f: &CertificateFilter, cursor: Option<TimeCursor>, limit: u64) -> Result<Page<Certificate>, DbErr> {
+    let q = Certificates::find().filter(f.condition());
+    let total = q.clone().count(conn).await?;
+    let mut q = q;
+    if let Some(c) = cursor {
+        q = q.filter(
+            Condition::any()
+                .add(certificate::Column::CreatedAt.lt(c.created_at))
+                .add(Condition::all().add(certificate::Column::CreatedAt.eq(c.created_at)).add(certificate::Column::Id.lt(c.id))),
+        );
+    }
+    let mut items = q
+        .order_by_desc(certificate::Column::CreatedAt)
+        .order_by_desc(certificate::Column::Id)
+        .limit(limit + 1)
+        .all(conn)
+        .await?;
+    let next_cursor = if items.len() as u64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|c| TimeCursor { created_at: c.created_at, id: c.id }.encode())
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor, total })
+}
+
+/// Ids matching the filter, oldest first, for bulk operations.
+pub async fn ids_matching(conn: &impl ConnectionTrait, f: &CertificateFilter) -> Result<Vec<Uuid>, DbErr> {
+    Certificates::find()
+        .select_only()
+        .column(certificate::Column::Id)
+        .filter(f.condition())
+        .order_by_asc(certificate::Column::CreatedAt)
+        .into_tuple()
+        .all(conn)
+        .await
+}
+
+#[derive(Debug, FromQueryResult)]
+struct StatusCount {
+    status: String,
+    n: i64,
+}
+
+/// Certificate counts by stored status, plus active ones expiring before `soon`.
+pub async fn counts(conn: &impl ConnectionTrait, now: DateTime<Utc>, soon: DateTime<Utc>) -> Result<(Vec<(String, i64)>, i64, i64), DbErr> {
+    let rows = StatusCount::find_by_statement(Statement::from_string(
+        DbBackend::Postgres,
+        "SELECT status, count(*) AS n FROM certificates GROUP BY status",
+    ))
+    .all(conn)
+    .await?;
+    #[derive(FromQueryResult)]
+    struct Expiry {
+        expiring: i64,
+        expired: i64,
+    }
+    let e = Expiry::find_by_statement(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT count(*) FILTER (WHERE not_after >= $1 AND not_after < $2) AS expiring, \
+                count(*) FILTER (WHERE not_after < $1) AS expired \
+         FROM certificates WHERE status = 'active'",
+        [now.into(), soon.into()],
+    ))
+    .one(conn)
+    .await?
+    .unwrap_or(Expiry { expiring: 0, expired: 0 });
+    Ok((rows.into_iter().map(|r| (r.status, r.n)).collect(), e.expiring, e.expired))
+}

@@ -1,0 +1,68 @@
+//! Serving a router on a bound listener, with optional rustls TLS and graceful shutdown.
+
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::TlsFiles;
+
+/// How long in-flight requests get to finish after shutdown is requested.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
+
+/// Serves until `shutdown` is cancelled, then stops accepting and drains in-flight requests.
+pub async fn serve(listener: TcpListener, router: Router, tls: Option<&TlsFiles>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    match tls {
+        None => {
+            axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await?;
+        }
+        Some(files) => {
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "failed to load TLS certificate {} and key {}: {e}",
+                        files.cert.display(),
+                        files.key.display()
+                    )
+                })?;
+            let handle = axum_server::Handle::new();
+            let watcher = handle.clone();
+            tokio::spawn(async move {
+                shutdown.cancelled().await;
+                watcher.graceful_shutdown(Some(DRAIN_TIMEOUT));
+            });
+            axum_server::from_tcp_rustls(listener.into_std()?, config)?
+                .handle(handle)
+                .serve(router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Resolves when SIGTERM or Ctrl-C arrives, for `main`.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested");
+}

@@ -1,0 +1,72 @@
+//! Logging and tracing: `tracing` everywhere, pretty locally and JSON in Kubernetes, `RUST_LOG`
+//! overriding the default filter, and OpenTelemetry traces over OTLP/HTTP when
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::config::LogFormat;
+
+/// Flushes pending spans when dropped at the end of `main`.
+pub struct TelemetryGuard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.provider.take() {
+            if let Err(e) = p.shutdown() {
+                eprintln!("failed to flush traces: {e}");
+            }
+        }
+    }
+}
+
+/// Installs the global subscriber. Call once, from `main`.
+pub fn init(service: &'static str, format: LogFormat) -> anyhow::Result<TelemetryGuard> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new("info,sqlx=warn,sea_orm=warn,lapin=warn,hyper=warn,tower_http=info")
+    });
+    let fmt_layer = match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer().json().with_current_span(true).boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().compact().boxed(),
+    };
+    let provider = match std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {
+        Ok(endpoint) if !endpoint.trim().is_empty() => {
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .build()
+                .map_err(|e| anyhow::anyhow!("failed to build the OTLP exporter for {endpoint}: {e}"))?;
+            Some(
+                SdkTracerProvider::builder()
+                    .with_batch_exporter(exporter)
+                    .with_resource(Resource::builder().with_service_name(service).build())
+                    .build(),
+            )
+        }
+        _ => None,
+    };
+    let otel_layer = provider
+        .as_ref()
+        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service)));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt_layer)
+        .with(otel_layer)
+        .try_init()
+        .map_err(|e| anyhow::anyhow!("failed to install the tracing subscriber: {e}"))?;
+    if let Some(p) = &provider {
+        opentelemetry::global::set_tracer_provider(p.clone());
+        opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
+    }
+    Ok(TelemetryGuard { provider })
+}
+
+/// Installs ring as the process-wide rustls provider; reqwest and the TLS listener need one.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
