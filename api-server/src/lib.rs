@@ -1,1 +1,118 @@
-//! placeholder
+//! `certctl-api-server`: the REST API (`/api/v1`) — PKI lifecycle, named API keys and roles, and
+//! the append-only audit log. Stateless: every replica reads and writes PostgreSQL only.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod routes;
+pub mod service;
+pub mod state;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use certctl_shared::admin;
+use certctl_shared::config::ApiConfig;
+use certctl_shared::pki::PkiUrls;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+use crate::metrics::ApiMetrics;
+use crate::state::AppState;
+
+/// The two sockets the API server serves: the public API and the admin endpoints.
+pub struct Listeners {
+    pub api: TcpListener,
+    pub admin: TcpListener,
+}
+
+/// Runs the API server until `shutdown` is cancelled.
+pub async fn run(config: ApiConfig, listeners: Listeners, shutdown: CancellationToken) -> anyhow::Result<()> {
+    if config.keys.is_insecure_dev_key() {
+        tracing::warn!(
+            "CERTCTL_DEV_MODE without CERTCTL_KEY_ENCRYPTION_KEY: CA keys are sealed with a publicly known development key"
+        );
+    }
+    let db = certctl_shared::db::connect(&config.common)
+        .await
+        .context("failed to connect to CERTCTL_DATABASE_URL")?;
+    if let Some(secret) = &config.bootstrap_admin_key {
+        let created = service::api_keys::bootstrap(&db, secret)
+            .await
+            .map_err(|e| anyhow::anyhow!("failed to bootstrap the admin key: {e}"))?;
+        if created {
+            tracing::info!(
+                name = service::api_keys::BOOTSTRAP_KEY_NAME,
+                "created the bootstrap admin key"
+            );
+        }
+    }
+    let registry = admin::registry("api-server");
+    let metrics = ApiMetrics::register(&registry).context("failed to register metrics")?;
+    let state = AppState {
+        db: db.clone(),
+        urls: Arc::new(PkiUrls::new(&config.public_pki_url)),
+        config: Arc::new(config),
+        metrics: Arc::new(metrics),
+        issuers: Arc::new(Mutex::new(HashMap::new())),
+        key_stamps: Arc::new(Mutex::new(HashMap::new())),
+    };
+    // Ready means the database answers; a broker outage is absorbed by the outbox.
+    let ready_db = db.clone();
+    let readiness: admin::ReadinessCheck = Arc::new(move || {
+        let db = ready_db.clone();
+        Box::pin(async move {
+            certctl_shared::db::ping(&db)
+                .await
+                .map_err(|e| format!("database: {e}"))
+        })
+    });
+    let api_addr = listeners.api.local_addr()?;
+    let admin_addr = listeners.admin.local_addr()?;
+    tracing::info!(api = %api_addr, admin = %admin_addr, tls = state.config.tls.is_some(), "api-server listening");
+    let tls = state.config.tls.clone();
+    let api = certctl_shared::serve::serve(listeners.api, app(state), tls.as_ref(), shutdown.clone());
+    let admin = certctl_shared::serve::serve(
+        listeners.admin,
+        admin::router(registry, readiness),
+        None,
+        shutdown.clone(),
+    );
+    let (a, b) = tokio::join!(api, admin);
+    a.context("api listener failed")?;
+    b.context("admin listener failed")?;
+    db.close().await.ok();
+    tracing::info!("api-server stopped");
+    Ok(())
+}
+
+/// The API router with its tower layers: request ids, tracing, panics, timeouts and body limits.
+pub fn app(state: AppState) -> Router {
+    let timeout = state.config.request_timeout;
+    let max_body = state.config.max_body_bytes;
+    routes::router(state)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal(anyhow::anyhow!("handler panicked")).into_response()
+        }))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %request_id)
+        }))
+        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION]))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}

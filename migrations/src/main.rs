@@ -23,8 +23,7 @@ async fn run() -> Result<(), String> {
     if !matches!(command.as_str(), "up" | "status") {
         return Err(USAGE.to_owned());
     }
-    let url = std::env::var("CERTCTL_DATABASE_URL")
-        .map_err(|_| "CERTCTL_DATABASE_URL is not set".to_owned())?;
+    let url = std::env::var("CERTCTL_DATABASE_URL").map_err(|_| "CERTCTL_DATABASE_URL is not set".to_owned())?;
     let db = Database::connect(url.as_str())
         .await
         .map_err(|e| format!("failed to connect to CERTCTL_DATABASE_URL: {e}"))?;

@@ -19,26 +19,36 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(var: &'static str, message: impl Into<String>) -> Self {
-        Self { var, message: message.into() }
+        Self {
+            var,
+            message: message.into(),
+        }
     }
 }
 
 /// Reads variables through a lookup function so tests can feed a map instead of the process
 /// environment.
+/// A variable lookup: the process environment, or a map in tests.
+type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
+
 pub struct Env<'a> {
-    lookup: Box<dyn Fn(&str) -> Option<String> + 'a>,
+    lookup: Lookup<'a>,
 }
 
 impl Env<'static> {
     /// The process environment.
     pub fn process() -> Self {
-        Self { lookup: Box::new(|k| std::env::var(k).ok()) }
+        Self {
+            lookup: Box::new(|k| std::env::var(k).ok()),
+        }
     }
 }
 
 impl<'a> Env<'a> {
     pub fn from_fn(lookup: impl Fn(&str) -> Option<String> + 'a) -> Self {
-        Self { lookup: Box::new(lookup) }
+        Self {
+            lookup: Box::new(lookup),
+        }
     }
 
     /// The value, with empty strings treated as unset.
@@ -61,7 +71,10 @@ impl<'a> Env<'a> {
             None => Ok(default),
             Some("1" | "true" | "yes" | "on") => Ok(true),
             Some("0" | "false" | "no" | "off") => Ok(false),
-            Some(other) => Err(ConfigError::new(var, format!("`{other}` is not a boolean (true or false)"))),
+            Some(other) => Err(ConfigError::new(
+                var,
+                format!("`{other}` is not a boolean (true or false)"),
+            )),
         }
     }
 
@@ -152,7 +165,10 @@ impl CommonConfig {
         }
         let database_max_connections = env.number("CERTCTL_DATABASE_MAX_CONNECTIONS", 20u32)?;
         if database_max_connections == 0 {
-            return Err(ConfigError::new("CERTCTL_DATABASE_MAX_CONNECTIONS", "must be at least 1"));
+            return Err(ConfigError::new(
+                "CERTCTL_DATABASE_MAX_CONNECTIONS",
+                "must be at least 1",
+            ));
         }
         Ok(Self {
             database_url,
@@ -173,9 +189,18 @@ pub struct TlsFiles {
 fn tls_from_env(env: &Env<'_>) -> Result<Option<TlsFiles>, ConfigError> {
     match (env.get("CERTCTL_TLS_CERT_FILE"), env.get("CERTCTL_TLS_KEY_FILE")) {
         (None, None) => Ok(None),
-        (Some(cert), Some(key)) => Ok(Some(TlsFiles { cert: cert.into(), key: key.into() })),
-        (Some(_), None) => Err(ConfigError::new("CERTCTL_TLS_KEY_FILE", "must be set with CERTCTL_TLS_CERT_FILE")),
-        (None, Some(_)) => Err(ConfigError::new("CERTCTL_TLS_CERT_FILE", "must be set with CERTCTL_TLS_KEY_FILE")),
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles {
+            cert: cert.into(),
+            key: key.into(),
+        })),
+        (Some(_), None) => Err(ConfigError::new(
+            "CERTCTL_TLS_KEY_FILE",
+            "must be set with CERTCTL_TLS_CERT_FILE",
+        )),
+        (None, Some(_)) => Err(ConfigError::new(
+            "CERTCTL_TLS_CERT_FILE",
+            "must be set with CERTCTL_TLS_KEY_FILE",
+        )),
     }
 }
 
@@ -199,10 +224,13 @@ impl ApiConfig {
         let dev_mode = env.bool("CERTCTL_DEV_MODE", false)?;
         let keys = KeyEncryptionKeys::from_env(env, dev_mode)?;
         let bootstrap_admin_key = env.get("CERTCTL_BOOTSTRAP_ADMIN_KEY");
-        if let Some(k) = &bootstrap_admin_key {
-            if k.chars().count() < 32 {
-                return Err(ConfigError::new("CERTCTL_BOOTSTRAP_ADMIN_KEY", "must be at least 32 characters"));
-            }
+        if let Some(k) = &bootstrap_admin_key
+            && k.chars().count() < 32
+        {
+            return Err(ConfigError::new(
+                "CERTCTL_BOOTSTRAP_ADMIN_KEY",
+                "must be at least 32 characters",
+            ));
         }
         let public_pki_url = env
             .string("CERTCTL_PUBLIC_PKI_URL", "http://127.0.0.1:8081")
@@ -211,7 +239,10 @@ impl ApiConfig {
         if !(public_pki_url.starts_with("http://") || public_pki_url.starts_with("https://"))
             || !public_pki_url.is_ascii()
         {
-            return Err(ConfigError::new("CERTCTL_PUBLIC_PKI_URL", "must be an ASCII http:// or https:// URL"));
+            return Err(ConfigError::new(
+                "CERTCTL_PUBLIC_PKI_URL",
+                "must be an ASCII http:// or https:// URL",
+            ));
         }
         let max_body_bytes = env.number("CERTCTL_MAX_BODY_BYTES", 1024 * 1024usize)?;
         Ok(Self {

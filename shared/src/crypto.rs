@@ -82,7 +82,11 @@ pub struct KeyEncryptionKeys {
 
 impl KeyEncryptionKeys {
     pub fn new(current: Kek, previous: Vec<Kek>) -> Self {
-        Self { current, previous, insecure_dev_key: false }
+        Self {
+            current,
+            previous,
+            insecure_dev_key: false,
+        }
     }
 
     /// Reads `CERTCTL_KEY_ENCRYPTION_KEY` (32 bytes, base64) and
@@ -102,12 +106,19 @@ impl KeyEncryptionKeys {
             .transpose()?
             .unwrap_or_default();
         match env.get(VAR) {
-            Some(raw) => Ok(Self::new(Kek::from_base64(&raw).map_err(|m| ConfigError::new(VAR, m))?, previous)),
+            Some(raw) => Ok(Self::new(
+                Kek::from_base64(&raw).map_err(|m| ConfigError::new(VAR, m))?,
+                previous,
+            )),
             None if dev_mode => {
                 let seed = digest(&SHA256, b"certctl insecure development key-encryption key");
                 let mut key = [0u8; 32];
                 key.copy_from_slice(seed.as_ref());
-                Ok(Self { current: Kek::from_bytes(key), previous, insecure_dev_key: true })
+                Ok(Self {
+                    current: Kek::from_bytes(key),
+                    previous,
+                    insecure_dev_key: true,
+                })
             }
             None => Err(ConfigError::new(
                 VAR,
@@ -136,7 +147,11 @@ impl KeyEncryptionKeys {
         let mut body = plaintext.to_vec();
         self.current
             .aead()
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(context.as_bytes()), &mut body)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(context.as_bytes()),
+                &mut body,
+            )
             .map_err(|_| SealError::Authentication)?;
         out.extend_from_slice(&body);
         Ok(out)
@@ -158,7 +173,11 @@ impl KeyEncryptionKeys {
         let mut body = envelope[header..].to_vec();
         let plain = kek
             .aead()
-            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(context.as_bytes()), &mut body)
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(context.as_bytes()),
+                &mut body,
+            )
             .map_err(|_| SealError::Authentication)?;
         Ok(plain.to_vec())
     }

@@ -12,12 +12,20 @@ use crate::config::TlsFiles;
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
 
 /// Serves until `shutdown` is cancelled, then stops accepting and drains in-flight requests.
-pub async fn serve(listener: TcpListener, router: Router, tls: Option<&TlsFiles>, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<&TlsFiles>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     match tls {
         None => {
-            axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
-                .with_graceful_shutdown(shutdown.cancelled_owned())
-                .await?;
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await?;
         }
         Some(files) => {
             let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)

@@ -35,9 +35,15 @@ impl Eku {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Eku::ServerAuth, Eku::ClientAuth, Eku::CodeSigning, Eku::EmailProtection, Eku::TimeStamping]
-            .into_iter()
-            .find(|e| e.as_str() == s)
+        [
+            Eku::ServerAuth,
+            Eku::ClientAuth,
+            Eku::CodeSigning,
+            Eku::EmailProtection,
+            Eku::TimeStamping,
+        ]
+        .into_iter()
+        .find(|e| e.as_str() == s)
     }
 
     fn purpose(self) -> ExtendedKeyUsagePurpose {
@@ -59,7 +65,9 @@ pub struct PkiUrls {
 
 impl PkiUrls {
     pub fn new(base: &str) -> Self {
-        Self { base: base.trim_end_matches('/').to_owned() }
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+        }
     }
     pub fn crl(&self, issuer: Uuid) -> String {
         format!("{}/.well-known/pki/crl/{issuer}", self.base)
@@ -73,7 +81,9 @@ impl PkiUrls {
 
     /// CRL distribution point and AIA (OCSP + caIssuers) pointing at `issuer`.
     fn revocation_pointers(&self, params: &mut CertificateParams, issuer: Uuid) {
-        params.crl_distribution_points = vec![CrlDistributionPoint { uris: vec![self.crl(issuer)] }];
+        params.crl_distribution_points = vec![CrlDistributionPoint {
+            uris: vec![self.crl(issuer)],
+        }];
         params.custom_extensions.push(CustomExtension::from_oid_content(
             OID_AUTHORITY_INFO_ACCESS,
             authority_info_access(&self.ocsp(issuer), &self.ca(issuer)),
@@ -90,13 +100,23 @@ pub struct LoadedIssuer {
 }
 
 impl LoadedIssuer {
-    pub fn load(id: Uuid, certificate_der: Vec<u8>, key_algorithm: KeyAlgorithm, pkcs8: &[u8]) -> Result<Self, PkiError> {
+    pub fn load(
+        id: Uuid,
+        certificate_der: Vec<u8>,
+        key_algorithm: KeyAlgorithm,
+        pkcs8: &[u8],
+    ) -> Result<Self, PkiError> {
         let key = key_algorithm.load_key(pkcs8)?;
         let (_, parsed) = x509_parser::parse_x509_certificate(&certificate_der)
             .map_err(|e| PkiError::Build(format!("stored CA certificate does not parse: {e}")))?;
         let not_after = parsed.validity().not_after.to_datetime();
         let issuer = Issuer::from_ca_cert_der(&certificate_der.clone().into(), key)?;
-        Ok(Self { id, certificate_der, not_after, issuer })
+        Ok(Self {
+            id,
+            certificate_der,
+            not_after,
+            issuer,
+        })
     }
 
     pub fn key(&self) -> &KeyPair {
@@ -136,6 +156,13 @@ fn subject(common_name: &str) -> DistinguishedName {
     dn
 }
 
+/// RFC 5280 §4.2.1.2 method (1): SHA-1 of the subjectPublicKey BIT STRING contents. It is what
+/// OpenSSL computes and what linters recognise, and it equals the OCSP `issuerKeyHash`.
+fn key_identifier(key: &impl PublicKeyData) -> rcgen::KeyIdMethod {
+    let hash = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, key.der_bytes());
+    rcgen::KeyIdMethod::PreSpecified(hash.as_ref().to_vec())
+}
+
 fn truncate_seconds(t: OffsetDateTime) -> OffsetDateTime {
     t.replace_nanosecond(0).unwrap_or(t)
 }
@@ -148,7 +175,12 @@ pub fn build_ca(req: CaRequest<'_>) -> Result<IssuedCertificate, PkiError> {
     params.serial_number = Some(SerialNumber::from_slice(&serial));
     params.not_before = truncate_seconds(req.not_before);
     params.not_after = truncate_seconds(req.not_after);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.key_identifier_method = key_identifier(req.key);
     let cert = match req.parent {
         None => {
             params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -188,8 +220,8 @@ pub struct LeafRequest<'a> {
 
 /// Builds and signs an end-entity certificate.
 pub fn issue_leaf(req: LeafRequest<'_>) -> Result<IssuedCertificate, PkiError> {
-    let public_key = rcgen::SubjectPublicKeyInfo::from_der(req.spki_der)
-        .map_err(|e| PkiError::UnsupportedKey(e.to_string()))?;
+    let public_key =
+        rcgen::SubjectPublicKeyInfo::from_der(req.spki_der).map_err(|e| PkiError::UnsupportedKey(e.to_string()))?;
     let serial = random_serial()?;
     let mut params = CertificateParams::default();
     params.distinguished_name = subject(req.common_name);
@@ -210,6 +242,7 @@ pub fn issue_leaf(req: LeafRequest<'_>) -> Result<IssuedCertificate, PkiError> {
         .collect::<Result<_, _>>()?;
     // ExplicitNoCa writes basicConstraints cA=false and, with it, a Subject Key Identifier.
     params.is_ca = IsCa::ExplicitNoCa;
+    params.key_identifier_method = key_identifier(&public_key);
     params.use_authority_key_identifier_extension = true;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     if req.key_algorithm.is_rsa() && req.ekus.contains(&Eku::ServerAuth) {

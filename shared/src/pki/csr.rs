@@ -33,7 +33,10 @@ pub fn parse_csr(pem_or_der: &[u8]) -> Result<ParsedCsr, PkiError> {
     let spki_der = csr.certification_request_info.subject_pki.raw.to_vec();
     let key_algorithm = key_algorithm_of_spki(&spki_der)?;
     csr.verify_signature().map_err(|_| PkiError::BadCsrSignature)?;
-    Ok(ParsedCsr { spki_der, key_algorithm })
+    Ok(ParsedCsr {
+        spki_der,
+        key_algorithm,
+    })
 }
 
 #[cfg(test)]
@@ -52,7 +55,13 @@ mod tests {
         let mut der = csr.der().to_vec();
         let n = der.len();
         der[n - 5] ^= 0x01;
-        assert!(matches!(parse_csr(&der), Err(PkiError::BadCsrSignature | PkiError::MalformedCsr)));
-        assert!(matches!(parse_csr(b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----"), Err(PkiError::MalformedCsr)));
+        assert!(matches!(
+            parse_csr(&der),
+            Err(PkiError::BadCsrSignature | PkiError::MalformedCsr)
+        ));
+        assert!(matches!(
+            parse_csr(b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----"),
+            Err(PkiError::MalformedCsr)
+        ));
     }
 }

@@ -25,7 +25,13 @@ pub enum KeyAlgorithm {
 }
 
 impl KeyAlgorithm {
-    pub const ALL: [KeyAlgorithm; 5] = [Self::EcdsaP256, Self::EcdsaP384, Self::Rsa2048, Self::Rsa3072, Self::Rsa4096];
+    pub const ALL: [KeyAlgorithm; 5] = [
+        Self::EcdsaP256,
+        Self::EcdsaP384,
+        Self::Rsa2048,
+        Self::Rsa3072,
+        Self::Rsa4096,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -106,7 +112,9 @@ pub fn key_algorithm_of_spki(spki_der: &[u8]) -> Result<KeyAlgorithm, PkiError> 
             match curve.as_str() {
                 OID_P256 => Ok(KeyAlgorithm::EcdsaP256),
                 OID_P384 => Ok(KeyAlgorithm::EcdsaP384),
-                _ => Err(PkiError::UnsupportedKey(format!("elliptic curve {curve} (only P-256 and P-384)"))),
+                _ => Err(PkiError::UnsupportedKey(format!(
+                    "elliptic curve {curve} (only P-256 and P-384)"
+                ))),
             }
         }
         OID_RSA_ENCRYPTION => {
@@ -117,7 +125,9 @@ pub fn key_algorithm_of_spki(spki_der: &[u8]) -> Result<KeyAlgorithm, PkiError> 
                 2048 => Ok(KeyAlgorithm::Rsa2048),
                 3072 => Ok(KeyAlgorithm::Rsa3072),
                 4096 => Ok(KeyAlgorithm::Rsa4096),
-                bits => Err(PkiError::UnsupportedKey(format!("RSA {bits}-bit (only 2048, 3072 and 4096)"))),
+                bits => Err(PkiError::UnsupportedKey(format!(
+                    "RSA {bits}-bit (only 2048, 3072 and 4096)"
+                ))),
             }
         }
         other => Err(PkiError::UnsupportedKey(format!("key algorithm {other}"))),

@@ -39,12 +39,19 @@ impl SanRules {
     /// Checks the names against syntax and these rules, returning them parsed and deduplicated
     /// in the order given.
     pub fn check(&self, names: &[String]) -> Result<Vec<SanName>, String> {
-        let max = if self.max_names == 0 { DEFAULT_MAX_NAMES } else { self.max_names };
+        let max = if self.max_names == 0 {
+            DEFAULT_MAX_NAMES
+        } else {
+            self.max_names
+        };
         if names.is_empty() {
             return Err("at least one name is required".into());
         }
         if names.len() > max {
-            return Err(format!("{} names requested, the profile allows at most {max}", names.len()));
+            return Err(format!(
+                "{} names requested, the profile allows at most {max}",
+                names.len()
+            ));
         }
         let mut out: Vec<SanName> = Vec::with_capacity(names.len());
         for raw in names {
@@ -109,7 +116,9 @@ pub fn is_dns_name(name: &str) -> bool {
             && label.len() <= 63
             && !label.starts_with('-')
             && !label.ends_with('-')
-            && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     })
 }
 
@@ -123,14 +132,23 @@ mod tests {
 
     #[test]
     fn domains_subdomains_and_wildcards() {
-        let rules = SanRules { allowed_domains: names(&["example.com"]), ..Default::default() };
+        let rules = SanRules {
+            allowed_domains: names(&["example.com"]),
+            ..Default::default()
+        };
         assert!(rules.check(&names(&["example.com"])).is_ok());
         assert!(rules.check(&names(&["a.example.com"])).is_err());
-        let sub = SanRules { allow_subdomains: true, ..rules.clone() };
+        let sub = SanRules {
+            allow_subdomains: true,
+            ..rules.clone()
+        };
         assert!(sub.check(&names(&["a.b.example.com"])).is_ok());
         assert!(sub.check(&names(&["badexample.com"])).is_err());
         assert!(sub.check(&names(&["*.example.com"])).is_err());
-        let wild = SanRules { allow_wildcards: true, ..sub };
+        let wild = SanRules {
+            allow_wildcards: true,
+            ..sub
+        };
         assert!(wild.check(&names(&["*.example.com"])).is_ok());
     }
 
@@ -140,8 +158,15 @@ mod tests {
         assert!(any.check(&names(&["bad_name.example"])).is_err());
         assert!(any.check(&names(&["10.0.0.1"])).is_err());
         assert!(any.check(&[]).is_err());
-        let ip = SanRules { allow_ip_addresses: true, max_names: 1, ..Default::default() };
-        assert_eq!(ip.check(&names(&["10.0.0.1"])).unwrap(), vec![SanName::Ip("10.0.0.1".parse().unwrap())]);
+        let ip = SanRules {
+            allow_ip_addresses: true,
+            max_names: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            ip.check(&names(&["10.0.0.1"])).unwrap(),
+            vec![SanName::Ip("10.0.0.1".parse().unwrap())]
+        );
         assert!(ip.check(&names(&["a.example", "b.example"])).is_err());
         assert_eq!(any.check(&names(&["A.example", "a.example"])).unwrap().len(), 1);
     }

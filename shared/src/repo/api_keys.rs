@@ -23,7 +23,10 @@ pub async fn insert(conn: &impl ConnectionTrait, key: ApiKey) -> Result<ApiKey, 
 }
 
 pub async fn find_by_hash(conn: &impl ConnectionTrait, hash: &[u8]) -> Result<Option<ApiKey>, DbErr> {
-    ApiKeys::find().filter(api_key::Column::KeyHash.eq(hash.to_vec())).one(conn).await
+    ApiKeys::find()
+        .filter(api_key::Column::KeyHash.eq(hash.to_vec()))
+        .one(conn)
+        .await
 }
 
 pub async fn find_by_id(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<ApiKey>, DbErr> {

@@ -45,7 +45,12 @@ pub struct AuditFilter {
 }
 
 /// Newest first; the cursor is the `seq` of the last row of the previous page.
-pub async fn list(conn: &impl ConnectionTrait, f: &AuditFilter, before_seq: Option<i64>, limit: u64) -> Result<Page<AuditEvent>, DbErr> {
+pub async fn list(
+    conn: &impl ConnectionTrait,
+    f: &AuditFilter,
+    before_seq: Option<i64>,
+    limit: u64,
+) -> Result<Page<AuditEvent>, DbErr> {
     let mut q = AuditEvents::find();
     if let Some(v) = &f.actor {
         q = q.filter(audit_event::Column::Actor.eq(v.clone()));
@@ -63,12 +68,20 @@ pub async fn list(conn: &impl ConnectionTrait, f: &AuditFilter, before_seq: Opti
     if let Some(seq) = before_seq {
         q = q.filter(audit_event::Column::Seq.lt(seq));
     }
-    let mut items = q.order_by_desc(audit_event::Column::Seq).limit(limit + 1).all(conn).await?;
+    let mut items = q
+        .order_by_desc(audit_event::Column::Seq)
+        .limit(limit + 1)
+        .all(conn)
+        .await?;
     let next_cursor = if items.len() as u64 > limit {
         items.truncate(limit as usize);
         items.last().map(|e| e.seq.to_string())
     } else {
         None
     };
-    Ok(Page { items, next_cursor, total })
+    Ok(Page {
+        items,
+        next_cursor,
+        total,
+    })
 }

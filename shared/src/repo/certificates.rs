@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::prelude::*;
-use sea_orm::{Condition, ConnectionTrait, DbBackend, FromQueryResult, IntoActiveModel, QueryOrder, QuerySelect, Statement};
+use sea_orm::{
+    Condition, ConnectionTrait, DbBackend, FromQueryResult, IntoActiveModel, QueryOrder, QuerySelect, Statement,
+};
 
 use super::{Page, TimeCursor};
 use crate::entities::certificate::{self, Entity as Certificates, Model as Certificate};
@@ -34,7 +36,12 @@ pub async fn transition(
             DbBackend::Postgres,
             "UPDATE certificates SET status = $3, superseded_by_id = COALESCE($4, superseded_by_id) \
              WHERE id = $1 AND status = $2",
-            [id.into(), from.as_str().into(), to.as_str().into(), superseded_by.into()],
+            [
+                id.into(),
+                from.as_str().into(),
+                to.as_str().into(),
+                superseded_by.into(),
+            ],
         ))
         .await?;
     Ok(res.rows_affected() == 1)
@@ -75,7 +82,12 @@ impl CertificateFilter {
     }
 }
 
-pub async fn list(conn: &impl ConnectionTrait, f: &CertificateFilter, cursor: Option<TimeCursor>, limit: u64) -> Result<Page<Certificate>, DbErr> {
+pub async fn list(
+    conn: &impl ConnectionTrait,
+    f: &CertificateFilter,
+    cursor: Option<TimeCursor>,
+    limit: u64,
+) -> Result<Page<Certificate>, DbErr> {
     let q = Certificates::find().filter(f.condition());
     let total = q.clone().count(conn).await?;
     let mut q = q;
@@ -83,7 +95,11 @@ pub async fn list(conn: &impl ConnectionTrait, f: &CertificateFilter, cursor: Op
         q = q.filter(
             Condition::any()
                 .add(certificate::Column::CreatedAt.lt(c.created_at))
-                .add(Condition::all().add(certificate::Column::CreatedAt.eq(c.created_at)).add(certificate::Column::Id.lt(c.id))),
+                .add(
+                    Condition::all()
+                        .add(certificate::Column::CreatedAt.eq(c.created_at))
+                        .add(certificate::Column::Id.lt(c.id)),
+                ),
         );
     }
     let mut items = q
@@ -94,11 +110,21 @@ pub async fn list(conn: &impl ConnectionTrait, f: &CertificateFilter, cursor: Op
         .await?;
     let next_cursor = if items.len() as u64 > limit {
         items.truncate(limit as usize);
-        items.last().map(|c| TimeCursor { created_at: c.created_at, id: c.id }.encode())
+        items.last().map(|c| {
+            TimeCursor {
+                created_at: c.created_at,
+                id: c.id,
+            }
+            .encode()
+        })
     } else {
         None
     };
-    Ok(Page { items, next_cursor, total })
+    Ok(Page {
+        items,
+        next_cursor,
+        total,
+    })
 }
 
 /// Ids matching the filter, oldest first, for bulk operations.
@@ -120,7 +146,11 @@ struct StatusCount {
 }
 
 /// Certificate counts by stored status, plus active ones expiring before `soon`.
-pub async fn counts(conn: &impl ConnectionTrait, now: DateTime<Utc>, soon: DateTime<Utc>) -> Result<(Vec<(String, i64)>, i64, i64), DbErr> {
+pub async fn counts(
+    conn: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    soon: DateTime<Utc>,
+) -> Result<(Vec<(String, i64)>, i64, i64), DbErr> {
     let rows = StatusCount::find_by_statement(Statement::from_string(
         DbBackend::Postgres,
         "SELECT status, count(*) AS n FROM certificates GROUP BY status",
@@ -141,6 +171,13 @@ pub async fn counts(conn: &impl ConnectionTrait, now: DateTime<Utc>, soon: DateT
     ))
     .one(conn)
     .await?
-    .unwrap_or(Expiry { expiring: 0, expired: 0 });
-    Ok((rows.into_iter().map(|r| (r.status, r.n)).collect(), e.expiring, e.expired))
+    .unwrap_or(Expiry {
+        expiring: 0,
+        expired: 0,
+    });
+    Ok((
+        rows.into_iter().map(|r| (r.status, r.n)).collect(),
+        e.expiring,
+        e.expired,
+    ))
 }

@@ -3,8 +3,8 @@
 use sea_orm::prelude::*;
 use sea_orm::{ConnectionTrait, IntoActiveModel, QueryOrder};
 
-use crate::entities::issuer::{Entity as Issuers, Model as Issuer};
 use crate::entities::issuer;
+use crate::entities::issuer::{Entity as Issuers, Model as Issuer};
 
 pub async fn insert(conn: &impl ConnectionTrait, row: Issuer) -> Result<Issuer, DbErr> {
     row.into_active_model().insert(conn).await

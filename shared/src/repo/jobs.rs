@@ -52,7 +52,12 @@ pub async fn decide(
     find_by_id(conn, id).await
 }
 
-pub async fn list(conn: &impl ConnectionTrait, status: Option<JobStatus>, cursor: Option<TimeCursor>, limit: u64) -> Result<Page<Job>, DbErr> {
+pub async fn list(
+    conn: &impl ConnectionTrait,
+    status: Option<JobStatus>,
+    cursor: Option<TimeCursor>,
+    limit: u64,
+) -> Result<Page<Job>, DbErr> {
     let mut q = Jobs::find();
     if let Some(s) = status {
         q = q.filter(job::Column::Status.eq(s.as_str()));
@@ -60,9 +65,11 @@ pub async fn list(conn: &impl ConnectionTrait, status: Option<JobStatus>, cursor
     let total = q.clone().count(conn).await?;
     if let Some(c) = cursor {
         q = q.filter(
-            Condition::any()
-                .add(job::Column::CreatedAt.lt(c.created_at))
-                .add(Condition::all().add(job::Column::CreatedAt.eq(c.created_at)).add(job::Column::Id.lt(c.id))),
+            Condition::any().add(job::Column::CreatedAt.lt(c.created_at)).add(
+                Condition::all()
+                    .add(job::Column::CreatedAt.eq(c.created_at))
+                    .add(job::Column::Id.lt(c.id)),
+            ),
         );
     }
     let mut items = q
@@ -73,11 +80,21 @@ pub async fn list(conn: &impl ConnectionTrait, status: Option<JobStatus>, cursor
         .await?;
     let next_cursor = if items.len() as u64 > limit {
         items.truncate(limit as usize);
-        items.last().map(|j| TimeCursor { created_at: j.created_at, id: j.id }.encode())
+        items.last().map(|j| {
+            TimeCursor {
+                created_at: j.created_at,
+                id: j.id,
+            }
+            .encode()
+        })
     } else {
         None
     };
-    Ok(Page { items, next_cursor, total })
+    Ok(Page {
+        items,
+        next_cursor,
+        total,
+    })
 }
 
 pub async fn count_awaiting(conn: &impl ConnectionTrait) -> Result<u64, DbErr> {

@@ -55,7 +55,10 @@ mod tests {
 
     #[test]
     fn cursor_round_trips_and_rejects_junk() {
-        let c = TimeCursor { created_at: DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(), id: Uuid::new_v4() };
+        let c = TimeCursor {
+            created_at: DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(),
+            id: Uuid::new_v4(),
+        };
         assert_eq!(TimeCursor::decode(&c.encode()), Some(c));
         assert_eq!(TimeCursor::decode("not a cursor"), None);
         assert_eq!(TimeCursor::decode(""), None);

@@ -14,7 +14,10 @@ pub async fn find_by_id(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<
 }
 
 pub async fn list(conn: &impl ConnectionTrait) -> Result<Vec<Profile>, DbErr> {
-    Profiles::find().order_by_asc(certificate_profile::Column::Name).all(conn).await
+    Profiles::find()
+        .order_by_asc(certificate_profile::Column::Name)
+        .all(conn)
+        .await
 }
 
 /// Replaces every writable field of the profile (PUT semantics).

@@ -1,0 +1,258 @@
+//! Authentication (named API keys) and authorisation (roles → permissions).
+//!
+//! Each route declares an [`Access`] in the route table (`routes/mod.rs`); [`authorize`] runs as
+//! that route's layer, before any extractor reads the body. Keys are looked up by the SHA-256 of
+//! the presented secret on every request, so a disabled key is refused on its very next request on
+//! every replica. A 401 is logged and counted but never written to the database; a 403 is audited.
+
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use certctl_shared::crypto::{hash_api_key, hashes_equal};
+use certctl_shared::model::Role;
+use certctl_shared::repo::{api_keys, audit};
+use chrono::Utc;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// What a route requires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// No key needed.
+    Public,
+    /// Any valid key.
+    Authenticated,
+    /// A key whose role grants this permission.
+    Require(Permission),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Permission {
+    CertificatesRead,
+    CertificatesWrite,
+    CertificatesBulkRevoke,
+    ProfilesWrite,
+    IssuersWrite,
+    JobsDecide,
+    ApiKeysManage,
+    AuditRead,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 8] = [
+        Self::CertificatesRead,
+        Self::CertificatesWrite,
+        Self::CertificatesBulkRevoke,
+        Self::ProfilesWrite,
+        Self::IssuersWrite,
+        Self::JobsDecide,
+        Self::ApiKeysManage,
+        Self::AuditRead,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CertificatesRead => "certificates:read",
+            Self::CertificatesWrite => "certificates:write",
+            Self::CertificatesBulkRevoke => "certificates:bulk_revoke",
+            Self::ProfilesWrite => "profiles:write",
+            Self::IssuersWrite => "issuers:write",
+            Self::JobsDecide => "jobs:decide",
+            Self::ApiKeysManage => "api_keys:manage",
+            Self::AuditRead => "audit:read",
+        }
+    }
+}
+
+/// The one place roles meet permissions (DESIGN.md §4).
+pub fn role_grants(role: Role, permission: Permission) -> bool {
+    use Permission as P;
+    match role {
+        Role::Admin => true,
+        Role::Operator => matches!(
+            permission,
+            P::CertificatesRead | P::CertificatesWrite | P::ProfilesWrite | P::JobsDecide
+        ),
+        Role::Viewer => matches!(permission, P::CertificatesRead),
+        Role::Auditor => matches!(permission, P::AuditRead),
+    }
+}
+
+/// The authenticated caller, available to handlers as an extension.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub key_id: Uuid,
+    pub key_name: String,
+    /// The identity written to audit rows and compared for self-approval.
+    pub principal: String,
+    pub role: Role,
+}
+
+/// The request id (`x-request-id`), for audit rows.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub Option<String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestId {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(RequestId(
+            parts
+                .headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        ))
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Principal {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or(ApiError::Unauthorized)
+    }
+}
+
+/// How often one replica writes `last_used_at` for a given key.
+const STAMP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Route layer: authenticates and authorises according to `access`.
+pub async fn authorize(State((state, access)): State<(AppState, Access)>, mut req: Request, next: Next) -> Response {
+    if access == Access::Public {
+        return next.run(req).await;
+    }
+    let authorization = req.headers().get(header::AUTHORIZATION).cloned();
+    let principal = match authenticate(&state, authorization).await {
+        Ok(p) => p,
+        Err(AuthFailure::Refused(reason)) => {
+            state.metrics.auth_failures.with_label_values(&[reason]).inc();
+            tracing::info!(reason, method = %req.method(), path = %req.uri().path(), "refused unauthenticated request");
+            return ApiError::Unauthorized.into_response();
+        }
+        Err(AuthFailure::Internal(e)) => return e.into_response(),
+    };
+    if let Access::Require(permission) = access
+        && !role_grants(principal.role, permission)
+    {
+        state
+            .metrics
+            .authz_denials
+            .with_label_values(&[permission.as_str()])
+            .inc();
+        let detail = format!("role `{}` lacks permission `{}`", principal.role, permission.as_str());
+        let request_id = req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let route = format!("{} {}", req.method(), req.uri().path());
+        let recorded = audit::append(
+            &state.db,
+            audit::NewAuditEvent {
+                actor: principal.principal.clone(),
+                action: "authorization.denied".into(),
+                resource_type: "route".into(),
+                resource_id: Some(route),
+                outcome: "denied",
+                details: serde_json::json!({ "permission": permission.as_str(), "role": principal.role.as_str() }),
+                request_id,
+            },
+        )
+        .await;
+        if let Err(e) = recorded {
+            // The denial stands either way; failing to record it must not turn into access.
+            tracing::error!(error = %e, "failed to audit a denied request");
+        }
+        return ApiError::Forbidden("forbidden", detail).into_response();
+    }
+    stamp_last_used(&state, principal.key_id);
+    req.extensions_mut().insert(principal);
+    next.run(req).await
+}
+
+enum AuthFailure {
+    Refused(&'static str),
+    Internal(ApiError),
+}
+
+async fn authenticate(state: &AppState, authorization: Option<header::HeaderValue>) -> Result<Principal, AuthFailure> {
+    let header = authorization.ok_or(AuthFailure::Refused("missing"))?;
+    let header = header.to_str().map_err(|_| AuthFailure::Refused("malformed"))?;
+    let (scheme, secret) = header.split_once(' ').ok_or(AuthFailure::Refused("malformed"))?;
+    if !scheme.eq_ignore_ascii_case("bearer") || secret.trim().is_empty() {
+        return Err(AuthFailure::Refused("malformed"));
+    }
+    let hash = hash_api_key(secret.trim());
+    let key = api_keys::find_by_hash(&state.db, &hash)
+        .await
+        .map_err(|e| AuthFailure::Internal(e.into()))?
+        .ok_or(AuthFailure::Refused("unknown"))?;
+    // The lookup is by hash; this comparison keeps the final check constant-time regardless.
+    if !hashes_equal(&key.key_hash, &hash) {
+        return Err(AuthFailure::Refused("unknown"));
+    }
+    if key.disabled_at.is_some() {
+        return Err(AuthFailure::Refused("disabled"));
+    }
+    if key.expires_at.is_some_and(|t| t <= Utc::now()) {
+        return Err(AuthFailure::Refused("expired"));
+    }
+    let role = Role::parse(&key.role).ok_or_else(|| {
+        AuthFailure::Internal(ApiError::internal(anyhow::anyhow!(
+            "api key {} has unknown role {}",
+            key.id,
+            key.role
+        )))
+    })?;
+    Ok(Principal {
+        key_id: key.id,
+        key_name: key.name,
+        principal: key.principal,
+        role,
+    })
+}
+
+/// Writes `last_used_at` at most once a minute per key and replica, off the request path.
+fn stamp_last_used(state: &AppState, key_id: Uuid) {
+    let now = Instant::now();
+    {
+        let mut stamps = state.key_stamps.lock().unwrap_or_else(|p| p.into_inner());
+        if stamps
+            .get(&key_id)
+            .is_some_and(|t| now.duration_since(*t) < STAMP_INTERVAL)
+        {
+            return;
+        }
+        stamps.insert(key_id, now);
+    }
+    let db = state.db.clone();
+    tokio::spawn(async move {
+        if let Err(e) = api_keys::stamp_last_used(&db, key_id, STAMP_INTERVAL.as_secs() as i64).await {
+            tracing::warn!(api_key.id = %key_id, error = %e, "failed to stamp last_used_at");
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_has_everything_and_auditor_only_audit() {
+        for p in Permission::ALL {
+            assert!(role_grants(Role::Admin, p));
+            assert_eq!(role_grants(Role::Auditor, p), p == Permission::AuditRead);
+        }
+        assert!(!role_grants(Role::Operator, Permission::CertificatesBulkRevoke));
+        assert!(!role_grants(Role::Operator, Permission::ApiKeysManage));
+        assert!(!role_grants(Role::Viewer, Permission::CertificatesWrite));
+    }
+}

@@ -1,0 +1,125 @@
+//! `/api/v1/jobs`
+
+use axum::Json;
+use axum::extract::State;
+use certctl_shared::entities::job::Model as Job;
+use certctl_shared::model::JobStatus;
+use certctl_shared::repo::{TimeCursor, jobs};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{ListOut, page_limit};
+use crate::auth::{Principal, RequestId};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::service::{Actor, jobs as svc};
+use crate::state::AppState;
+
+#[derive(Serialize)]
+pub struct JobOut {
+    id: Uuid,
+    kind: String,
+    status: String,
+    issuer_id: Uuid,
+    profile_id: Uuid,
+    request: serde_json::Value,
+    requested_by: String,
+    decided_by: Option<String>,
+    decision_note: Option<String>,
+    decided_at: Option<DateTime<Utc>>,
+    certificate_id: Option<Uuid>,
+    error: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<Job> for JobOut {
+    fn from(j: Job) -> Self {
+        Self {
+            id: j.id,
+            kind: j.kind,
+            status: j.status,
+            issuer_id: j.issuer_id,
+            profile_id: j.profile_id,
+            request: j.request,
+            requested_by: j.requested_by,
+            decided_by: j.decided_by,
+            decision_note: j.decision_note,
+            decided_at: j.decided_at,
+            certificate_id: j.certificate_id,
+            error: j.error,
+            created_at: j.created_at,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    status: Option<String>,
+    cursor: Option<String>,
+    limit: Option<u64>,
+}
+
+pub async fn list_jobs(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<ListOut<JobOut>>, ApiError> {
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| {
+            JobStatus::parse(s)
+                .ok_or_else(|| ApiError::bad_request("invalid_request", format!("unknown job status `{s}`")))
+        })
+        .transpose()?;
+    let cursor = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            TimeCursor::decode(c)
+                .ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor is not one this API issued"))
+        })
+        .transpose()?;
+    let page = jobs::list(&state.db, status, cursor, page_limit(q.limit)?).await?;
+    Ok(Json(ListOut {
+        data: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
+        total: page.total,
+    }))
+}
+
+pub async fn get_job(State(state): State<AppState>, ApiPath(id): ApiPath<Uuid>) -> Result<Json<JobOut>, ApiError> {
+    let job = jobs::find_by_id(&state.db, id)
+        .await?
+        .ok_or(ApiError::NotFound("job"))?;
+    Ok(Json(job.into()))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionIn {
+    note: Option<String>,
+}
+
+pub async fn approve_job(
+    State(state): State<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<DecisionIn>,
+) -> Result<Json<JobOut>, ApiError> {
+    let job = svc::decide(&state, &Actor::new(&principal, request_id), id, true, body.note).await?;
+    Ok(Json(job.into()))
+}
+
+pub async fn reject_job(
+    State(state): State<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<DecisionIn>,
+) -> Result<Json<JobOut>, ApiError> {
+    let job = svc::decide(&state, &Actor::new(&principal, request_id), id, false, body.note).await?;
+    Ok(Json(job.into()))
+}

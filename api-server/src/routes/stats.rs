@@ -1,0 +1,34 @@
+//! `/api/v1/stats/summary`
+
+use axum::Json;
+use axum::extract::State;
+use certctl_shared::repo::{certificates, jobs};
+use chrono::{Duration, Utc};
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Active certificates expiring within this window count as "expiring soon".
+const EXPIRING_SOON_DAYS: i64 = 30;
+
+pub async fn summary(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let now = Utc::now();
+    let (by_status, expiring, expired) =
+        certificates::counts(&state.db, now, now + Duration::days(EXPIRING_SOON_DAYS)).await?;
+    let mut counts = json!({ "active": 0, "revoked": 0, "superseded": 0 });
+    let mut total = 0;
+    for (status, n) in by_status {
+        counts[status] = json!(n);
+        total += n;
+    }
+    counts["total"] = json!(total);
+    counts["expired"] = json!(expired);
+    let awaiting = jobs::count_awaiting(&state.db).await?;
+    Ok(Json(json!({
+        "certificates": counts,
+        "expiring_soon": expiring,
+        "expiring_soon_days": EXPIRING_SOON_DAYS,
+        "jobs_awaiting_approval": awaiting,
+    })))
+}

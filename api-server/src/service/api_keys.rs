@@ -1,0 +1,156 @@
+//! Creating, disabling and bootstrapping API keys.
+
+use certctl_shared::crypto::{generate_api_key, hash_api_key};
+use certctl_shared::entities::api_key::Model as ApiKey;
+use certctl_shared::model::Role;
+use certctl_shared::repo::api_keys;
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::Actor;
+use crate::error::ApiError;
+
+/// The name of the key created from `CERTCTL_BOOTSTRAP_ADMIN_KEY`.
+pub const BOOTSTRAP_KEY_NAME: &str = "bootstrap-admin";
+/// Advisory lock taken while deciding whether to bootstrap, so replicas starting together agree.
+const BOOTSTRAP_LOCK: i64 = 0x6365_7274_626f_6f74; // "certboot"
+
+pub struct NewKey {
+    pub name: String,
+    pub role: Role,
+    pub principal: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Names and principals: 1–100 printable characters without spaces at the ends.
+pub fn check_identifier(field: &str, value: &str) -> Result<(), ApiError> {
+    if value.is_empty() || value.len() > 100 || value.trim() != value || value.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("{field} must be 1-100 printable characters without leading or trailing spaces"),
+        ));
+    }
+    Ok(())
+}
+
+/// Creates a key and returns it with its secret, which is never shown again.
+pub async fn create(db: &DatabaseConnection, actor: &Actor, new: NewKey) -> Result<(ApiKey, String), ApiError> {
+    check_identifier("name", &new.name)?;
+    let principal = new.principal.unwrap_or_else(|| new.name.clone());
+    check_identifier("principal", &principal)?;
+    if new.expires_at.is_some_and(|t| t <= Utc::now()) {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "expires_at must be in the future",
+        ));
+    }
+    let secret = generate_api_key()?;
+    let txn = db.begin().await?;
+    let key = api_keys::insert(
+        &txn,
+        ApiKey {
+            id: Uuid::now_v7(),
+            name: new.name,
+            key_hash: hash_api_key(&secret).to_vec(),
+            principal,
+            role: new.role.as_str().to_owned(),
+            created_by: actor.principal.clone(),
+            created_at: Utc::now(),
+            last_used_at: None,
+            disabled_at: None,
+            expires_at: new.expires_at,
+        },
+    )
+    .await?;
+    actor
+        .audit(
+            &txn,
+            "api_key.create",
+            "api_key",
+            key.id,
+            json!({ "name": key.name, "principal": key.principal, "role": key.role, "expires_at": key.expires_at }),
+        )
+        .await?;
+    txn.commit().await?;
+    Ok((key, secret))
+}
+
+/// Disables a key. Refuses to disable the last enabled admin key, which would lock everyone out.
+pub async fn disable(db: &DatabaseConnection, actor: &Actor, id: Uuid) -> Result<ApiKey, ApiError> {
+    let txn = db.begin().await?;
+    // Serialise disables so two admins cannot each disable the other's last key at once.
+    api_keys::advisory_xact_lock(&txn, BOOTSTRAP_LOCK).await?;
+    let key = api_keys::find_by_id(&txn, id)
+        .await?
+        .ok_or(ApiError::NotFound("api key"))?;
+    if key.disabled_at.is_some() {
+        return Ok(key);
+    }
+    if key.role == Role::Admin.as_str() {
+        let now = Utc::now();
+        let other_admins = api_keys::list(&txn)
+            .await?
+            .into_iter()
+            .filter(|k| {
+                k.id != id
+                    && k.role == Role::Admin.as_str()
+                    && k.disabled_at.is_none()
+                    && k.expires_at.is_none_or(|t| t > now)
+            })
+            .count();
+        if other_admins == 0 {
+            return Err(ApiError::conflict(
+                "last_admin_key",
+                "refusing to disable the last enabled admin key",
+            ));
+        }
+    }
+    let key = api_keys::disable(&txn, id)
+        .await?
+        .ok_or(ApiError::NotFound("api key"))?;
+    actor
+        .audit(&txn, "api_key.disable", "api_key", key.id, json!({ "name": key.name }))
+        .await?;
+    txn.commit().await?;
+    Ok(key)
+}
+
+/// Creates `bootstrap-admin` with `secret` if, and only if, the key table is empty. Returns
+/// whether it did. Replicas starting together serialise on an advisory lock; a bootstrap key
+/// that was later disabled keeps the table non-empty, so it is never re-created.
+pub async fn bootstrap(db: &DatabaseConnection, secret: &str) -> Result<bool, ApiError> {
+    let txn = db.begin().await?;
+    api_keys::advisory_xact_lock(&txn, BOOTSTRAP_LOCK).await?;
+    if api_keys::count(&txn).await? > 0 {
+        return Ok(false);
+    }
+    let key = api_keys::insert(
+        &txn,
+        ApiKey {
+            id: Uuid::now_v7(),
+            name: BOOTSTRAP_KEY_NAME.to_owned(),
+            key_hash: hash_api_key(secret).to_vec(),
+            principal: BOOTSTRAP_KEY_NAME.to_owned(),
+            role: Role::Admin.as_str().to_owned(),
+            created_by: "system:bootstrap".to_owned(),
+            created_at: Utc::now(),
+            last_used_at: None,
+            disabled_at: None,
+            expires_at: None,
+        },
+    )
+    .await?;
+    Actor::system("bootstrap")
+        .audit(
+            &txn,
+            "api_key.bootstrap",
+            "api_key",
+            key.id,
+            json!({ "name": key.name }),
+        )
+        .await?;
+    txn.commit().await?;
+    Ok(true)
+}

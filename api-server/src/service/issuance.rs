@@ -1,0 +1,415 @@
+//! Issuing certificates: the profile's rules, the approval gate, and signing.
+//!
+//! A request is first checked against its issuer and profile ([`check`]). What passes is a
+//! [`CheckedRequest`]: the exact names, lifetime and public key that will be certified. That is
+//! what an approval job stores, and what approval re-checks against the profile as it is then.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use certctl_shared::entities::certificate::Model as Certificate;
+use certctl_shared::entities::certificate_profile::Model as Profile;
+use certctl_shared::entities::issuer::Model as Issuer;
+use certctl_shared::entities::job::Model as Job;
+use certctl_shared::model::{CertificateStatus, JobStatus};
+use certctl_shared::pki::names::SanRules;
+use certctl_shared::pki::{
+    Eku, KeyAlgorithm, LeafRequest, generate_key, issue_leaf, key_algorithm_of_spki, parse_csr, spki_of,
+};
+use certctl_shared::repo::{certificates, issuers, jobs, profiles};
+use chrono::{Duration, Utc};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::Actor;
+use super::issuers::{MAX_COMMON_NAME, from_time, signing_issuer, to_time};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Under this lifetime a certificate is short-lived (RFC 9608): no revocation pointers.
+pub const SHORT_LIVED_BELOW_SECONDS: i64 = 3600;
+/// Nothing shorter than this is issued at all.
+pub const MIN_TTL_SECONDS: i64 = 60;
+
+/// Where the subject key comes from.
+pub enum KeySource {
+    /// A PKCS#10 request, proving possession of the key.
+    Csr(String),
+    /// certctl generates the key and returns it once.
+    Generate(KeyAlgorithm),
+    /// A key certctl already certified (renewal, approval).
+    Spki(Vec<u8>),
+}
+
+pub struct IssueInput {
+    pub issuer_id: Uuid,
+    pub profile_id: Uuid,
+    pub common_name: String,
+    pub sans: Option<Vec<String>>,
+    pub ttl_seconds: Option<i64>,
+    pub key: KeySource,
+}
+
+/// A request that passed every rule. Stored as a job's `request` while it awaits approval.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CheckedRequest {
+    pub issuer_id: Uuid,
+    pub profile_id: Uuid,
+    pub common_name: String,
+    pub sans: Vec<String>,
+    pub ttl_seconds: i64,
+    pub key_algorithm: KeyAlgorithm,
+    /// Base64 DER SubjectPublicKeyInfo; absent when certctl is to generate the key.
+    pub spki_der: Option<String>,
+    /// The certificate this one renews, if any.
+    #[serde(default)]
+    pub renew_of: Option<Uuid>,
+}
+
+pub enum IssueOutcome {
+    Issued(Box<Issued>),
+    AwaitingApproval(Box<Job>),
+}
+
+pub struct Issued {
+    pub certificate: Certificate,
+    pub chain_pem: String,
+    /// PKCS#8 PEM of a key certctl generated; returned this once and never stored.
+    pub private_key_pem: Option<String>,
+}
+
+/// Applies the issuer's and profile's rules. Every failure is a 400 naming the rule.
+pub async fn check(
+    conn: &impl ConnectionTrait,
+    input: IssueInput,
+) -> Result<(Issuer, Profile, CheckedRequest), ApiError> {
+    let issuer = issuers::find_by_id(conn, input.issuer_id)
+        .await?
+        .ok_or_else(|| ApiError::bad_request("unknown_issuer", format!("issuer {} does not exist", input.issuer_id)))?;
+    let profile = profiles::find_by_id(conn, input.profile_id).await?.ok_or_else(|| {
+        ApiError::bad_request(
+            "unknown_profile",
+            format!("profile {} does not exist", input.profile_id),
+        )
+    })?;
+
+    let cn = input.common_name.trim().to_owned();
+    if cn.is_empty() || cn.chars().count() > MAX_COMMON_NAME {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("common_name must be 1-{MAX_COMMON_NAME} characters"),
+        ));
+    }
+    // The common name is always certified as a SAN too (RFC 6125 clients ignore the CN).
+    let mut requested = input.sans.unwrap_or_default();
+    if !requested.iter().any(|s| s.eq_ignore_ascii_case(&cn)) {
+        requested.insert(0, cn.clone());
+    }
+    let rules: SanRules = serde_json::from_value(profile.san_rules.clone())
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("profile {} has unreadable san_rules: {e}", profile.id)))?;
+    let names = rules
+        .check(&requested)
+        .map_err(|m| ApiError::bad_request("san_not_allowed", m))?;
+
+    let ttl = input.ttl_seconds.unwrap_or(profile.max_ttl_seconds);
+    if ttl < MIN_TTL_SECONDS {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("ttl_seconds must be at least {MIN_TTL_SECONDS}"),
+        ));
+    }
+    if ttl > profile.max_ttl_seconds {
+        return Err(ApiError::bad_request(
+            "ttl_exceeds_profile",
+            format!(
+                "ttl_seconds {ttl} exceeds the profile's maximum of {}",
+                profile.max_ttl_seconds
+            ),
+        ));
+    }
+    if ttl < SHORT_LIVED_BELOW_SECONDS && !profile.allow_short_lived {
+        return Err(ApiError::bad_request(
+            "short_lived_not_allowed",
+            format!("ttl_seconds under {SHORT_LIVED_BELOW_SECONDS} needs a profile with allow_short_lived"),
+        ));
+    }
+
+    let (key_algorithm, spki_der) = match input.key {
+        KeySource::Csr(pem) => {
+            let csr = parse_csr(pem.as_bytes())?;
+            (csr.key_algorithm, Some(csr.spki_der))
+        }
+        KeySource::Generate(alg) => (alg, None),
+        KeySource::Spki(der) => (key_algorithm_of_spki(&der)?, Some(der)),
+    };
+    if !profile
+        .allowed_key_algorithms
+        .iter()
+        .any(|a| a == key_algorithm.as_str())
+    {
+        return Err(ApiError::bad_request(
+            "key_not_allowed",
+            format!(
+                "key type {key_algorithm} is not allowed by the profile (allowed: {})",
+                profile.allowed_key_algorithms.join(", ")
+            ),
+        ));
+    }
+    let not_after = Utc::now() + Duration::seconds(ttl);
+    if not_after > issuer.not_after {
+        return Err(ApiError::bad_request(
+            "validity_exceeds_issuer",
+            format!(
+                "the certificate would outlast its issuer, which expires at {}",
+                issuer.not_after
+            ),
+        ));
+    }
+    let checked = CheckedRequest {
+        issuer_id: issuer.id,
+        profile_id: profile.id,
+        common_name: cn,
+        sans: names.iter().map(|n| n.as_string()).collect(),
+        ttl_seconds: ttl,
+        key_algorithm,
+        spki_der: spki_der.map(|d| STANDARD.encode(d)),
+        renew_of: None,
+    };
+    Ok((issuer, profile, checked))
+}
+
+/// Issues now, or files an approval job if the profile requires one.
+pub async fn issue(state: &AppState, actor: &Actor, input: IssueInput) -> Result<IssueOutcome, ApiError> {
+    let (issuer, profile, checked) = check(&state.db, input).await?;
+    if profile.requires_approval {
+        if checked.spki_der.is_none() {
+            return Err(ApiError::bad_request(
+                "csr_required",
+                "this profile requires approval, so it accepts only a CSR: a key certctl generated could be shown only to the approver",
+            ));
+        }
+        return file_job(state, actor, "issue", checked)
+            .await
+            .map(|j| IssueOutcome::AwaitingApproval(Box::new(j)));
+    }
+    let txn = state.db.begin().await?;
+    let issued = sign_and_store(state, &txn, actor, &issuer, &profile, &checked, None, &actor.principal).await?;
+    txn.commit().await?;
+    Ok(IssueOutcome::Issued(Box::new(issued)))
+}
+
+pub async fn file_job(state: &AppState, actor: &Actor, kind: &str, checked: CheckedRequest) -> Result<Job, ApiError> {
+    let txn = state.db.begin().await?;
+    let job = jobs::insert(
+        &txn,
+        Job {
+            id: Uuid::now_v7(),
+            kind: kind.to_owned(),
+            status: JobStatus::AwaitingApproval.as_str().to_owned(),
+            issuer_id: checked.issuer_id,
+            profile_id: checked.profile_id,
+            request: serde_json::to_value(&checked).map_err(ApiError::internal)?,
+            requested_by: actor.principal.clone(),
+            decided_by: None,
+            decision_note: None,
+            decided_at: None,
+            certificate_id: None,
+            error: None,
+            created_at: jobs::now(),
+        },
+    )
+    .await?;
+    actor
+        .audit(&txn, "job.create", "job", job.id, json!({ "kind": kind, "common_name": checked.common_name, "sans": checked.sans, "renew_of": checked.renew_of }))
+        .await?;
+    txn.commit().await?;
+    Ok(job)
+}
+
+/// Signs the certificate described by `checked`, stores it and audits it, inside `txn`.
+pub async fn sign_and_store(
+    state: &AppState,
+    txn: &DatabaseTransaction,
+    actor: &Actor,
+    issuer: &Issuer,
+    profile: &Profile,
+    checked: &CheckedRequest,
+    job_id: Option<Uuid>,
+    requested_by: &str,
+) -> Result<Issued, ApiError> {
+    let loaded = signing_issuer(state, issuer).await?;
+    let (spki, private_key_pem) = match &checked.spki_der {
+        Some(b64) => (
+            STANDARD
+                .decode(b64)
+                .map_err(|e| ApiError::internal(anyhow::anyhow!("stored public key is not base64: {e}")))?,
+            None,
+        ),
+        None => {
+            let alg = checked.key_algorithm;
+            let key = if alg.is_rsa() {
+                tokio::task::spawn_blocking(move || generate_key(alg))
+                    .await
+                    .map_err(ApiError::internal)??
+            } else {
+                generate_key(alg)?
+            };
+            (spki_of(&key), Some(key.serialize_pem()))
+        }
+    };
+    let rules: SanRules = serde_json::from_value(profile.san_rules.clone()).map_err(ApiError::internal)?;
+    let names = rules
+        .check(&checked.sans)
+        .map_err(|m| ApiError::bad_request("san_not_allowed", m))?;
+    let ekus: Vec<Eku> = profile.ekus.iter().filter_map(|e| Eku::parse(e)).collect();
+    let now = Utc::now();
+    let not_after = now + Duration::seconds(checked.ttl_seconds);
+    let short_lived = checked.ttl_seconds < SHORT_LIVED_BELOW_SECONDS;
+    let cert = issue_leaf(LeafRequest {
+        common_name: &checked.common_name,
+        names: &names,
+        spki_der: &spki,
+        key_algorithm: checked.key_algorithm,
+        ekus: &ekus,
+        not_before: to_time(now),
+        not_after: to_time(not_after),
+        short_lived,
+        issuer: &loaded,
+        urls: &state.urls,
+    })?;
+    let row = certificates::insert(
+        txn,
+        Certificate {
+            id: Uuid::now_v7(),
+            issuer_id: issuer.id,
+            profile_id: profile.id,
+            serial_hex: cert.serial_hex(),
+            common_name: checked.common_name.clone(),
+            sans: checked.sans.clone(),
+            key_algorithm: checked.key_algorithm.as_str().to_owned(),
+            public_key_der: spki,
+            status: CertificateStatus::Active.as_str().to_owned(),
+            short_lived,
+            not_before: from_time(cert.not_before),
+            not_after: from_time(cert.not_after),
+            certificate_der: cert.der,
+            certificate_pem: cert.pem,
+            renewed_from_id: checked.renew_of,
+            superseded_by_id: None,
+            job_id,
+            requested_by: requested_by.to_owned(),
+            created_at: now,
+        },
+    )
+    .await?;
+    let action = if checked.renew_of.is_some() {
+        "certificate.renew"
+    } else {
+        "certificate.issue"
+    };
+    actor
+        .audit(
+            txn,
+            action,
+            "certificate",
+            row.id,
+            json!({ "serial_hex": row.serial_hex, "issuer_id": row.issuer_id, "profile_id": row.profile_id,
+                    "common_name": row.common_name, "sans": row.sans, "not_after": row.not_after,
+                    "key_algorithm": row.key_algorithm, "short_lived": short_lived, "job_id": job_id,
+                    "renewed_from_id": checked.renew_of, "server_generated_key": private_key_pem.is_some() }),
+        )
+        .await?;
+    if let Some(old) = checked.renew_of
+        && !certificates::transition(
+            txn,
+            old,
+            CertificateStatus::Active,
+            CertificateStatus::Superseded,
+            Some(row.id),
+        )
+        .await?
+    {
+        return Err(ApiError::conflict(
+            "certificate_not_active",
+            "the certificate being renewed is no longer active",
+        ));
+    }
+    state
+        .metrics
+        .certificates_issued
+        .with_label_values(&[row.key_algorithm.as_str()])
+        .inc();
+    let chain_pem = super::issuers::chain_pem(txn, issuer.id).await?;
+    Ok(Issued {
+        certificate: row,
+        chain_pem,
+        private_key_pem,
+    })
+}
+
+/// Renews a certificate: same key and names, a fresh lifetime; the old one becomes superseded.
+pub async fn renew(
+    state: &AppState,
+    actor: &Actor,
+    id: Uuid,
+    ttl_seconds: Option<i64>,
+) -> Result<IssueOutcome, ApiError> {
+    let txn = state.db.begin().await?;
+    let old = certificates::find_for_update(&txn, id)
+        .await?
+        .ok_or(ApiError::NotFound("certificate"))?;
+    match CertificateStatus::parse(&old.status) {
+        Some(CertificateStatus::Active) => {}
+        Some(CertificateStatus::Revoked) => {
+            let reason = certctl_shared::repo::revocations::find_by_certificate(&txn, id)
+                .await?
+                .map(|r| r.reason);
+            return Err(if reason.as_deref() == Some("keyCompromise") {
+                ApiError::conflict(
+                    "key_compromised",
+                    "the certificate was revoked for keyCompromise: its key must not be certified again",
+                )
+            } else {
+                ApiError::conflict("certificate_revoked", "a revoked certificate cannot be renewed")
+            });
+        }
+        _ => {
+            return Err(ApiError::conflict(
+                "certificate_superseded",
+                format!(
+                    "the certificate was already renewed (superseded by {})",
+                    old.superseded_by_id.map(|u| u.to_string()).unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    let profile = profiles::find_by_id(&txn, old.profile_id)
+        .await?
+        .ok_or(ApiError::NotFound("profile"))?;
+    // Renewal keeps the original lifetime unless told otherwise, within the profile as it is now.
+    let original = (old.not_after - old.not_before).num_seconds();
+    let ttl = ttl_seconds.unwrap_or_else(|| original.min(profile.max_ttl_seconds));
+    let (issuer, profile, mut checked) = check(
+        &txn,
+        IssueInput {
+            issuer_id: old.issuer_id,
+            profile_id: old.profile_id,
+            common_name: old.common_name.clone(),
+            sans: Some(old.sans.clone()),
+            ttl_seconds: Some(ttl),
+            key: KeySource::Spki(old.public_key_der.clone()),
+        },
+    )
+    .await?;
+    checked.renew_of = Some(old.id);
+    if profile.requires_approval {
+        drop(txn);
+        return file_job(state, actor, "renew", checked)
+            .await
+            .map(|j| IssueOutcome::AwaitingApproval(Box::new(j)));
+    }
+    let issued = sign_and_store(state, &txn, actor, &issuer, &profile, &checked, None, &actor.principal).await?;
+    txn.commit().await?;
+    Ok(IssueOutcome::Issued(Box::new(issued)))
+}

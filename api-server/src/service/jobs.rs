@@ -1,0 +1,173 @@
+//! Deciding approval jobs. Nobody decides their own request, and any doubt fails closed.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use certctl_shared::entities::job::Model as Job;
+use certctl_shared::model::{CertificateStatus, JobStatus};
+use certctl_shared::repo::audit::{self, NewAuditEvent};
+use certctl_shared::repo::{certificates, jobs};
+use sea_orm::TransactionTrait;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::Actor;
+use super::issuance::{CheckedRequest, IssueInput, KeySource, check, sign_and_store};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Principals are compared trimmed and case-insensitively: when in doubt, it is the same person.
+fn same_principal(a: &str, b: &str) -> bool {
+    a.trim().eq_ignore_ascii_case(b.trim())
+}
+
+pub async fn decide(
+    state: &AppState,
+    actor: &Actor,
+    id: Uuid,
+    approve: bool,
+    note: Option<String>,
+) -> Result<Job, ApiError> {
+    let verb = if approve { "approve" } else { "reject" };
+    if let Some(n) = &note
+        && n.len() > 2000
+    {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "note must be at most 2000 characters",
+        ));
+    }
+    let txn = state.db.begin().await?;
+    let job = jobs::find_for_update(&txn, id)
+        .await?
+        .ok_or(ApiError::NotFound("job"))?;
+    if job.requested_by.trim().is_empty() || same_principal(&job.requested_by, &actor.principal) {
+        audit::append(
+            &txn,
+            NewAuditEvent {
+                actor: actor.principal.clone(),
+                action: format!("job.{verb}"),
+                resource_type: "job".into(),
+                resource_id: Some(id.to_string()),
+                outcome: "denied",
+                details: json!({ "reason": "self_approval", "requested_by": job.requested_by }),
+                request_id: actor.request_id.clone(),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        return Err(ApiError::Forbidden(
+            "self_approval_forbidden",
+            format!("you requested this job, so someone else must {verb} it"),
+        ));
+    }
+    if job.status != JobStatus::AwaitingApproval.as_str() {
+        return Err(ApiError::conflict(
+            "job_already_decided",
+            format!("the job is already {}", job.status),
+        ));
+    }
+    let note_ref = note.as_deref();
+    if !approve {
+        let job = jobs::decide(&txn, id, JobStatus::Rejected, &actor.principal, note_ref, None, None)
+            .await?
+            .ok_or_else(|| ApiError::conflict("job_already_decided", "the job was decided concurrently"))?;
+        actor
+            .audit(&txn, "job.reject", "job", id, json!({ "note": note }))
+            .await?;
+        txn.commit().await?;
+        return Ok(job);
+    }
+
+    let stored: CheckedRequest = serde_json::from_value(job.request.clone())
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("job {id} has an unreadable request: {e}")))?;
+    let spki = stored
+        .spki_der
+        .as_deref()
+        .map(|b| STANDARD.decode(b))
+        .transpose()
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("job {id} has an unreadable key: {e}")))?
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("job {id} has no public key")))?;
+    // The profile or issuer may have changed since the request: check again, as things are now.
+    let rechecked = check(
+        &txn,
+        IssueInput {
+            issuer_id: stored.issuer_id,
+            profile_id: stored.profile_id,
+            common_name: stored.common_name.clone(),
+            sans: Some(stored.sans.clone()),
+            ttl_seconds: Some(stored.ttl_seconds),
+            key: KeySource::Spki(spki),
+        },
+    )
+    .await;
+    let failure = match &rechecked {
+        Err(e @ ApiError::BadRequest(..)) => Some(e.to_string()),
+        Err(_) => None,
+        Ok(_) => match stored.renew_of {
+            Some(old) => match certificates::find_for_update(&txn, old).await? {
+                Some(c) if c.status == CertificateStatus::Active.as_str() => None,
+                _ => Some("the certificate to renew is no longer active".to_owned()),
+            },
+            None => None,
+        },
+    };
+    if let Some(reason) = failure {
+        let job = jobs::decide(
+            &txn,
+            id,
+            JobStatus::Failed,
+            &actor.principal,
+            note_ref,
+            None,
+            Some(&reason),
+        )
+        .await?
+        .ok_or_else(|| ApiError::conflict("job_already_decided", "the job was decided concurrently"))?;
+        actor
+            .audit(
+                &txn,
+                "job.approve",
+                "job",
+                id,
+                json!({ "note": note, "result": "failed", "error": reason }),
+            )
+            .await?;
+        txn.commit().await?;
+        return Ok(job);
+    }
+    let (issuer, profile, mut checked) = rechecked?;
+    checked.renew_of = stored.renew_of;
+    let issued = sign_and_store(
+        state,
+        &txn,
+        actor,
+        &issuer,
+        &profile,
+        &checked,
+        Some(id),
+        &job.requested_by,
+    )
+    .await?;
+    let job = jobs::decide(
+        &txn,
+        id,
+        JobStatus::Approved,
+        &actor.principal,
+        note_ref,
+        Some(issued.certificate.id),
+        None,
+    )
+    .await?
+    .ok_or_else(|| ApiError::conflict("job_already_decided", "the job was decided concurrently"))?;
+    actor
+        .audit(
+            &txn,
+            "job.approve",
+            "job",
+            id,
+            json!({ "note": note, "certificate_id": issued.certificate.id }),
+        )
+        .await?;
+    txn.commit().await?;
+    Ok(job)
+}

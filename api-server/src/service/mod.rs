@@ -1,0 +1,60 @@
+//! Use cases: each runs in one transaction with its audit row, and returns domain results.
+
+pub mod api_keys;
+pub mod issuance;
+pub mod issuers;
+pub mod jobs;
+pub mod revocation;
+
+use certctl_shared::repo::audit::{self, NewAuditEvent};
+use sea_orm::{ConnectionTrait, DbErr};
+
+use crate::auth::{Principal, RequestId};
+
+/// Who is acting, for audit rows and approvals.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    pub principal: String,
+    pub request_id: Option<String>,
+}
+
+impl Actor {
+    pub fn new(p: &Principal, request_id: RequestId) -> Self {
+        Self {
+            principal: p.principal.clone(),
+            request_id: request_id.0,
+        }
+    }
+
+    pub fn system(what: &str) -> Self {
+        Self {
+            principal: format!("system:{what}"),
+            request_id: None,
+        }
+    }
+
+    /// Appends a successful-action audit row on `conn` (the change's own transaction).
+    pub async fn audit(
+        &self,
+        conn: &impl ConnectionTrait,
+        action: &str,
+        resource_type: &str,
+        resource_id: impl ToString,
+        details: serde_json::Value,
+    ) -> Result<(), DbErr> {
+        audit::append(
+            conn,
+            NewAuditEvent {
+                actor: self.principal.clone(),
+                action: action.to_owned(),
+                resource_type: resource_type.to_owned(),
+                resource_id: Some(resource_id.to_string()),
+                outcome: "success",
+                details,
+                request_id: self.request_id.clone(),
+            },
+        )
+        .await
+        .map(|_| ())
+    }
+}

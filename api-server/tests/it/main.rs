@@ -1,0 +1,12 @@
+//! Integration tests of the API server against the machine's real PostgreSQL.
+
+#![allow(clippy::unwrap_used)]
+
+mod approvals;
+mod audit;
+mod auth;
+mod helpers;
+mod issuance;
+mod migrations;
+mod revocation;
+mod routes;
