@@ -32,7 +32,10 @@ pub fn init(service: &'static str, format: LogFormat) -> anyhow::Result<Telemetr
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,lapin=warn,hyper=warn,tower_http=info"));
     let fmt_layer = match format {
         LogFormat::Json => tracing_subscriber::fmt::layer().json().with_current_span(true).boxed(),
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().compact().boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .compact()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .boxed(),
     };
     let provider = match std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {
         Ok(endpoint) if !endpoint.trim().is_empty() => {

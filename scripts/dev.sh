@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Runs the whole platform on this machine: PostgreSQL and RabbitMQ (started if down), migrations,
+# and the three daemons in the background, then prints the admin key and the URLs.
+#
+#   scripts/dev.sh up       build, migrate, start, wait until ready, print key and URLs
+#   scripts/dev.sh down     stop the daemons
+#   scripts/dev.sh status   show what runs
+#
+# State lives in .local/ (key-encryption key, admin key, logs, pids); the database is `certctl`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+STATE="$ROOT/.local"
+PROFILE_DIR="$ROOT/target/debug"
+DAEMONS=(api-server notifier-worker revocation-responder)
+
+export CERTCTL_DATABASE_URL=${CERTCTL_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/certctl}
+export CERTCTL_AMQP_URL=${CERTCTL_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
+export CERTCTL_PUBLIC_PKI_URL=${CERTCTL_PUBLIC_PKI_URL:-http://127.0.0.1:8081}
+
+stop() {
+  for d in "${DAEMONS[@]}"; do
+    local pidfile="$STATE/$d.pid"
+    if [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+      kill -TERM "$(cat "$pidfile")"
+      for _ in $(seq 1 50); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.2; done
+      echo "stopped $d"
+    fi
+    rm -f "$pidfile"
+  done
+}
+
+wait_ready() {
+  local name=$1 url=$2
+  for _ in $(seq 1 100); do
+    if curl -fsS -o /dev/null "$url" 2>/dev/null; then return 0; fi
+    sleep 0.2
+  done
+  echo "$name did not become ready ($url); see $STATE/logs/$name.log" >&2
+  tail -n 20 "$STATE/logs/$name.log" >&2 || true
+  return 1
+}
+
+up() {
+  scripts/services-up.sh
+  cargo build --bins --quiet
+  mkdir -p "$STATE/logs"
+  [[ -f $STATE/kek ]] || { openssl rand -base64 32 > "$STATE/kek"; chmod 600 "$STATE/kek"; }
+  [[ -f $STATE/admin-key ]] || { echo "cctl_$(openssl rand -hex 24)" > "$STATE/admin-key"; chmod 600 "$STATE/admin-key"; }
+  export CERTCTL_KEY_ENCRYPTION_KEY=$(cat "$STATE/kek")
+  export CERTCTL_BOOTSTRAP_ADMIN_KEY=$(cat "$STATE/admin-key")
+
+  local db=${CERTCTL_DATABASE_URL##*/}
+  if ! psql "${CERTCTL_DATABASE_URL%/*}/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
+    psql "${CERTCTL_DATABASE_URL%/*}/postgres" -qc "CREATE DATABASE \"$db\""
+  fi
+  "$PROFILE_DIR/certctl-migrate" up
+
+  stop >/dev/null
+  for d in "${DAEMONS[@]}"; do
+    nohup "$PROFILE_DIR/certctl-$d" >"$STATE/logs/$d.log" 2>&1 &
+    echo $! > "$STATE/$d.pid"
+  done
+  wait_ready api-server http://127.0.0.1:9090/readyz
+  wait_ready notifier-worker http://127.0.0.1:9091/readyz
+  wait_ready revocation-responder http://127.0.0.1:9092/readyz
+
+  # The bootstrap key is only created on an empty key table; an older database keeps its keys,
+  # so make sure the key we print works, creating a fresh admin key if it does not.
+  local key
+  key=$(cat "$STATE/admin-key")
+  if ! curl -fsS -o /dev/null -H "Authorization: Bearer $key" http://127.0.0.1:8080/api/v1/auth/me; then
+    key=$("$PROFILE_DIR/certctl-api-server" create-admin-key --name "dev-admin-$(date +%s)" 2>/dev/null)
+    echo "$key" > "$STATE/admin-key"
+  fi
+  cat <<MSG
+
+certctl is running.
+  API                    http://127.0.0.1:8080/api/v1
+  revocation responder   http://127.0.0.1:8081/.well-known/pki/
+  admin (health/metrics) http://127.0.0.1:9090 (api)  :9091 (worker)  :9092 (responder)
+  logs                   $STATE/logs/
+  admin key              $key
+
+  export KEY=$key
+  curl -H "Authorization: Bearer \$KEY" http://127.0.0.1:8080/api/v1/auth/me
+
+Stop with: scripts/dev.sh down
+MSG
+}
+
+status() {
+  for d in "${DAEMONS[@]}"; do
+    if [[ -f $STATE/$d.pid ]] && kill -0 "$(cat "$STATE/$d.pid")" 2>/dev/null; then
+      echo "$d running (pid $(cat "$STATE/$d.pid"))"
+    else
+      echo "$d stopped"
+    fi
+  done
+}
+
+case "${1:-up}" in
+  up) up ;;
+  down) stop ;;
+  status) status ;;
+  *) echo "usage: scripts/dev.sh up|down|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test: unit and integration tests of all crates against the real PostgreSQL and
+# RabbitMQ (started here if down), with OpenSSL and pkilint as the referees, plus the static
+# checks of compose.yaml, the Dockerfile and deploy/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/services-up.sh
+
+command -v openssl >/dev/null || { echo "openssl is required" >&2; exit 1; }
+if ! command -v lint_pkix_cert >/dev/null; then
+  echo "installing pkilint"
+  python3 -m pip install --quiet --disable-pip-version-check 'pkilint>=0.13,<0.14'
+fi
+python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check pyyaml
+hash -r
+
+python3 scripts/check-static.py
+
+export RUST_BACKTRACE=${RUST_BACKTRACE:-0}
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --profile "${NEXTEST_PROFILE:-default}" "$@"
+else
+  cargo test --workspace "$@"
+fi
