@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::IntoResponse;
 use certctl_shared::admin;
 use certctl_shared::config::ApiConfig;
@@ -25,7 +25,6 @@ use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
@@ -49,7 +48,7 @@ pub async fn run(config: ApiConfig, listeners: Listeners, shutdown: Cancellation
         .await
         .context("failed to connect to CERTCTL_DATABASE_URL")?;
     if let Some(secret) = &config.bootstrap_admin_key {
-        let created = service::api_keys::bootstrap(&db, secret)
+        let created = service::api_keys::bootstrap(&db, secret.expose())
             .await
             .map_err(|e| anyhow::anyhow!("failed to bootstrap the admin key: {e}"))?;
         if created {
@@ -98,13 +97,12 @@ pub async fn run(config: ApiConfig, listeners: Listeners, shutdown: Cancellation
     Ok(())
 }
 
-/// The API router with its tower layers: request ids, tracing, panics, timeouts and body limits.
+/// The API router with its tower layers: request ids, tracing, panics and body limits (the
+/// per-request deadline sits inside, in `routes`, so timeouts are counted and answered as problems).
 pub fn app(state: AppState) -> Router {
-    let timeout = state.config.request_timeout;
     let max_body = state.config.max_body_bytes;
     routes::router(state)
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal(anyhow::anyhow!("handler panicked")).into_response()
         }))

@@ -5,11 +5,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use certctl_shared::config::ApiConfig;
-use certctl_shared::pki::{LoadedIssuer, PkiUrls};
+use certctl_shared::pki::PkiUrls;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use crate::metrics::ApiMetrics;
+use crate::service::issuers::CachedIssuer;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -17,9 +18,9 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     pub urls: Arc<PkiUrls>,
     pub metrics: Arc<ApiMetrics>,
-    /// Decrypted CA keys, loaded on first use. A CA's certificate and key never change, so the
-    /// cache needs no invalidation; it only saves an unseal and key parse per issuance.
-    pub issuers: Arc<Mutex<HashMap<Uuid, Arc<LoadedIssuer>>>>,
+    /// Issuers with their decrypted keys and chains, loaded on first use. Issuers are never
+    /// updated, so the cache needs no invalidation.
+    pub issuers: Arc<Mutex<HashMap<Uuid, Arc<CachedIssuer>>>>,
     /// When this replica last stamped each key's `last_used_at`, to keep that off the hot path.
     pub key_stamps: Arc<Mutex<HashMap<Uuid, Instant>>>,
 }

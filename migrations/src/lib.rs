@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_pki;
 mod m20261128_000002_auth_audit;
+mod m20261128_000003_compromised_keys;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_pki::Migration),
             Box::new(m20261128_000002_auth_audit::Migration),
+            Box::new(m20261128_000003_compromised_keys::Migration),
         ]
     }
 }

@@ -75,8 +75,8 @@ const UP: &[&str] = &[
         certificate_id UUID NOT NULL UNIQUE REFERENCES certificates (id),
         issuer_id UUID NOT NULL REFERENCES issuers (id),
         serial_hex TEXT NOT NULL,
-        -- RFC 5280 §5.3.1 CRLReason; NULL for `unspecified`, which is written without a reason code.
         reason TEXT NOT NULL,
+        -- RFC 5280 §5.3.1 CRLReason code; NULL for `unspecified`, which is written without one.
         reason_code SMALLINT,
         revoked_at TIMESTAMPTZ NOT NULL DEFAULT now(),
         revoked_by TEXT NOT NULL,

@@ -1,7 +1,7 @@
 //! `certctl-migrate up | status`: applies pending migrations to `CERTCTL_DATABASE_URL`.
 
 use certctl_migrations::{Migrator, MigratorTrait};
-use sea_orm_migration::sea_orm::{ConnectionTrait, Database};
+use sea_orm_migration::sea_orm::{ConnectOptions, ConnectionTrait, Database};
 
 const USAGE: &str = "usage: certctl-migrate <up|status>\n\napplies pending migrations to CERTCTL_DATABASE_URL";
 /// Serialises migrators started together (several replicas, a Job retried while the first runs).
@@ -24,7 +24,10 @@ async fn run() -> Result<(), String> {
         return Err(USAGE.to_owned());
     }
     let url = std::env::var("CERTCTL_DATABASE_URL").map_err(|_| "CERTCTL_DATABASE_URL is not set".to_owned())?;
-    let db = Database::connect(url.as_str())
+    // One connection: the advisory lock is per session, so lock and unlock must share it.
+    let mut opts = ConnectOptions::new(url);
+    opts.max_connections(1).min_connections(1).sqlx_logging(false);
+    let db = Database::connect(opts)
         .await
         .map_err(|e| format!("failed to connect to CERTCTL_DATABASE_URL: {e}"))?;
     match command.as_str() {
@@ -33,7 +36,6 @@ async fn run() -> Result<(), String> {
                 .await
                 .map_err(|e| format!("failed to take the migration lock: {e}"))?;
             let result = Migrator::up(&db, None).await;
-            // The lock is session-scoped; closing the connection would release it too.
             let _ = db
                 .execute_unprepared(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
                 .await;

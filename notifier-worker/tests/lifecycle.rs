@@ -14,7 +14,11 @@ use tokio_util::sync::CancellationToken;
 async fn starts_reports_ready_and_stops_on_shutdown() {
     certctl_shared::telemetry::install_crypto_provider();
     let vars: HashMap<&str, String> = HashMap::from([
-        ("CERTCTL_DATABASE_URL", std::env::var("CERTCTL_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into()) + "/postgres"),
+        (
+            "CERTCTL_DATABASE_URL",
+            std::env::var("CERTCTL_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+                + "/postgres",
+        ),
         ("CERTCTL_DEV_MODE", "true".into()),
     ]);
     let config = WorkerConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).unwrap();
@@ -25,27 +29,48 @@ async fn starts_reports_ready_and_stops_on_shutdown() {
     let http = reqwest::Client::new();
     let mut ready = false;
     for _ in 0..100 {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
-            if r.status() == 200 {
-                ready = true;
-                break;
-            }
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
+            && r.status() == 200
+        {
+            ready = true;
+            break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(ready, "the worker never became ready: RabbitMQ must run on 127.0.0.1:5672 (see .ci/run)");
+    assert!(
+        ready,
+        "the worker never became ready: RabbitMQ must run on 127.0.0.1:5672 (see .ci/run)"
+    );
     assert_eq!(http.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
-    let metrics = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("certctl_build_info{daemon=\"notifier-worker\""), "{metrics}");
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("certctl_build_info{daemon=\"notifier-worker\""),
+        "{metrics}"
+    );
     shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(10), worker).await.expect("stops promptly").unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), worker)
+        .await
+        .expect("stops promptly")
+        .unwrap()
+        .unwrap();
 }
 
 #[tokio::test]
 async fn is_not_ready_without_a_broker() {
     certctl_shared::telemetry::install_crypto_provider();
     let vars: HashMap<&str, String> = HashMap::from([
-        ("CERTCTL_DATABASE_URL", std::env::var("CERTCTL_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into()) + "/postgres"),
+        (
+            "CERTCTL_DATABASE_URL",
+            std::env::var("CERTCTL_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+                + "/postgres",
+        ),
         ("CERTCTL_DEV_MODE", "true".into()),
         // Nothing listens on port 1.
         ("CERTCTL_AMQP_URL", "amqp://guest:guest@127.0.0.1:1/%2f".into()),
@@ -61,5 +86,9 @@ async fn is_not_ready_without_a_broker() {
     assert!(r.text().await.unwrap().contains("broker"));
     assert_eq!(reqwest::get(format!("{base}/healthz")).await.unwrap().status(), 200);
     shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(10), worker).await.expect("stops promptly").unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), worker)
+        .await
+        .expect("stops promptly")
+        .unwrap()
+        .unwrap();
 }

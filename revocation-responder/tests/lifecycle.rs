@@ -26,19 +26,37 @@ async fn starts_reports_ready_and_stops_on_shutdown() {
     let http = reqwest::Client::new();
     let mut ready = false;
     for _ in 0..100 {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
-            if r.status() == 200 {
-                ready = true;
-                break;
-            }
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
+            && r.status() == 200
+        {
+            ready = true;
+            break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(ready);
-    let metrics = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("certctl_build_info{daemon=\"revocation-responder\""));
     // No route needs a key; nothing is served yet beyond 404.
-    assert_eq!(http.get(format!("{public_base}/.well-known/pki/crl/x")).send().await.unwrap().status(), 404);
+    assert_eq!(
+        http.get(format!("{public_base}/.well-known/pki/crl/x"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
     shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(10), responder).await.expect("stops promptly").unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), responder)
+        .await
+        .expect("stops promptly")
+        .unwrap()
+        .unwrap();
 }

@@ -26,11 +26,11 @@ impl ConfigError {
     }
 }
 
-/// Reads variables through a lookup function so tests can feed a map instead of the process
-/// environment.
 /// A variable lookup: the process environment, or a map in tests.
 type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
 
+/// Reads variables through a lookup function so tests can feed a map instead of the process
+/// environment.
 pub struct Env<'a> {
     lookup: Lookup<'a>,
 }
@@ -129,6 +129,22 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+/// A secret setting: never printed by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
 /// Settings every daemon shares.
 #[derive(Clone, Debug)]
 pub struct CommonConfig {
@@ -213,7 +229,7 @@ pub struct ApiConfig {
     pub tls: Option<TlsFiles>,
     pub keys: KeyEncryptionKeys,
     pub public_pki_url: String,
-    pub bootstrap_admin_key: Option<String>,
+    pub bootstrap_admin_key: Option<Secret>,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     pub dev_mode: bool,
@@ -223,7 +239,9 @@ impl ApiConfig {
     pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
         let dev_mode = env.bool("CERTCTL_DEV_MODE", false)?;
         let keys = KeyEncryptionKeys::from_env(env, dev_mode)?;
-        let bootstrap_admin_key = env.get("CERTCTL_BOOTSTRAP_ADMIN_KEY");
+        // Trimmed as the API trims presented keys, so a secret mounted from a file with a trailing
+        // newline still works.
+        let bootstrap_admin_key = env.get("CERTCTL_BOOTSTRAP_ADMIN_KEY").map(|k| k.trim().to_owned());
         if let Some(k) = &bootstrap_admin_key
             && k.chars().count() < 32
         {
@@ -232,6 +250,7 @@ impl ApiConfig {
                 "must be at least 32 characters",
             ));
         }
+        let bootstrap_admin_key = bootstrap_admin_key.map(Secret);
         let public_pki_url = env
             .string("CERTCTL_PUBLIC_PKI_URL", "http://127.0.0.1:8081")
             .trim_end_matches('/')

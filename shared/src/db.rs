@@ -6,8 +6,8 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
 use crate::config::CommonConfig;
 
-/// Opens the pool. Connections are made lazily after the first, so a daemon can start while the
-/// database is briefly away and report it through `/readyz`.
+/// Opens the pool. The first connection is made here, so a daemon does not start without its
+/// database; later outages show in `/readyz` while the pool reconnects.
 pub async fn connect(cfg: &CommonConfig) -> Result<DatabaseConnection, DbErr> {
     let mut opts = ConnectOptions::new(cfg.database_url.clone());
     opts.max_connections(cfg.database_max_connections)

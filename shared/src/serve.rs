@@ -11,21 +11,41 @@ use crate::config::TlsFiles;
 /// How long in-flight requests get to finish after shutdown is requested.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
 
-/// Serves until `shutdown` is cancelled, then stops accepting and drains in-flight requests.
+/// Serves until `shutdown` is cancelled, then stops accepting and drains in-flight requests for at
+/// most [`DRAIN_TIMEOUT`]. If the listener fails (bad TLS files, say) it cancels `shutdown`, so the
+/// daemon's other listeners stop too and the failure reaches `main` instead of hiding behind a
+/// healthy admin port.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     tls: Option<&TlsFiles>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let result = serve_inner(listener, router, tls, shutdown.clone()).await;
+    if result.is_err() {
+        shutdown.cancel();
+    }
+    result
+}
+
+async fn serve_inner(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<&TlsFiles>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     match tls {
         None => {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await?;
+            let server = axum::serve(listener, service).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+            let drain_deadline = async {
+                shutdown.cancelled().await;
+                tokio::time::sleep(DRAIN_TIMEOUT).await;
+            };
+            tokio::select! {
+                r = server => r?,
+                () = drain_deadline => tracing::warn!("in-flight requests did not finish within the drain timeout"),
+            }
         }
         Some(files) => {
             let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)
@@ -45,7 +65,7 @@ pub async fn serve(
             });
             axum_server::from_tcp_rustls(listener.into_std()?, config)?
                 .handle(handle)
-                .serve(router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+                .serve(service)
                 .await?;
         }
     }

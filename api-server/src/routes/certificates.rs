@@ -192,7 +192,6 @@ pub async fn list_certificates(
         profile_id: q.profile_id,
         common_name: q.common_name,
         expiring_before: q.expiring_before,
-        ids: None,
     };
     let page = certificates::list(&state.db, &filter, cursor, page_limit(q.limit)?).await?;
     Ok(Json(ListOut {

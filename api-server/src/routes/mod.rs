@@ -104,8 +104,17 @@ pub fn router(state: AppState) -> Router {
     router
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .route_layer(middleware::from_fn_with_state(state.clone(), record_metrics))
+        .layer(middleware::from_fn_with_state(state.config.request_timeout, deadline))
+        .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
         .with_state(state)
+}
+
+/// Bounds every request by `CERTCTL_REQUEST_TIMEOUT`, answering a problem rather than hanging.
+async fn deadline(State(limit): State<std::time::Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => ApiError::Timeout.into_response(),
+    }
 }
 
 async fn record_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {

@@ -97,14 +97,8 @@ fn to_row(id: Uuid, body: ProfileIn) -> Result<Profile, ApiError> {
     body.san_rules
         .validate()
         .map_err(|m| ApiError::bad_request("invalid_request", m))?;
-    let mut algs: Vec<String> = body
-        .allowed_key_algorithms
-        .iter()
-        .map(|a| a.as_str().to_owned())
-        .collect();
-    algs.dedup();
-    let mut ekus: Vec<String> = body.ekus.iter().map(|e| e.as_str().to_owned()).collect();
-    ekus.dedup();
+    let algs = unique(body.allowed_key_algorithms.iter().map(|a| a.as_str()));
+    let ekus = unique(body.ekus.iter().map(|e| e.as_str()));
     let now = Utc::now();
     Ok(Profile {
         id,
@@ -119,6 +113,17 @@ fn to_row(id: Uuid, body: ProfileIn) -> Result<Profile, ApiError> {
         created_at: now,
         updated_at: now,
     })
+}
+
+/// Keeps the first of each value, in order.
+fn unique<'a>(values: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for v in values {
+        if !out.iter().any(|o| o == v) {
+            out.push(v.to_owned());
+        }
+    }
+    out
 }
 
 fn audit_details(p: &Profile) -> serde_json::Value {

@@ -26,7 +26,7 @@ pub struct NewKey {
 
 /// Names and principals: 1–100 printable characters without spaces at the ends.
 pub fn check_identifier(field: &str, value: &str) -> Result<(), ApiError> {
-    if value.is_empty() || value.len() > 100 || value.trim() != value || value.chars().any(char::is_control) {
+    if value.is_empty() || value.chars().count() > 100 || value.trim() != value || value.chars().any(char::is_control) {
         return Err(ApiError::bad_request(
             "invalid_request",
             format!("{field} must be 1-100 printable characters without leading or trailing spaces"),

@@ -8,22 +8,23 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use certctl_shared::entities::certificate::Model as Certificate;
 use certctl_shared::entities::certificate_profile::Model as Profile;
-use certctl_shared::entities::issuer::Model as Issuer;
 use certctl_shared::entities::job::Model as Job;
 use certctl_shared::model::{CertificateStatus, JobStatus};
 use certctl_shared::pki::names::SanRules;
 use certctl_shared::pki::{
     Eku, KeyAlgorithm, LeafRequest, generate_key, issue_leaf, key_algorithm_of_spki, parse_csr, spki_of,
 };
-use certctl_shared::repo::{certificates, issuers, jobs, profiles};
+use certctl_shared::repo::{certificates, jobs, profiles};
 use chrono::{Duration, Utc};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
+use std::sync::Arc;
+
+use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
 use super::Actor;
-use super::issuers::{MAX_COMMON_NAME, from_time, signing_issuer, to_time};
+use super::issuers::{CachedIssuer, MAX_COMMON_NAME, cached_issuer, from_time, to_time};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -81,10 +82,11 @@ pub struct Issued {
 
 /// Applies the issuer's and profile's rules. Every failure is a 400 naming the rule.
 pub async fn check(
+    state: &AppState,
     conn: &impl ConnectionTrait,
     input: IssueInput,
-) -> Result<(Issuer, Profile, CheckedRequest), ApiError> {
-    let issuer = issuers::find_by_id(conn, input.issuer_id)
+) -> Result<(Arc<CachedIssuer>, Profile, CheckedRequest), ApiError> {
+    let issuer = cached_issuer(state, conn, input.issuer_id)
         .await?
         .ok_or_else(|| ApiError::bad_request("unknown_issuer", format!("issuer {} does not exist", input.issuer_id)))?;
     let profile = profiles::find_by_id(conn, input.profile_id).await?.ok_or_else(|| {
@@ -157,17 +159,17 @@ pub async fn check(
         ));
     }
     let not_after = Utc::now() + Duration::seconds(ttl);
-    if not_after > issuer.not_after {
+    if not_after > issuer.row.not_after {
         return Err(ApiError::bad_request(
             "validity_exceeds_issuer",
             format!(
                 "the certificate would outlast its issuer, which expires at {}",
-                issuer.not_after
+                issuer.row.not_after
             ),
         ));
     }
     let checked = CheckedRequest {
-        issuer_id: issuer.id,
+        issuer_id: issuer.row.id,
         profile_id: profile.id,
         common_name: cn,
         sans: names.iter().map(|n| n.as_string()).collect(),
@@ -181,7 +183,7 @@ pub async fn check(
 
 /// Issues now, or files an approval job if the profile requires one.
 pub async fn issue(state: &AppState, actor: &Actor, input: IssueInput) -> Result<IssueOutcome, ApiError> {
-    let (issuer, profile, checked) = check(&state.db, input).await?;
+    let (issuer, profile, checked) = check(state, &state.db, input).await?;
     if profile.requires_approval {
         if checked.spki_der.is_none() {
             return Err(ApiError::bad_request(
@@ -193,9 +195,19 @@ pub async fn issue(state: &AppState, actor: &Actor, input: IssueInput) -> Result
             .await
             .map(|j| IssueOutcome::AwaitingApproval(Box::new(j)));
     }
-    let txn = state.db.begin().await?;
-    let issued = sign_and_store(state, &txn, actor, &issuer, &profile, &checked, None, &actor.principal).await?;
-    txn.commit().await?;
+    // The certificate and its audit row go in as one statement: atomic without a transaction.
+    let issued = sign_and_store(
+        state,
+        &state.db,
+        actor,
+        &issuer,
+        &profile,
+        &checked,
+        None,
+        &actor.principal,
+    )
+    .await?;
+    issued.count(state);
     Ok(IssueOutcome::Issued(Box::new(issued)))
 }
 
@@ -227,18 +239,31 @@ pub async fn file_job(state: &AppState, actor: &Actor, kind: &str, checked: Chec
     Ok(job)
 }
 
-/// Signs the certificate described by `checked`, stores it and audits it, inside `txn`.
+impl Issued {
+    /// Counts the issuance in metrics; call once the change is committed.
+    pub fn count(&self, state: &AppState) {
+        state
+            .metrics
+            .certificates_issued
+            .with_label_values(&[self.certificate.key_algorithm.as_str()])
+            .inc();
+    }
+}
+
+/// Signs the certificate described by `checked` and stores it with its audit row on `conn` (the
+/// caller's transaction when the issuance is part of a larger change). A key revoked for
+/// keyCompromise is refused here, in the same statement as the insert.
+#[allow(clippy::too_many_arguments)]
 pub async fn sign_and_store(
     state: &AppState,
-    txn: &DatabaseTransaction,
+    conn: &impl ConnectionTrait,
     actor: &Actor,
-    issuer: &Issuer,
+    issuer: &CachedIssuer,
     profile: &Profile,
     checked: &CheckedRequest,
     job_id: Option<Uuid>,
     requested_by: &str,
 ) -> Result<Issued, ApiError> {
-    let loaded = signing_issuer(state, issuer).await?;
     let (spki, private_key_pem) = match &checked.spki_der {
         Some(b64) => (
             STANDARD
@@ -275,54 +300,53 @@ pub async fn sign_and_store(
         not_before: to_time(now),
         not_after: to_time(not_after),
         short_lived,
-        issuer: &loaded,
+        issuer: &issuer.signer,
         urls: &state.urls,
     })?;
-    let row = certificates::insert(
-        txn,
-        Certificate {
-            id: Uuid::now_v7(),
-            issuer_id: issuer.id,
-            profile_id: profile.id,
-            serial_hex: cert.serial_hex(),
-            common_name: checked.common_name.clone(),
-            sans: checked.sans.clone(),
-            key_algorithm: checked.key_algorithm.as_str().to_owned(),
-            public_key_der: spki,
-            status: CertificateStatus::Active.as_str().to_owned(),
-            short_lived,
-            not_before: from_time(cert.not_before),
-            not_after: from_time(cert.not_after),
-            certificate_der: cert.der,
-            certificate_pem: cert.pem,
-            renewed_from_id: checked.renew_of,
-            superseded_by_id: None,
-            job_id,
-            requested_by: requested_by.to_owned(),
-            created_at: now,
-        },
-    )
-    .await?;
+    let row = Certificate {
+        id: Uuid::now_v7(),
+        issuer_id: issuer.row.id,
+        profile_id: profile.id,
+        serial_hex: cert.serial_hex(),
+        common_name: checked.common_name.clone(),
+        sans: checked.sans.clone(),
+        key_algorithm: checked.key_algorithm.as_str().to_owned(),
+        public_key_der: spki,
+        status: CertificateStatus::Active.as_str().to_owned(),
+        short_lived,
+        not_before: from_time(cert.not_before),
+        not_after: from_time(cert.not_after),
+        certificate_der: cert.der,
+        certificate_pem: cert.pem,
+        renewed_from_id: checked.renew_of,
+        superseded_by_id: None,
+        job_id,
+        requested_by: requested_by.to_owned(),
+        created_at: now,
+    };
     let action = if checked.renew_of.is_some() {
         "certificate.renew"
     } else {
         "certificate.issue"
     };
-    actor
-        .audit(
-            txn,
-            action,
-            "certificate",
-            row.id,
-            json!({ "serial_hex": row.serial_hex, "issuer_id": row.issuer_id, "profile_id": row.profile_id,
-                    "common_name": row.common_name, "sans": row.sans, "not_after": row.not_after,
-                    "key_algorithm": row.key_algorithm, "short_lived": short_lived, "job_id": job_id,
-                    "renewed_from_id": checked.renew_of, "server_generated_key": private_key_pem.is_some() }),
-        )
-        .await?;
+    let audit = actor.event(
+        action,
+        "certificate",
+        row.id,
+        json!({ "serial_hex": row.serial_hex, "issuer_id": row.issuer_id, "profile_id": row.profile_id,
+                "common_name": row.common_name, "sans": row.sans, "not_after": row.not_after,
+                "key_algorithm": row.key_algorithm, "short_lived": short_lived, "job_id": job_id,
+                "renewed_from_id": checked.renew_of, "server_generated_key": private_key_pem.is_some() }),
+    );
+    if !certificates::insert_audited(conn, &row, audit).await? {
+        return Err(ApiError::bad_request(
+            "key_compromised",
+            "this public key belongs to a certificate revoked for keyCompromise and is never certified again",
+        ));
+    }
     if let Some(old) = checked.renew_of
         && !certificates::transition(
-            txn,
+            conn,
             old,
             CertificateStatus::Active,
             CertificateStatus::Superseded,
@@ -335,15 +359,9 @@ pub async fn sign_and_store(
             "the certificate being renewed is no longer active",
         ));
     }
-    state
-        .metrics
-        .certificates_issued
-        .with_label_values(&[row.key_algorithm.as_str()])
-        .inc();
-    let chain_pem = super::issuers::chain_pem(txn, issuer.id).await?;
     Ok(Issued {
         certificate: row,
-        chain_pem,
+        chain_pem: issuer.chain_pem.clone(),
         private_key_pem,
     })
 }
@@ -391,6 +409,7 @@ pub async fn renew(
     let original = (old.not_after - old.not_before).num_seconds();
     let ttl = ttl_seconds.unwrap_or_else(|| original.min(profile.max_ttl_seconds));
     let (issuer, profile, mut checked) = check(
+        state,
         &txn,
         IssueInput {
             issuer_id: old.issuer_id,
@@ -411,5 +430,6 @@ pub async fn renew(
     }
     let issued = sign_and_store(state, &txn, actor, &issuer, &profile, &checked, None, &actor.principal).await?;
     txn.commit().await?;
+    issued.count(state);
     Ok(IssueOutcome::Issued(Box::new(issued)))
 }

@@ -53,10 +53,17 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewIssuer) -> Result<I
     let parent = match new.parent_issuer_id {
         None => None,
         Some(pid) => {
-            let row = issuers::find_by_id(&state.db, pid).await?.ok_or_else(|| {
+            let parent = cached_issuer(state, &state.db, pid).await?.ok_or_else(|| {
                 ApiError::bad_request("unknown_issuer", format!("parent issuer {pid} does not exist"))
             })?;
-            Some(signing_issuer(state, &row).await?)
+            // Intermediates carry pathLenConstraint 0: they issue end-entity certificates only.
+            if parent.row.parent_issuer_id.is_some() {
+                return Err(ApiError::bad_request(
+                    "parent_not_root",
+                    "an intermediate can only be created under a root: intermediates issue end-entity certificates only",
+                ));
+            }
+            Some(parent)
         }
     };
     let days = new.validity_days.unwrap_or(if parent.is_some() {
@@ -73,13 +80,13 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewIssuer) -> Result<I
     let now = time::OffsetDateTime::now_utc();
     let not_after = now + time::Duration::days(i64::from(days));
     if let Some(p) = &parent
-        && not_after > p.not_after
+        && not_after > p.signer.not_after
     {
         return Err(ApiError::bad_request(
             "validity_exceeds_issuer",
             format!(
                 "the intermediate would outlast its parent, which expires at {}",
-                from_time(p.not_after)
+                from_time(p.signer.not_after)
             ),
         ));
     }
@@ -95,7 +102,7 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewIssuer) -> Result<I
         key: &key,
         not_before: now,
         not_after,
-        parent: parent.as_deref(),
+        parent: parent.as_ref().map(|p| &p.signer),
         urls: &urls,
     })?;
     let sealed = state.config.keys.seal(&key_context(id), key.serialized_der())?;
@@ -134,24 +141,43 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewIssuer) -> Result<I
     Ok(row)
 }
 
-/// The issuer's decrypted signing key and certificate, cached per replica.
-pub async fn signing_issuer(state: &AppState, row: &Issuer) -> Result<Arc<LoadedIssuer>, ApiError> {
-    if let Some(hit) = state.issuers.lock().unwrap_or_else(|p| p.into_inner()).get(&row.id) {
-        return Ok(hit.clone());
+/// An issuer ready to sign: its row, its decrypted key and its chain. Issuers are never updated,
+/// so a replica caches them for good; only an unseal and key parse per issuer is saved, and the
+/// two queries per issuance that would otherwise read the row and the chain.
+pub struct CachedIssuer {
+    pub row: Issuer,
+    pub signer: LoadedIssuer,
+    /// The issuer and every CA above it, issuer first.
+    pub chain_pem: String,
+}
+
+/// The issuer `id`, from the cache or loaded through `conn`; `None` if it does not exist.
+pub async fn cached_issuer(
+    state: &AppState,
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<Arc<CachedIssuer>>, ApiError> {
+    if let Some(hit) = state.issuers.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
+        return Ok(Some(hit.clone()));
     }
+    let Some(row) = issuers::find_by_id(conn, id).await? else {
+        return Ok(None);
+    };
     let alg = KeyAlgorithm::parse(&row.key_algorithm)
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("issuer {} has unknown key algorithm", row.id)))?;
     let pkcs8 = state
         .config
         .keys
         .open(&key_context(row.id), &row.private_key_ciphertext)?;
-    let loaded = Arc::new(LoadedIssuer::load(row.id, row.certificate_der.clone(), alg, &pkcs8)?);
+    let signer = LoadedIssuer::load(row.id, row.certificate_der.clone(), alg, &pkcs8)?;
+    let chain_pem = chain_pem(conn, row.id).await?;
+    let cached = Arc::new(CachedIssuer { row, signer, chain_pem });
     state
         .issuers
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .insert(row.id, loaded.clone());
-    Ok(loaded)
+        .insert(id, cached.clone());
+    Ok(Some(cached))
 }
 
 /// PEM of the issuer and every CA above it, issuer first, root last.

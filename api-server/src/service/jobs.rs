@@ -29,7 +29,7 @@ pub async fn decide(
 ) -> Result<Job, ApiError> {
     let verb = if approve { "approve" } else { "reject" };
     if let Some(n) = &note
-        && n.len() > 2000
+        && n.chars().count() > 2000
     {
         return Err(ApiError::bad_request(
             "invalid_request",
@@ -89,6 +89,7 @@ pub async fn decide(
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("job {id} has no public key")))?;
     // The profile or issuer may have changed since the request: check again, as things are now.
     let rechecked = check(
+        state,
         &txn,
         IssueInput {
             issuer_id: stored.issuer_id,
@@ -169,5 +170,6 @@ pub async fn decide(
         )
         .await?;
     txn.commit().await?;
+    issued.count(state);
     Ok(job)
 }

@@ -33,6 +33,25 @@ impl Actor {
         }
     }
 
+    /// A successful-action audit row, to be written by the caller.
+    pub fn event(
+        &self,
+        action: &str,
+        resource_type: &str,
+        resource_id: impl ToString,
+        details: serde_json::Value,
+    ) -> NewAuditEvent {
+        NewAuditEvent {
+            actor: self.principal.clone(),
+            action: action.to_owned(),
+            resource_type: resource_type.to_owned(),
+            resource_id: Some(resource_id.to_string()),
+            outcome: "success",
+            details,
+            request_id: self.request_id.clone(),
+        }
+    }
+
     /// Appends a successful-action audit row on `conn` (the change's own transaction).
     pub async fn audit(
         &self,
@@ -42,19 +61,8 @@ impl Actor {
         resource_id: impl ToString,
         details: serde_json::Value,
     ) -> Result<(), DbErr> {
-        audit::append(
-            conn,
-            NewAuditEvent {
-                actor: self.principal.clone(),
-                action: action.to_owned(),
-                resource_type: resource_type.to_owned(),
-                resource_id: Some(resource_id.to_string()),
-                outcome: "success",
-                details,
-                request_id: self.request_id.clone(),
-            },
-        )
-        .await
-        .map(|_| ())
+        audit::append(conn, self.event(action, resource_type, resource_id, details))
+            .await
+            .map(|_| ())
     }
 }

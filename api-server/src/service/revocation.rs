@@ -73,6 +73,9 @@ pub async fn revoke(
     )
     .await?;
     certificates::transition(&txn, id, from, CertificateStatus::Revoked, None).await?;
+    if reason == RevocationReason::KeyCompromise {
+        certificates::record_compromised_keys(&txn, &[id]).await?;
+    }
     actor
         .audit(
             &txn,
@@ -173,6 +176,9 @@ pub async fn bulk_revoke(
     .all(&txn)
     .await?;
     let revoked_ids: Vec<Uuid> = revoked.iter().map(|r| r.id).collect();
+    if reason == RevocationReason::KeyCompromise {
+        certificates::record_compromised_keys(&txn, &revoked_ids).await?;
+    }
     // One audit row per certificate, so each certificate's history is complete on its own.
     txn.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{TestApp, id};
+use crate::helpers::{TestApp, id, openssl_csr, tempdir};
 
 #[tokio::test]
 async fn every_supported_reason_revokes_with_its_rfc5280_code() {
@@ -233,4 +233,60 @@ async fn bulk_revocation_is_admin_only_needs_criteria_and_counts() {
         (Some(1), Some(1), Some(0), Some(1))
     );
     assert_eq!(v["not_found"], json!([missing]));
+}
+
+#[tokio::test]
+async fn a_key_revoked_for_key_compromise_is_never_certified_again() {
+    let app = TestApp::spawn().await;
+    let (issuer, profile) = app.pki().await;
+    let (csr, _) = openssl_csr(
+        &tempdir(),
+        &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        "leaky.example.net",
+    );
+    let body =
+        json!({ "issuer_id": issuer, "profile_id": profile, "common_name": "leaky.example.net", "csr_pem": csr });
+    let (s, first) = app.post("/api/v1/certificates", &app.admin_key, body.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{first}");
+    let (s, second) = app.post("/api/v1/certificates", &app.admin_key, body.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{second}");
+    // Revoking one certificate for keyCompromise condemns the key, not just that certificate.
+    let (s, _) = app
+        .post(
+            &format!("/api/v1/certificates/{}/revoke", id(&first)),
+            &app.admin_key,
+            json!({ "reason": "keyCompromise" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, v) = app.post("/api/v1/certificates", &app.admin_key, body.clone()).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("key_compromised")),
+        "{v}"
+    );
+    let (s, v) = app
+        .post(
+            &format!("/api/v1/certificates/{}/renew", id(&second)),
+            &app.admin_key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("key_compromised")),
+        "{v}"
+    );
+    assert_eq!(app.scalar_i64("SELECT count(*) FROM certificates").await, 2);
+    // Bulk revocation for keyCompromise records every key it revokes.
+    let other = app.issue(&issuer, &profile, "other.example.net").await;
+    let (s, _) = app
+        .post(
+            "/api/v1/certificates/bulk-revoke",
+            &app.admin_key,
+            json!({ "reason": "keyCompromise", "certificate_ids": [id(&other)] }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(app.scalar_i64("SELECT count(*) FROM compromised_keys").await, 2);
 }

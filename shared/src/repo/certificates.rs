@@ -6,6 +6,7 @@ use sea_orm::{
     Condition, ConnectionTrait, DbBackend, FromQueryResult, IntoActiveModel, QueryOrder, QuerySelect, Statement,
 };
 
+use super::audit::NewAuditEvent;
 use super::{Page, TimeCursor};
 use crate::entities::certificate::{self, Entity as Certificates, Model as Certificate};
 use crate::model::CertificateStatus;
@@ -54,7 +55,6 @@ pub struct CertificateFilter {
     pub profile_id: Option<Uuid>,
     pub common_name: Option<String>,
     pub expiring_before: Option<DateTime<Utc>>,
-    pub ids: Option<Vec<Uuid>>,
 }
 
 impl CertificateFilter {
@@ -74,9 +74,6 @@ impl CertificateFilter {
         }
         if let Some(v) = self.expiring_before {
             c = c.add(certificate::Column::NotAfter.lt(v));
-        }
-        if let Some(ids) = &self.ids {
-            c = c.add(certificate::Column::Id.is_in(ids.clone()));
         }
         c
     }
@@ -127,16 +124,64 @@ pub async fn list(
     })
 }
 
-/// Ids matching the filter, oldest first, for bulk operations.
-pub async fn ids_matching(conn: &impl ConnectionTrait, f: &CertificateFilter) -> Result<Vec<Uuid>, DbErr> {
-    Certificates::find()
-        .select_only()
-        .column(certificate::Column::Id)
-        .filter(f.condition())
-        .order_by_asc(certificate::Column::CreatedAt)
-        .into_tuple()
-        .all(conn)
-        .await
+/// Inserts a certificate and its audit row in one statement (atomic without a transaction), unless
+/// its public key was revoked for keyCompromise. Returns `false` in that case, writing nothing.
+pub async fn insert_audited(conn: &impl ConnectionTrait, c: &Certificate, audit: NewAuditEvent) -> Result<bool, DbErr> {
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "WITH cert AS ( \
+               INSERT INTO certificates (id, issuer_id, profile_id, serial_hex, common_name, sans, key_algorithm, \
+                 public_key_der, status, short_lived, not_before, not_after, certificate_der, certificate_pem, \
+                 renewed_from_id, superseded_by_id, job_id, requested_by, created_at) \
+               SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19 \
+               WHERE NOT EXISTS (SELECT 1 FROM compromised_keys WHERE spki_sha256 = sha256($8)) \
+               RETURNING id) \
+             INSERT INTO audit_events (id, actor, action, resource_type, resource_id, outcome, details, request_id, created_at) \
+             SELECT $20, $21, $22, $23, cert.id::text, $24, $25, $26, $19 FROM cert RETURNING seq",
+            [
+                c.id.into(),
+                c.issuer_id.into(),
+                c.profile_id.into(),
+                c.serial_hex.clone().into(),
+                c.common_name.clone().into(),
+                c.sans.clone().into(),
+                c.key_algorithm.clone().into(),
+                c.public_key_der.clone().into(),
+                c.status.clone().into(),
+                c.short_lived.into(),
+                c.not_before.into(),
+                c.not_after.into(),
+                c.certificate_der.clone().into(),
+                c.certificate_pem.clone().into(),
+                c.renewed_from_id.into(),
+                c.superseded_by_id.into(),
+                c.job_id.into(),
+                c.requested_by.clone().into(),
+                c.created_at.into(),
+                Uuid::now_v7().into(),
+                audit.actor.into(),
+                audit.action.into(),
+                audit.resource_type.into(),
+                audit.outcome.into(),
+                audit.details.into(),
+                audit.request_id.into(),
+            ],
+        ))
+        .await?;
+    Ok(row.is_some())
+}
+
+/// Records the keys of these certificates as compromised (revoked for keyCompromise).
+pub async fn record_compromised_keys(conn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<(), DbErr> {
+    conn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "INSERT INTO compromised_keys (spki_sha256, certificate_id) \
+         SELECT sha256(public_key_der), id FROM certificates WHERE id = ANY($1) ON CONFLICT DO NOTHING",
+        [ids.to_vec().into()],
+    ))
+    .await?;
+    Ok(())
 }
 
 #[derive(Debug, FromQueryResult)]
