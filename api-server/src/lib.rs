@@ -66,6 +66,7 @@ pub async fn run(config: ApiConfig, listeners: Listeners, shutdown: Cancellation
         config: Arc::new(config),
         metrics: Arc::new(metrics),
         issuers: Arc::new(Mutex::new(HashMap::new())),
+        profiles: Arc::new(Mutex::new(HashMap::new())),
         key_stamps: Arc::new(Mutex::new(HashMap::new())),
     };
     // Ready means the database answers; a broker outage is absorbed by the outbox.

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use certctl_shared::config::ApiConfig;
+use certctl_shared::entities::certificate_profile::Model as Profile;
 use certctl_shared::pki::PkiUrls;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
@@ -21,6 +22,9 @@ pub struct AppState {
     /// Issuers with their decrypted keys and chains, loaded on first use. Issuers are never
     /// updated, so the cache needs no invalidation.
     pub issuers: Arc<Mutex<HashMap<Uuid, Arc<CachedIssuer>>>>,
+    /// Profiles as last read by this replica. Possibly stale: issuance re-checks the revision in
+    /// the statement that stores the certificate.
+    pub profiles: Arc<Mutex<HashMap<Uuid, Arc<Profile>>>>,
     /// When this replica last stamped each key's `last_used_at`, to keep that off the hot path.
     pub key_stamps: Arc<Mutex<HashMap<Uuid, Instant>>>,
 }

@@ -10,6 +10,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261128_000001_pki;
 mod m20261128_000002_auth_audit;
 mod m20261128_000003_compromised_keys;
+mod m20261128_000004_profile_revision;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_pki::Migration),
             Box::new(m20261128_000002_auth_audit::Migration),
             Box::new(m20261128_000003_compromised_keys::Migration),
+            Box::new(m20261128_000004_profile_revision::Migration),
         ]
     }
 }

@@ -99,15 +99,25 @@ impl CertificateOut {
     }
 }
 
-fn outcome_response(outcome: IssueOutcome, created: StatusCode) -> Result<Response, ApiError> {
-    Ok(match outcome {
+/// A freshly issued certificate: the details, the chain, and a generated key shown this once.
+#[derive(Serialize)]
+struct IssuedOut {
+    #[serde(flatten)]
+    certificate: CertificateOut,
+    chain_pem: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    private_key_pem: Option<String>,
+}
+
+fn outcome_response(outcome: IssueOutcome, created: StatusCode) -> Response {
+    match outcome {
         IssueOutcome::Issued(issued) => {
-            let mut body = serde_json::to_value(CertificateOut::new(issued.certificate, None, true))
-                .map_err(ApiError::internal)?;
-            body["chain_pem"] = json!(issued.chain_pem);
-            if let Some(key) = issued.private_key_pem {
-                body["private_key_pem"] = json!(key);
-            }
+            let issued = *issued;
+            let body = IssuedOut {
+                certificate: CertificateOut::new(issued.certificate, None, true),
+                chain_pem: issued.chain_pem,
+                private_key_pem: issued.private_key_pem,
+            };
             (created, Json(body)).into_response()
         }
         IssueOutcome::AwaitingApproval(job) => (
@@ -115,7 +125,7 @@ fn outcome_response(outcome: IssueOutcome, created: StatusCode) -> Result<Respon
             Json(json!({ "job_id": job.id, "status": job.status, "requested_by": job.requested_by })),
         )
             .into_response(),
-    })
+    }
 }
 
 pub async fn issue_certificate(
@@ -147,7 +157,7 @@ pub async fn issue_certificate(
         },
     )
     .await?;
-    outcome_response(outcome, StatusCode::CREATED)
+    Ok(outcome_response(outcome, StatusCode::CREATED))
 }
 
 #[derive(Deserialize)]
@@ -246,7 +256,7 @@ pub async fn renew_certificate(
     ApiJson(body): ApiJson<RenewIn>,
 ) -> Result<Response, ApiError> {
     let outcome = issuance::renew(&state, &Actor::new(&principal, request_id), id, body.ttl_seconds).await?;
-    outcome_response(outcome, StatusCode::OK)
+    Ok(outcome_response(outcome, StatusCode::OK))
 }
 
 #[derive(Deserialize, Default)]

@@ -54,6 +54,7 @@ pub struct ProfileOut {
     allow_short_lived: bool,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    revision: i64,
 }
 
 impl From<Profile> for ProfileOut {
@@ -70,6 +71,7 @@ impl From<Profile> for ProfileOut {
             allow_short_lived: p.allow_short_lived,
             created_at: p.created_at,
             updated_at: p.updated_at,
+            revision: p.revision,
         }
     }
 }
@@ -112,6 +114,7 @@ fn to_row(id: Uuid, body: ProfileIn) -> Result<Profile, ApiError> {
         allow_short_lived: body.allow_short_lived,
         created_at: now,
         updated_at: now,
+        revision: 1,
     })
 }
 
@@ -155,11 +158,12 @@ pub async fn replace_profile(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<ProfileIn>,
 ) -> Result<Json<ProfileOut>, ApiError> {
-    let row = to_row(id, body)?;
+    let mut row = to_row(id, body)?;
     let txn = state.db.begin().await?;
-    let before = profiles::find_by_id(&txn, id)
+    let before = profiles::find_for_update(&txn, id)
         .await?
         .ok_or(ApiError::NotFound("profile"))?;
+    row.revision = before.revision + 1;
     let row = profiles::replace(&txn, row).await?;
     Actor::new(&principal, request_id)
         .audit(
@@ -171,6 +175,12 @@ pub async fn replace_profile(
         )
         .await?;
     txn.commit().await?;
+    // This replica sees the change at once; others find out when an insert meets the new revision.
+    state
+        .profiles
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(row.id, std::sync::Arc::new(row.clone()));
     Ok(Json(row.into()))
 }
 

@@ -14,6 +14,7 @@ use certctl_shared::pki::names::SanRules;
 use certctl_shared::pki::{
     Eku, KeyAlgorithm, LeafRequest, generate_key, issue_leaf, key_algorithm_of_spki, parse_csr, spki_of,
 };
+use certctl_shared::repo::certificates::InsertOutcome;
 use certctl_shared::repo::{certificates, jobs, profiles};
 use chrono::{Duration, Utc};
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub const SHORT_LIVED_BELOW_SECONDS: i64 = 3600;
 pub const MIN_TTL_SECONDS: i64 = 60;
 
 /// Where the subject key comes from.
+#[derive(Clone)]
 pub enum KeySource {
     /// A PKCS#10 request, proving possession of the key.
     Csr(String),
@@ -43,6 +45,7 @@ pub enum KeySource {
     Spki(Vec<u8>),
 }
 
+#[derive(Clone)]
 pub struct IssueInput {
     pub issuer_id: Uuid,
     pub profile_id: Uuid,
@@ -81,20 +84,55 @@ pub struct Issued {
 }
 
 /// Applies the issuer's and profile's rules. Every failure is a 400 naming the rule.
+/// How a profile is read. Replicas cache profiles; that is safe because the certificate insert
+/// checks the profile's revision and writes nothing if it moved ([`sign_and_store`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProfileRead {
+    Cached,
+    Fresh,
+}
+
+async fn load_profile(
+    state: &AppState,
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    read: ProfileRead,
+) -> Result<Option<Arc<Profile>>, ApiError> {
+    if read == ProfileRead::Cached
+        && let Some(hit) = state.profiles.lock().unwrap_or_else(|p| p.into_inner()).get(&id)
+    {
+        return Ok(Some(hit.clone()));
+    }
+    let Some(profile) = profiles::find_by_id(conn, id).await? else {
+        state.profiles.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        return Ok(None);
+    };
+    let profile = Arc::new(profile);
+    state
+        .profiles
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id, profile.clone());
+    Ok(Some(profile))
+}
+
 pub async fn check(
     state: &AppState,
     conn: &impl ConnectionTrait,
     input: IssueInput,
-) -> Result<(Arc<CachedIssuer>, Profile, CheckedRequest), ApiError> {
+    read: ProfileRead,
+) -> Result<(Arc<CachedIssuer>, Arc<Profile>, CheckedRequest), ApiError> {
     let issuer = cached_issuer(state, conn, input.issuer_id)
         .await?
         .ok_or_else(|| ApiError::bad_request("unknown_issuer", format!("issuer {} does not exist", input.issuer_id)))?;
-    let profile = profiles::find_by_id(conn, input.profile_id).await?.ok_or_else(|| {
-        ApiError::bad_request(
-            "unknown_profile",
-            format!("profile {} does not exist", input.profile_id),
-        )
-    })?;
+    let profile = load_profile(state, conn, input.profile_id, read)
+        .await?
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "unknown_profile",
+                format!("profile {} does not exist", input.profile_id),
+            )
+        })?;
 
     let cn = input.common_name.trim().to_owned();
     if cn.is_empty() || cn.chars().count() > MAX_COMMON_NAME {
@@ -183,32 +221,63 @@ pub async fn check(
 
 /// Issues now, or files an approval job if the profile requires one.
 pub async fn issue(state: &AppState, actor: &Actor, input: IssueInput) -> Result<IssueOutcome, ApiError> {
-    let (issuer, profile, checked) = check(state, &state.db, input).await?;
-    if profile.requires_approval {
-        if checked.spki_der.is_none() {
-            return Err(ApiError::bad_request(
-                "csr_required",
-                "this profile requires approval, so it accepts only a CSR: a key certctl generated could be shown only to the approver",
-            ));
+    let mut read = ProfileRead::Cached;
+    for _ in 0..4 {
+        let (issuer, profile, checked) = match check(state, &state.db, input.clone(), read).await {
+            Ok(checked) => checked,
+            // Never refuse on a cached profile: the rule that failed may have been relaxed since.
+            Err(ApiError::BadRequest(..)) if read == ProfileRead::Cached => {
+                read = ProfileRead::Fresh;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if profile.requires_approval {
+            if read == ProfileRead::Cached {
+                // Confirm against the database before asking a person to approve anything.
+                read = ProfileRead::Fresh;
+                continue;
+            }
+            if checked.spki_der.is_none() {
+                return Err(ApiError::bad_request(
+                    "csr_required",
+                    "this profile requires approval, so it accepts only a CSR: a key certctl generated could be shown only to the approver",
+                ));
+            }
+            return file_job(state, actor, "issue", checked)
+                .await
+                .map(|j| IssueOutcome::AwaitingApproval(Box::new(j)));
         }
-        return file_job(state, actor, "issue", checked)
-            .await
-            .map(|j| IssueOutcome::AwaitingApproval(Box::new(j)));
+        // The certificate and its audit row go in as one statement: atomic without a transaction.
+        match sign_and_store(
+            state,
+            &state.db,
+            actor,
+            &issuer,
+            &profile,
+            &checked,
+            None,
+            &actor.principal,
+        )
+        .await
+        {
+            Ok(issued) => {
+                issued.count(state);
+                return Ok(IssueOutcome::Issued(Box::new(issued)));
+            }
+            // The cached profile was stale: check again against the profile as it is now.
+            Err(ApiError::Conflict("profile_changed", _)) => read = ProfileRead::Fresh,
+            Err(e) => return Err(e),
+        }
     }
-    // The certificate and its audit row go in as one statement: atomic without a transaction.
-    let issued = sign_and_store(
-        state,
-        &state.db,
-        actor,
-        &issuer,
-        &profile,
-        &checked,
-        None,
-        &actor.principal,
+    Err(profile_changed())
+}
+
+fn profile_changed() -> ApiError {
+    ApiError::conflict(
+        "profile_changed",
+        "the profile changed while the certificate was being issued; retry the request",
     )
-    .await?;
-    issued.count(state);
-    Ok(IssueOutcome::Issued(Box::new(issued)))
 }
 
 pub async fn file_job(state: &AppState, actor: &Actor, kind: &str, checked: CheckedRequest) -> Result<Job, ApiError> {
@@ -338,11 +407,15 @@ pub async fn sign_and_store(
                 "key_algorithm": row.key_algorithm, "short_lived": short_lived, "job_id": job_id,
                 "renewed_from_id": checked.renew_of, "server_generated_key": private_key_pem.is_some() }),
     );
-    if !certificates::insert_audited(conn, &row, audit).await? {
-        return Err(ApiError::bad_request(
-            "key_compromised",
-            "this public key belongs to a certificate revoked for keyCompromise and is never certified again",
-        ));
+    match certificates::insert_audited(conn, &row, profile.revision, audit).await? {
+        InsertOutcome::Inserted => {}
+        InsertOutcome::KeyCompromised => {
+            return Err(ApiError::conflict(
+                "key_compromised",
+                "this public key belongs to a certificate revoked for keyCompromise and is never certified again",
+            ));
+        }
+        InsertOutcome::ProfileChanged => return Err(profile_changed()),
     }
     if let Some(old) = checked.renew_of
         && !certificates::transition(
@@ -419,6 +492,7 @@ pub async fn renew(
             ttl_seconds: Some(ttl),
             key: KeySource::Spki(old.public_key_der.clone()),
         },
+        ProfileRead::Fresh,
     )
     .await?;
     checked.renew_of = Some(old.id);

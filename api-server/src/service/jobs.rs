@@ -11,7 +11,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::Actor;
-use super::issuance::{CheckedRequest, IssueInput, KeySource, check, sign_and_store};
+use super::issuance::{CheckedRequest, IssueInput, KeySource, ProfileRead, check, sign_and_store};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -99,6 +99,7 @@ pub async fn decide(
             ttl_seconds: Some(stored.ttl_seconds),
             key: KeySource::Spki(spki),
         },
+        ProfileRead::Fresh,
     )
     .await;
     let failure = match &rechecked {

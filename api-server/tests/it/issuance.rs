@@ -570,3 +570,49 @@ async fn renewal_keeps_key_and_names_and_supersedes_the_old_certificate() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_profile_changed_on_another_replica_applies_to_the_very_next_issuance() {
+    let a = TestApp::spawn().await;
+    let b = TestApp::spawn_on(a.db_url.clone(), a.admin_key.clone(), &[]).await;
+    let (issuer, profile) = a.pki().await;
+    // Replica A caches the profile while issuing.
+    a.issue(&issuer, &profile, "one.example.net").await;
+    // Replica B tightens it: P-256 is no longer allowed.
+    let (s, v) = b
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/profiles/{profile}"),
+            Some(&b.admin_key),
+            Some(json!({ "name": "web", "max_ttl_seconds": 86400, "allowed_key_algorithms": ["ecdsa-p384"], "ekus": ["server_auth"] })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["revision"], 2);
+    let (s, v) = a
+        .post("/api/v1/certificates", &a.admin_key, json!({ "issuer_id": issuer, "profile_id": profile, "common_name": "two.example.net", "key_algorithm": "ecdsa-p256" }))
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("key_not_allowed")),
+        "{v}"
+    );
+    // And now it requires approval: A files a job instead of issuing.
+    let (s, _) = b
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/profiles/{profile}"),
+            Some(&b.admin_key),
+            Some(json!({ "name": "web", "max_ttl_seconds": 86400, "allowed_key_algorithms": ["ecdsa-p256"], "ekus": ["server_auth"], "requires_approval": true })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (csr, _) = openssl_csr(
+        &tempdir(),
+        &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        "three.example.net",
+    );
+    let (s, v) = issue_csr(&a, &issuer, &profile, "three.example.net", &csr, json!({})).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(a.scalar_i64("SELECT count(*) FROM certificates").await, 1);
+}

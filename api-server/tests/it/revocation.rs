@@ -262,7 +262,7 @@ async fn a_key_revoked_for_key_compromise_is_never_certified_again() {
     let (s, v) = app.post("/api/v1/certificates", &app.admin_key, body.clone()).await;
     assert_eq!(
         (s, v["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("key_compromised")),
+        (StatusCode::CONFLICT, Some("key_compromised")),
         "{v}"
     );
     let (s, v) = app
@@ -274,7 +274,7 @@ async fn a_key_revoked_for_key_compromise_is_never_certified_again() {
         .await;
     assert_eq!(
         (s, v["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("key_compromised")),
+        (StatusCode::CONFLICT, Some("key_compromised")),
         "{v}"
     );
     assert_eq!(app.scalar_i64("SELECT count(*) FROM certificates").await, 2);

@@ -17,6 +17,8 @@ pub struct Model {
     pub allow_short_lived: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Bumped on every change; certificate inserts check it (see `repo::certificates`).
+    pub revision: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -124,9 +124,24 @@ pub async fn list(
     })
 }
 
+/// What [`insert_audited`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertOutcome {
+    Inserted,
+    /// The public key was revoked for keyCompromise; nothing was written.
+    KeyCompromised,
+    /// The profile is no longer at the revision the certificate was built under; nothing was written.
+    ProfileChanged,
+}
+
 /// Inserts a certificate and its audit row in one statement (atomic without a transaction), unless
-/// its public key was revoked for keyCompromise. Returns `false` in that case, writing nothing.
-pub async fn insert_audited(conn: &impl ConnectionTrait, c: &Certificate, audit: NewAuditEvent) -> Result<bool, DbErr> {
+/// its public key was revoked for keyCompromise or its profile has moved past `profile_revision`.
+pub async fn insert_audited(
+    conn: &impl ConnectionTrait,
+    c: &Certificate,
+    profile_revision: i64,
+    audit: NewAuditEvent,
+) -> Result<InsertOutcome, DbErr> {
     let row = conn
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
@@ -136,6 +151,7 @@ pub async fn insert_audited(conn: &impl ConnectionTrait, c: &Certificate, audit:
                  renewed_from_id, superseded_by_id, job_id, requested_by, created_at) \
                SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19 \
                WHERE NOT EXISTS (SELECT 1 FROM compromised_keys WHERE spki_sha256 = sha256($8)) \
+                 AND EXISTS (SELECT 1 FROM certificate_profiles WHERE id = $3 AND revision = $27) \
                RETURNING id) \
              INSERT INTO audit_events (id, actor, action, resource_type, resource_id, outcome, details, request_id, created_at) \
              SELECT $20, $21, $22, $23, cert.id::text, $24, $25, $26, $19 FROM cert RETURNING seq",
@@ -166,10 +182,30 @@ pub async fn insert_audited(conn: &impl ConnectionTrait, c: &Certificate, audit:
                 audit.outcome.into(),
                 audit.details.into(),
                 audit.request_id.into(),
+                profile_revision.into(),
             ],
         ))
         .await?;
-    Ok(row.is_some())
+    if row.is_some() {
+        return Ok(InsertOutcome::Inserted);
+    }
+    // Nothing written: say why (a rare path, so a second query is fine).
+    let why = conn
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT EXISTS (SELECT 1 FROM compromised_keys WHERE spki_sha256 = sha256($1)) AS compromised",
+            [c.public_key_der.clone().into()],
+        ))
+        .await?;
+    let compromised = why
+        .map(|r| r.try_get::<bool>("", "compromised"))
+        .transpose()?
+        .unwrap_or(false);
+    Ok(if compromised {
+        InsertOutcome::KeyCompromised
+    } else {
+        InsertOutcome::ProfileChanged
+    })
 }
 
 /// Records the keys of these certificates as compromised (revoked for keyCompromise).

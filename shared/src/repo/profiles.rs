@@ -1,7 +1,7 @@
 //! `certificate_profiles` queries.
 
 use sea_orm::prelude::*;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, IntoActiveModel, QueryOrder};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, IntoActiveModel, QueryOrder, QuerySelect};
 
 use crate::entities::certificate_profile::{self, Entity as Profiles, Model as Profile};
 
@@ -20,7 +20,12 @@ pub async fn list(conn: &impl ConnectionTrait) -> Result<Vec<Profile>, DbErr> {
         .await
 }
 
-/// Replaces every writable field of the profile (PUT semantics).
+/// Locks the row for the rest of the transaction, so concurrent updates number their revisions in turn.
+pub async fn find_for_update(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<Profile>, DbErr> {
+    Profiles::find_by_id(id).lock_exclusive().one(conn).await
+}
+
+/// Replaces every writable field of the profile (PUT semantics); the caller sets `revision`.
 pub async fn replace(conn: &impl ConnectionTrait, row: Profile) -> Result<Profile, DbErr> {
     certificate_profile::ActiveModel {
         id: Set(row.id),
@@ -34,6 +39,7 @@ pub async fn replace(conn: &impl ConnectionTrait, row: Profile) -> Result<Profil
         allow_short_lived: Set(row.allow_short_lived),
         created_at: sea_orm::ActiveValue::NotSet,
         updated_at: Set(chrono::Utc::now()),
+        revision: Set(row.revision),
     }
     .update(conn)
     .await
