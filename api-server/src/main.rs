@@ -24,6 +24,11 @@ enum Command {
     },
 }
 
+/// mimalloc: the request path allocates many small, short-lived buffers, which it serves with
+/// less contention and CPU than the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     certctl_shared::telemetry::install_crypto_provider();

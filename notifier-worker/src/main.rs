@@ -4,6 +4,11 @@ use anyhow::Context;
 use certctl_notifier_worker::{Listeners, run};
 use certctl_shared::config::{Env, WorkerConfig};
 
+/// mimalloc: the request path allocates many small, short-lived buffers, which it serves with
+/// less contention and CPU than the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     certctl_shared::telemetry::install_crypto_provider();

@@ -22,9 +22,15 @@ pub async fn insert(conn: &impl ConnectionTrait, key: ApiKey) -> Result<ApiKey, 
     .await
 }
 
+/// The key with this hash. Runs on every authenticated request, so the SQL is written out rather
+/// than built per call.
 pub async fn find_by_hash(conn: &impl ConnectionTrait, hash: &[u8]) -> Result<Option<ApiKey>, DbErr> {
     ApiKeys::find()
-        .filter(api_key::Column::KeyHash.eq(hash.to_vec()))
+        .from_raw_sql(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT * FROM api_keys WHERE key_hash = $1",
+            [hash.to_vec().into()],
+        ))
         .one(conn)
         .await
 }
