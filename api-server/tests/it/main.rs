@@ -10,3 +10,4 @@ mod issuance;
 mod migrations;
 mod revocation;
 mod routes;
+mod tls;
