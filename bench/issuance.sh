@@ -6,7 +6,7 @@
 #
 # 1. A release api-server on a fresh database `certctl_bench`; an ECDSA P-256 root and a profile.
 # 2. certctl-bench: `clients` keep-alive clients POST /api/v1/certificates with a P-256 CSR for
-#    `seconds` (after a warm-up): every certificate is signed, stored and audited in one transaction.
+#    `seconds` (after a warm-up): every certificate is signed, then stored with its audit row in one statement.
 # 3. pgbench, same clients and duration: one transaction of the same two inserts (a certificate
 #    row with a real certificate's bytes, and an audit row) — the ceiling for those writes.
 set -euo pipefail
