@@ -41,10 +41,12 @@ pub enum Permission {
     JobsDecide,
     ApiKeysManage,
     AuditRead,
+    ChannelsWrite,
+    NotificationsOperate,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 8] = [
+    pub const ALL: [Permission; 10] = [
         Self::CertificatesRead,
         Self::CertificatesWrite,
         Self::CertificatesBulkRevoke,
@@ -53,6 +55,8 @@ impl Permission {
         Self::JobsDecide,
         Self::ApiKeysManage,
         Self::AuditRead,
+        Self::ChannelsWrite,
+        Self::NotificationsOperate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +69,8 @@ impl Permission {
             Self::JobsDecide => "jobs:decide",
             Self::ApiKeysManage => "api_keys:manage",
             Self::AuditRead => "audit:read",
+            Self::ChannelsWrite => "channels:write",
+            Self::NotificationsOperate => "notifications:operate",
         }
     }
 }
@@ -76,7 +82,7 @@ pub fn role_grants(role: Role, permission: Permission) -> bool {
         Role::Admin => true,
         Role::Operator => matches!(
             permission,
-            P::CertificatesRead | P::CertificatesWrite | P::ProfilesWrite | P::JobsDecide
+            P::CertificatesRead | P::CertificatesWrite | P::ProfilesWrite | P::JobsDecide | P::NotificationsOperate
         ),
         Role::Viewer => matches!(permission, P::CertificatesRead),
         Role::Auditor => matches!(permission, P::AuditRead),

@@ -60,7 +60,12 @@ pub async fn run(config: ApiConfig, listeners: Listeners, shutdown: Cancellation
     }
     let registry = admin::registry("api-server");
     let metrics = ApiMetrics::register(&registry).context("failed to register metrics")?;
+    let broker = certctl_shared::queue::Broker::default();
+    let supervisor = tokio::spawn(broker.clone().supervise(config.amqp_url.clone(), shutdown.clone()));
+    let publisher =
+        certctl_shared::queue::Publisher::new(broker, certctl_shared::queue::Topology::new(&config.amqp_prefix));
     let state = AppState {
+        publisher,
         db: db.clone(),
         urls: Arc::new(PkiUrls::new(&config.public_pki_url)),
         config: Arc::new(config),
@@ -83,6 +88,7 @@ pub async fn run(config: ApiConfig, listeners: Listeners, shutdown: Cancellation
     let admin_addr = listeners.admin.local_addr()?;
     tracing::info!(api = %api_addr, admin = %admin_addr, tls = state.config.tls.is_some(), "api-server listening");
     let tls = state.config.tls.clone();
+    let gauge_metrics = state.metrics.clone();
     let api = certctl_shared::serve::serve(listeners.api, app(state), tls.as_ref(), shutdown.clone());
     let admin = certctl_shared::serve::serve(
         listeners.admin,
@@ -90,7 +96,10 @@ pub async fn run(config: ApiConfig, listeners: Listeners, shutdown: Cancellation
         None,
         shutdown.clone(),
     );
+    let gauges = tokio::spawn(refresh_gauges(db.clone(), gauge_metrics, shutdown.clone()));
     let (a, b) = tokio::join!(api, admin);
+    shutdown.cancel();
+    let _ = tokio::join!(supervisor, gauges);
     a.context("api listener failed")?;
     b.context("admin listener failed")?;
     db.close().await.ok();
@@ -114,4 +123,19 @@ pub fn app(state: AppState) -> Router {
         }))
         .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION]))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// Refreshes `certctl_notifications_dead` every 15 s (a count over an indexed status).
+async fn refresh_gauges(db: sea_orm::DatabaseConnection, metrics: Arc<ApiMetrics>, shutdown: CancellationToken) {
+    use certctl_shared::model::NotificationStatus;
+    loop {
+        match certctl_shared::repo::notifications::count_by_status(&db, NotificationStatus::Dead).await {
+            Ok(n) => metrics.notifications_dead.set(i64::try_from(n).unwrap_or(i64::MAX)),
+            Err(e) => tracing::warn!(error = %e, "failed to count dead notifications"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(std::time::Duration::from_secs(15)) => {}
+        }
+    }
 }

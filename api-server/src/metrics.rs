@@ -1,6 +1,6 @@
 //! Prometheus metrics of the API server.
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 pub struct ApiMetrics {
     pub requests: IntCounterVec,
@@ -8,6 +8,9 @@ pub struct ApiMetrics {
     pub auth_failures: IntCounterVec,
     pub authz_denials: IntCounterVec,
     pub certificates_issued: IntCounterVec,
+    pub publish_failures: IntCounter,
+    /// Dead notifications right now, refreshed in the background.
+    pub notifications_dead: IntGauge,
 }
 
 impl ApiMetrics {
@@ -44,7 +47,17 @@ impl ApiMetrics {
                 ),
                 &["key_algorithm"],
             )?,
+            publish_failures: IntCounter::new(
+                "certctl_notification_publish_failures_total",
+                "notifications committed but not published (the relay republishes them)",
+            )?,
+            notifications_dead: IntGauge::new(
+                "certctl_notifications_dead",
+                "notifications that exhausted their attempts and wait for an operator",
+            )?,
         };
+        registry.register(Box::new(m.publish_failures.clone()))?;
+        registry.register(Box::new(m.notifications_dead.clone()))?;
         registry.register(Box::new(m.requests.clone()))?;
         registry.register(Box::new(m.latency.clone()))?;
         registry.register(Box::new(m.auth_failures.clone()))?;

@@ -10,6 +10,8 @@ use certctl_shared::pki::PkiUrls;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
+use certctl_shared::queue::Publisher;
+
 use crate::metrics::ApiMetrics;
 use crate::service::issuers::CachedIssuer;
 
@@ -25,6 +27,29 @@ pub struct AppState {
     /// Profiles as last read by this replica. Possibly stale: issuance re-checks the revision in
     /// the statement that stores the certificate.
     pub profiles: Arc<Mutex<HashMap<Uuid, Arc<Profile>>>>,
+    /// Publishes notification ids after their rows are committed.
+    pub publisher: Publisher,
     /// When this replica last stamped each key's `last_used_at`, to keep that off the hot path.
     pub key_stamps: Arc<Mutex<HashMap<Uuid, Instant>>>,
+}
+
+impl AppState {
+    /// Publishes committed notifications in the background. The request does not wait on the
+    /// broker: if publishing fails (the broker is down, say), the rows stay `pending` and the
+    /// worker's relay loop republishes them after its grace period.
+    pub fn dispatch(&self, ids: Vec<Uuid>) {
+        if ids.is_empty() {
+            return;
+        }
+        let publisher = self.publisher.clone();
+        let metrics = self.metrics.clone();
+        tokio::spawn(async move {
+            for id in ids {
+                if let Err(e) = publisher.publish(id).await {
+                    metrics.publish_failures.inc();
+                    tracing::warn!(notification.id = %id, error = %e, "failed to publish a notification; the relay will retry it");
+                }
+            }
+        });
+    }
 }

@@ -11,6 +11,7 @@ mod m20261128_000001_pki;
 mod m20261128_000002_auth_audit;
 mod m20261128_000003_compromised_keys;
 mod m20261128_000004_profile_revision;
+mod m20261128_000005_notifications;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_auth_audit::Migration),
             Box::new(m20261128_000003_compromised_keys::Migration),
             Box::new(m20261128_000004_profile_revision::Migration),
+            Box::new(m20261128_000005_notifications::Migration),
         ]
     }
 }

@@ -12,7 +12,8 @@ impl MigrationName for Migration {
     }
 }
 
-const UP: &[&str] = &[r#"CREATE TABLE IF NOT EXISTS compromised_keys (
+const UP: &[&str] = &[
+    r#"CREATE TABLE IF NOT EXISTS compromised_keys (
         -- SHA-256 of the DER SubjectPublicKeyInfo.
         spki_sha256 BYTEA PRIMARY KEY,
         certificate_id UUID NOT NULL REFERENCES certificates (id),

@@ -1,23 +1,33 @@
-//! `certctl-notifier-worker`: the notification delivery pool and the scheduled loops.
-//!
-//! At this stage it connects to PostgreSQL and RabbitMQ, serves its admin endpoints and stops
-//! cleanly on shutdown; delivery and the loops arrive with the notifications and revocation work.
+//! `certctl-notifier-worker`: the notification delivery pool and the scheduled loops (retry
+//! sweep, outbox relay, expiry scan).
 
-pub mod broker;
+pub mod channels;
+pub mod consumer;
+pub mod deliver;
+pub mod loops;
+pub mod metrics;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use certctl_shared::admin;
 use certctl_shared::config::WorkerConfig;
+use certctl_shared::queue::{Broker, Publisher, Topology};
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::broker::Broker;
+use crate::channels::HttpSender;
+use crate::deliver::Deliverer;
+use crate::metrics::WorkerMetrics;
 
 pub struct Listeners {
     pub admin: TcpListener,
 }
+
+/// A loop tick that takes longer than this is abandoned and retried.
+const TICK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Runs the worker until `shutdown` is cancelled.
 pub async fn run(config: WorkerConfig, listeners: Listeners, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -29,6 +39,85 @@ pub async fn run(config: WorkerConfig, listeners: Listeners, shutdown: Cancellat
         .context("failed to connect to CERTCTL_DATABASE_URL")?;
     let broker = Broker::default();
     let supervisor = tokio::spawn(broker.clone().supervise(config.amqp_url.clone(), shutdown.clone()));
+    let topology = Topology::new(&config.amqp_prefix);
+    let publisher = Publisher::new(broker.clone(), topology.clone());
+    let registry = admin::registry("notifier-worker");
+    let metrics = Arc::new(WorkerMetrics::register(&registry).context("failed to register metrics")?);
+    let n = config.notifications.clone();
+    let sweep_wake = Arc::new(Notify::new());
+    let deliverer = Arc::new(Deliverer {
+        db: db.clone(),
+        keys: config.keys.clone(),
+        http: HttpSender::new(
+            n.delivery_timeout,
+            n.webhook_allow_private,
+            n.pagerduty_url.clone(),
+            n.opsgenie_url.clone(),
+        )
+        .context("failed to build the HTTP client")?,
+        policy: n.retry,
+        lease: n.lease,
+        timeout: n.delivery_timeout,
+        worker_id: config.worker_id.clone(),
+        metrics: metrics.clone(),
+        sweep_wake: sweep_wake.clone(),
+    });
+
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(consumer::run(
+        broker.clone(),
+        topology,
+        deliverer,
+        n.concurrency,
+        n.prefetch,
+        shutdown.clone(),
+    ));
+    {
+        let (db, publisher, metrics) = (db.clone(), publisher.clone(), metrics.clone());
+        let interval = n.retry_interval;
+        tasks.spawn(loops::run(
+            "retry_sweep",
+            TICK_TIMEOUT,
+            Some(sweep_wake),
+            metrics.clone(),
+            shutdown.clone(),
+            move || {
+                let (db, publisher, metrics) = (db.clone(), publisher.clone(), metrics.clone());
+                async move { loops::retry_sweep::tick(&db, &publisher, &metrics, interval).await }
+            },
+        ));
+    }
+    {
+        let (db, publisher, metrics) = (db.clone(), publisher.clone(), metrics.clone());
+        let (grace, interval) = (n.relay_grace, n.relay_interval);
+        tasks.spawn(loops::run(
+            "relay",
+            TICK_TIMEOUT,
+            None,
+            metrics.clone(),
+            shutdown.clone(),
+            move || {
+                let (db, publisher, metrics) = (db.clone(), publisher.clone(), metrics.clone());
+                async move { loops::relay::tick(&db, &publisher, &metrics, grace, interval).await }
+            },
+        ));
+    }
+    {
+        let (db, publisher, metrics) = (db.clone(), publisher.clone(), metrics.clone());
+        let (thresholds, interval) = (n.expiry_thresholds_days.clone(), n.expiry_scan_interval);
+        tasks.spawn(loops::run(
+            "expiry_scan",
+            TICK_TIMEOUT,
+            None,
+            metrics.clone(),
+            shutdown.clone(),
+            move || {
+                let (db, publisher, metrics, thresholds) =
+                    (db.clone(), publisher.clone(), metrics.clone(), thresholds.clone());
+                async move { loops::expiry::tick(&db, &publisher, &metrics, &thresholds, interval).await }
+            },
+        ));
+    }
 
     // The worker needs both: it reads rows from the database and work from the broker.
     let (ready_db, ready_broker) = (db.clone(), broker.clone());
@@ -45,18 +134,19 @@ pub async fn run(config: WorkerConfig, listeners: Listeners, shutdown: Cancellat
             }
         })
     });
-    let registry = admin::registry("notifier-worker");
-    tracing::info!(admin = %listeners.admin.local_addr()?, "notifier-worker running");
-    certctl_shared::serve::serve(
+    tracing::info!(admin = %listeners.admin.local_addr()?, worker = %config.worker_id, "notifier-worker running");
+    let served = certctl_shared::serve::serve(
         listeners.admin,
         admin::router(registry, readiness),
         None,
         shutdown.clone(),
     )
-    .await
-    .context("admin listener failed")?;
+    .await;
+    shutdown.cancel();
+    while tasks.join_next().await.is_some() {}
     supervisor.await.ok();
     db.close().await.ok();
+    served.context("admin listener failed")?;
     tracing::info!("notifier-worker stopped");
     Ok(())
 }

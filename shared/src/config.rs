@@ -220,15 +220,118 @@ fn tls_from_env(env: &Env<'_>) -> Result<Option<TlsFiles>, ConfigError> {
     }
 }
 
+/// Notification delivery settings, read by both the API server (to show `max_attempts`) and the
+/// worker (to deliver).
+#[derive(Clone, Debug)]
+pub struct NotificationConfig {
+    pub retry: crate::retry::RetryPolicy,
+    /// The sweep runs this often, and also wakes at the earliest `next_retry_at`.
+    pub retry_interval: Duration,
+    /// How often the relay looks for rows the broker may have lost.
+    pub relay_interval: Duration,
+    /// How long a row may stay `pending` before the relay republishes it.
+    pub relay_grace: Duration,
+    /// How long a worker holds a row while attempting it; longer than any delivery can take.
+    pub lease: Duration,
+    /// Timeout of one delivery (connect + send + response).
+    pub delivery_timeout: Duration,
+    pub expiry_scan_interval: Duration,
+    pub expiry_thresholds_days: Vec<i32>,
+    pub webhook_allow_private: bool,
+    pub pagerduty_url: String,
+    pub opsgenie_url: String,
+    /// Deliveries in flight per worker.
+    pub concurrency: usize,
+    /// Messages the broker may hand a worker ahead of acks.
+    pub prefetch: u16,
+}
+
+impl NotificationConfig {
+    pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let max_attempts = env.number("CERTCTL_NOTIFICATION_MAX_ATTEMPTS", 5u32)?;
+        if max_attempts == 0 {
+            return Err(ConfigError::new(
+                "CERTCTL_NOTIFICATION_MAX_ATTEMPTS",
+                "must be at least 1",
+            ));
+        }
+        let retry = crate::retry::RetryPolicy {
+            max_attempts,
+            base: env.duration("CERTCTL_NOTIFICATION_BACKOFF_BASE", Duration::from_secs(60))?,
+            cap: env.duration("CERTCTL_NOTIFICATION_BACKOFF_CAP", Duration::from_secs(3600))?,
+        };
+        if retry.base.is_zero() || retry.cap < retry.base {
+            return Err(ConfigError::new(
+                "CERTCTL_NOTIFICATION_BACKOFF_CAP",
+                "the backoff base must be positive and the cap at least the base",
+            ));
+        }
+        let thresholds_raw = env.string("CERTCTL_EXPIRY_WARNING_DAYS", "30,14,7,1,0");
+        let mut expiry_thresholds_days = thresholds_raw
+            .split(',')
+            .map(|t| t.trim().parse::<i32>().ok().filter(|d| (0..=3650).contains(d)))
+            .collect::<Option<Vec<_>>>()
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| {
+                ConfigError::new(
+                    "CERTCTL_EXPIRY_WARNING_DAYS",
+                    format!("`{thresholds_raw}` is not a list of days like 30,14,7,1,0"),
+                )
+            })?;
+        expiry_thresholds_days.sort_unstable();
+        expiry_thresholds_days.dedup();
+        let delivery_timeout = env.duration("CERTCTL_NOTIFICATION_DELIVERY_TIMEOUT", Duration::from_secs(10))?;
+        let lease = env.duration("CERTCTL_NOTIFICATION_LEASE", Duration::from_secs(60))?;
+        if lease < delivery_timeout * 2 {
+            return Err(ConfigError::new(
+                "CERTCTL_NOTIFICATION_LEASE",
+                "must be at least twice CERTCTL_NOTIFICATION_DELIVERY_TIMEOUT, so a live worker never loses its row mid-attempt",
+            ));
+        }
+        let concurrency = env.number("CERTCTL_NOTIFICATION_CONCURRENCY", 16usize)?;
+        let prefetch = env.number("CERTCTL_NOTIFICATION_PREFETCH", 32u16)?;
+        if concurrency == 0 || prefetch == 0 {
+            return Err(ConfigError::new(
+                "CERTCTL_NOTIFICATION_CONCURRENCY",
+                "concurrency and prefetch must be at least 1",
+            ));
+        }
+        Ok(Self {
+            retry,
+            retry_interval: env.duration("CERTCTL_NOTIFICATION_RETRY_INTERVAL", Duration::from_secs(120))?,
+            relay_interval: env.duration("CERTCTL_NOTIFICATION_RELAY_INTERVAL", Duration::from_secs(10))?,
+            relay_grace: env.duration("CERTCTL_NOTIFICATION_RELAY_GRACE", Duration::from_secs(30))?,
+            lease,
+            delivery_timeout,
+            expiry_scan_interval: env.duration("CERTCTL_EXPIRY_SCAN_INTERVAL", Duration::from_secs(3600))?,
+            expiry_thresholds_days,
+            webhook_allow_private: env.bool("CERTCTL_WEBHOOK_ALLOW_PRIVATE", false)?,
+            pagerduty_url: env
+                .string("CERTCTL_PAGERDUTY_URL", "https://events.pagerduty.com")
+                .trim_end_matches('/')
+                .to_owned(),
+            opsgenie_url: env
+                .string("CERTCTL_OPSGENIE_URL", "https://api.opsgenie.com")
+                .trim_end_matches('/')
+                .to_owned(),
+            concurrency,
+            prefetch,
+        })
+    }
+}
+
 /// `certctl-api-server` configuration.
 #[derive(Clone, Debug)]
 pub struct ApiConfig {
     pub common: CommonConfig,
     pub api_addr: SocketAddr,
     pub amqp_url: String,
+    /// Prefix of exchange and queue names (tests use their own).
+    pub amqp_prefix: String,
     pub tls: Option<TlsFiles>,
     pub keys: KeyEncryptionKeys,
     pub public_pki_url: String,
+    pub notifications: NotificationConfig,
     pub bootstrap_admin_key: Option<Secret>,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
@@ -268,9 +371,11 @@ impl ApiConfig {
             common: CommonConfig::from_env(env, "127.0.0.1:9090")?,
             api_addr: env.addr("CERTCTL_API_ADDR", "127.0.0.1:8080")?,
             amqp_url: env.string("CERTCTL_AMQP_URL", DEFAULT_AMQP_URL),
+            amqp_prefix: amqp_prefix(env)?,
             tls: tls_from_env(env)?,
             keys,
             public_pki_url,
+            notifications: NotificationConfig::from_env(env)?,
             bootstrap_admin_key,
             max_body_bytes,
             request_timeout: env.duration("CERTCTL_REQUEST_TIMEOUT", Duration::from_secs(30))?,
@@ -284,8 +389,12 @@ impl ApiConfig {
 pub struct WorkerConfig {
     pub common: CommonConfig,
     pub amqp_url: String,
+    pub amqp_prefix: String,
     pub keys: KeyEncryptionKeys,
     pub dev_mode: bool,
+    pub notifications: NotificationConfig,
+    /// Names this worker in leases and attempt records.
+    pub worker_id: String,
 }
 
 impl WorkerConfig {
@@ -294,10 +403,36 @@ impl WorkerConfig {
         Ok(Self {
             common: CommonConfig::from_env(env, "127.0.0.1:9091")?,
             amqp_url: env.string("CERTCTL_AMQP_URL", DEFAULT_AMQP_URL),
+            amqp_prefix: amqp_prefix(env)?,
             keys: KeyEncryptionKeys::from_env(env, dev_mode)?,
             dev_mode,
+            notifications: NotificationConfig::from_env(env)?,
+            worker_id: env.get("CERTCTL_WORKER_ID").unwrap_or_else(default_worker_id),
         })
     }
+}
+
+fn amqp_prefix(env: &Env<'_>) -> Result<String, ConfigError> {
+    let prefix = env.string("CERTCTL_AMQP_PREFIX", "certctl");
+    if prefix.is_empty()
+        || prefix.len() > 100
+        || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(ConfigError::new(
+            "CERTCTL_AMQP_PREFIX",
+            "must be 1-100 characters of letters, digits, '-', '_' and '.'",
+        ));
+    }
+    Ok(prefix)
+}
+
+/// `hostname-pid`, unique enough to tell workers apart in leases and attempts.
+fn default_worker_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    let host = if host.is_empty() { "worker".to_owned() } else { host };
+    format!("{host}-{}", std::process::id())
 }
 
 /// `certctl-revocation-responder` configuration. It deliberately has no key-encryption key.
@@ -350,6 +485,26 @@ mod tests {
         assert!(cfg.dev_mode);
         assert_eq!(cfg.api_addr.to_string(), "127.0.0.1:8080");
         assert_eq!(cfg.common.admin_addr.to_string(), "127.0.0.1:9090");
+    }
+
+    #[test]
+    fn notification_settings_follow_the_seed_and_refuse_nonsense() {
+        let vars = env(&[]);
+        let n = NotificationConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).unwrap();
+        assert_eq!(n.retry, crate::retry::RetryPolicy::default());
+        assert_eq!(n.retry_interval, Duration::from_secs(120));
+        assert_eq!(n.expiry_thresholds_days, vec![0, 1, 7, 14, 30]);
+        for (var, value) in [
+            ("CERTCTL_NOTIFICATION_MAX_ATTEMPTS", "0"),
+            ("CERTCTL_NOTIFICATION_RETRY_INTERVAL", "2 minutes"),
+            ("CERTCTL_EXPIRY_WARNING_DAYS", "30,x"),
+            ("CERTCTL_NOTIFICATION_LEASE", "5s"),
+            ("CERTCTL_NOTIFICATION_BACKOFF_CAP", "1s"),
+        ] {
+            let vars = env(&[(var, value)]);
+            let err = NotificationConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).unwrap_err();
+            assert_eq!(err.var, var, "{value}");
+        }
     }
 
     #[test]

@@ -3,12 +3,15 @@
 //! (health, readiness, metrics) listener every daemon runs.
 
 pub mod admin;
+pub mod channel_config;
 pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod entities;
 pub mod model;
 pub mod pki;
+pub mod queue;
 pub mod repo;
+pub mod retry;
 pub mod serve;
 pub mod telemetry;

@@ -61,9 +61,10 @@ pub fn init(service: &'static str, format: LogFormat) -> anyhow::Result<Telemetr
         .with(otel_layer)
         .try_init()
         .map_err(|e| anyhow::anyhow!("failed to install the tracing subscriber: {e}"))?;
+    // W3C trace context crosses RabbitMQ in message headers (see `queue`).
+    opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
     if let Some(p) = &provider {
         opentelemetry::global::set_tracer_provider(p.clone());
-        opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
     }
     Ok(TelemetryGuard { provider })
 }

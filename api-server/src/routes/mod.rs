@@ -6,8 +6,10 @@
 mod api_keys;
 mod audit;
 mod certificates;
+mod channels;
 mod issuers;
 mod jobs;
+mod notifications;
 mod profiles;
 mod stats;
 mod system;
@@ -18,7 +20,7 @@ use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post, put};
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
 
 use crate::auth::{Access, Permission, authorize};
 use crate::error::ApiError;
@@ -29,6 +31,8 @@ pub enum Verb {
     Get,
     Post,
     Put,
+    Patch,
+    Delete,
 }
 
 impl Verb {
@@ -37,6 +41,8 @@ impl Verb {
             Verb::Get => "GET",
             Verb::Post => "POST",
             Verb::Put => "PUT",
+            Verb::Patch => "PATCH",
+            Verb::Delete => "DELETE",
         }
     }
 }
@@ -64,6 +70,8 @@ macro_rules! routes {
     (@method Get) => { get };
     (@method Post) => { post };
     (@method Put) => { put };
+    (@method Patch) => { patch };
+    (@method Delete) => { delete };
 }
 
 pub const ROUTES: &[RouteDef] = routes! {
@@ -91,6 +99,15 @@ pub const ROUTES: &[RouteDef] = routes! {
     Post "/api/v1/jobs/{id}/approve"             => Require(P::JobsDecide), jobs::approve_job;
     Post "/api/v1/jobs/{id}/reject"              => Require(P::JobsDecide), jobs::reject_job;
     Get  "/api/v1/audit"                         => Require(P::AuditRead), audit::list_audit_events;
+    Post "/api/v1/notification-channels"            => Require(P::ChannelsWrite), channels::create_channel;
+    Get  "/api/v1/notification-channels"            => Require(P::CertificatesRead), channels::list_channels;
+    Get  "/api/v1/notification-channels/{id}"       => Require(P::CertificatesRead), channels::get_channel;
+    Patch "/api/v1/notification-channels/{id}"      => Require(P::ChannelsWrite), channels::update_channel;
+    Delete "/api/v1/notification-channels/{id}"     => Require(P::ChannelsWrite), channels::delete_channel;
+    Post "/api/v1/notification-channels/{id}/test"  => Require(P::NotificationsOperate), channels::test_channel;
+    Get  "/api/v1/notifications"                    => Require(P::CertificatesRead), notifications::list_notifications;
+    Get  "/api/v1/notifications/{id}"               => Require(P::CertificatesRead), notifications::get_notification;
+    Post "/api/v1/notifications/{id}/requeue"       => Require(P::NotificationsOperate), notifications::requeue_notification;
     Get  "/api/v1/stats/summary"                 => Require(P::CertificatesRead), stats::summary;
 };
 

@@ -9,13 +9,13 @@ use base64::engine::general_purpose::STANDARD;
 use certctl_shared::entities::certificate::Model as Certificate;
 use certctl_shared::entities::certificate_profile::Model as Profile;
 use certctl_shared::entities::job::Model as Job;
-use certctl_shared::model::{CertificateStatus, JobStatus};
+use certctl_shared::model::{CertificateStatus, EventType, JobStatus};
 use certctl_shared::pki::names::SanRules;
 use certctl_shared::pki::{
     Eku, KeyAlgorithm, LeafRequest, generate_key, issue_leaf, key_algorithm_of_spki, parse_csr, spki_of,
 };
 use certctl_shared::repo::certificates::InsertOutcome;
-use certctl_shared::repo::{certificates, jobs, profiles};
+use certctl_shared::repo::{certificates, jobs, notifications, profiles};
 use chrono::{Duration, Utc};
 use std::sync::Arc;
 
@@ -81,6 +81,8 @@ pub struct Issued {
     pub chain_pem: String,
     /// PKCS#8 PEM of a key certctl generated; returned this once and never stored.
     pub private_key_pem: Option<String>,
+    /// Notifications queued with the certificate, to publish once committed.
+    pub notifications: Vec<Uuid>,
 }
 
 /// Applies the issuer's and profile's rules. Every failure is a 400 naming the rule.
@@ -263,6 +265,7 @@ pub async fn issue(state: &AppState, actor: &Actor, input: IssueInput) -> Result
         {
             Ok(issued) => {
                 issued.count(state);
+                state.dispatch(issued.notifications.clone());
                 return Ok(IssueOutcome::Issued(Box::new(issued)));
             }
             // The cached profile was stale: check again against the profile as it is now.
@@ -304,7 +307,17 @@ pub async fn file_job(state: &AppState, actor: &Actor, kind: &str, checked: Chec
     actor
         .audit(&txn, "job.create", "job", job.id, json!({ "kind": kind, "common_name": checked.common_name, "sans": checked.sans, "renew_of": checked.renew_of }))
         .await?;
+    let notifications = notifications::enqueue(
+        &txn,
+        EventType::ApprovalRequested,
+        checked.renew_of,
+        json!({ "job_id": job.id, "kind": kind, "requested_by": job.requested_by, "common_name": checked.common_name,
+                "sans": checked.sans, "issuer_id": checked.issuer_id, "profile_id": checked.profile_id,
+                "renew_of": checked.renew_of }),
+    )
+    .await?;
     txn.commit().await?;
+    state.dispatch(notifications);
     Ok(job)
 }
 
@@ -407,16 +420,18 @@ pub async fn sign_and_store(
                 "key_algorithm": row.key_algorithm, "short_lived": short_lived, "job_id": job_id,
                 "renewed_from_id": checked.renew_of, "server_generated_key": private_key_pem.is_some() }),
     );
-    match certificates::insert_audited(conn, &row, profile.revision, audit).await? {
-        InsertOutcome::Inserted => {}
-        InsertOutcome::KeyCompromised => {
-            return Err(ApiError::conflict(
-                "key_compromised",
-                "this public key belongs to a certificate revoked for keyCompromise and is never certified again",
-            ));
-        }
-        InsertOutcome::ProfileChanged => return Err(profile_changed()),
-    }
+    let (event_type, event_data) = certificate_event(&row, checked.renew_of.is_some());
+    let notifications =
+        match certificates::insert_audited(conn, &row, profile.revision, audit, event_type, event_data).await? {
+            InsertOutcome::Inserted(ids) => ids,
+            InsertOutcome::KeyCompromised => {
+                return Err(ApiError::conflict(
+                    "key_compromised",
+                    "this public key belongs to a certificate revoked for keyCompromise and is never certified again",
+                ));
+            }
+            InsertOutcome::ProfileChanged => return Err(profile_changed()),
+        };
     if let Some(old) = checked.renew_of
         && !certificates::transition(
             conn,
@@ -436,7 +451,21 @@ pub async fn sign_and_store(
         certificate: row,
         chain_pem: issuer.chain_pem.clone(),
         private_key_pem,
+        notifications,
     })
+}
+
+/// The `certificate_issued` or `certificate_renewed` notification for a stored certificate.
+fn certificate_event(c: &Certificate, renewal: bool) -> (EventType, serde_json::Value) {
+    let t = if renewal {
+        EventType::CertificateRenewed
+    } else {
+        EventType::CertificateIssued
+    };
+    let data = json!({ "certificate_id": c.id, "serial_hex": c.serial_hex, "common_name": c.common_name,
+        "sans": c.sans, "issuer_id": c.issuer_id, "profile_id": c.profile_id, "not_before": c.not_before,
+        "not_after": c.not_after, "requested_by": c.requested_by, "renewed_from_id": c.renewed_from_id });
+    (t, data)
 }
 
 /// Renews a certificate: same key and names, a fresh lifetime; the old one becomes superseded.
@@ -505,5 +534,6 @@ pub async fn renew(
     let issued = sign_and_store(state, &txn, actor, &issuer, &profile, &checked, None, &actor.principal).await?;
     txn.commit().await?;
     issued.count(state);
+    state.dispatch(issued.notifications.clone());
     Ok(IssueOutcome::Issued(Box::new(issued)))
 }

@@ -3,9 +3,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use certctl_shared::entities::job::Model as Job;
-use certctl_shared::model::{CertificateStatus, JobStatus};
+use certctl_shared::model::{CertificateStatus, EventType, JobStatus};
 use certctl_shared::repo::audit::{self, NewAuditEvent};
-use certctl_shared::repo::{certificates, jobs};
+use certctl_shared::repo::{certificates, jobs, notifications};
 use sea_orm::TransactionTrait;
 use serde_json::json;
 use uuid::Uuid;
@@ -74,7 +74,9 @@ pub async fn decide(
         actor
             .audit(&txn, "job.reject", "job", id, json!({ "note": note }))
             .await?;
+        let decided = decided_event(&txn, &job).await?;
         txn.commit().await?;
+        state.dispatch(decided);
         return Ok(job);
     }
 
@@ -134,7 +136,9 @@ pub async fn decide(
                 json!({ "note": note, "result": "failed", "error": reason }),
             )
             .await?;
+        let decided = decided_event(&txn, &job).await?;
         txn.commit().await?;
+        state.dispatch(decided);
         return Ok(job);
     }
     let (issuer, profile, mut checked) = rechecked?;
@@ -170,7 +174,23 @@ pub async fn decide(
             json!({ "note": note, "certificate_id": issued.certificate.id }),
         )
         .await?;
+    let mut published = issued.notifications.clone();
+    published.extend(decided_event(&txn, &job).await?);
     txn.commit().await?;
     issued.count(state);
+    state.dispatch(published);
     Ok(job)
+}
+
+/// Queues `approval_decided` for a decided job (inside the decision's transaction).
+async fn decided_event(conn: &impl sea_orm::ConnectionTrait, job: &Job) -> Result<Vec<Uuid>, ApiError> {
+    Ok(notifications::enqueue(
+        conn,
+        EventType::ApprovalDecided,
+        job.certificate_id,
+        json!({ "job_id": job.id, "kind": job.kind, "decision": job.status, "decided_by": job.decided_by,
+                "note": job.decision_note, "requested_by": job.requested_by, "certificate_id": job.certificate_id,
+                "error": job.error }),
+    )
+    .await?)
 }

@@ -2,8 +2,8 @@
 
 use certctl_shared::entities::certificate::Model as Certificate;
 use certctl_shared::entities::certificate_revocation::Model as Revocation;
-use certctl_shared::model::{CertificateStatus, RevocationReason};
-use certctl_shared::repo::{certificates, revocations};
+use certctl_shared::model::{CertificateStatus, EventType, RevocationReason};
+use certctl_shared::repo::{certificates, notifications, revocations};
 use chrono::Utc;
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement, TransactionTrait, Value};
 use serde::Serialize;
@@ -85,7 +85,17 @@ pub async fn revoke(
             json!({ "reason": reason.as_str(), "serial_hex": cert.serial_hex, "issuer_id": cert.issuer_id }),
         )
         .await?;
+    let notifications = notifications::enqueue(
+        &txn,
+        EventType::CertificateRevoked,
+        Some(id),
+        json!({ "certificate_id": id, "serial_hex": cert.serial_hex, "common_name": cert.common_name,
+                "issuer_id": cert.issuer_id, "reason": reason.as_str(), "revoked_by": actor.principal,
+                "revoked_at": rev.revoked_at }),
+    )
+    .await?;
     txn.commit().await?;
+    state.dispatch(notifications);
     let cert = certificates::find_by_id(&state.db, id)
         .await?
         .ok_or(ApiError::NotFound("certificate"))?;
@@ -220,7 +230,24 @@ pub async fn bulk_revoke(
                     "skipped": result.skipped, "failed": result.failed }),
         )
         .await?;
+    // One notification per channel for the whole batch, not one per certificate.
+    let notifications = if result.revoked > 0 {
+        notifications::enqueue(
+            &txn,
+            EventType::CertificateRevoked,
+            None,
+            json!({ "bulk": true, "reason": reason.as_str(), "revoked_by": actor.principal,
+                    "matched": result.matched, "revoked": result.revoked, "skipped": result.skipped,
+                    "issuer_id": criteria.issuer_id, "profile_id": criteria.profile_id,
+                    "certificate_ids": revoked_ids.iter().take(100).collect::<Vec<_>>(),
+                    "certificate_ids_truncated": revoked_ids.len() > 100 }),
+        )
+        .await?
+    } else {
+        Vec::new()
+    };
     txn.commit().await?;
+    state.dispatch(notifications);
     tracing::info!(
         matched = result.matched,
         revoked = result.revoked,

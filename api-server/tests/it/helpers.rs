@@ -148,6 +148,10 @@ pub fn random_secret() -> String {
 }
 
 pub struct TestApp {
+    /// Exchange and queue prefix of this test: no two tests share a queue.
+    pub amqp_prefix: String,
+    /// The key-encryption key, base64, for workers started beside this app.
+    pub kek: String,
     pub base: String,
     pub admin_base: String,
     pub admin_key: String,
@@ -173,7 +177,9 @@ impl TestApp {
     pub async fn spawn_on(db_url: String, admin_key: String, extra: &[(&str, &str)]) -> Self {
         certctl_shared::telemetry::install_crypto_provider();
         let kek = base64::engine::general_purpose::STANDARD.encode(shared_kek());
+        let amqp_prefix = format!("certctl-it-{}", uuid::Uuid::new_v4().simple());
         let mut vars: HashMap<String, String> = HashMap::from([
+            ("CERTCTL_AMQP_PREFIX".into(), amqp_prefix.clone()),
             ("CERTCTL_DATABASE_URL".into(), db_url.clone()),
             ("CERTCTL_DATABASE_MAX_CONNECTIONS".into(), "5".into()),
             ("CERTCTL_KEY_ENCRYPTION_KEY".into(), kek),
@@ -183,6 +189,7 @@ impl TestApp {
         for (k, v) in extra {
             vars.insert((*k).to_owned(), (*v).to_owned());
         }
+        let amqp_prefix = vars["CERTCTL_AMQP_PREFIX"].clone();
         let config = ApiConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).expect("test config");
         let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind api");
         let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind admin");
@@ -192,6 +199,8 @@ impl TestApp {
         let server = tokio::spawn(run(config, Listeners { api, admin }, shutdown.clone()));
         let db = Database::connect(db_url.as_str()).await.expect("connect test database");
         let app = TestApp {
+            amqp_prefix,
+            kek: vars["CERTCTL_KEY_ENCRYPTION_KEY"].clone(),
             base,
             admin_base,
             admin_key,

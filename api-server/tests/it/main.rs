@@ -8,6 +8,8 @@ mod auth;
 mod helpers;
 mod issuance;
 mod migrations;
+mod notifications;
+mod notify_harness;
 mod revocation;
 mod routes;
 mod tls;

@@ -7,3 +7,6 @@ pub mod certificate_profile;
 pub mod certificate_revocation;
 pub mod issuer;
 pub mod job;
+pub mod notification_attempt;
+pub mod notification_channel;
+pub mod notification_event;

@@ -59,6 +59,42 @@ string_enum! {
 }
 
 string_enum! {
+    /// A notification's state: pending → sending (leased) → sent | failed → … → dead.
+    NotificationStatus {
+        Pending => "pending",
+        Sending => "sending",
+        Sent => "sent",
+        Failed => "failed",
+        Dead => "dead",
+    }
+}
+
+string_enum! {
+    /// What a notification is about; channels subscribe to these.
+    EventType {
+        CertificateIssued => "certificate_issued",
+        CertificateRenewed => "certificate_renewed",
+        CertificateRevoked => "certificate_revoked",
+        ApprovalRequested => "approval_requested",
+        ApprovalDecided => "approval_decided",
+        ExpirationWarning => "expiration_warning",
+        ChannelTest => "channel_test",
+    }
+}
+
+string_enum! {
+    /// How a channel delivers.
+    ChannelKind {
+        Webhook => "webhook",
+        Email => "email",
+        Slack => "slack",
+        Teams => "teams",
+        Pagerduty => "pagerduty",
+        Opsgenie => "opsgenie",
+    }
+}
+
+string_enum! {
     /// An approval job's state.
     JobStatus {
         AwaitingApproval => "awaiting_approval",

@@ -9,7 +9,7 @@ use sea_orm::{
 use super::audit::NewAuditEvent;
 use super::{Page, TimeCursor};
 use crate::entities::certificate::{self, Entity as Certificates, Model as Certificate};
-use crate::model::CertificateStatus;
+use crate::model::{CertificateStatus, EventType};
 
 pub async fn insert(conn: &impl ConnectionTrait, row: Certificate) -> Result<Certificate, DbErr> {
     row.into_active_model().insert(conn).await
@@ -125,22 +125,26 @@ pub async fn list(
 }
 
 /// What [`insert_audited`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InsertOutcome {
-    Inserted,
+    /// Stored, with the ids of the notifications it queued (to publish after commit).
+    Inserted(Vec<Uuid>),
     /// The public key was revoked for keyCompromise; nothing was written.
     KeyCompromised,
     /// The profile is no longer at the revision the certificate was built under; nothing was written.
     ProfileChanged,
 }
 
-/// Inserts a certificate and its audit row in one statement (atomic without a transaction), unless
-/// its public key was revoked for keyCompromise or its profile has moved past `profile_revision`.
+/// Inserts a certificate, its audit row and one notification per subscribed channel in one
+/// statement (atomic without a transaction), unless its public key was revoked for keyCompromise
+/// or its profile has moved past `profile_revision`.
 pub async fn insert_audited(
     conn: &impl ConnectionTrait,
     c: &Certificate,
     profile_revision: i64,
     audit: NewAuditEvent,
+    event_type: EventType,
+    event_data: serde_json::Value,
 ) -> Result<InsertOutcome, DbErr> {
     let row = conn
         .query_one_raw(Statement::from_sql_and_values(
@@ -152,9 +156,15 @@ pub async fn insert_audited(
                SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19 \
                WHERE NOT EXISTS (SELECT 1 FROM compromised_keys WHERE spki_sha256 = sha256($8)) \
                  AND EXISTS (SELECT 1 FROM certificate_profiles WHERE id = $3 AND revision = $27) \
-               RETURNING id) \
-             INSERT INTO audit_events (id, actor, action, resource_type, resource_id, outcome, details, request_id, created_at) \
-             SELECT $20, $21, $22, $23, cert.id::text, $24, $25, $26, $19 FROM cert RETURNING seq",
+               RETURNING id), \
+             audit AS ( \
+               INSERT INTO audit_events (id, actor, action, resource_type, resource_id, outcome, details, request_id, created_at) \
+               SELECT $20, $21, $22, $23, cert.id::text, $24, $25, $26, $19 FROM cert RETURNING seq), \
+             ev AS ( \
+               INSERT INTO notification_events (id, type, channel_id, certificate_id, payload) \
+               SELECT gen_random_uuid(), $28, ch.id, cert.id, $29 FROM cert CROSS JOIN notification_channels ch \
+               WHERE ch.enabled AND ch.deleted_at IS NULL AND $28 = ANY(ch.event_types) RETURNING id) \
+             SELECT (SELECT count(*) FROM audit) AS inserted, ARRAY(SELECT id FROM ev) AS events",
             [
                 c.id.into(),
                 c.issuer_id.into(),
@@ -183,11 +193,14 @@ pub async fn insert_audited(
                 audit.details.into(),
                 audit.request_id.into(),
                 profile_revision.into(),
+                event_type.as_str().into(),
+                super::notifications::envelope(event_type, event_data).into(),
             ],
         ))
-        .await?;
-    if row.is_some() {
-        return Ok(InsertOutcome::Inserted);
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("insert returned no row".into()))?;
+    if row.try_get::<i64>("", "inserted")? > 0 {
+        return Ok(InsertOutcome::Inserted(row.try_get::<Vec<Uuid>>("", "events")?));
     }
     // Nothing written: say why (a rare path, so a second query is fine).
     let why = conn

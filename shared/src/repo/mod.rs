@@ -4,8 +4,10 @@
 pub mod api_keys;
 pub mod audit;
 pub mod certificates;
+pub mod channels;
 pub mod issuers;
 pub mod jobs;
+pub mod notifications;
 pub mod profiles;
 pub mod revocations;
 

@@ -1,0 +1,222 @@
+//! `/api/v1/notifications`
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::State;
+use certctl_shared::entities::notification_attempt::Model as Attempt;
+use certctl_shared::entities::notification_event::Model as Event;
+use certctl_shared::model::{EventType, NotificationStatus};
+use certctl_shared::repo::notifications::{self, EventFilter, Requeue};
+use certctl_shared::repo::{TimeCursor, channels};
+use chrono::{DateTime, Utc};
+use sea_orm::TransactionTrait;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{ListOut, page_limit};
+use crate::auth::{Principal, RequestId};
+use crate::error::ApiError;
+use crate::extract::{ApiPath, ApiQuery};
+use crate::service::Actor;
+use crate::state::AppState;
+
+#[derive(Serialize)]
+pub struct NotificationOut {
+    id: Uuid,
+    #[serde(rename = "type")]
+    event_type: String,
+    status: String,
+    channel_id: Uuid,
+    channel_kind: Option<String>,
+    certificate_id: Option<Uuid>,
+    retry_count: i32,
+    max_attempts: u32,
+    next_retry_at: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    sent_at: Option<DateTime<Utc>>,
+}
+
+impl NotificationOut {
+    pub fn new(e: Event, channel_kind: Option<String>, max_attempts: u32) -> Self {
+        Self {
+            id: e.id,
+            event_type: e.event_type,
+            status: e.status,
+            channel_id: e.channel_id,
+            channel_kind,
+            certificate_id: e.certificate_id,
+            retry_count: e.retry_count,
+            max_attempts,
+            next_retry_at: e.next_retry_at,
+            last_error: e.last_error,
+            created_at: e.created_at,
+            updated_at: e.updated_at,
+            sent_at: e.sent_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct AttemptOut {
+    attempt: i32,
+    started_at: DateTime<Utc>,
+    duration_ms: i32,
+    outcome: String,
+    status_code: Option<i32>,
+    error: Option<String>,
+    worker: String,
+}
+
+impl From<Attempt> for AttemptOut {
+    fn from(a: Attempt) -> Self {
+        Self {
+            attempt: a.attempt,
+            started_at: a.started_at,
+            duration_ms: a.duration_ms,
+            outcome: a.outcome,
+            status_code: a.status_code,
+            error: a.error,
+            worker: a.worker,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    status: Option<String>,
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    channel_id: Option<Uuid>,
+    certificate_id: Option<Uuid>,
+    cursor: Option<String>,
+    limit: Option<u64>,
+}
+
+async fn channel_kinds(state: &AppState, ids: impl Iterator<Item = Uuid>) -> Result<HashMap<Uuid, String>, ApiError> {
+    let mut kinds = HashMap::new();
+    for id in ids {
+        if let std::collections::hash_map::Entry::Vacant(slot) = kinds.entry(id)
+            && let Some(c) = channels::find_any(&state.db, id).await?
+        {
+            slot.insert(c.kind);
+        }
+    }
+    Ok(kinds)
+}
+
+pub async fn list_notifications(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<ListOut<NotificationOut>>, ApiError> {
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| {
+            NotificationStatus::parse(s)
+                .ok_or_else(|| ApiError::bad_request("invalid_request", format!("unknown status `{s}`")))
+        })
+        .transpose()?;
+    let event_type = q
+        .event_type
+        .as_deref()
+        .map(|s| {
+            EventType::parse(s).ok_or_else(|| ApiError::bad_request("invalid_request", format!("unknown type `{s}`")))
+        })
+        .transpose()?;
+    let cursor = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            TimeCursor::decode(c)
+                .ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor is not one this API issued"))
+        })
+        .transpose()?;
+    let filter = EventFilter {
+        status,
+        event_type,
+        channel_id: q.channel_id,
+        certificate_id: q.certificate_id,
+    };
+    let page = notifications::list(&state.db, &filter, cursor, page_limit(q.limit)?).await?;
+    let kinds = channel_kinds(&state, page.items.iter().map(|e| e.channel_id)).await?;
+    let max = state.config.notifications.retry.max_attempts;
+    Ok(Json(ListOut {
+        data: page
+            .items
+            .into_iter()
+            .map(|e| {
+                let kind = kinds.get(&e.channel_id).cloned();
+                NotificationOut::new(e, kind, max)
+            })
+            .collect(),
+        next_cursor: page.next_cursor,
+        total: page.total,
+    }))
+}
+
+pub async fn get_notification(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let event = notifications::find(&state.db, id)
+        .await?
+        .ok_or(ApiError::NotFound("notification"))?;
+    let attempts: Vec<AttemptOut> = notifications::attempts(&state.db, id)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    let kind = channels::find_any(&state.db, event.channel_id).await?.map(|c| c.kind);
+    let payload = event.payload.clone();
+    let mut out = serde_json::to_value(NotificationOut::new(
+        event,
+        kind,
+        state.config.notifications.retry.max_attempts,
+    ))
+    .map_err(ApiError::internal)?;
+    out["payload"] = payload;
+    out["attempts"] = json!(attempts);
+    Ok(Json(out))
+}
+
+/// Gives a failed or dead notification a fresh budget and dispatches it.
+pub async fn requeue_notification(
+    State(state): State<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<NotificationOut>, ApiError> {
+    let txn = state.db.begin().await?;
+    let event = match notifications::requeue(&txn, id).await? {
+        Requeue::Done(e) => *e,
+        Requeue::NotFound => return Err(ApiError::NotFound("notification")),
+        Requeue::WrongState(status) => {
+            return Err(ApiError::conflict(
+                "not_requeueable",
+                format!("only failed or dead notifications can be requeued; this one is {status}"),
+            ));
+        }
+    };
+    Actor::new(&principal, request_id)
+        .audit(
+            &txn,
+            "notification.requeue",
+            "notification",
+            id,
+            json!({ "type": event.event_type, "channel_id": event.channel_id }),
+        )
+        .await?;
+    txn.commit().await?;
+    state.dispatch(vec![id]);
+    let kind = channels::find_any(&state.db, event.channel_id).await?.map(|c| c.kind);
+    Ok(Json(NotificationOut::new(
+        event,
+        kind,
+        state.config.notifications.retry.max_attempts,
+    )))
+}

@@ -1,0 +1,493 @@
+//! Notifications end to end: outbox rows written with their cause, published to RabbitMQ,
+//! delivered by the real worker to a recording receiver, on the exact retry schedule.
+
+use std::time::Duration;
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, KeyInit, Mac};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use crate::helpers::{TestApp, id};
+use crate::notify_harness::{Answer, Receiver};
+
+fn ts(v: &Value) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(v.as_str().unwrap_or_else(|| panic!("not a time: {v}")))
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// Standard Webhooks verification written from the specification, with RustCrypto's HMAC
+/// rather than the ring code the worker signs with.
+fn verify_standard_webhook(
+    secret: &str,
+    headers: &std::collections::HashMap<String, String>,
+    body: &[u8],
+) -> Result<(), String> {
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.strip_prefix("whsec_").ok_or("no whsec_ prefix")?)
+        .map_err(|e| e.to_string())?;
+    let id = headers.get("webhook-id").ok_or("no webhook-id")?;
+    let timestamp = headers.get("webhook-timestamp").ok_or("no webhook-timestamp")?;
+    let signatures = headers.get("webhook-signature").ok_or("no webhook-signature")?;
+    let sent: i64 = timestamp.parse().map_err(|_| "timestamp is not an integer")?;
+    if (Utc::now().timestamp() - sent).abs() > 300 {
+        return Err("timestamp outside the tolerance".into());
+    }
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).map_err(|e| e.to_string())?;
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(body);
+    let expected = format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    );
+    if signatures.split(' ').any(|s| s == expected) {
+        Ok(())
+    } else {
+        Err(format!("signature mismatch: {signatures}"))
+    }
+}
+
+#[tokio::test]
+async fn an_issued_certificate_reaches_a_signed_webhook_exactly_as_specified() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let (channel, secret) = app
+        .webhook_channel(
+            "ops-hook",
+            &receiver.url,
+            &["certificate_issued", "certificate_revoked"],
+        )
+        .await;
+    let _worker = app.worker(&[]).await;
+    let (issuer, profile) = app.pki().await;
+    let cert = app.issue(&issuer, &profile, "hooked.example.net").await;
+    // The notification row was written with the certificate, for the subscribed channel only.
+    let rows = app.notifications_of(&format!("certificate_id={}", id(&cert))).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let row = &rows[0];
+    assert_eq!(row["type"], "certificate_issued");
+    assert_eq!(row["channel_id"], json!(channel));
+    assert_eq!(row["channel_kind"], "webhook");
+    assert_eq!(row["max_attempts"], 5);
+    let nid = row["id"].as_str().unwrap().to_owned();
+    let done = app
+        .wait_notification(&nid, Duration::from_secs(10), |v| v["status"] == "sent")
+        .await;
+    assert_eq!(done["retry_count"], 0);
+    assert!(done["sent_at"].is_string());
+    assert_eq!(done["attempts"].as_array().unwrap().len(), 1);
+    assert_eq!(done["attempts"][0]["outcome"], "delivered");
+    assert_eq!(done["attempts"][0]["status_code"], 200);
+
+    let seen = receiver.seen();
+    assert_eq!(seen.len(), 1);
+    let req = &seen[0];
+    assert_eq!(req.path, "/hook");
+    assert_eq!(req.headers["content-type"], "application/json");
+    assert_eq!(req.headers["webhook-id"], nid, "webhook-id is the notification id");
+    verify_standard_webhook(&secret, &req.headers, &req.body).expect("valid Standard Webhooks signature");
+    let body: Value = serde_json::from_slice(&req.body).unwrap();
+    assert_eq!(body["type"], "certificate_issued");
+    assert!(body["timestamp"].is_string());
+    assert_eq!(body["data"]["certificate_id"], cert["id"]);
+    assert_eq!(body["data"]["serial_hex"], cert["serial_hex"]);
+    // A tampered body fails the same verification.
+    assert!(verify_standard_webhook(&secret, &req.headers, b"{}").is_err());
+    // The channel's secret is never returned.
+    let (_, shown) = app
+        .get(&format!("/api/v1/notification-channels/{channel}"), &app.admin_key)
+        .await;
+    assert!(!shown.to_string().contains(&secret), "{shown}");
+    assert_eq!(shown["secrets_set"], json!(["secret"]));
+}
+
+#[tokio::test]
+async fn failures_follow_the_exact_schedule_then_die_after_the_fifth() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    receiver.always(500);
+    let (channel, _) = app.webhook_channel("flaky", &receiver.url, &["channel_test"]).await;
+    let _worker = app.worker(&[]).await;
+    let (s, n) = app
+        .post(
+            &format!("/api/v1/notification-channels/{channel}/test"),
+            &app.admin_key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{n}");
+    let nid = n["id"].as_str().unwrap().to_owned();
+    let dead = app
+        .wait_notification(&nid, Duration::from_secs(20), |v| v["status"] == "dead")
+        .await;
+    assert_eq!(dead["retry_count"], 5);
+    assert!(dead["next_retry_at"].is_null());
+    assert!(dead["last_error"].as_str().unwrap().contains("500"), "{dead}");
+    let attempts = dead["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 5);
+    for (i, a) in attempts.iter().enumerate() {
+        assert_eq!(a["attempt"], i as i64 + 1);
+        assert_eq!(a["outcome"], "rejected");
+        assert_eq!(a["status_code"], 500);
+    }
+    // Attempt k+1 starts no earlier than attempt k's end plus 2^(k-1) × 200 ms, and promptly after.
+    let seen = receiver.seen();
+    assert_eq!(seen.len(), 5);
+    for k in 1..5usize {
+        let prev_end = ts(&attempts[k - 1]["started_at"])
+            + chrono::Duration::milliseconds(attempts[k - 1]["duration_ms"].as_i64().unwrap());
+        let wait = chrono::Duration::milliseconds(200 * (1 << (k - 1)));
+        let started = ts(&attempts[k]["started_at"]);
+        assert!(
+            started >= prev_end + wait - chrono::Duration::milliseconds(5),
+            "attempt {} early: {started} < {prev_end} + {wait}",
+            k + 1
+        );
+        assert!(
+            started <= prev_end + wait + chrono::Duration::milliseconds(900),
+            "attempt {} late: {started} vs {prev_end} + {wait}",
+            k + 1
+        );
+    }
+    let (_, summary) = app.get("/api/v1/stats/summary", &app.admin_key).await;
+    assert_eq!(summary["notifications_dead"], 1);
+}
+
+#[tokio::test]
+async fn the_schedule_is_recorded_after_each_failure() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    receiver.always(503);
+    let (channel, _) = app.webhook_channel("slowly", &receiver.url, &["channel_test"]).await;
+    // A long base so each scheduled state can be read before the next attempt.
+    let _worker = app
+        .worker(&[
+            ("CERTCTL_NOTIFICATION_BACKOFF_BASE", "1s"),
+            ("CERTCTL_NOTIFICATION_BACKOFF_CAP", "2s"),
+        ])
+        .await;
+    let (_, n) = app
+        .post(
+            &format!("/api/v1/notification-channels/{channel}/test"),
+            &app.admin_key,
+            json!({}),
+        )
+        .await;
+    let nid = n["id"].as_str().unwrap().to_owned();
+    // First failure: scheduled like any other (the seed's certctl stranded it).
+    let first = app
+        .wait_notification(&nid, Duration::from_secs(5), |v| v["retry_count"] == 1)
+        .await;
+    assert_eq!(first["status"], "failed");
+    let a1 = &first["attempts"][0];
+    let end1 = ts(&a1["started_at"]) + chrono::Duration::milliseconds(a1["duration_ms"].as_i64().unwrap());
+    let next1 = ts(&first["next_retry_at"]);
+    let delta = (next1 - end1).num_milliseconds();
+    assert!(
+        (950..=1100).contains(&delta),
+        "next_retry_at after failure 1 is {delta} ms after it, expected ~1000"
+    );
+    assert!(first["last_error"].as_str().unwrap().contains("503"));
+    let second = app
+        .wait_notification(&nid, Duration::from_secs(5), |v| v["retry_count"] == 2)
+        .await;
+    let a2 = &second["attempts"][1];
+    let end2 = ts(&a2["started_at"]) + chrono::Duration::milliseconds(a2["duration_ms"].as_i64().unwrap());
+    let delta = (ts(&second["next_retry_at"]) - end2).num_milliseconds();
+    assert!(
+        (1950..=2100).contains(&delta),
+        "next_retry_at after failure 2 is {delta} ms after it, expected ~2000"
+    );
+    assert!(ts(&a2["started_at"]) >= next1, "attempt 2 ran before it was due");
+}
+
+#[tokio::test]
+async fn success_on_attempt_n_keeps_retry_count_and_requeue_resets_a_dead_row() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    receiver.script(&[Answer::Status(500), Answer::Status(502)]);
+    let (channel, _) = app
+        .webhook_channel("eventually", &receiver.url, &["channel_test"])
+        .await;
+    let worker = app.worker(&[]).await;
+    let (_, n) = app
+        .post(
+            &format!("/api/v1/notification-channels/{channel}/test"),
+            &app.admin_key,
+            json!({}),
+        )
+        .await;
+    let nid = n["id"].as_str().unwrap().to_owned();
+    let sent = app
+        .wait_notification(&nid, Duration::from_secs(10), |v| v["status"] == "sent")
+        .await;
+    assert_eq!(sent["retry_count"], 2, "delivered on attempt 3: retry_count stays 2");
+    assert_eq!(sent["attempts"].as_array().unwrap().len(), 3);
+    // A sent row cannot be requeued; an unknown one is 404.
+    let op = app.key("op", "operator").await;
+    let (s, v) = app
+        .post(&format!("/api/v1/notifications/{nid}/requeue"), &op, json!({}))
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::CONFLICT, Some("not_requeueable")),
+        "{v}"
+    );
+    let (s, _) = app
+        .post(
+            &format!("/api/v1/notifications/{}/requeue", uuid::Uuid::new_v4()),
+            &op,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let viewer = app.key("v", "viewer").await;
+    assert_eq!(
+        app.post(&format!("/api/v1/notifications/{nid}/requeue"), &viewer, json!({}))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+
+    // Now make one die, then requeue it once the receiver is healthy.
+    receiver.always(500);
+    let (_, n) = app
+        .post(
+            &format!("/api/v1/notification-channels/{channel}/test"),
+            &app.admin_key,
+            json!({}),
+        )
+        .await;
+    let dead_id = n["id"].as_str().unwrap().to_owned();
+    app.wait_notification(&dead_id, Duration::from_secs(20), |v| v["status"] == "dead")
+        .await;
+    worker.stop().await;
+    receiver.always(200);
+    let (s, row) = app
+        .post(&format!("/api/v1/notifications/{dead_id}/requeue"), &op, json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{row}");
+    assert_eq!(row["status"], "pending");
+    assert_eq!(row["retry_count"], 0);
+    assert!(row["next_retry_at"].is_null());
+    assert!(row["last_error"].is_null());
+    assert_eq!(
+        app.scalar_i64(&format!("SELECT count(*) FROM audit_events WHERE action = 'notification.requeue' AND actor = 'op' AND resource_id = '{dead_id}'")).await,
+        1
+    );
+    let _worker = app.worker(&[]).await;
+    let done = app
+        .wait_notification(&dead_id, Duration::from_secs(10), |v| v["status"] == "sent")
+        .await;
+    assert_eq!(done["retry_count"], 0);
+    // Every attempt is kept, numbered on from the first life of the row.
+    assert_eq!(done["attempts"].as_array().unwrap().len(), 6);
+}
+
+#[tokio::test]
+async fn a_deleted_or_disabled_channel_sends_its_rows_to_dead_never_to_sent() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let (gone, _) = app
+        .webhook_channel("gone", &receiver.url, &["certificate_issued"])
+        .await;
+    let (off, _) = app.webhook_channel("off", &receiver.url, &["certificate_issued"]).await;
+    let (issuer, profile) = app.pki().await;
+    // No worker yet: the rows wait in the outbox.
+    let cert = app.issue(&issuer, &profile, "orphan.example.net").await;
+    let rows = app.notifications_of(&format!("certificate_id={}", id(&cert))).await;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        app.call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/notification-channels/{gone}"),
+            Some(&app.admin_key),
+            None
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    let (s, _) = app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/notification-channels/{off}"),
+            Some(&app.admin_key),
+            Some(json!({ "enabled": false })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let _worker = app.worker(&[]).await;
+    for row in &rows {
+        let nid = row["id"].as_str().unwrap();
+        let dead = app
+            .wait_notification(nid, Duration::from_secs(10), |v| v["status"] == "dead")
+            .await;
+        let err = dead["last_error"].as_str().unwrap();
+        assert!(
+            err.contains("'gone'") && err.contains("deleted") || err.contains("'off'") && err.contains("disabled"),
+            "{err}"
+        );
+        assert_eq!(dead["attempts"][0]["outcome"], "channel_unavailable");
+    }
+    assert!(receiver.seen().is_empty());
+    assert_eq!(
+        app.get(&format!("/api/v1/notification-channels/{gone}"), &app.admin_key)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn expiry_warnings_are_sent_once_per_certificate_threshold_and_channel() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let (a, _) = app
+        .webhook_channel("expiry-a", &receiver.url, &["expiration_warning"])
+        .await;
+    let (b, _) = app
+        .webhook_channel("expiry-b", &receiver.url, &["expiration_warning"])
+        .await;
+    let (issuer, profile) = app.pki().await;
+    // Ten days left: crosses the 30 and 14 day thresholds at once; only the tightest (14) is sent.
+    let (s, soon) = app
+        .post("/api/v1/certificates", &app.admin_key, json!({ "issuer_id": issuer, "profile_id": profile, "common_name": "soon.example.net", "key_algorithm": "ecdsa-p256", "ttl_seconds": 10 * 86400 }))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    // Revoked and superseded certificates get none; far-off ones neither.
+    let revoked = app.issue(&issuer, &profile, "revoked.example.net").await;
+    let _ = app
+        .post(
+            &format!("/api/v1/certificates/{}/revoke", id(&revoked)),
+            &app.admin_key,
+            json!({}),
+        )
+        .await;
+    let (_, old) = app
+        .post("/api/v1/certificates", &app.admin_key, json!({ "issuer_id": issuer, "profile_id": profile, "common_name": "old.example.net", "key_algorithm": "ecdsa-p256", "ttl_seconds": 5 * 86400 }))
+        .await;
+    let _ = app
+        .post(
+            &format!("/api/v1/certificates/{}/renew", id(&old)),
+            &app.admin_key,
+            json!({ "ttl_seconds": 80 * 86400 }),
+        )
+        .await;
+    let _worker = app.worker(&[("CERTCTL_EXPIRY_SCAN_INTERVAL", "200ms")]).await;
+    app.wait_count(
+        "SELECT count(*) FROM notification_events WHERE type = 'expiration_warning' AND status = 'sent'",
+        2,
+        Duration::from_secs(10),
+    )
+    .await;
+    // Several more scans add nothing.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let rows = app.notifications_of("type=expiration_warning").await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let mut channels: Vec<&str> = rows.iter().map(|r| r["channel_id"].as_str().unwrap()).collect();
+    channels.sort_unstable();
+    let mut want = vec![a.as_str(), b.as_str()];
+    want.sort_unstable();
+    assert_eq!(channels, want);
+    for r in &rows {
+        assert_eq!(r["certificate_id"], soon["id"]);
+        let full = app.notification(r["id"].as_str().unwrap()).await;
+        assert_eq!(full["payload"]["data"]["threshold_days"], 14);
+    }
+    assert_eq!(receiver.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn the_retry_sweep_uses_its_partial_index() {
+    use sea_orm::ConnectionTrait;
+    let app = TestApp::spawn().await;
+    let (channel, _) = app
+        .webhook_channel("bulk", "http://127.0.0.1:9", &["channel_test"])
+        .await;
+    // A realistic table: many delivered rows, a few failed ones waiting for their retry.
+    app.db
+        .execute_unprepared(&format!(
+            "INSERT INTO notification_events (id, type, status, channel_id, payload, sent_at) \
+             SELECT gen_random_uuid(), 'channel_test', 'sent', '{channel}', '{{}}', now() FROM generate_series(1, 20000); \
+             INSERT INTO notification_events (id, type, status, channel_id, payload, retry_count, next_retry_at, last_error) \
+             SELECT gen_random_uuid(), 'channel_test', 'failed', '{channel}', '{{}}', 1, now() + make_interval(secs => g), 'x' FROM generate_series(1, 20) g; \
+             ANALYZE notification_events;"
+        ))
+        .await
+        .unwrap();
+    let sql = certctl_shared::repo::notifications::DUE_RETRIES_SQL.replace("$1", "500");
+    let plan: Vec<String> = app
+        .db
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!("EXPLAIN {sql}"),
+        ))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.try_get_by_index::<String>(0).unwrap())
+        .collect();
+    let plan = plan.join("\n");
+    assert!(plan.contains("idx_notification_events_retry_sweep"), "{plan}");
+}
+
+#[tokio::test]
+async fn channels_validate_their_settings_and_never_show_secrets() {
+    let app = TestApp::spawn().await;
+    let bad = [
+        json!({ "name": "x", "kind": "webhook", "config": { "url": "ftp://nope", "secret": "whsec_MDEyMzQ1Njc4OWFiY2RlZg==" }, "event_types": ["channel_test"] }),
+        json!({ "name": "x", "kind": "webhook", "config": { "url": "https://ok.example" }, "event_types": ["channel_test"] }),
+        json!({ "name": "x", "kind": "pager", "config": {}, "event_types": ["channel_test"] }),
+        json!({ "name": "x", "kind": "slack", "config": { "webhook_url": "https://hooks.slack.test/x" }, "event_types": [] }),
+        json!({ "name": "x", "kind": "slack", "config": { "webhook_url": "https://hooks.slack.test/x" }, "event_types": ["nope"] }),
+    ];
+    for body in bad {
+        let (s, v) = app
+            .post("/api/v1/notification-channels", &app.admin_key, body.clone())
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body} -> {v}");
+    }
+    let operator = app.key("op", "operator").await;
+    let body = json!({ "name": "pd", "kind": "pagerduty", "config": { "routing_key": "R0UT1NGKEY", "severity": "critical" }, "event_types": ["certificate_revoked"] });
+    assert_eq!(
+        app.post("/api/v1/notification-channels", &operator, body.clone())
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, created) = app.post("/api/v1/notification-channels", &app.admin_key, body).await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    assert!(!created.to_string().contains("R0UT1NGKEY"));
+    assert_eq!(created["config"], json!({ "severity": "critical" }));
+    let stored = app.scalar_i64("SELECT count(*) FROM notification_channels WHERE config::text LIKE '%R0UT1NGKEY%' OR encode(secret_ciphertext, 'escape') LIKE '%R0UT1NGKEY%'").await;
+    assert_eq!(stored, 0, "the routing key must be sealed at rest");
+    // PATCH keeps secrets it is not given, and validates the result.
+    let cid = id(&created);
+    let (s, v) = app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/notification-channels/{cid}"),
+            Some(&app.admin_key),
+            Some(json!({ "config": { "severity": "info" } })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["config"]["severity"], "info");
+    let (s, _) = app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/notification-channels/{cid}"),
+            Some(&app.admin_key),
+            Some(json!({ "config": { "severity": "apocalyptic" } })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (_, list) = app
+        .get("/api/v1/notification-channels", &app.key("viewer", "viewer").await)
+        .await;
+    assert_eq!(list["total"], 1);
+}

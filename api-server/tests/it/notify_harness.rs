@@ -1,0 +1,267 @@
+//! Notification test harness: the real worker in-process, and a recording HTTP receiver whose
+//! answers each test scripts.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use base64::Engine;
+use certctl_notifier_worker::{Listeners, run};
+use certctl_shared::config::{Env, WorkerConfig};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::TestApp;
+
+/// One request the receiver saw.
+#[allow(dead_code)]
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub at: DateTime<Utc>,
+    pub path: String,
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+    pub answered: u16,
+}
+
+/// How the receiver answers the next request.
+#[allow(dead_code)]
+#[derive(Clone, Copy, Debug)]
+pub enum Answer {
+    Status(u16),
+    /// Wait, then answer 200 (beyond the delivery timeout this is a timeout).
+    Slow(Duration),
+}
+
+#[derive(Default)]
+struct ReceiverState {
+    script: VecDeque<Answer>,
+    default: Option<u16>,
+    seen: Vec<Received>,
+}
+
+#[derive(Clone)]
+pub struct Receiver {
+    pub url: String,
+    state: Arc<Mutex<ReceiverState>>,
+    _shutdown: Arc<CancellationTokenDrop>,
+}
+
+struct CancellationTokenDrop(CancellationToken);
+
+impl Drop for CancellationTokenDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+async fn record(
+    State(state): State<Arc<Mutex<ReceiverState>>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let answer = {
+        let mut s = state.lock().unwrap();
+        s.script.pop_front().unwrap_or(Answer::Status(s.default.unwrap_or(200)))
+    };
+    let status = match answer {
+        Answer::Status(code) => code,
+        Answer::Slow(d) => {
+            tokio::time::sleep(d).await;
+            200
+        }
+    };
+    let headers = headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+        .collect();
+    state.lock().unwrap().seen.push(Received {
+        at: Utc::now(),
+        path: uri.path().to_owned(),
+        headers,
+        body: body.to_vec(),
+        answered: status,
+    });
+    StatusCode::from_u16(status).unwrap()
+}
+
+impl Receiver {
+    pub async fn start() -> Self {
+        let state = Arc::new(Mutex::new(ReceiverState::default()));
+        let router = axum::Router::new().fallback(record).with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let token = CancellationToken::new();
+        let stop = token.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+                .ok();
+        });
+        Self {
+            url,
+            state,
+            _shutdown: Arc::new(CancellationTokenDrop(token)),
+        }
+    }
+
+    /// The next answers, in order; after them, the default (200 unless set).
+    pub fn script(&self, answers: &[Answer]) {
+        self.state.lock().unwrap().script.extend(answers.iter().copied());
+    }
+
+    pub fn always(&self, status: u16) {
+        self.state.lock().unwrap().default = Some(status);
+    }
+
+    pub fn seen(&self) -> Vec<Received> {
+        self.state.lock().unwrap().seen.clone()
+    }
+}
+
+pub struct Worker {
+    shutdown: CancellationToken,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Worker {
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(t) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(30), t)
+                .await
+                .expect("worker drains")
+                .unwrap()
+                .unwrap();
+        }
+    }
+
+    #[allow(dead_code)]
+    /// Stops the worker at once, as a crash would: in-flight work is abandoned, nothing is acked.
+    pub fn kill(mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A fast schedule: base 200 ms, cap 2 s, so five attempts take about three seconds.
+pub const FAST: &[(&str, &str)] = &[
+    ("CERTCTL_NOTIFICATION_BACKOFF_BASE", "200ms"),
+    ("CERTCTL_NOTIFICATION_BACKOFF_CAP", "2s"),
+    ("CERTCTL_NOTIFICATION_RETRY_INTERVAL", "1s"),
+    ("CERTCTL_NOTIFICATION_RELAY_INTERVAL", "200ms"),
+    ("CERTCTL_NOTIFICATION_RELAY_GRACE", "1s"),
+    ("CERTCTL_NOTIFICATION_DELIVERY_TIMEOUT", "1s"),
+    ("CERTCTL_NOTIFICATION_LEASE", "3s"),
+    ("CERTCTL_WEBHOOK_ALLOW_PRIVATE", "true"),
+];
+
+impl TestApp {
+    /// Starts a worker on this app's database and queues, with the fast schedule plus `extra`.
+    pub async fn worker(&self, extra: &[(&str, &str)]) -> Worker {
+        let mut vars: HashMap<String, String> = HashMap::from([
+            ("CERTCTL_DATABASE_URL".into(), self.db_url.clone()),
+            ("CERTCTL_DATABASE_MAX_CONNECTIONS".into(), "10".into()),
+            ("CERTCTL_AMQP_PREFIX".into(), self.amqp_prefix.clone()),
+            ("CERTCTL_KEY_ENCRYPTION_KEY".into(), self.kek.clone()),
+            (
+                "CERTCTL_WORKER_ID".into(),
+                format!("w-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            ),
+            ("CERTCTL_EXPIRY_SCAN_INTERVAL".into(), "1h".into()),
+        ]);
+        for (k, v) in FAST.iter().chain(extra) {
+            vars.insert((*k).to_owned(), (*v).to_owned());
+        }
+        let config = WorkerConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).expect("worker config");
+        let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin_url = format!("http://{}", admin.local_addr().unwrap());
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(run(config, Listeners { admin }, shutdown.clone()));
+        for _ in 0..200 {
+            if let Ok(r) = self.http.get(format!("{admin_url}/readyz")).send().await
+                && r.status() == 200
+            {
+                return Worker {
+                    shutdown,
+                    task: Some(task),
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("worker did not become ready (RabbitMQ must run on 127.0.0.1:5672)");
+    }
+
+    /// Creates a webhook channel to `url` for `events`; returns (channel id, whsec secret).
+    pub async fn webhook_channel(&self, name: &str, url: &str, events: &[&str]) -> (String, String) {
+        let secret = format!(
+            "whsec_{}",
+            base64::engine::general_purpose::STANDARD.encode(crate::helpers::rand_bytes::<24>())
+        );
+        let (s, v) = self
+            .post(
+                "/api/v1/notification-channels",
+                &self.admin_key,
+                json!({ "name": name, "kind": "webhook", "config": { "url": format!("{url}/hook"), "secret": secret }, "event_types": events }),
+            )
+            .await;
+        assert_eq!(s, reqwest::StatusCode::CREATED, "{v}");
+        (v["id"].as_str().unwrap().to_owned(), secret)
+    }
+
+    pub async fn notification(&self, id: &str) -> Value {
+        let (s, v) = self.get(&format!("/api/v1/notifications/{id}"), &self.admin_key).await;
+        assert_eq!(s, reqwest::StatusCode::OK, "{v}");
+        v
+    }
+
+    pub async fn notifications_of(&self, query: &str) -> Vec<Value> {
+        let (s, v) = self
+            .get(&format!("/api/v1/notifications?{query}&limit=500"), &self.admin_key)
+            .await;
+        assert_eq!(s, reqwest::StatusCode::OK, "{v}");
+        v["data"].as_array().unwrap().clone()
+    }
+
+    /// Polls the notification until `done` holds, or fails after `within`.
+    pub async fn wait_notification(&self, id: &str, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let start = Instant::now();
+        loop {
+            let v = self.notification(id).await;
+            if done(&v) {
+                return v;
+            }
+            assert!(
+                start.elapsed() < within,
+                "notification {id} did not reach the expected state: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until `sql` (a count) returns `want`.
+    pub async fn wait_count(&self, sql: &str, want: i64, within: Duration) {
+        let start = Instant::now();
+        loop {
+            let n = self.scalar_i64(sql).await;
+            if n == want {
+                return;
+            }
+            assert!(start.elapsed() < within, "`{sql}` is {n}, expected {want}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}

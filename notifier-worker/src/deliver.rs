@@ -1,0 +1,203 @@
+//! One delivery: claim the row, send, record the outcome and the attempt. The caller acks the
+//! message only after this returns, so a crash anywhere leaves a row the relay will find.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use certctl_shared::channel_config::{ChannelConfig, merge, secret_context};
+use certctl_shared::crypto::KeyEncryptionKeys;
+use certctl_shared::model::ChannelKind;
+use certctl_shared::repo::channels as channel_rows;
+use certctl_shared::repo::notifications::{self, AttemptRecord, Outcome};
+use certctl_shared::retry::{AfterFailure, RetryPolicy};
+use chrono::Utc;
+use sea_orm::{DatabaseConnection, DbErr};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::channels::{self, Delivery, HttpSender, Outgoing};
+use crate::metrics::WorkerMetrics;
+
+pub struct Deliverer {
+    pub db: DatabaseConnection,
+    pub keys: KeyEncryptionKeys,
+    pub http: HttpSender,
+    pub policy: RetryPolicy,
+    pub lease: Duration,
+    pub timeout: Duration,
+    pub worker_id: String,
+    pub metrics: Arc<WorkerMetrics>,
+    /// Woken when a failure is scheduled, so the sweep can sleep until exactly then.
+    pub sweep_wake: Arc<Notify>,
+}
+
+/// What processing a message came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Processed {
+    /// An attempt was made and its outcome recorded.
+    Attempted(&'static str),
+    /// The row was not claimable: done already, not yet due, or leased by a live worker.
+    Skipped,
+    /// The attempt ran but the lease had passed to another worker, so nothing was recorded.
+    LostLease,
+}
+
+/// Why a row cannot be attempted on its channel at all.
+struct Unavailable(String);
+
+impl Deliverer {
+    #[tracing::instrument(skip_all, fields(notification.id = %id))]
+    pub async fn process(&self, id: Uuid) -> Result<Processed, DbErr> {
+        let Some(row) = notifications::claim(&self.db, id, &self.worker_id, self.lease).await? else {
+            self.metrics.skipped.inc();
+            return Ok(Processed::Skipped);
+        };
+        let Some(token) = row.lease_token else {
+            return Err(DbErr::Custom(format!("claimed notification {id} has no lease token")));
+        };
+        let attempt = u32::try_from(row.retry_count).unwrap_or(0) + 1;
+        let started_at = Utc::now();
+        let clock = Instant::now();
+        let (kind, result) = match self.channel_config(row.channel_id).await? {
+            Err(Unavailable(why)) => ("unknown".to_owned(), Err(why)),
+            Ok((kind, config)) => {
+                let out = Outgoing {
+                    id,
+                    event_type: &row.event_type,
+                    payload: &row.payload,
+                };
+                // The client has its own timeout; this one also bounds anything else in the exchange.
+                let sent = tokio::time::timeout(
+                    self.timeout + Duration::from_secs(1),
+                    channels::send(&self.http, &config, &out, self.timeout),
+                )
+                .await
+                .unwrap_or(Delivery::Unreachable {
+                    error: "timed out".to_owned(),
+                });
+                (kind.as_str().to_owned(), Ok(sent))
+            }
+        };
+        let elapsed = clock.elapsed();
+        let (outcome, record) = match &result {
+            Err(why) => (
+                // Never a silent `sent`: the row goes dead, visible and requeueable, naming the channel.
+                Outcome::Dead {
+                    retry_count: row.retry_count,
+                    error: why.clone(),
+                },
+                AttemptRecord {
+                    started_at,
+                    duration_ms: i32::try_from(elapsed.as_millis()).unwrap_or(i32::MAX),
+                    outcome: "channel_unavailable",
+                    status_code: None,
+                    error: Some(why.clone()),
+                    worker: self.worker_id.clone(),
+                },
+            ),
+            Ok(delivery) => {
+                let outcome = match delivery {
+                    Delivery::Delivered { .. } => Outcome::Sent,
+                    failed => {
+                        let error = failed.error().unwrap_or_default();
+                        match self.policy.after_failure(attempt, Utc::now()) {
+                            AfterFailure::Retry {
+                                retry_count,
+                                next_retry_at,
+                            } => Outcome::Failed {
+                                retry_count,
+                                next_retry_at,
+                                error,
+                            },
+                            AfterFailure::Dead { retry_count } => Outcome::Dead { retry_count, error },
+                        }
+                    }
+                };
+                let record = AttemptRecord {
+                    started_at,
+                    duration_ms: i32::try_from(elapsed.as_millis()).unwrap_or(i32::MAX),
+                    outcome: delivery.outcome(),
+                    status_code: delivery.status_code(),
+                    error: delivery.error(),
+                    worker: self.worker_id.clone(),
+                };
+                (outcome, record)
+            }
+        };
+        if !notifications::finish(&self.db, id, token, &outcome, &record).await? {
+            self.metrics.lost_leases.inc();
+            tracing::warn!(
+                attempt,
+                "lease expired during the attempt; another worker owns the row now"
+            );
+            return Ok(Processed::LostLease);
+        }
+        self.metrics
+            .attempts
+            .with_label_values(&[kind.as_str(), record.outcome])
+            .inc();
+        self.metrics
+            .latency
+            .with_label_values(&[kind.as_str()])
+            .observe(elapsed.as_secs_f64());
+        match &outcome {
+            Outcome::Sent => {
+                tracing::info!(attempt, channel.kind = %kind, duration_ms = record.duration_ms, "delivered notification")
+            }
+            Outcome::Failed {
+                next_retry_at, error, ..
+            } => {
+                tracing::warn!(attempt, channel.kind = %kind, %next_retry_at, error = %error, "delivery failed; retry scheduled");
+                self.sweep_wake.notify_one();
+            }
+            Outcome::Dead { error, .. } => {
+                self.metrics.dead_total.inc();
+                tracing::error!(attempt, channel.kind = %kind, error = %error, "notification is dead; an operator can requeue it");
+            }
+        }
+        Ok(Processed::Attempted(record.outcome))
+    }
+
+    /// The channel's full settings, or why it cannot be used.
+    async fn channel_config(
+        &self,
+        channel_id: Uuid,
+    ) -> Result<Result<(ChannelKind, ChannelConfig), Unavailable>, DbErr> {
+        let Some(ch) = channel_rows::find_any(&self.db, channel_id).await? else {
+            return Ok(Err(Unavailable(format!("channel {channel_id} no longer exists"))));
+        };
+        if ch.deleted_at.is_some() {
+            return Ok(Err(Unavailable(format!(
+                "channel '{}' ({channel_id}) was deleted",
+                ch.name
+            ))));
+        }
+        if !ch.enabled {
+            return Ok(Err(Unavailable(format!(
+                "channel '{}' ({channel_id}) is disabled",
+                ch.name
+            ))));
+        }
+        let Some(kind) = ChannelKind::parse(&ch.kind) else {
+            return Ok(Err(Unavailable(format!(
+                "channel '{}' has unknown kind {}",
+                ch.name, ch.kind
+            ))));
+        };
+        let secret = match &ch.secret_ciphertext {
+            None => serde_json::json!({}),
+            Some(sealed) => match self.keys.open(&secret_context(channel_id), sealed) {
+                Ok(plain) => serde_json::from_slice(&plain).unwrap_or_else(|_| serde_json::json!({})),
+                Err(e) => {
+                    return Ok(Err(Unavailable(format!(
+                        "channel '{}' secrets cannot be opened: {e}",
+                        ch.name
+                    ))));
+                }
+            },
+        };
+        Ok(ChannelConfig::parse(kind, &merge(&ch.config, &secret))
+            .map(|c| (kind, c))
+            .map_err(|e| Unavailable(format!("channel '{}' is misconfigured: {e}", ch.name))))
+    }
+}

@@ -1,0 +1,363 @@
+//! `notification_events` and `notification_attempts`: the outbox, claims with leases, outcomes,
+//! the sweep and relay queries, and expiry warnings.
+
+use chrono::{DateTime, Utc};
+use sea_orm::prelude::*;
+use sea_orm::{Condition, ConnectionTrait, DbBackend, FromQueryResult, QueryOrder, QuerySelect, Statement, Value};
+
+use super::{Page, TimeCursor};
+use crate::entities::notification_attempt::{self, Entity as Attempts, Model as Attempt};
+use crate::entities::notification_event::{self, Entity as Events, Model as Event};
+use crate::model::{EventType, NotificationStatus};
+
+#[derive(FromQueryResult)]
+struct IdRow {
+    id: Uuid,
+}
+
+async fn ids(conn: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Result<Vec<Uuid>, DbErr> {
+    Ok(
+        IdRow::find_by_statement(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|r| r.id)
+            .collect(),
+    )
+}
+
+/// The stored payload: `{"type", "timestamp", "data"}`, the body webhooks receive.
+pub fn envelope(event_type: EventType, data: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({ "type": event_type.as_str(), "timestamp": Utc::now(), "data": data })
+}
+
+/// One pending row per enabled, live channel subscribed to `event_type`; returns their ids.
+pub async fn enqueue(
+    conn: &impl ConnectionTrait,
+    event_type: EventType,
+    certificate_id: Option<Uuid>,
+    data: serde_json::Value,
+) -> Result<Vec<Uuid>, DbErr> {
+    ids(
+        conn,
+        "INSERT INTO notification_events (id, type, channel_id, certificate_id, payload) \
+         SELECT gen_random_uuid(), $1, ch.id, $2, $3 FROM notification_channels ch \
+         WHERE ch.enabled AND ch.deleted_at IS NULL AND $1 = ANY(ch.event_types) \
+         RETURNING id",
+        vec![
+            event_type.as_str().into(),
+            certificate_id.into(),
+            envelope(event_type, data).into(),
+        ],
+    )
+    .await
+}
+
+/// One pending row for one channel, whatever it subscribes to (channel tests).
+pub async fn enqueue_for_channel(
+    conn: &impl ConnectionTrait,
+    channel_id: Uuid,
+    event_type: EventType,
+    data: serde_json::Value,
+) -> Result<Uuid, DbErr> {
+    let id = Uuid::now_v7();
+    conn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "INSERT INTO notification_events (id, type, channel_id, payload) VALUES ($1, $2, $3, $4)",
+        [
+            id.into(),
+            event_type.as_str().into(),
+            channel_id.into(),
+            envelope(event_type, data).into(),
+        ],
+    ))
+    .await?;
+    Ok(id)
+}
+
+pub async fn find(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<Event>, DbErr> {
+    Events::find_by_id(id).one(conn).await
+}
+
+pub async fn attempts(conn: &impl ConnectionTrait, id: Uuid) -> Result<Vec<Attempt>, DbErr> {
+    Attempts::find()
+        .filter(notification_attempt::Column::NotificationId.eq(id))
+        .order_by_asc(notification_attempt::Column::Attempt)
+        .all(conn)
+        .await
+}
+
+/// Claims a row for one attempt with a single conditional update: a pending row, a failed row
+/// whose retry is due, or a row whose previous holder's lease expired. Anything else (sent, dead,
+/// not yet due, leased by a live worker) is left alone, so a duplicate message does nothing.
+pub async fn claim(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    worker: &str,
+    lease: std::time::Duration,
+) -> Result<Option<Event>, DbErr> {
+    Events::find()
+        .from_raw_sql(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "UPDATE notification_events SET status = 'sending', \
+               locked_until = now() + make_interval(secs => $3), lease_token = gen_random_uuid(), \
+               locked_by = $2, updated_at = now() \
+             WHERE id = $1 AND (status = 'pending' \
+               OR (status = 'failed' AND next_retry_at <= now()) \
+               OR (status = 'sending' AND locked_until < now())) \
+             RETURNING *",
+            [id.into(), worker.into(), lease.as_secs_f64().into()],
+        ))
+        .one(conn)
+        .await
+}
+
+/// The new state after an attempt. Written only while the lease is still ours.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Sent,
+    Failed {
+        retry_count: i32,
+        next_retry_at: DateTime<Utc>,
+        error: String,
+    },
+    Dead {
+        retry_count: i32,
+        error: String,
+    },
+}
+
+/// One attempt, as recorded.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: i32,
+    pub outcome: &'static str,
+    pub status_code: Option<i32>,
+    pub error: Option<String>,
+    pub worker: String,
+}
+
+/// Records the outcome and the attempt, if `lease_token` still holds the row. Returns false when
+/// the lease was lost (expired and taken by another worker): nothing is written then.
+pub async fn finish(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    lease_token: Uuid,
+    outcome: &Outcome,
+    attempt: &AttemptRecord,
+) -> Result<bool, DbErr> {
+    let (status, retry_count, next_retry_at, error): (&str, Option<i32>, Option<DateTime<Utc>>, Option<String>) =
+        match outcome {
+            Outcome::Sent => ("sent", None, None, None),
+            Outcome::Failed {
+                retry_count,
+                next_retry_at,
+                error,
+            } => ("failed", Some(*retry_count), Some(*next_retry_at), Some(error.clone())),
+            Outcome::Dead { retry_count, error } => ("dead", Some(*retry_count), None, Some(error.clone())),
+        };
+    // Success leaves retry_count as it was ("delivered on attempt N"); a dead row keeps last_error.
+    let res = conn
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "WITH upd AS ( \
+               UPDATE notification_events SET status = $3, \
+                 retry_count = COALESCE($4, retry_count), next_retry_at = $5, \
+                 last_error = CASE WHEN $3 = 'sent' THEN last_error ELSE $6 END, \
+                 sent_at = CASE WHEN $3 = 'sent' THEN now() ELSE sent_at END, \
+                 locked_until = NULL, lease_token = NULL, locked_by = NULL, updated_at = now() \
+               WHERE id = $1 AND lease_token = $2 AND status = 'sending' RETURNING id) \
+             INSERT INTO notification_attempts (notification_id, attempt, started_at, duration_ms, outcome, status_code, error, worker) \
+             SELECT upd.id, (SELECT coalesce(max(attempt), 0) + 1 FROM notification_attempts WHERE notification_id = $1), \
+                    $7, $8, $9, $10, $11, $12 FROM upd",
+            [
+                id.into(),
+                lease_token.into(),
+                status.into(),
+                retry_count.into(),
+                next_retry_at.into(),
+                error.into(),
+                attempt.started_at.into(),
+                attempt.duration_ms.into(),
+                attempt.outcome.into(),
+                attempt.status_code.into(),
+                attempt.error.clone().into(),
+                attempt.worker.clone().into(),
+            ],
+        ))
+        .await?;
+    Ok(res.rows_affected() == 1)
+}
+
+/// What a requeue found.
+pub enum Requeue {
+    Done(Box<Event>),
+    NotFound,
+    /// Only failed or dead rows can be requeued; this is the row's status.
+    WrongState(String),
+}
+
+/// Resets a failed or dead row to a fresh pending one, atomically.
+pub async fn requeue(conn: &impl ConnectionTrait, id: Uuid) -> Result<Requeue, DbErr> {
+    let row = Events::find()
+        .from_raw_sql(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "UPDATE notification_events SET retry_count = 0, next_retry_at = NULL, last_error = NULL, \
+               status = 'pending', locked_until = NULL, lease_token = NULL, locked_by = NULL, updated_at = now() \
+             WHERE id = $1 AND status IN ('failed', 'dead') RETURNING *",
+            [id.into()],
+        ))
+        .one(conn)
+        .await?;
+    Ok(match row {
+        Some(r) => Requeue::Done(Box::new(r)),
+        None => match find(conn, id).await? {
+            None => Requeue::NotFound,
+            Some(r) => Requeue::WrongState(r.status),
+        },
+    })
+}
+
+/// Failed rows whose retry is due, oldest first, through `idx_notification_events_retry_sweep`.
+pub const DUE_RETRIES_SQL: &str = "SELECT id FROM notification_events \
+    WHERE status = 'failed' AND next_retry_at IS NOT NULL AND next_retry_at <= now() \
+    ORDER BY next_retry_at LIMIT $1";
+
+pub async fn due_retries(conn: &impl ConnectionTrait, limit: i64) -> Result<Vec<Uuid>, DbErr> {
+    ids(conn, DUE_RETRIES_SQL, vec![limit.into()]).await
+}
+
+/// When the next retry falls due, if any.
+pub async fn earliest_retry(conn: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Earliest {
+        at: Option<DateTime<Utc>>,
+    }
+    Ok(Earliest::find_by_statement(Statement::from_string(
+        DbBackend::Postgres,
+        "SELECT min(next_retry_at) AS at FROM notification_events \
+         WHERE status = 'failed' AND next_retry_at IS NOT NULL",
+    ))
+    .one(conn)
+    .await?
+    .and_then(|e| e.at))
+}
+
+/// Rows the broker may have lost: pending past the grace period (a crash or broker outage between
+/// commit and publish) and sending with an expired lease (a worker died mid-delivery).
+pub async fn stranded(conn: &impl ConnectionTrait, grace: std::time::Duration, limit: i64) -> Result<Vec<Uuid>, DbErr> {
+    ids(
+        conn,
+        "(SELECT id FROM notification_events WHERE status = 'pending' \
+            AND created_at < now() - make_interval(secs => $1) ORDER BY created_at LIMIT $2) \
+         UNION ALL \
+         (SELECT id FROM notification_events WHERE status = 'sending' \
+            AND locked_until < now() ORDER BY locked_until LIMIT $2)",
+        vec![grace.as_secs_f64().into(), limit.into()],
+    )
+    .await
+}
+
+/// Expiry warnings: for each active certificate within the widest threshold, the tightest
+/// threshold it has crossed, one row per subscribed channel, deduplicated by a unique key so each
+/// certificate × threshold × channel is warned once. Revoked and superseded certificates get none;
+/// certificates that expired more than a week ago are left alone.
+pub async fn enqueue_expiry_warnings(conn: &impl ConnectionTrait, thresholds_days: &[i32]) -> Result<Vec<Uuid>, DbErr> {
+    let widest = thresholds_days.iter().copied().max().unwrap_or(0);
+    ids(
+        conn,
+        "WITH due AS ( \
+           SELECT c.id, c.common_name, c.serial_hex, c.issuer_id, c.not_after, \
+             (SELECT min(t) FROM unnest($1::int[]) AS t WHERE c.not_after <= now() + make_interval(days => t)) AS threshold \
+           FROM certificates c \
+           WHERE c.status = 'active' AND c.not_after <= now() + make_interval(days => $2) \
+             AND c.not_after > now() - interval '7 days') \
+         INSERT INTO notification_events (id, type, channel_id, certificate_id, payload, dedup_key) \
+         SELECT gen_random_uuid(), 'expiration_warning', ch.id, d.id, \
+           jsonb_build_object('type', 'expiration_warning', 'timestamp', now(), 'data', jsonb_build_object( \
+             'certificate_id', d.id, 'common_name', d.common_name, 'serial_hex', d.serial_hex, \
+             'issuer_id', d.issuer_id, 'not_after', d.not_after, 'threshold_days', d.threshold, \
+             'expired', d.not_after <= now())), \
+           'expiry:' || d.id || ':' || d.threshold || ':' || ch.id \
+         FROM due d CROSS JOIN notification_channels ch \
+         WHERE d.threshold IS NOT NULL AND ch.enabled AND ch.deleted_at IS NULL \
+           AND 'expiration_warning' = ANY(ch.event_types) \
+         ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
+        vec![thresholds_days.to_vec().into(), widest.into()],
+    )
+    .await
+}
+
+pub async fn count_by_status(conn: &impl ConnectionTrait, status: NotificationStatus) -> Result<u64, DbErr> {
+    Events::find()
+        .filter(notification_event::Column::Status.eq(status.as_str()))
+        .count(conn)
+        .await
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct EventFilter {
+    pub status: Option<NotificationStatus>,
+    pub event_type: Option<EventType>,
+    pub channel_id: Option<Uuid>,
+    pub certificate_id: Option<Uuid>,
+}
+
+pub async fn list(
+    conn: &impl ConnectionTrait,
+    f: &EventFilter,
+    cursor: Option<TimeCursor>,
+    limit: u64,
+) -> Result<Page<Event>, DbErr> {
+    let mut c = Condition::all();
+    if let Some(s) = f.status {
+        c = c.add(notification_event::Column::Status.eq(s.as_str()));
+    }
+    if let Some(t) = f.event_type {
+        c = c.add(notification_event::Column::EventType.eq(t.as_str()));
+    }
+    if let Some(v) = f.channel_id {
+        c = c.add(notification_event::Column::ChannelId.eq(v));
+    }
+    if let Some(v) = f.certificate_id {
+        c = c.add(notification_event::Column::CertificateId.eq(v));
+    }
+    let q = Events::find().filter(c);
+    let total = q.clone().count(conn).await?;
+    let mut q = q;
+    if let Some(cur) = cursor {
+        q = q.filter(
+            Condition::any()
+                .add(notification_event::Column::CreatedAt.lt(cur.created_at))
+                .add(
+                    Condition::all()
+                        .add(notification_event::Column::CreatedAt.eq(cur.created_at))
+                        .add(notification_event::Column::Id.lt(cur.id)),
+                ),
+        );
+    }
+    let mut items = q
+        .order_by_desc(notification_event::Column::CreatedAt)
+        .order_by_desc(notification_event::Column::Id)
+        .limit(limit + 1)
+        .all(conn)
+        .await?;
+    let next_cursor = if items.len() as u64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|e| {
+            TimeCursor {
+                created_at: e.created_at,
+                id: e.id,
+            }
+            .encode()
+        })
+    } else {
+        None
+    };
+    Ok(Page {
+        items,
+        next_cursor,
+        total,
+    })
+}
