@@ -12,14 +12,20 @@ if ! command -v lint_pkix_cert >/dev/null; then
   echo "installing pkilint"
   python3 -m pip install --quiet --disable-pip-version-check 'pkilint>=0.13,<0.14'
 fi
+python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check 'aiosmtpd>=1.4,<2'
 python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check pyyaml
 hash -r
 
 python3 scripts/check-static.py
 
 export RUST_BACKTRACE=${RUST_BACKTRACE:-0}
+# The parallel run, then the serial group: tests that restart PostgreSQL or RabbitMQ mid-run,
+# which would disturb every other test, run alone afterwards.
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --profile "${NEXTEST_PROFILE:-default}" "$@"
+  cargo nextest run --workspace --profile "${NEXTEST_PROFILE:-default}" --run-ignored only --test-threads 1 --no-capture "$@"
 else
   cargo test --workspace "$@"
+  cargo test --workspace "$@" -- --ignored --test-threads 1 --nocapture
 fi
+scripts/services-up.sh

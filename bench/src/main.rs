@@ -1,6 +1,14 @@
-//! `certctl-bench issue`: drives `POST /api/v1/certificates` from N concurrent keep-alive clients
-//! for a fixed time and prints throughput and latency. The scripts in `bench/` run it beside the
-//! database's own ceiling for the same writes, so both figures come from the same run.
+//! Load generators for the benchmarks in `bench/`, which run them beside the database's own
+//! ceiling for the same writes so both figures come from the same run.
+//!
+//! - `certctl-bench issue`: drives `POST /api/v1/certificates` from N keep-alive clients for a
+//!   fixed time and prints throughput and latency.
+//! - `certctl-bench post`: sends exactly `--count` POSTs (optionally at a fixed rate) and prints
+//!   how long they took.
+//! - `certctl-bench receive`: a webhook receiver that records when each `webhook-id` first
+//!   arrived and exits once it has seen `--expect` distinct ids.
+
+mod notify;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -52,6 +60,11 @@ fn parse_args() -> anyhow::Result<Args> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    match std::env::args().nth(1).as_deref() {
+        Some("post") => return notify::post(std::env::args().skip(2).collect()).await,
+        Some("receive") => return notify::receive(std::env::args().skip(2).collect()).await,
+        _ => {}
+    }
     let args = Arc::new(parse_args()?);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients)

@@ -20,8 +20,9 @@ const UP: &[&str] = &[
         kind TEXT NOT NULL CHECK (kind IN ('webhook', 'email', 'slack', 'teams', 'pagerduty', 'opsgenie')),
         -- Settings that are not secret (addresses, base URLs, recipients).
         config JSONB NOT NULL DEFAULT '{}'::jsonb,
-        -- The secret settings (webhook secret and URL, SMTP password, routing and API keys), sealed
-        -- with AES-256-GCM under the key-encryption key, bound to the channel id.
+        -- The secret settings (webhook signing secret, Slack and Teams webhook URLs, SMTP password,
+        -- PagerDuty routing key, OpsGenie API key), sealed with AES-256-GCM under the
+        -- key-encryption key, bound to the channel id.
         secret_ciphertext BYTEA,
         event_types TEXT[] NOT NULL,
         enabled BOOLEAN NOT NULL DEFAULT true,

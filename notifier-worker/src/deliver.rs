@@ -42,8 +42,14 @@ pub enum Processed {
     LostLease,
 }
 
-/// Why a row cannot be attempted on its channel at all.
+/// Why a row cannot be attempted on its channel at all (deleted, disabled, gone): it goes dead.
 struct Unavailable(String);
+
+/// A channel that exists and is enabled but cannot be used as configured (its secrets do not open
+/// under the configured keys, say, mid-rotation): a failure like any other, retried on schedule.
+fn broken(why: String) -> Result<(ChannelKind, ChannelConfig), Delivery> {
+    Err(Delivery::Unreachable { error: why })
+}
 
 impl Deliverer {
     #[tracing::instrument(skip_all, fields(notification.id = %id))]
@@ -60,7 +66,8 @@ impl Deliverer {
         let clock = Instant::now();
         let (kind, result) = match self.channel_config(row.channel_id).await? {
             Err(Unavailable(why)) => ("unknown".to_owned(), Err(why)),
-            Ok((kind, config)) => {
+            Ok(Err(failure)) => ("unknown".to_owned(), Ok(failure)),
+            Ok(Ok((kind, config))) => {
                 let out = Outgoing {
                     id,
                     event_type: &row.event_type,
@@ -162,7 +169,7 @@ impl Deliverer {
     async fn channel_config(
         &self,
         channel_id: Uuid,
-    ) -> Result<Result<(ChannelKind, ChannelConfig), Unavailable>, DbErr> {
+    ) -> Result<Result<Result<(ChannelKind, ChannelConfig), Delivery>, Unavailable>, DbErr> {
         let Some(ch) = channel_rows::find_any(&self.db, channel_id).await? else {
             return Ok(Err(Unavailable(format!("channel {channel_id} no longer exists"))));
         };
@@ -179,7 +186,7 @@ impl Deliverer {
             ))));
         }
         let Some(kind) = ChannelKind::parse(&ch.kind) else {
-            return Ok(Err(Unavailable(format!(
+            return Ok(Ok(broken(format!(
                 "channel '{}' has unknown kind {}",
                 ch.name, ch.kind
             ))));
@@ -189,15 +196,17 @@ impl Deliverer {
             Some(sealed) => match self.keys.open(&secret_context(channel_id), sealed) {
                 Ok(plain) => serde_json::from_slice(&plain).unwrap_or_else(|_| serde_json::json!({})),
                 Err(e) => {
-                    return Ok(Err(Unavailable(format!(
+                    return Ok(Ok(broken(format!(
                         "channel '{}' secrets cannot be opened: {e}",
                         ch.name
                     ))));
                 }
             },
         };
-        Ok(ChannelConfig::parse(kind, &merge(&ch.config, &secret))
+        Ok(Ok(ChannelConfig::parse(kind, &merge(&ch.config, &secret))
             .map(|c| (kind, c))
-            .map_err(|e| Unavailable(format!("channel '{}' is misconfigured: {e}", ch.name))))
+            .or_else(|e| {
+                broken(format!("channel '{}' is misconfigured: {e}", ch.name))
+            })))
     }
 }

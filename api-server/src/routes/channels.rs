@@ -63,11 +63,25 @@ pub struct ChannelOut {
     updated_at: DateTime<Utc>,
 }
 
-impl From<Channel> for ChannelOut {
-    fn from(c: Channel) -> Self {
+impl ChannelOut {
+    /// `secrets_set` names the secret fields that actually hold a value, read from the sealed part.
+    fn new(c: Channel, state: &AppState) -> Self {
+        let set: Vec<String> = c
+            .secret_ciphertext
+            .as_ref()
+            .and_then(|sealed| state.config.keys.open(&secret_context(c.id), sealed).ok())
+            .and_then(|plain| serde_json::from_slice::<Value>(&plain).ok())
+            .and_then(|v| v.as_object().map(|o| o.keys().cloned().collect()))
+            .unwrap_or_default();
         let kind = ChannelKind::parse(&c.kind);
         Self {
-            secrets_set: kind.map(secret_fields).unwrap_or(&[]).to_vec(),
+            secrets_set: kind
+                .map(secret_fields)
+                .unwrap_or(&[])
+                .iter()
+                .copied()
+                .filter(|f| set.iter().any(|s| s == f))
+                .collect(),
             id: c.id,
             name: c.name,
             kind: c.kind,
@@ -148,14 +162,14 @@ pub async fn create_channel(
         )
         .await?;
     txn.commit().await?;
-    Ok((StatusCode::CREATED, Json(row.into())))
+    Ok((StatusCode::CREATED, Json(ChannelOut::new(row, &state))))
 }
 
 pub async fn list_channels(State(state): State<AppState>) -> Result<Json<ListOut<ChannelOut>>, ApiError> {
     let rows = channels::list_live(&state.db).await?;
     let total = rows.len() as u64;
     Ok(Json(ListOut {
-        data: rows.into_iter().map(Into::into).collect(),
+        data: rows.into_iter().map(|c| ChannelOut::new(c, &state)).collect(),
         next_cursor: None,
         total,
     }))
@@ -168,7 +182,7 @@ pub async fn get_channel(
     let row = channels::find_live(&state.db, id)
         .await?
         .ok_or(ApiError::NotFound("notification channel"))?;
-    Ok(Json(row.into()))
+    Ok(Json(ChannelOut::new(row, &state)))
 }
 
 pub async fn update_channel(
@@ -232,7 +246,7 @@ pub async fn update_channel(
         )
         .await?;
     txn.commit().await?;
-    Ok(Json(row.into()))
+    Ok(Json(ChannelOut::new(row, &state)))
 }
 
 /// Soft delete: the channel stops receiving new notifications; rows already queued for it go

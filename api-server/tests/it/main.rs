@@ -5,6 +5,8 @@
 mod approvals;
 mod audit;
 mod auth;
+mod email;
+mod faults;
 mod helpers;
 mod issuance;
 mod migrations;

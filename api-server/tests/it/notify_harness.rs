@@ -125,29 +125,61 @@ impl Receiver {
     }
 }
 
+/// A worker running on its own runtime and thread, so a test can crash it for real: `kill`
+/// drops the runtime with everything on it (tasks, broker and database connections) mid-flight.
 pub struct Worker {
     shutdown: CancellationToken,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    kill: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Worker {
-    pub async fn stop(mut self) {
-        self.shutdown.cancel();
-        if let Some(t) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(30), t)
-                .await
-                .expect("worker drains")
-                .unwrap()
-                .unwrap();
+    fn start(config: WorkerConfig, admin: std::net::TcpListener) -> Self {
+        let shutdown = CancellationToken::new();
+        let (kill, killed) = tokio::sync::oneshot::channel::<()>();
+        let token = shutdown.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            let result = rt.block_on(async move {
+                let admin = tokio::net::TcpListener::from_std(admin)?;
+                tokio::select! {
+                    r = run(config, Listeners { admin }, token) => r.map(|()| true),
+                    _ = killed => Ok(false),
+                }
+            });
+            // A kill leaves everything where it was: no drain, no acks, connections cut.
+            rt.shutdown_background();
+            result.map(|_| ())
+        });
+        Self {
+            shutdown,
+            kill: Some(kill),
+            thread: Some(thread),
         }
     }
 
-    #[allow(dead_code)]
-    /// Stops the worker at once, as a crash would: in-flight work is abandoned, nothing is acked.
-    pub fn kill(mut self) {
-        if let Some(t) = self.task.take() {
-            t.abort();
+    /// Graceful stop, as on SIGTERM.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        let thread = self.thread.take().expect("running");
+        tokio::task::spawn_blocking(move || thread.join().expect("worker thread").expect("worker run"))
+            .await
+            .unwrap();
+    }
+
+    /// Crashes the worker: in-flight deliveries are abandoned unrecorded and unacked.
+    pub async fn kill(mut self) {
+        if let Some(k) = self.kill.take() {
+            let _ = k.send(());
         }
+        let thread = self.thread.take().expect("running");
+        tokio::task::spawn_blocking(move || thread.join().expect("worker thread"))
+            .await
+            .unwrap()
+            .ok();
     }
 }
 
@@ -187,18 +219,15 @@ impl TestApp {
             vars.insert((*k).to_owned(), (*v).to_owned());
         }
         let config = WorkerConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).expect("worker config");
-        let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        admin.set_nonblocking(true).unwrap();
         let admin_url = format!("http://{}", admin.local_addr().unwrap());
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(run(config, Listeners { admin }, shutdown.clone()));
+        let worker = Worker::start(config, admin);
         for _ in 0..200 {
             if let Ok(r) = self.http.get(format!("{admin_url}/readyz")).send().await
                 && r.status() == 200
             {
-                return Worker {
-                    shutdown,
-                    task: Some(task),
-                };
+                return worker;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }

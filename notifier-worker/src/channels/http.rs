@@ -45,7 +45,7 @@ impl HttpSender {
             Ok(u) => u,
             Err(e) => {
                 return Delivery::Unreachable {
-                    error: format!("invalid URL: {e}"),
+                    error: format!("the channel's URL is not valid ({e})"),
                 };
             }
         };
@@ -86,7 +86,10 @@ impl HttpSender {
             Err(e) if e.is_timeout() => Delivery::Unreachable {
                 error: "timed out".to_owned(),
             },
-            Err(e) => Delivery::Unreachable { error: error_chain(&e) },
+            // The URL may be a secret (Slack and Teams webhook URLs are credentials): leave it out.
+            Err(e) => Delivery::Unreachable {
+                error: error_chain(&e.without_url()),
+            },
         }
     }
 }

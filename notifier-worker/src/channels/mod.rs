@@ -2,6 +2,7 @@
 //! happened. Deliveries are not errors: a receiver that says no, or cannot be reached, is an
 //! outcome for the retry policy to weigh.
 
+pub mod email;
 mod guard;
 mod http;
 pub mod opsgenie;
@@ -117,11 +118,6 @@ pub async fn send(http: &HttpSender, config: &ChannelConfig, n: &Outgoing<'_>, t
         ChannelConfig::Teams(c) => teams::send(http, c, n).await,
         ChannelConfig::PagerDuty(c) => pagerduty::send(http, c, n).await,
         ChannelConfig::OpsGenie(c) => opsgenie::send(http, c, n).await,
-        ChannelConfig::Email(_) => {
-            let _ = timeout;
-            Delivery::Unreachable {
-                error: "email delivery is not available in this build".to_owned(),
-            }
-        }
+        ChannelConfig::Email(c) => email::send(c, n, timeout).await,
     }
 }

@@ -228,7 +228,8 @@ pub async fn due_retries(conn: &impl ConnectionTrait, limit: i64) -> Result<Vec<
     ids(conn, DUE_RETRIES_SQL, vec![limit.into()]).await
 }
 
-/// When the next retry falls due, if any.
+/// When the next retry not yet due falls due, if any. (Rows already due were just published;
+/// counting them would make the sweep spin until a worker claims them.)
 pub async fn earliest_retry(conn: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>, DbErr> {
     #[derive(FromQueryResult)]
     struct Earliest {
@@ -237,7 +238,7 @@ pub async fn earliest_retry(conn: &impl ConnectionTrait) -> Result<Option<DateTi
     Ok(Earliest::find_by_statement(Statement::from_string(
         DbBackend::Postgres,
         "SELECT min(next_retry_at) AS at FROM notification_events \
-         WHERE status = 'failed' AND next_retry_at IS NOT NULL",
+         WHERE status = 'failed' AND next_retry_at IS NOT NULL AND next_retry_at > now()",
     ))
     .one(conn)
     .await?
@@ -261,8 +262,9 @@ pub async fn stranded(conn: &impl ConnectionTrait, grace: std::time::Duration, l
 
 /// Expiry warnings: for each active certificate within the widest threshold, the tightest
 /// threshold it has crossed, one row per subscribed channel, deduplicated by a unique key so each
-/// certificate × threshold × channel is warned once. Revoked and superseded certificates get none;
-/// certificates that expired more than a week ago are left alone.
+/// certificate × threshold × channel is warned once. Revoked, superseded and short-lived
+/// certificates get none (a short-lived certificate is meant to lapse); certificates that expired
+/// more than a week ago are left alone.
 pub async fn enqueue_expiry_warnings(conn: &impl ConnectionTrait, thresholds_days: &[i32]) -> Result<Vec<Uuid>, DbErr> {
     let widest = thresholds_days.iter().copied().max().unwrap_or(0);
     ids(
@@ -271,7 +273,7 @@ pub async fn enqueue_expiry_warnings(conn: &impl ConnectionTrait, thresholds_day
            SELECT c.id, c.common_name, c.serial_hex, c.issuer_id, c.not_after, \
              (SELECT min(t) FROM unnest($1::int[]) AS t WHERE c.not_after <= now() + make_interval(days => t)) AS threshold \
            FROM certificates c \
-           WHERE c.status = 'active' AND c.not_after <= now() + make_interval(days => $2) \
+           WHERE c.status = 'active' AND NOT c.short_lived AND c.not_after <= now() + make_interval(days => $2) \
              AND c.not_after > now() - interval '7 days') \
          INSERT INTO notification_events (id, type, channel_id, certificate_id, payload, dedup_key) \
          SELECT gen_random_uuid(), 'expiration_warning', ch.id, d.id, \
