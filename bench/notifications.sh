@@ -54,17 +54,35 @@ CHANNEL=$(curl -fsS -H "Authorization: Bearer $KEY" -H 'content-type: applicatio
   -d "{\"name\":\"bench\",\"kind\":\"webhook\",\"config\":{\"url\":\"http://$RECEIVER/hook\",\"secret\":\"whsec_$(openssl rand -base64 24)\"},\"event_types\":[\"channel_test\"]}" \
   "http://$API/api/v1/notification-channels" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 
+# CPU seconds used so far by each party, to see where a phase's time goes.
+cpu() {
+  local api worker pg mq
+  api=$(ps -o times= -p "${PIDS[0]}" | tr -d ' ')
+  worker=$(ps -o times= -p "${PIDS[1]}" | tr -d ' ')
+  pg=$(ps -C postgres -o times= | awk '{s+=$1} END {print s+0}')
+  mq=$(ps -C beam.smp -o times= | awk '{s+=$1} END {print s+0}')
+  echo "$api $worker $pg $mq"
+}
+
 # phase NAME COUNT [RATE]: prints "rate p50 p99" of that phase on the last line.
 phase() {
   local name=$1 count=$2 rate=${3:-}
-  local since
+  local since before after
   since=$(psql "$PG/$DB" -tAc "SELECT now()")
+  before=$(cpu)
   $BIN/certctl-bench receive --listen $RECEIVER --expect "$count" --timeout-seconds 600 >"$OUT/receipts-$name.csv" 2>"$OUT/receiver-$name.log" &
   local receiver=$!
   sleep 0.3
   $BIN/certctl-bench post --url "http://$API/api/v1/notification-channels/$CHANNEL/test" --key "$KEY" \
     --count "$count" --clients "$CLIENTS" ${rate:+--rate "$rate"} >"$OUT/post-$name.txt"
   wait $receiver
+  after=$(cpu)
+  python3 - "$before" "$after" >&2 <<'PY'
+import sys
+b, a = (list(map(int, x.split())) for x in sys.argv[1:3])
+names = ["api-server", "notifier-worker", "postgres", "rabbitmq"]
+print("   cpu seconds: " + ", ".join(f"{n} {y - x}" for n, x, y in zip(names, b, a)))
+PY
   psql "$PG/$DB" -q >/dev/null <<SQL
 DROP TABLE IF EXISTS bench_receipts;
 CREATE TABLE bench_receipts (id uuid PRIMARY KEY, at_us bigint NOT NULL);
@@ -90,16 +108,18 @@ SQL
 }
 
 echo "== certctl peak: $COUNT notifications through the API, $CLIENTS clients"
-PEAK=$(phase peak "$COUNT" | tee /dev/stderr)
+PEAK=$(phase peak "$COUNT")
+echo "$PEAK"
 PEAK_RATE=$(sed -E 's/.*rate_per_s=([0-9.]+).*/\1/' <<<"$PEAK")
 HALF=$(python3 -c "print(round(float('$PEAK_RATE') / 2, 1))")
 echo "== certctl at half the peak rate: $HALF/s"
-HALF_LINE=$(phase half "$COUNT" "$HALF" | tee /dev/stderr)
+HALF_LINE=$(phase half "$COUNT" "$HALF")
+echo "$HALF_LINE"
 
 cat >"$OUT/notify-ceiling.sql" <<SQL
-INSERT INTO notification_events (id, type, channel_id, payload) VALUES (gen_random_uuid(), 'channel_test', '$CHANNEL', '{"type":"channel_test","timestamp":"2026-11-28T00:00:00Z","data":{"channel_id":"$CHANNEL","channel_name":"bench","message":"certctl test notification: this channel works","requested_by":"bootstrap-admin"}}') RETURNING id \gset
-UPDATE notification_events SET status = 'sending', locked_until = now() + interval '60 seconds', lease_token = gen_random_uuid(), locked_by = 'bench', updated_at = now() WHERE id = :'id' AND status = 'pending';
-UPDATE notification_events SET status = 'sent', sent_at = now(), locked_until = NULL, lease_token = NULL, locked_by = NULL, updated_at = now() WHERE id = :'id' AND status = 'sending';
+INSERT INTO notification_events (id, type, channel_id, payload) VALUES (gen_random_uuid(), 'channel_test', '$CHANNEL', '{"type":"channel_test","timestamp":"2026-11-28T00:00:00Z","data":{"channel_id":"$CHANNEL","channel_name":"bench","message":"certctl test notification: this channel works","requested_by":"bootstrap-admin"}}') RETURNING id::text AS id \gset
+UPDATE notification_events SET status = 'sending', locked_until = now() + interval '60 seconds', lease_token = gen_random_uuid(), locked_by = 'bench', updated_at = now() WHERE id = ':id'::uuid AND status = 'pending';
+UPDATE notification_events SET status = 'sent', sent_at = now(), locked_until = NULL, lease_token = NULL, locked_by = NULL, updated_at = now() WHERE id = ':id'::uuid AND status = 'sending';
 SQL
 echo "== PostgreSQL ceiling: pgbench, insert + claim + mark sent per notification, $CLIENTS clients, 15s"
 pgbench -n -c "$CLIENTS" -j 2 -T 15 -f "$OUT/notify-ceiling.sql" "$PG/$DB" >"$OUT/notify-pgbench.txt" 2>&1
