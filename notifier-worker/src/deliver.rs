@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use certctl_shared::channel_config::{ChannelConfig, merge, secret_context};
 use certctl_shared::crypto::KeyEncryptionKeys;
+use certctl_shared::entities::notification_channel::Model as Channel;
 use certctl_shared::model::ChannelKind;
-use certctl_shared::repo::channels as channel_rows;
 use certctl_shared::repo::notifications::{self, AttemptRecord, Outcome};
 use certctl_shared::retry::{AfterFailure, RetryPolicy};
 use chrono::Utc;
@@ -54,7 +54,7 @@ fn broken(why: String) -> Result<(ChannelKind, ChannelConfig), Delivery> {
 impl Deliverer {
     #[tracing::instrument(skip_all, fields(notification.id = %id))]
     pub async fn process(&self, id: Uuid) -> Result<Processed, DbErr> {
-        let Some(row) = notifications::claim(&self.db, id, &self.worker_id, self.lease).await? else {
+        let Some((row, channel)) = notifications::claim(&self.db, id, &self.worker_id, self.lease).await? else {
             self.metrics.skipped.inc();
             return Ok(Processed::Skipped);
         };
@@ -64,7 +64,7 @@ impl Deliverer {
         let attempt = u32::try_from(row.retry_count).unwrap_or(0) + 1;
         let started_at = Utc::now();
         let clock = Instant::now();
-        let (kind, result) = match self.channel_config(row.channel_id).await? {
+        let (kind, result) = match self.channel_config(row.channel_id, channel) {
             Err(Unavailable(why)) => ("unknown".to_owned(), Err(why)),
             Ok(Err(failure)) => ("unknown".to_owned(), Ok(failure)),
             Ok(Ok((kind, config))) => {
@@ -166,47 +166,34 @@ impl Deliverer {
     }
 
     /// The channel's full settings, or why it cannot be used.
-    async fn channel_config(
+    fn channel_config(
         &self,
         channel_id: Uuid,
-    ) -> Result<Result<Result<(ChannelKind, ChannelConfig), Delivery>, Unavailable>, DbErr> {
-        let Some(ch) = channel_rows::find_any(&self.db, channel_id).await? else {
-            return Ok(Err(Unavailable(format!("channel {channel_id} no longer exists"))));
+        channel: Option<Channel>,
+    ) -> Result<Result<(ChannelKind, ChannelConfig), Delivery>, Unavailable> {
+        let Some(ch) = channel else {
+            return Err(Unavailable(format!("channel {channel_id} no longer exists")));
         };
         if ch.deleted_at.is_some() {
-            return Ok(Err(Unavailable(format!(
-                "channel '{}' ({channel_id}) was deleted",
-                ch.name
-            ))));
+            return Err(Unavailable(format!("channel '{}' ({channel_id}) was deleted", ch.name)));
         }
         if !ch.enabled {
-            return Ok(Err(Unavailable(format!(
-                "channel '{}' ({channel_id}) is disabled",
-                ch.name
-            ))));
+            return Err(Unavailable(format!("channel '{}' ({channel_id}) is disabled", ch.name)));
         }
         let Some(kind) = ChannelKind::parse(&ch.kind) else {
-            return Ok(Ok(broken(format!(
-                "channel '{}' has unknown kind {}",
-                ch.name, ch.kind
-            ))));
+            return Ok(broken(format!("channel '{}' has unknown kind {}", ch.name, ch.kind)));
         };
         let secret = match &ch.secret_ciphertext {
             None => serde_json::json!({}),
             Some(sealed) => match self.keys.open(&secret_context(channel_id), sealed) {
                 Ok(plain) => serde_json::from_slice(&plain).unwrap_or_else(|_| serde_json::json!({})),
                 Err(e) => {
-                    return Ok(Ok(broken(format!(
-                        "channel '{}' secrets cannot be opened: {e}",
-                        ch.name
-                    ))));
+                    return Ok(broken(format!("channel '{}' secrets cannot be opened: {e}", ch.name)));
                 }
             },
         };
-        Ok(Ok(ChannelConfig::parse(kind, &merge(&ch.config, &secret))
+        Ok(ChannelConfig::parse(kind, &merge(&ch.config, &secret))
             .map(|c| (kind, c))
-            .or_else(|e| {
-                broken(format!("channel '{}' is misconfigured: {e}", ch.name))
-            })))
+            .or_else(|e| broken(format!("channel '{}' is misconfigured: {e}", ch.name))))
     }
 }

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use certctl_shared::channel_config::{ChannelConfig, merge, secret_context, secret_fields, split};
 use certctl_shared::entities::notification_channel::Model as Channel;
 use certctl_shared::model::{ChannelKind, EventType};
+use certctl_shared::repo::notifications::ChannelTest;
 use certctl_shared::repo::{channels, notifications};
 use chrono::{DateTime, Utc};
 use sea_orm::TransactionTrait;
@@ -284,38 +285,18 @@ pub async fn test_channel(
     request_id: RequestId,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
-    let txn = state.db.begin().await?;
-    let row = channels::find_live(&txn, id)
-        .await?
-        .ok_or(ApiError::NotFound("notification channel"))?;
-    if !row.enabled {
-        return Err(ApiError::conflict(
-            "channel_disabled",
-            "the channel is disabled; enable it before testing",
-        ));
-    }
-    let nid = notifications::enqueue_for_channel(
-        &txn,
-        id,
-        EventType::ChannelTest,
-        json!({ "channel_id": id, "channel_name": row.name, "requested_by": principal.principal,
-                "message": "certctl test notification: this channel works" }),
-    )
-    .await?;
-    Actor::new(&principal, request_id)
-        .audit(
-            &txn,
-            "channel.test",
-            "notification_channel",
-            id,
-            json!({ "notification_id": nid }),
-        )
-        .await?;
-    txn.commit().await?;
-    state.dispatch(vec![nid]);
-    let event = notifications::find(&state.db, nid)
-        .await?
-        .ok_or(ApiError::NotFound("notification"))?;
-    let out = NotificationOut::new(event, Some(row.kind), state.config.notifications.retry.max_attempts);
+    let queued = notifications::enqueue_channel_test(&state.db, id, &principal.principal, request_id.0).await?;
+    let (event, kind) = match queued {
+        ChannelTest::NotFound => return Err(ApiError::NotFound("notification channel")),
+        ChannelTest::Disabled => {
+            return Err(ApiError::conflict(
+                "channel_disabled",
+                "the channel is disabled; enable it before testing",
+            ));
+        }
+        ChannelTest::Queued { event, channel_kind } => (*event, channel_kind),
+    };
+    state.dispatch(vec![event.id]);
+    let out = NotificationOut::new(event, Some(kind), state.config.notifications.retry.max_attempts);
     Ok((StatusCode::ACCEPTED, Json(out)).into_response())
 }

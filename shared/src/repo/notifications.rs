@@ -7,6 +7,7 @@ use sea_orm::{Condition, ConnectionTrait, DbBackend, FromQueryResult, QueryOrder
 
 use super::{Page, TimeCursor};
 use crate::entities::notification_attempt::{self, Entity as Attempts, Model as Attempt};
+use crate::entities::notification_channel::Model as Channel;
 use crate::entities::notification_event::{self, Entity as Events, Model as Event};
 use crate::model::{EventType, NotificationStatus};
 
@@ -90,26 +91,41 @@ pub async fn attempts(conn: &impl ConnectionTrait, id: Uuid) -> Result<Vec<Attem
 /// Claims a row for one attempt with a single conditional update: a pending row, a failed row
 /// whose retry is due, or a row whose previous holder's lease expired. Anything else (sent, dead,
 /// not yet due, leased by a live worker) is left alone, so a duplicate message does nothing.
+/// The row's channel comes back with it (in the same statement), as it is at claim time.
 pub async fn claim(
     conn: &impl ConnectionTrait,
     id: Uuid,
     worker: &str,
     lease: std::time::Duration,
-) -> Result<Option<Event>, DbErr> {
-    Events::find()
-        .from_raw_sql(Statement::from_sql_and_values(
+) -> Result<Option<(Event, Option<Channel>)>, DbErr> {
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "UPDATE notification_events SET status = 'sending', \
-               locked_until = now() + make_interval(secs => $3), lease_token = gen_random_uuid(), \
-               locked_by = $2, updated_at = now() \
-             WHERE id = $1 AND (status = 'pending' \
-               OR (status = 'failed' AND next_retry_at <= now()) \
-               OR (status = 'sending' AND locked_until < now())) \
-             RETURNING *",
+            "WITH c AS ( \
+               UPDATE notification_events SET status = 'sending', \
+                 locked_until = now() + make_interval(secs => $3), lease_token = gen_random_uuid(), \
+                 locked_by = $2, updated_at = now() \
+               WHERE id = $1 AND (status = 'pending' \
+                 OR (status = 'failed' AND next_retry_at <= now()) \
+                 OR (status = 'sending' AND locked_until < now())) \
+               RETURNING *) \
+             SELECT c.*, ch.id AS ch_id, ch.name AS ch_name, ch.kind AS ch_kind, ch.config AS ch_config, \
+               ch.secret_ciphertext AS ch_secret_ciphertext, ch.event_types AS ch_event_types, \
+               ch.enabled AS ch_enabled, ch.created_by AS ch_created_by, ch.created_at AS ch_created_at, \
+               ch.updated_at AS ch_updated_at, ch.deleted_at AS ch_deleted_at \
+             FROM c LEFT JOIN notification_channels ch ON ch.id = c.channel_id",
             [id.into(), worker.into(), lease.as_secs_f64().into()],
         ))
-        .one(conn)
-        .await
+        .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let event = Event::from_query_result(&row, "")?;
+    let channel = match row.try_get::<Option<Uuid>>("", "ch_id")? {
+        Some(_) => Some(Channel::from_query_result(&row, "ch_")?),
+        None => None,
+    };
+    Ok(Some((event, channel)))
 }
 
 /// The new state after an attempt. Written only while the lease is still ours.
@@ -361,5 +377,53 @@ pub async fn list(
         items,
         next_cursor,
         total,
+    })
+}
+
+/// What [`enqueue_channel_test`] did.
+pub enum ChannelTest {
+    NotFound,
+    Disabled,
+    Queued { event: Box<Event>, channel_kind: String },
+}
+
+/// Queues a `channel_test` notification for a live, enabled channel with its audit row, in one
+/// statement (atomic without a transaction).
+pub async fn enqueue_channel_test(
+    conn: &impl ConnectionTrait,
+    channel_id: Uuid,
+    actor: &str,
+    request_id: Option<String>,
+) -> Result<ChannelTest, DbErr> {
+    let event_id = Uuid::now_v7();
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "WITH ch AS (SELECT id, name, kind, enabled FROM notification_channels WHERE id = $1 AND deleted_at IS NULL), \
+             ev AS ( \
+               INSERT INTO notification_events (id, type, channel_id, payload) \
+               SELECT $2, 'channel_test', ch.id, jsonb_build_object('type', 'channel_test', 'timestamp', now(), \
+                 'data', jsonb_build_object('channel_id', ch.id, 'channel_name', ch.name, 'requested_by', $3::text, \
+                   'message', 'certctl test notification: this channel works')) \
+               FROM ch WHERE ch.enabled RETURNING *), \
+             au AS ( \
+               INSERT INTO audit_events (id, actor, action, resource_type, resource_id, outcome, details, request_id) \
+               SELECT $4, $3, 'channel.test', 'notification_channel', $1::text, 'success', \
+                 jsonb_build_object('notification_id', ev.id), $5 FROM ev RETURNING seq) \
+             SELECT ch.kind AS channel_kind, ch.enabled AS channel_enabled, ev.* FROM ch LEFT JOIN ev ON true",
+            [channel_id.into(), event_id.into(), actor.into(), Uuid::now_v7().into(), request_id.into()],
+        ))
+        .await?;
+    let Some(row) = row else {
+        return Ok(ChannelTest::NotFound);
+    };
+    let enabled: bool = row.try_get("", "channel_enabled")?;
+    let inserted: Option<Uuid> = row.try_get("", "id")?;
+    if !enabled || inserted.is_none() {
+        return Ok(ChannelTest::Disabled);
+    }
+    Ok(ChannelTest::Queued {
+        channel_kind: row.try_get("", "channel_kind")?,
+        event: Box::new(Event::from_query_result(&row, "")?),
     })
 }
