@@ -61,7 +61,13 @@ pub async fn run(config: ApiConfig, listeners: Listeners, shutdown: Cancellation
     let registry = admin::registry("api-server");
     let metrics = ApiMetrics::register(&registry).context("failed to register metrics")?;
     let broker = certctl_shared::queue::Broker::default();
-    let supervisor = tokio::spawn(broker.clone().supervise(config.amqp_url.clone(), shutdown.clone()));
+    // The broker connection outlives the HTTP drain, so requests finishing late still publish.
+    let broker_shutdown = CancellationToken::new();
+    let supervisor = tokio::spawn(
+        broker
+            .clone()
+            .supervise(config.amqp_url.clone(), broker_shutdown.clone()),
+    );
     let publisher =
         certctl_shared::queue::Publisher::new(broker, certctl_shared::queue::Topology::new(&config.amqp_prefix));
     let state = AppState {
@@ -99,6 +105,7 @@ pub async fn run(config: ApiConfig, listeners: Listeners, shutdown: Cancellation
     let gauges = tokio::spawn(refresh_gauges(db.clone(), gauge_metrics, shutdown.clone()));
     let (a, b) = tokio::join!(api, admin);
     shutdown.cancel();
+    broker_shutdown.cancel();
     let _ = tokio::join!(supervisor, gauges);
     a.context("api listener failed")?;
     b.context("admin listener failed")?;

@@ -43,13 +43,18 @@ impl AppState {
         }
         let publisher = self.publisher.clone();
         let metrics = self.metrics.clone();
-        tokio::spawn(async move {
-            for id in ids {
-                if let Err(e) = publisher.publish(id).await {
-                    metrics.publish_failures.inc();
-                    tracing::warn!(notification.id = %id, error = %e, "failed to publish a notification; the relay will retry it");
+        // Publish inside the request's span, so its W3C trace context travels in the headers.
+        let span = tracing::Span::current();
+        tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                for id in ids {
+                    if let Err(e) = publisher.publish(id).await {
+                        metrics.publish_failures.inc();
+                        tracing::warn!(notification.id = %id, error = %e, "failed to publish a notification; the relay will retry it");
+                    }
                 }
-            }
-        });
+            },
+            span,
+        ));
     }
 }

@@ -38,7 +38,13 @@ pub async fn run(config: WorkerConfig, listeners: Listeners, shutdown: Cancellat
         .await
         .context("failed to connect to CERTCTL_DATABASE_URL")?;
     let broker = Broker::default();
-    let supervisor = tokio::spawn(broker.clone().supervise(config.amqp_url.clone(), shutdown.clone()));
+    // The broker connection outlives the drain, so deliveries finishing after SIGTERM can still ack.
+    let broker_shutdown = CancellationToken::new();
+    let supervisor = tokio::spawn(
+        broker
+            .clone()
+            .supervise(config.amqp_url.clone(), broker_shutdown.clone()),
+    );
     let topology = Topology::new(&config.amqp_prefix);
     let publisher = Publisher::new(broker.clone(), topology.clone());
     let registry = admin::registry("notifier-worker");
@@ -144,6 +150,7 @@ pub async fn run(config: WorkerConfig, listeners: Listeners, shutdown: Cancellat
     .await;
     shutdown.cancel();
     while tasks.join_next().await.is_some() {}
+    broker_shutdown.cancel();
     supervisor.await.ok();
     db.close().await.ok();
     served.context("admin listener failed")?;

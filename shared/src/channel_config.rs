@@ -187,6 +187,9 @@ pub fn split(kind: ChannelKind, full: &Value) -> (Value, Value) {
     let mut secret = Map::new();
     if let Some(obj) = full.as_object() {
         for (k, v) in obj {
+            if v.is_null() {
+                continue;
+            }
             if secret_fields(kind).contains(&k.as_str()) {
                 secret.insert(k.clone(), v.clone());
             } else {
