@@ -491,3 +491,167 @@ async fn channels_validate_their_settings_and_never_show_secrets() {
         .await;
     assert_eq!(list["total"], 1);
 }
+
+#[tokio::test]
+async fn slack_teams_pagerduty_and_opsgenie_speak_their_real_payloads() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let url = &receiver.url;
+    let channels = [
+        json!({ "name": "slack", "kind": "slack", "config": { "webhook_url": format!("{url}/slack/T000/B000/XXXX") }, "event_types": ["channel_test"] }),
+        json!({ "name": "teams", "kind": "teams", "config": { "webhook_url": format!("{url}/teams/workflow") }, "event_types": ["channel_test"] }),
+        json!({ "name": "pd", "kind": "pagerduty", "config": { "routing_key": "PDROUTINGKEY0001", "severity": "error", "api_url": format!("{url}/pd") }, "event_types": ["channel_test"] }),
+        json!({ "name": "og", "kind": "opsgenie", "config": { "api_key": "og-api-key-0001", "priority": "P2", "api_url": format!("{url}/og") }, "event_types": ["channel_test"] }),
+    ];
+    let _worker = app.worker(&[]).await;
+    let mut ids = Vec::new();
+    for body in channels {
+        let (s, ch) = app.post("/api/v1/notification-channels", &app.admin_key, body).await;
+        assert_eq!(s, StatusCode::CREATED, "{ch}");
+        let (s, n) = app
+            .post(
+                &format!("/api/v1/notification-channels/{}/test", id(&ch)),
+                &app.admin_key,
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        ids.push(n["id"].as_str().unwrap().to_owned());
+    }
+    for nid in &ids {
+        app.wait_notification(nid, Duration::from_secs(10), |v| v["status"] == "sent")
+            .await;
+    }
+    let seen = receiver.seen();
+    let by_path = |prefix: &str| {
+        seen.iter()
+            .find(|r| r.path.starts_with(prefix))
+            .unwrap_or_else(|| panic!("nothing at {prefix}"))
+            .clone()
+    };
+
+    let slack: Value = serde_json::from_slice(&by_path("/slack/").body).unwrap();
+    assert!(slack["text"].as_str().unwrap().contains("test notification"));
+    assert_eq!(slack["blocks"][0]["type"], "section");
+
+    let teams: Value = serde_json::from_slice(&by_path("/teams/").body).unwrap();
+    assert_eq!(teams["type"], "message");
+    assert_eq!(
+        teams["attachments"][0]["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
+    assert_eq!(teams["attachments"][0]["content"]["type"], "AdaptiveCard");
+
+    let pd_req = by_path("/pd/v2/enqueue");
+    let pd: Value = serde_json::from_slice(&pd_req.body).unwrap();
+    assert_eq!(pd["routing_key"], "PDROUTINGKEY0001");
+    assert_eq!(pd["event_action"], "trigger");
+    assert_eq!(pd["payload"]["severity"], "error");
+    assert_eq!(pd["payload"]["source"], "certctl");
+    assert!(pd["payload"]["summary"].as_str().unwrap().contains("test notification"));
+    assert!(pd["dedup_key"].as_str().unwrap().ends_with(&ids[2]));
+
+    let og_req = by_path("/og/v2/alerts");
+    assert_eq!(og_req.headers["authorization"], "GenieKey og-api-key-0001");
+    let og: Value = serde_json::from_slice(&og_req.body).unwrap();
+    assert_eq!(og["priority"], "P2");
+    assert!(og["message"].as_str().unwrap().len() <= 130);
+    assert_eq!(og["alias"], json!(format!("certctl-{}", ids[3])));
+    assert!(og["details"].as_object().unwrap().values().all(Value::is_string));
+}
+
+#[tokio::test]
+async fn private_targets_are_refused_unless_allowed() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let (channel, _) = app.webhook_channel("inside", &receiver.url, &["channel_test"]).await;
+    let _worker = app
+        .worker(&[
+            ("CERTCTL_WEBHOOK_ALLOW_PRIVATE", "false"),
+            ("CERTCTL_NOTIFICATION_BACKOFF_CAP", "20s"),
+            ("CERTCTL_NOTIFICATION_BACKOFF_BASE", "10s"),
+        ])
+        .await;
+    let (_, n) = app
+        .post(
+            &format!("/api/v1/notification-channels/{channel}/test"),
+            &app.admin_key,
+            json!({}),
+        )
+        .await;
+    let failed = app
+        .wait_notification(n["id"].as_str().unwrap(), Duration::from_secs(10), |v| {
+            v["status"] == "failed"
+        })
+        .await;
+    assert!(
+        failed["last_error"].as_str().unwrap().contains("private or loopback"),
+        "{failed}"
+    );
+    assert!(receiver.seen().is_empty());
+}
+
+#[tokio::test]
+async fn poison_messages_are_dead_lettered_and_rows_stay_safe() {
+    use lapin::options::{BasicPublishOptions, QueueDeclareOptions};
+    use lapin::types::FieldTable;
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let (channel, _) = app
+        .webhook_channel("after-poison", &receiver.url, &["channel_test"])
+        .await;
+    let _worker = app.worker(&[]).await;
+    let conn = lapin::Connection::connect(
+        "amqp://guest:guest@127.0.0.1:5672/%2f",
+        lapin::ConnectionProperties::default(),
+    )
+    .await
+    .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    let topology = certctl_shared::queue::Topology::new(&app.amqp_prefix);
+    for junk in [&b"not json"[..], br#"{"type":"deliver.v9","notification_id":"x"}"#] {
+        ch.basic_publish(
+            topology.exchange().into(),
+            "deliver".into(),
+            BasicPublishOptions::default(),
+            junk,
+            lapin::BasicProperties::default(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    }
+    // Both land in the poison queue, and real work goes on around them.
+    let (_, n) = app
+        .post(
+            &format!("/api/v1/notification-channels/{channel}/test"),
+            &app.admin_key,
+            json!({}),
+        )
+        .await;
+    app.wait_notification(n["id"].as_str().unwrap(), Duration::from_secs(10), |v| {
+        v["status"] == "sent"
+    })
+    .await;
+    let mut poisoned = 0;
+    for _ in 0..100 {
+        let q = ch
+            .queue_declare(
+                topology.poison_queue().into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        poisoned = q.message_count();
+        if poisoned == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(poisoned, 2);
+}
