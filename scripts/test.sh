@@ -19,13 +19,14 @@ hash -r
 python3 scripts/check-static.py
 
 export RUST_BACKTRACE=${RUST_BACKTRACE:-0}
-# The parallel run, then the serial group: tests that restart PostgreSQL or RabbitMQ mid-run,
-# which would disturb every other test, run alone afterwards.
+# First the serial group: tests that restart PostgreSQL or RabbitMQ mid-run, which would disturb
+# every other test, run alone. Then everything else, in parallel.
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --profile "${NEXTEST_PROFILE:-default}" "$@"
   cargo nextest run --workspace --profile "${NEXTEST_PROFILE:-default}" --run-ignored only --test-threads 1 --no-capture "$@"
+  scripts/services-up.sh
+  cargo nextest run --workspace --profile "${NEXTEST_PROFILE:-default}" "$@"
 else
-  cargo test --workspace "$@"
   cargo test --workspace "$@" -- --ignored --test-threads 1 --nocapture
+  scripts/services-up.sh
+  cargo test --workspace "$@"
 fi
-scripts/services-up.sh

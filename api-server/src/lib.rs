@@ -68,8 +68,10 @@ pub async fn run(config: ApiConfig, listeners: Listeners, shutdown: Cancellation
             .clone()
             .supervise(config.amqp_url.clone(), broker_shutdown.clone()),
     );
-    let publisher =
-        certctl_shared::queue::Publisher::new(broker, certctl_shared::queue::Topology::new(&config.amqp_prefix));
+    let publisher = certctl_shared::queue::Publisher::new(
+        broker,
+        certctl_shared::queue::Topology::new(&config.amqp_prefix).with_expiry(config.amqp_queue_expires),
+    );
     let state = AppState {
         publisher,
         db: db.clone(),

@@ -45,7 +45,7 @@ pub async fn run(config: WorkerConfig, listeners: Listeners, shutdown: Cancellat
             .clone()
             .supervise(config.amqp_url.clone(), broker_shutdown.clone()),
     );
-    let topology = Topology::new(&config.amqp_prefix);
+    let topology = Topology::new(&config.amqp_prefix).with_expiry(config.amqp_queue_expires);
     let publisher = Publisher::new(broker.clone(), topology.clone());
     let registry = admin::registry("notifier-worker");
     let metrics = Arc::new(WorkerMetrics::register(&registry).context("failed to register metrics")?);

@@ -328,6 +328,8 @@ pub struct ApiConfig {
     pub amqp_url: String,
     /// Prefix of exchange and queue names (tests use their own).
     pub amqp_prefix: String,
+    /// Queue expiry for ephemeral prefixes (`CERTCTL_AMQP_QUEUE_EXPIRES`); unset in production.
+    pub amqp_queue_expires: Option<Duration>,
     pub tls: Option<TlsFiles>,
     pub keys: KeyEncryptionKeys,
     pub public_pki_url: String,
@@ -372,6 +374,7 @@ impl ApiConfig {
             api_addr: env.addr("CERTCTL_API_ADDR", "127.0.0.1:8080")?,
             amqp_url: env.string("CERTCTL_AMQP_URL", DEFAULT_AMQP_URL),
             amqp_prefix: amqp_prefix(env)?,
+            amqp_queue_expires: queue_expires(env)?,
             tls: tls_from_env(env)?,
             keys,
             public_pki_url,
@@ -390,6 +393,7 @@ pub struct WorkerConfig {
     pub common: CommonConfig,
     pub amqp_url: String,
     pub amqp_prefix: String,
+    pub amqp_queue_expires: Option<Duration>,
     pub keys: KeyEncryptionKeys,
     pub dev_mode: bool,
     pub notifications: NotificationConfig,
@@ -404,6 +408,7 @@ impl WorkerConfig {
             common: CommonConfig::from_env(env, "127.0.0.1:9091")?,
             amqp_url: env.string("CERTCTL_AMQP_URL", DEFAULT_AMQP_URL),
             amqp_prefix: amqp_prefix(env)?,
+            amqp_queue_expires: queue_expires(env)?,
             keys: KeyEncryptionKeys::from_env(env, dev_mode)?,
             dev_mode,
             notifications: NotificationConfig::from_env(env)?,
@@ -424,6 +429,15 @@ fn amqp_prefix(env: &Env<'_>) -> Result<String, ConfigError> {
         ));
     }
     Ok(prefix)
+}
+
+fn queue_expires(env: &Env<'_>) -> Result<Option<Duration>, ConfigError> {
+    match env.get("CERTCTL_AMQP_QUEUE_EXPIRES") {
+        None => Ok(None),
+        Some(raw) => parse_duration(&raw)
+            .map(Some)
+            .map_err(|m| ConfigError::new("CERTCTL_AMQP_QUEUE_EXPIRES", m)),
+    }
 }
 
 /// `hostname-pid`, unique enough to tell workers apart in leases and attempts.

@@ -30,13 +30,34 @@ pub const DELIVERY_LIMIT: i32 = 10;
 #[derive(Clone, Debug)]
 pub struct Topology {
     prefix: String,
+    /// `x-expires` of the queues: unset in production; set for ephemeral prefixes (tests) so
+    /// their queues go away once unused instead of piling up in the broker.
+    expires: Option<Duration>,
 }
 
 impl Topology {
     pub fn new(prefix: &str) -> Self {
         Self {
             prefix: prefix.to_owned(),
+            expires: None,
         }
+    }
+
+    pub fn with_expiry(mut self, expires: Option<Duration>) -> Self {
+        self.expires = expires;
+        self
+    }
+
+    fn queue_args(&self) -> FieldTable {
+        let mut args = FieldTable::default();
+        args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+        if let Some(e) = self.expires {
+            args.insert(
+                "x-expires".into(),
+                AMQPValue::LongInt(i32::try_from(e.as_millis()).unwrap_or(i32::MAX)),
+            );
+        }
+        args
     }
     pub fn exchange(&self) -> String {
         format!("{}.notifications", self.prefix)
@@ -73,10 +94,12 @@ impl Topology {
             FieldTable::default(),
         )
         .await?;
-        let mut poison_args = FieldTable::default();
-        poison_args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
-        ch.queue_declare(self.poison_queue().into(), QueueDeclareOptions::durable(), poison_args)
-            .await?;
+        ch.queue_declare(
+            self.poison_queue().into(),
+            QueueDeclareOptions::durable(),
+            self.queue_args(),
+        )
+        .await?;
         ch.queue_bind(
             self.poison_queue().into(),
             self.dead_letter_exchange().into(),
@@ -85,8 +108,7 @@ impl Topology {
             FieldTable::default(),
         )
         .await?;
-        let mut args = FieldTable::default();
-        args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+        let mut args = self.queue_args();
         args.insert("x-delivery-limit".into(), AMQPValue::LongInt(DELIVERY_LIMIT));
         args.insert(
             "x-dead-letter-exchange".into(),

@@ -9,7 +9,7 @@ use certctl_shared::entities::certificate_revocation::Model as Revocation;
 use certctl_shared::model::CertificateStatus;
 use certctl_shared::pki::KeyAlgorithm;
 use certctl_shared::repo::certificates::{self, CertificateFilter};
-use certctl_shared::repo::{TimeCursor, revocations};
+use certctl_shared::repo::revocations;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -188,14 +188,7 @@ pub async fn list_certificates(
             })
         })
         .transpose()?;
-    let cursor = q
-        .cursor
-        .as_deref()
-        .map(|c| {
-            TimeCursor::decode(c)
-                .ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor is not one this API issued"))
-        })
-        .transpose()?;
+    let cursor = super::time_cursor(q.cursor.as_deref())?;
     let filter = CertificateFilter {
         status,
         issuer_id: q.issuer_id,

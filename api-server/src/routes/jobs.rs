@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use certctl_shared::entities::job::Model as Job;
 use certctl_shared::model::JobStatus;
-use certctl_shared::repo::{TimeCursor, jobs};
+use certctl_shared::repo::jobs;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -73,14 +73,7 @@ pub async fn list_jobs(
                 .ok_or_else(|| ApiError::bad_request("invalid_request", format!("unknown job status `{s}`")))
         })
         .transpose()?;
-    let cursor = q
-        .cursor
-        .as_deref()
-        .map(|c| {
-            TimeCursor::decode(c)
-                .ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor is not one this API issued"))
-        })
-        .transpose()?;
+    let cursor = super::time_cursor(q.cursor.as_deref())?;
     let page = jobs::list(&state.db, status, cursor, page_limit(q.limit)?).await?;
     Ok(Json(ListOut {
         data: page.items.into_iter().map(Into::into).collect(),

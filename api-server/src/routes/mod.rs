@@ -164,6 +164,15 @@ pub struct ListOut<T> {
     pub total: u64,
 }
 
+/// Decodes a `cursor` query parameter issued by a newest-first listing.
+pub fn time_cursor(raw: Option<&str>) -> Result<Option<certctl_shared::repo::TimeCursor>, ApiError> {
+    raw.map(|c| {
+        certctl_shared::repo::TimeCursor::decode(c)
+            .ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor is not one this API issued"))
+    })
+    .transpose()
+}
+
 /// Query parameters common to paginated lists.
 pub fn page_limit(limit: Option<u64>) -> Result<u64, ApiError> {
     use certctl_shared::repo::{DEFAULT_PAGE, MAX_PAGE};

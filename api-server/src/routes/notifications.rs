@@ -7,8 +7,8 @@ use axum::extract::State;
 use certctl_shared::entities::notification_attempt::Model as Attempt;
 use certctl_shared::entities::notification_event::Model as Event;
 use certctl_shared::model::{EventType, NotificationStatus};
+use certctl_shared::repo::channels;
 use certctl_shared::repo::notifications::{self, EventFilter, Requeue};
-use certctl_shared::repo::{TimeCursor, channels};
 use chrono::{DateTime, Utc};
 use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
@@ -128,14 +128,7 @@ pub async fn list_notifications(
             EventType::parse(s).ok_or_else(|| ApiError::bad_request("invalid_request", format!("unknown type `{s}`")))
         })
         .transpose()?;
-    let cursor = q
-        .cursor
-        .as_deref()
-        .map(|c| {
-            TimeCursor::decode(c)
-                .ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor is not one this API issued"))
-        })
-        .transpose()?;
+    let cursor = super::time_cursor(q.cursor.as_deref())?;
     let filter = EventFilter {
         status,
         event_type,

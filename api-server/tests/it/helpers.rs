@@ -74,6 +74,8 @@ async fn template() -> String {
     if !database_exists(&admin, &name).await {
         drop_stale(&admin).await;
         exec(&admin, &format!("CREATE DATABASE {name}")).await;
+        // The creation time, so later runs drop it only once it is stale (a run in progress uses it).
+        exec(&admin, &format!("COMMENT ON DATABASE {name} IS '{}'", now_secs())).await;
         let tpl = Database::connect(format!("{}/{name}", pg_base()))
             .await
             .expect("connect template");
@@ -91,20 +93,22 @@ async fn drop_stale(admin: &DatabaseConnection) {
     let rows = admin
         .query_all_raw(Statement::from_string(
             DbBackend::Postgres,
-            "SELECT datname FROM pg_database WHERE datname LIKE 'certctl_it_%' OR datname LIKE 'certctl_tpl_%'",
+            "SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '0') AS created \
+             FROM pg_database WHERE datname LIKE 'certctl_it_%' OR datname LIKE 'certctl_tpl_%'",
         ))
         .await
         .expect("list databases");
     for row in rows {
         let name: String = row.try_get("", "datname").expect("datname");
-        let stale = match name.strip_prefix("certctl_it_") {
-            Some(rest) => rest
-                .split('_')
-                .next()
-                .and_then(|t| t.parse::<u64>().ok())
-                .is_some_and(|t| now_secs().saturating_sub(t) > STALE_AFTER_SECS),
-            None => true, // templates of earlier runs
+        // Test databases carry their creation time in the name, templates in their comment.
+        let created = match name.strip_prefix("certctl_it_") {
+            Some(rest) => rest.split('_').next().and_then(|t| t.parse::<u64>().ok()),
+            None => row
+                .try_get::<String>("", "created")
+                .ok()
+                .and_then(|c| c.parse::<u64>().ok()),
         };
+        let stale = created.is_none_or(|t| now_secs().saturating_sub(t) > STALE_AFTER_SECS);
         if stale {
             let _ = admin
                 .execute_unprepared(&format!("ALTER DATABASE {name} WITH IS_TEMPLATE false"))
@@ -180,6 +184,8 @@ impl TestApp {
         let amqp_prefix = format!("certctl-it-{}", uuid::Uuid::new_v4().simple());
         let mut vars: HashMap<String, String> = HashMap::from([
             ("CERTCTL_AMQP_PREFIX".into(), amqp_prefix.clone()),
+            // Test queues disappear once unused, so runs do not pile quorum queues up in the broker.
+            ("CERTCTL_AMQP_QUEUE_EXPIRES".into(), "60s".into()),
             ("CERTCTL_DATABASE_URL".into(), db_url.clone()),
             ("CERTCTL_DATABASE_MAX_CONNECTIONS".into(), "5".into()),
             ("CERTCTL_KEY_ENCRYPTION_KEY".into(), kek),

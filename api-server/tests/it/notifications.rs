@@ -608,7 +608,7 @@ async fn poison_messages_are_dead_lettered_and_rows_stay_safe() {
     .await
     .unwrap();
     let ch = conn.create_channel().await.unwrap();
-    let topology = certctl_shared::queue::Topology::new(&app.amqp_prefix);
+    let topology = certctl_shared::queue::Topology::new(&app.amqp_prefix).with_expiry(Some(Duration::from_secs(60)));
     for junk in [&b"not json"[..], br#"{"type":"deliver.v9","notification_id":"x"}"#] {
         ch.basic_publish(
             topology.exchange().into(),
@@ -635,7 +635,8 @@ async fn poison_messages_are_dead_lettered_and_rows_stay_safe() {
     })
     .await;
     let mut poisoned = 0;
-    for _ in 0..100 {
+    // At-least-once dead-lettering is asynchronous in a quorum queue: give it time under load.
+    for _ in 0..300 {
         let q = ch
             .queue_declare(
                 topology.poison_queue().into(),
@@ -651,7 +652,7 @@ async fn poison_messages_are_dead_lettered_and_rows_stay_safe() {
         if poisoned == 2 {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(poisoned, 2);
+    assert_eq!(poisoned, 2, "poison queue count");
 }

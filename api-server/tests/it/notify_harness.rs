@@ -208,6 +208,7 @@ impl TestApp {
             ("CERTCTL_DATABASE_URL".into(), self.db_url.clone()),
             ("CERTCTL_DATABASE_MAX_CONNECTIONS".into(), "10".into()),
             ("CERTCTL_AMQP_PREFIX".into(), self.amqp_prefix.clone()),
+            ("CERTCTL_AMQP_QUEUE_EXPIRES".into(), "60s".into()),
             ("CERTCTL_KEY_ENCRYPTION_KEY".into(), self.kek.clone()),
             (
                 "CERTCTL_WORKER_ID".into(),

@@ -2,9 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::prelude::*;
-use sea_orm::{
-    Condition, ConnectionTrait, DbBackend, FromQueryResult, IntoActiveModel, QueryOrder, QuerySelect, Statement,
-};
+use sea_orm::{Condition, ConnectionTrait, DbBackend, FromQueryResult, IntoActiveModel, QuerySelect, Statement};
 
 use super::audit::NewAuditEvent;
 use super::{Page, TimeCursor};
@@ -85,43 +83,18 @@ pub async fn list(
     cursor: Option<TimeCursor>,
     limit: u64,
 ) -> Result<Page<Certificate>, DbErr> {
-    let q = Certificates::find().filter(f.condition());
-    let total = q.clone().count(conn).await?;
-    let mut q = q;
-    if let Some(c) = cursor {
-        q = q.filter(
-            Condition::any()
-                .add(certificate::Column::CreatedAt.lt(c.created_at))
-                .add(
-                    Condition::all()
-                        .add(certificate::Column::CreatedAt.eq(c.created_at))
-                        .add(certificate::Column::Id.lt(c.id)),
-                ),
-        );
-    }
-    let mut items = q
-        .order_by_desc(certificate::Column::CreatedAt)
-        .order_by_desc(certificate::Column::Id)
-        .limit(limit + 1)
-        .all(conn)
-        .await?;
-    let next_cursor = if items.len() as u64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|c| {
-            TimeCursor {
-                created_at: c.created_at,
-                id: c.id,
-            }
-            .encode()
-        })
-    } else {
-        None
-    };
-    Ok(Page {
-        items,
-        next_cursor,
-        total,
-    })
+    super::newest_first(
+        conn,
+        Certificates::find().filter(f.condition()),
+        (certificate::Column::CreatedAt, certificate::Column::Id),
+        cursor,
+        limit,
+        |c| TimeCursor {
+            created_at: c.created_at,
+            id: c.id,
+        },
+    )
+    .await
 }
 
 /// What [`insert_audited`] did.

@@ -2,7 +2,7 @@
 
 use chrono::Utc;
 use sea_orm::prelude::*;
-use sea_orm::{Condition, ConnectionTrait, DbBackend, IntoActiveModel, QueryOrder, QuerySelect, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, IntoActiveModel, QuerySelect, Statement};
 
 use super::{Page, TimeCursor};
 use crate::entities::job::{self, Entity as Jobs, Model as Job};
@@ -62,39 +62,13 @@ pub async fn list(
     if let Some(s) = status {
         q = q.filter(job::Column::Status.eq(s.as_str()));
     }
-    let total = q.clone().count(conn).await?;
-    if let Some(c) = cursor {
-        q = q.filter(
-            Condition::any().add(job::Column::CreatedAt.lt(c.created_at)).add(
-                Condition::all()
-                    .add(job::Column::CreatedAt.eq(c.created_at))
-                    .add(job::Column::Id.lt(c.id)),
-            ),
-        );
-    }
-    let mut items = q
-        .order_by_desc(job::Column::CreatedAt)
-        .order_by_desc(job::Column::Id)
-        .limit(limit + 1)
-        .all(conn)
-        .await?;
-    let next_cursor = if items.len() as u64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|j| {
-            TimeCursor {
-                created_at: j.created_at,
-                id: j.id,
-            }
-            .encode()
-        })
-    } else {
-        None
-    };
-    Ok(Page {
-        items,
-        next_cursor,
-        total,
+    super::newest_first(conn, q, (job::Column::CreatedAt, job::Column::Id), cursor, limit, |j| {
+        TimeCursor {
+            created_at: j.created_at,
+            id: j.id,
+        }
     })
+    .await
 }
 
 pub async fn count_awaiting(conn: &impl ConnectionTrait) -> Result<u64, DbErr> {

@@ -43,6 +43,49 @@ impl TimeCursor {
     }
 }
 
+/// One page of a newest-first listing by `(created_at, id)`, with the total for the same filters.
+/// `key` reads a row's position, for the next cursor.
+pub(crate) async fn newest_first<E>(
+    conn: &impl sea_orm::ConnectionTrait,
+    query: sea_orm::Select<E>,
+    (created_at, id): (E::Column, E::Column),
+    cursor: Option<TimeCursor>,
+    limit: u64,
+    key: impl Fn(&E::Model) -> TimeCursor,
+) -> Result<Page<E::Model>, sea_orm::DbErr>
+where
+    E: sea_orm::EntityTrait,
+    E::Model: Send + Sync,
+{
+    use sea_orm::{ColumnTrait, Condition, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+    let total = query.clone().count(conn).await?;
+    let mut query = query;
+    if let Some(c) = cursor {
+        query = query.filter(
+            Condition::any()
+                .add(created_at.lt(c.created_at))
+                .add(Condition::all().add(created_at.eq(c.created_at)).add(id.lt(c.id))),
+        );
+    }
+    let mut items = query
+        .order_by_desc(created_at)
+        .order_by_desc(id)
+        .limit(limit + 1)
+        .all(conn)
+        .await?;
+    let next_cursor = if items.len() as u64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|m| key(m).encode())
+    } else {
+        None
+    };
+    Ok(Page {
+        items,
+        next_cursor,
+        total,
+    })
+}
+
 /// One page of a listing and the total across all pages for the same filters.
 #[derive(Debug)]
 pub struct Page<T> {

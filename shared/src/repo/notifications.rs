@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::prelude::*;
-use sea_orm::{Condition, ConnectionTrait, DbBackend, FromQueryResult, QueryOrder, QuerySelect, Statement, Value};
+use sea_orm::{Condition, ConnectionTrait, DbBackend, FromQueryResult, QueryOrder, Statement, Value};
 
 use super::{Page, TimeCursor};
 use crate::entities::notification_attempt::{self, Entity as Attempts, Model as Attempt};
@@ -341,43 +341,18 @@ pub async fn list(
     if let Some(v) = f.certificate_id {
         c = c.add(notification_event::Column::CertificateId.eq(v));
     }
-    let q = Events::find().filter(c);
-    let total = q.clone().count(conn).await?;
-    let mut q = q;
-    if let Some(cur) = cursor {
-        q = q.filter(
-            Condition::any()
-                .add(notification_event::Column::CreatedAt.lt(cur.created_at))
-                .add(
-                    Condition::all()
-                        .add(notification_event::Column::CreatedAt.eq(cur.created_at))
-                        .add(notification_event::Column::Id.lt(cur.id)),
-                ),
-        );
-    }
-    let mut items = q
-        .order_by_desc(notification_event::Column::CreatedAt)
-        .order_by_desc(notification_event::Column::Id)
-        .limit(limit + 1)
-        .all(conn)
-        .await?;
-    let next_cursor = if items.len() as u64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|e| {
-            TimeCursor {
-                created_at: e.created_at,
-                id: e.id,
-            }
-            .encode()
-        })
-    } else {
-        None
-    };
-    Ok(Page {
-        items,
-        next_cursor,
-        total,
-    })
+    super::newest_first(
+        conn,
+        Events::find().filter(c),
+        (notification_event::Column::CreatedAt, notification_event::Column::Id),
+        cursor,
+        limit,
+        |e| TimeCursor {
+            created_at: e.created_at,
+            id: e.id,
+        },
+    )
+    .await
 }
 
 /// What [`enqueue_channel_test`] did.
