@@ -58,17 +58,8 @@ async fn main() -> anyhow::Result<()> {
     }
     let config = ApiConfig::from_env(&env)?;
     let _telemetry = certctl_shared::telemetry::init("certctl-api-server", config.common.log_format)?;
-    let api = tokio::net::TcpListener::bind(config.api_addr)
-        .await
-        .with_context(|| format!("failed to bind CERTCTL_API_ADDR {}", config.api_addr))?;
-    let admin = tokio::net::TcpListener::bind(config.common.admin_addr)
-        .await
-        .with_context(|| format!("failed to bind CERTCTL_ADMIN_ADDR {}", config.common.admin_addr))?;
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let trigger = shutdown.clone();
-    tokio::spawn(async move {
-        certctl_shared::serve::shutdown_signal().await;
-        trigger.cancel();
-    });
+    let api = certctl_shared::serve::bind("CERTCTL_API_ADDR", config.api_addr).await?;
+    let admin = certctl_shared::serve::bind("CERTCTL_ADMIN_ADDR", config.common.admin_addr).await?;
+    let shutdown = certctl_shared::serve::shutdown_on_signal();
     run(config, Listeners { api, admin }, shutdown).await
 }

@@ -72,6 +72,24 @@ async fn serve_inner(
     Ok(())
 }
 
+/// Binds `addr`, naming the variable it came from if that fails, for `main`.
+pub async fn bind(var: &str, addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("failed to bind {var} {addr}: {e}"))
+}
+
+/// A token cancelled when SIGTERM or Ctrl-C arrives, for `main`.
+pub fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        trigger.cancel();
+    });
+    token
+}
+
 /// Resolves when SIGTERM or Ctrl-C arrives, for `main`.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

@@ -271,16 +271,14 @@ fn run(cmd: &str, args: &[&str]) {
     );
 }
 
-/// Restarts the machine's RabbitMQ mid-run. Ignored in the parallel run (it would disturb every
-/// other test); `scripts/test.sh` runs it afterwards, alone.
-#[tokio::test]
-#[ignore = "restarts RabbitMQ: run alone (scripts/test.sh does)"]
-async fn serial_broker_restart_loses_nothing() {
+/// Queues `N` slow deliveries, restarts a service once some are through, and checks every one
+/// still ends `sent`.
+async fn survives_restart(what: &str, restart: impl FnOnce()) {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
     receiver.script(&vec![Answer::Slow(Duration::from_millis(150)); 400]);
     let (channel, _) = app
-        .webhook_channel("broker-restart", &receiver.url, &["channel_test"])
+        .webhook_channel(&format!("{what}-restart"), &receiver.url, &["channel_test"])
         .await;
     let worker = app.worker(&[]).await;
     queue_tests(&app, &channel, N).await;
@@ -288,10 +286,9 @@ async fn serial_broker_restart_loses_nothing() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let started = Instant::now();
-    run("rabbitmqctl", &["stop_app"]);
-    run("rabbitmqctl", &["start_app"]);
+    restart();
     println!(
-        "RabbitMQ restarted in {:?} with {} of {N} delivered",
+        "{what} restarted in {:?} with {} of {N} delivered",
         started.elapsed(),
         receiver.seen().len()
     );
@@ -302,57 +299,44 @@ async fn serial_broker_restart_loses_nothing() {
         N as i64
     );
     println!(
-        "all {N} sent after the broker restart; receiver saw {} requests",
+        "all {N} sent after the {what} restart; receiver saw {} requests",
         receiver.seen().len()
     );
     worker.stop().await;
+}
+
+/// Restarts the machine's RabbitMQ mid-run. Ignored in the parallel run (it would disturb every
+/// other test); `scripts/test.sh` runs it on its own, first.
+#[tokio::test]
+#[ignore = "restarts RabbitMQ: run alone (scripts/test.sh does)"]
+async fn serial_broker_restart_loses_nothing() {
+    survives_restart("RabbitMQ", || {
+        run("rabbitmqctl", &["stop_app"]);
+        run("rabbitmqctl", &["start_app"]);
+    })
+    .await;
 }
 
 /// Restarts the machine's PostgreSQL mid-run; ignored in the parallel run, like the above.
 #[tokio::test]
 #[ignore = "restarts PostgreSQL: run alone (scripts/test.sh does)"]
 async fn serial_database_restart_loses_nothing() {
-    let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
-    receiver.script(&vec![Answer::Slow(Duration::from_millis(150)); 400]);
-    let (channel, _) = app
-        .webhook_channel("db-restart", &receiver.url, &["channel_test"])
-        .await;
-    let worker = app.worker(&[]).await;
-    queue_tests(&app, &channel, N).await;
-    while receiver.seen().len() < 30 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
     let version = std::fs::read_dir("/etc/postgresql")
         .unwrap()
         .next()
         .unwrap()
         .unwrap()
         .file_name();
-    let started = Instant::now();
-    run(
-        "pg_ctlcluster",
-        &[
-            "--skip-systemctl-redirect",
-            version.to_str().unwrap(),
-            "main",
-            "restart",
-        ],
-    );
-    println!(
-        "PostgreSQL restarted in {:?} with {} of {N} delivered",
-        started.elapsed(),
-        receiver.seen().len()
-    );
-    assert_settled(&app, N as i64, Duration::from_secs(90)).await;
-    assert_eq!(
-        app.scalar_i64("SELECT count(*) FROM notification_events WHERE status = 'sent'")
-            .await,
-        N as i64
-    );
-    println!(
-        "all {N} sent after the database restart; receiver saw {} requests",
-        receiver.seen().len()
-    );
-    worker.stop().await;
+    survives_restart("PostgreSQL", || {
+        run(
+            "pg_ctlcluster",
+            &[
+                "--skip-systemctl-redirect",
+                version.to_str().unwrap(),
+                "main",
+                "restart",
+            ],
+        );
+    })
+    .await;
 }
