@@ -12,6 +12,7 @@ mod m20261128_000002_auth_audit;
 mod m20261128_000003_compromised_keys;
 mod m20261128_000004_profile_revision;
 mod m20261128_000005_notifications;
+mod m20261128_000006_revocation;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_compromised_keys::Migration),
             Box::new(m20261128_000004_profile_revision::Migration),
             Box::new(m20261128_000005_notifications::Migration),
+            Box::new(m20261128_000006_revocation::Migration),
         ]
     }
 }

@@ -1,5 +1,5 @@
 //! `certctl-notifier-worker`: the notification delivery pool and the scheduled loops (retry
-//! sweep, outbox relay, expiry scan).
+//! sweep, outbox relay, expiry scan, CRL publishing and OCSP responder certificates).
 
 pub mod channels;
 pub mod consumer;
@@ -121,6 +121,32 @@ pub async fn run(config: WorkerConfig, listeners: Listeners, shutdown: Cancellat
                 let (db, publisher, metrics, thresholds) =
                     (db.clone(), publisher.clone(), metrics.clone(), thresholds.clone());
                 async move { loops::expiry::tick(&db, &publisher, &metrics, &thresholds, interval).await }
+            },
+        ));
+    }
+
+    {
+        if config.revocation.responder_keys.is_none() {
+            tracing::warn!(
+                "CERTCTL_RESPONDER_KEY_ENCRYPTION_KEY is not set: OCSP signing is off and no responder certificates are made"
+            );
+        }
+        let publisher = Arc::new(loops::revocation::Publisher {
+            db: db.clone(),
+            ca_keys: config.keys.clone(),
+            settings: config.revocation.clone(),
+            worker_id: config.worker_id.clone(),
+            metrics: metrics.clone(),
+        });
+        tasks.spawn(loops::run(
+            "revocation_publishing",
+            TICK_TIMEOUT,
+            None,
+            metrics.clone(),
+            shutdown.clone(),
+            move || {
+                let publisher = publisher.clone();
+                async move { publisher.tick().await }
             },
         ));
     }

@@ -1,6 +1,6 @@
 //! Prometheus metrics of the worker.
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
+use prometheus::{GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
 
 pub struct WorkerMetrics {
     /// Attempts by channel kind and outcome (delivered, rejected, unreachable, channel_unavailable).
@@ -15,6 +15,17 @@ pub struct WorkerMetrics {
     pub lost_leases: IntCounter,
     pub republished: IntCounterVec,
     pub loop_ticks: IntCounterVec,
+    pub crl_builds: IntCounterVec,
+    pub crl_build_seconds: Histogram,
+    /// Seconds since the thisUpdate of each issuer's newest CRL (+Inf with none).
+    pub crl_age: GaugeVec,
+    /// Seconds until the nextUpdate of each issuer's newest CRL.
+    pub crl_next_update: GaugeVec,
+    /// Seconds until each issuer's newest OCSP responder certificate expires.
+    pub signer_expiry: GaugeVec,
+    /// Seconds until each CA certificate expires.
+    pub ca_expiry: GaugeVec,
+    pub ocsp_signers_created: IntCounter,
 }
 
 impl WorkerMetrics {
@@ -64,7 +75,48 @@ impl WorkerMetrics {
                 Opts::new("certctl_worker_loop_ticks_total", "loop ticks by loop and result"),
                 &["loop", "result"],
             )?,
+            crl_builds: IntCounterVec::new(
+                Opts::new("certctl_crl_builds_total", "CRL builds by result"),
+                &["result"],
+            )?,
+            crl_build_seconds: Histogram::with_opts(
+                HistogramOpts::new("certctl_crl_build_seconds", "time to read, build, sign and store one CRL")
+                    .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            )?,
+            crl_age: GaugeVec::new(
+                Opts::new("certctl_crl_age_seconds", "seconds since the newest CRL of each issuer was issued"),
+                &["issuer"],
+            )?,
+            crl_next_update: GaugeVec::new(
+                Opts::new(
+                    "certctl_crl_next_update_seconds",
+                    "seconds until the nextUpdate of the newest CRL of each issuer (negative: stale)",
+                ),
+                &["issuer"],
+            )?,
+            signer_expiry: GaugeVec::new(
+                Opts::new(
+                    "certctl_ocsp_signer_expiry_seconds",
+                    "seconds until the newest OCSP responder certificate of each issuer expires",
+                ),
+                &["issuer"],
+            )?,
+            ca_expiry: GaugeVec::new(
+                Opts::new("certctl_ca_expiry_seconds", "seconds until each CA certificate expires"),
+                &["issuer"],
+            )?,
+            ocsp_signers_created: IntCounter::new(
+                "certctl_ocsp_signers_created_total",
+                "delegated OCSP responder certificates issued",
+            )?,
         };
+        registry.register(Box::new(m.crl_builds.clone()))?;
+        registry.register(Box::new(m.crl_build_seconds.clone()))?;
+        registry.register(Box::new(m.crl_age.clone()))?;
+        registry.register(Box::new(m.crl_next_update.clone()))?;
+        registry.register(Box::new(m.signer_expiry.clone()))?;
+        registry.register(Box::new(m.ca_expiry.clone()))?;
+        registry.register(Box::new(m.ocsp_signers_created.clone()))?;
         registry.register(Box::new(m.attempts.clone()))?;
         registry.register(Box::new(m.latency.clone()))?;
         registry.register(Box::new(m.dead_total.clone()))?;

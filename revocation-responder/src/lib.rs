@@ -1,17 +1,31 @@
 //! `certctl-revocation-responder`: the public, unauthenticated CRL and OCSP service under
-//! `/.well-known/pki/`. It reads PostgreSQL only and never holds a CA key.
-//!
-//! At this stage it connects, serves its admin endpoints and an empty public router, and stops
-//! cleanly; the CRL and OCSP routes arrive with the revocation work.
+//! `/.well-known/pki/`. It reads PostgreSQL only (through a role that cannot see CA keys), serves
+//! CRLs as the worker stored them and signs OCSP responses with the delegated responder keys.
+//! Requests are answered from memory; a refresher keeps that memory within
+//! `CERTCTL_RESPONDER_REFRESH_INTERVAL` of the database.
+
+pub mod metrics;
+pub mod ocsp;
+pub mod routes;
+pub mod store;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
 use certctl_shared::admin;
 use certctl_shared::config::ResponderConfig;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
+
+use crate::metrics::ResponderMetrics;
+use crate::ocsp::OcspSettings;
+use crate::routes::PublicState;
+use crate::store::{Refresher, Store};
 
 pub struct Listeners {
     pub public: TcpListener,
@@ -20,20 +34,96 @@ pub struct Listeners {
 
 /// Runs the responder until `shutdown` is cancelled.
 pub async fn run(config: ResponderConfig, listeners: Listeners, shutdown: CancellationToken) -> anyhow::Result<()> {
+    if config.responder_keys.is_insecure_dev_key() {
+        tracing::warn!(
+            "CERTCTL_DEV_MODE without CERTCTL_RESPONDER_KEY_ENCRYPTION_KEY: using the publicly known development key"
+        );
+    }
     let db = certctl_shared::db::connect(&config.common)
         .await
         .context("failed to connect to CERTCTL_DATABASE_URL")?;
-    let ready_db = db.clone();
-    let readiness: admin::ReadinessCheck = Arc::new(move || {
-        let db = ready_db.clone();
-        Box::pin(async move {
-            certctl_shared::db::ping(&db)
-                .await
-                .map_err(|e| format!("database: {e}"))
-        })
-    });
     let registry = admin::registry("revocation-responder");
-    let public = Router::new().fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "not found") });
+    let metrics = Arc::new(ResponderMetrics::register(&registry).context("failed to register metrics")?);
+    let store = Arc::new(Store::default());
+    let mut refresher = Refresher::new(store.clone(), db.clone(), config.responder_keys.clone());
+
+    // The first load happens before the listener answers anything but 503s from readiness.
+    let refresh = {
+        let (metrics, shutdown, interval) = (metrics.clone(), shutdown.clone(), config.refresh_interval);
+        let store = store.clone();
+        tokio::spawn(async move {
+            loop {
+                let started = Instant::now();
+                match tokio::time::timeout(Duration::from_secs(30), refresher.refresh()).await {
+                    Ok(Ok(stats)) => {
+                        metrics.refresh_seconds.observe(started.elapsed().as_secs_f64());
+                        if stats.status_changes > 0 {
+                            tracing::info!(revocations = stats.status_changes, "status cache updated");
+                        }
+                    }
+                    Ok(Err(e)) => {
+                        metrics.refresh_errors.inc();
+                        tracing::warn!(error = format!("{e:#}"), "status cache refresh failed; serving what is cached");
+                    }
+                    Err(_) => {
+                        metrics.refresh_errors.inc();
+                        tracing::warn!("status cache refresh timed out; serving what is cached");
+                    }
+                }
+                metrics.staleness.set(store.staleness().as_secs_f64());
+                let issuers = store.issuers();
+                metrics
+                    .serials
+                    .set(issuers.iter().map(|i| i.serial_count()).sum::<usize>() as i64);
+                metrics
+                    .issuers_without_signer
+                    .set(issuers.iter().filter(|i| i.signer().is_none()).count() as i64);
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(interval) => {}
+                }
+            }
+        })
+    };
+
+    let ready_store = store.clone();
+    let readiness: admin::ReadinessCheck = Arc::new(move || {
+        let store = ready_store.clone();
+        Box::pin(async move { store.readiness() })
+    });
+    let state = PublicState {
+        store,
+        settings: OcspSettings {
+            validity: config.ocsp_validity,
+            // Several missed refreshes in a row: the view can no longer be called current.
+            stale_after: (config.refresh_interval * 10).max(Duration::from_secs(5)),
+        },
+        max_age: config.max_age,
+        metrics: metrics.clone(),
+    };
+    let shed_metrics = metrics.clone();
+    // Load shedding: past the concurrency limit a request is refused at once (503) instead of
+    // queueing, and none runs longer than the timeout.
+    let public = routes::router(state, config.max_request_bytes).layer(
+        ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(move |err: tower::BoxError| {
+                let metrics = shed_metrics.clone();
+                async move {
+                    metrics.shed.inc();
+                    let detail = if err.is::<tower::timeout::error::Elapsed>() {
+                        "the request took too long"
+                    } else {
+                        "the responder is at its concurrency limit"
+                    };
+                    let mut r = routes::problem(StatusCode::SERVICE_UNAVAILABLE, "overloaded", detail);
+                    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                    r.into_response()
+                }
+            }))
+            .load_shed()
+            .concurrency_limit(config.concurrency_limit)
+            .timeout(config.request_timeout),
+    );
     tracing::info!(public = %listeners.public.local_addr()?, admin = %listeners.admin.local_addr()?, "revocation-responder listening");
     let (a, b) = tokio::join!(
         certctl_shared::serve::serve(listeners.public, public, config.tls.as_ref(), shutdown.clone()),
@@ -44,6 +134,8 @@ pub async fn run(config: ResponderConfig, listeners: Listeners, shutdown: Cancel
             shutdown.clone()
         ),
     );
+    shutdown.cancel();
+    refresh.await.ok();
     a.context("public listener failed")?;
     b.context("admin listener failed")?;
     db.close().await.ok();

@@ -397,21 +397,73 @@ pub struct WorkerConfig {
     pub keys: KeyEncryptionKeys,
     pub dev_mode: bool,
     pub notifications: NotificationConfig,
+    pub revocation: RevocationPublishing,
     /// Names this worker in leases and attempt records.
     pub worker_id: String,
+}
+
+/// CRL publishing and OCSP signer management (the worker side of the revocation responder).
+#[derive(Clone, Debug)]
+pub struct RevocationPublishing {
+    /// Seals the OCSP responder keys. `None` turns OCSP signing off: no signers are made.
+    pub responder_keys: Option<KeyEncryptionKeys>,
+    /// nextUpdate - thisUpdate of every CRL.
+    pub crl_validity: Duration,
+    /// How often the publisher looks for issuers whose CRL is out of date; a revocation reaches a
+    /// new CRL within about this long.
+    pub check_interval: Duration,
+    /// Validity of a delegated OCSP responder certificate; it is replaced at half its life.
+    pub signer_validity: Duration,
+    /// How many CRLs are kept per issuer (the newest is served).
+    pub crls_kept: u32,
+}
+
+impl RevocationPublishing {
+    pub fn from_env(env: &Env<'_>, dev_mode: bool, ca_keys: &KeyEncryptionKeys) -> Result<Self, ConfigError> {
+        let responder_keys = KeyEncryptionKeys::responder_from_env(env, dev_mode)?;
+        if let Some(keys) = &responder_keys
+            && keys.shares_a_key_with(ca_keys)
+        {
+            return Err(ConfigError::new(
+                "CERTCTL_RESPONDER_KEY_ENCRYPTION_KEY",
+                "must differ from every CA key-encryption key: the responder must never be able to open a CA key",
+            ));
+        }
+        let crl_validity = env.duration("CERTCTL_CRL_VALIDITY", Duration::from_secs(24 * 3600))?;
+        if crl_validity < Duration::from_secs(600) {
+            return Err(ConfigError::new("CERTCTL_CRL_VALIDITY", "must be at least 10m"));
+        }
+        let signer_validity = env.duration("CERTCTL_OCSP_SIGNER_VALIDITY", Duration::from_secs(7 * 24 * 3600))?;
+        if signer_validity < Duration::from_secs(3600) {
+            return Err(ConfigError::new("CERTCTL_OCSP_SIGNER_VALIDITY", "must be at least 1h"));
+        }
+        let crls_kept = env.number("CERTCTL_CRLS_KEPT", 10u32)?;
+        if crls_kept == 0 {
+            return Err(ConfigError::new("CERTCTL_CRLS_KEPT", "must be at least 1"));
+        }
+        Ok(Self {
+            responder_keys,
+            crl_validity,
+            check_interval: env.duration("CERTCTL_CRL_CHECK_INTERVAL", Duration::from_secs(1))?,
+            signer_validity,
+            crls_kept,
+        })
+    }
 }
 
 impl WorkerConfig {
     pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
         let dev_mode = env.bool("CERTCTL_DEV_MODE", false)?;
+        let keys = KeyEncryptionKeys::from_env(env, dev_mode)?;
         Ok(Self {
             common: CommonConfig::from_env(env, "127.0.0.1:9091")?,
             amqp_url: env.string("CERTCTL_AMQP_URL", DEFAULT_AMQP_URL),
             amqp_prefix: amqp_prefix(env)?,
             amqp_queue_expires: queue_expires(env)?,
-            keys: KeyEncryptionKeys::from_env(env, dev_mode)?,
+            keys: keys.clone(),
             dev_mode,
             notifications: NotificationConfig::from_env(env)?,
+            revocation: RevocationPublishing::from_env(env, dev_mode, &keys)?,
             worker_id: env.get("CERTCTL_WORKER_ID").unwrap_or_else(default_worker_id),
         })
     }
@@ -449,20 +501,64 @@ fn default_worker_id() -> String {
     format!("{host}-{}", std::process::id())
 }
 
-/// `certctl-revocation-responder` configuration. It deliberately has no key-encryption key.
+/// `certctl-revocation-responder` configuration. It has the responder key-encryption key (to
+/// open the OCSP signing keys) and deliberately never the CA one.
 #[derive(Clone, Debug)]
 pub struct ResponderConfig {
     pub common: CommonConfig,
     pub responder_addr: SocketAddr,
     pub tls: Option<TlsFiles>,
+    pub responder_keys: KeyEncryptionKeys,
+    /// Cap on `Cache-Control: max-age` of CRL and OCSP answers.
+    pub max_age: Duration,
+    /// nextUpdate - thisUpdate of OCSP responses.
+    pub ocsp_validity: Duration,
+    /// How often the status cache is refreshed from the database.
+    pub refresh_interval: Duration,
+    /// Requests handled at once; more are answered 503 at once rather than queued.
+    pub concurrency_limit: usize,
+    pub request_timeout: Duration,
+    /// Largest OCSP request body accepted.
+    pub max_request_bytes: usize,
+    pub dev_mode: bool,
 }
 
 impl ResponderConfig {
     pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let dev_mode = env.bool("CERTCTL_DEV_MODE", false)?;
+        let responder_keys = KeyEncryptionKeys::responder_from_env(env, dev_mode)?.ok_or_else(|| {
+            ConfigError::new(
+                "CERTCTL_RESPONDER_KEY_ENCRYPTION_KEY",
+                "is required to sign OCSP responses (the same value the notifier-worker has; never the CA key-encryption key)",
+            )
+        })?;
+        let ocsp_validity = env.duration("CERTCTL_OCSP_VALIDITY", Duration::from_secs(3600))?;
+        if ocsp_validity < Duration::from_secs(60) {
+            return Err(ConfigError::new("CERTCTL_OCSP_VALIDITY", "must be at least 1m"));
+        }
+        let refresh_interval = env.duration("CERTCTL_RESPONDER_REFRESH_INTERVAL", Duration::from_millis(500))?;
+        if refresh_interval.is_zero() || refresh_interval > Duration::from_secs(2) {
+            return Err(ConfigError::new(
+                "CERTCTL_RESPONDER_REFRESH_INTERVAL",
+                "must be between 1ms and 2s: a revocation must reach every replica within 2s",
+            ));
+        }
+        let concurrency_limit = env.number("CERTCTL_RESPONDER_CONCURRENCY_LIMIT", 1024usize)?;
+        if concurrency_limit == 0 {
+            return Err(ConfigError::new("CERTCTL_RESPONDER_CONCURRENCY_LIMIT", "must be at least 1"));
+        }
         Ok(Self {
             common: CommonConfig::from_env(env, "127.0.0.1:9092")?,
             responder_addr: env.addr("CERTCTL_RESPONDER_ADDR", "127.0.0.1:8081")?,
             tls: tls_from_env(env)?,
+            responder_keys,
+            max_age: env.duration("CERTCTL_PKI_MAX_AGE", Duration::from_secs(300))?,
+            ocsp_validity,
+            refresh_interval,
+            concurrency_limit,
+            request_timeout: env.duration("CERTCTL_RESPONDER_REQUEST_TIMEOUT", Duration::from_secs(5))?,
+            max_request_bytes: env.number("CERTCTL_OCSP_MAX_REQUEST_BYTES", 8192usize)?,
+            dev_mode,
         })
     }
 }

@@ -72,6 +72,25 @@ pub enum SealError {
     Random,
 }
 
+#[derive(Clone, Copy)]
+struct KeyVars {
+    current: &'static str,
+    previous: &'static str,
+    dev_seed: &'static [u8],
+}
+
+const CA_KEYS: KeyVars = KeyVars {
+    current: "CERTCTL_KEY_ENCRYPTION_KEY",
+    previous: "CERTCTL_PREVIOUS_KEY_ENCRYPTION_KEYS",
+    dev_seed: b"certctl insecure development key-encryption key",
+};
+
+const RESPONDER_KEYS: KeyVars = KeyVars {
+    current: "CERTCTL_RESPONDER_KEY_ENCRYPTION_KEY",
+    previous: "CERTCTL_PREVIOUS_RESPONDER_KEY_ENCRYPTION_KEYS",
+    dev_seed: b"certctl insecure development responder key-encryption key",
+};
+
 /// The current KEK (used to seal) and any previous ones (used only to open).
 #[derive(Clone, Debug)]
 pub struct KeyEncryptionKeys {
@@ -93,38 +112,56 @@ impl KeyEncryptionKeys {
     /// `CERTCTL_PREVIOUS_KEY_ENCRYPTION_KEYS` (comma-separated). Without a key, only dev mode starts,
     /// with a fixed, publicly known key that is reported as insecure.
     pub fn from_env(env: &Env<'_>, dev_mode: bool) -> Result<Self, ConfigError> {
-        const VAR: &str = "CERTCTL_KEY_ENCRYPTION_KEY";
-        const PREV: &str = "CERTCTL_PREVIOUS_KEY_ENCRYPTION_KEYS";
+        Self::from_vars(env, CA_KEYS, dev_mode)?.ok_or_else(|| {
+            ConfigError::new(
+                CA_KEYS.current,
+                "is required (32 random bytes, base64: `openssl rand -base64 32`); set CERTCTL_DEV_MODE=true only for local development",
+            )
+        })
+    }
+
+    /// Reads `CERTCTL_RESPONDER_KEY_ENCRYPTION_KEY` and `CERTCTL_PREVIOUS_RESPONDER_KEY_ENCRYPTION_KEYS`:
+    /// the key that seals the OCSP responder keys, which the revocation responder holds instead of
+    /// the CA key-encryption key. `None` when unset outside dev mode.
+    pub fn responder_from_env(env: &Env<'_>, dev_mode: bool) -> Result<Option<Self>, ConfigError> {
+        Self::from_vars(env, RESPONDER_KEYS, dev_mode)
+    }
+
+    fn from_vars(env: &Env<'_>, vars: KeyVars, dev_mode: bool) -> Result<Option<Self>, ConfigError> {
         let previous = env
-            .get(PREV)
+            .get(vars.previous)
             .map(|raw| {
                 raw.split(',')
                     .filter(|s| !s.trim().is_empty())
-                    .map(|k| Kek::from_base64(k).map_err(|m| ConfigError::new(PREV, m)))
+                    .map(|k| Kek::from_base64(k).map_err(|m| ConfigError::new(vars.previous, m)))
                     .collect::<Result<Vec<_>, _>>()
             })
             .transpose()?
             .unwrap_or_default();
-        match env.get(VAR) {
-            Some(raw) => Ok(Self::new(
-                Kek::from_base64(&raw).map_err(|m| ConfigError::new(VAR, m))?,
+        match env.get(vars.current) {
+            Some(raw) => Ok(Some(Self::new(
+                Kek::from_base64(&raw).map_err(|m| ConfigError::new(vars.current, m))?,
                 previous,
-            )),
+            ))),
             None if dev_mode => {
-                let seed = digest(&SHA256, b"certctl insecure development key-encryption key");
+                let seed = digest(&SHA256, vars.dev_seed);
                 let mut key = [0u8; 32];
                 key.copy_from_slice(seed.as_ref());
-                Ok(Self {
+                Ok(Some(Self {
                     current: Kek::from_bytes(key),
                     previous,
                     insecure_dev_key: true,
-                })
+                }))
             }
-            None => Err(ConfigError::new(
-                VAR,
-                "is required (32 random bytes, base64: `openssl rand -base64 32`); set CERTCTL_DEV_MODE=true only for local development",
-            )),
+            None => Ok(None),
         }
+    }
+
+    /// Whether any key of `self` is also a key of `other`.
+    pub fn shares_a_key_with(&self, other: &Self) -> bool {
+        let ids = |k: &Self| std::iter::once(k.current.id).chain(k.previous.iter().map(|p| p.id)).collect::<Vec<_>>();
+        let theirs = ids(other);
+        ids(self).iter().any(|id| theirs.contains(id))
     }
 
     /// Whether the fixed development key is in use (never in production).
@@ -181,6 +218,16 @@ impl KeyEncryptionKeys {
             .map_err(|_| SealError::Authentication)?;
         Ok(plain.to_vec())
     }
+}
+
+/// Associated data binding a sealed CA key to its issuer row.
+pub fn issuer_key_context(issuer_id: uuid::Uuid) -> String {
+    format!("issuer:{issuer_id}")
+}
+
+/// Associated data binding a sealed OCSP responder key to its signer row.
+pub fn signer_key_context(signer_id: uuid::Uuid) -> String {
+    format!("ocsp-signer:{signer_id}")
 }
 
 /// Prefix that makes certctl API keys recognisable to secret scanners.

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod channel_config;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod db;

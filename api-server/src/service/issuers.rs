@@ -5,7 +5,7 @@ use std::sync::Arc;
 use certctl_shared::entities::issuer::Model as Issuer;
 use certctl_shared::pki::{CaRequest, KeyAlgorithm, LoadedIssuer, build_ca, generate_key};
 use certctl_shared::repo::issuers;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::json;
 use uuid::Uuid;
@@ -31,16 +31,10 @@ pub const MAX_COMMON_NAME: usize = 64;
 
 /// The AAD binding a sealed CA key to its issuer row.
 pub fn key_context(issuer_id: Uuid) -> String {
-    format!("issuer:{issuer_id}")
+    certctl_shared::crypto::issuer_key_context(issuer_id)
 }
 
-pub fn to_time(t: DateTime<Utc>) -> time::OffsetDateTime {
-    time::OffsetDateTime::from_unix_timestamp(t.timestamp()).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-}
-
-pub fn from_time(t: time::OffsetDateTime) -> DateTime<Utc> {
-    DateTime::from_timestamp(t.unix_timestamp(), 0).unwrap_or_default()
-}
+pub use certctl_shared::clock::{from_time, to_time};
 
 pub async fn create(state: &AppState, actor: &Actor, new: NewIssuer) -> Result<Issuer, ApiError> {
     check_identifier("name", &new.name)?;

@@ -6,6 +6,7 @@
 pub mod expiry;
 pub mod relay;
 pub mod retry_sweep;
+pub mod revocation;
 
 use std::future::Future;
 use std::sync::Arc;

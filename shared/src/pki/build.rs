@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::der::{OID_AUTHORITY_INFO_ACCESS, OID_NO_REV_AVAIL, authority_info_access, no_rev_avail};
+use super::der::{OID_AUTHORITY_INFO_ACCESS, OID_NO_REV_AVAIL, OID_OCSP_NOCHECK, authority_info_access, null_value};
+use super::sign::CaIdentity;
 use super::names::SanName;
 use super::{KeyAlgorithm, PkiError, random_serial};
 
@@ -96,6 +97,9 @@ pub struct LoadedIssuer {
     pub id: Uuid,
     pub certificate_der: Vec<u8>,
     pub not_after: OffsetDateTime,
+    pub key_algorithm: KeyAlgorithm,
+    pub identity: CaIdentity,
+    pub common_name: String,
     issuer: Issuer<'static, KeyPair>,
 }
 
@@ -110,11 +114,22 @@ impl LoadedIssuer {
         let (_, parsed) = x509_parser::parse_x509_certificate(&certificate_der)
             .map_err(|e| PkiError::Build(format!("stored CA certificate does not parse: {e}")))?;
         let not_after = parsed.validity().not_after.to_datetime();
+        let common_name = parsed
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let identity = CaIdentity::from_certificate(&certificate_der)?;
         let issuer = Issuer::from_ca_cert_der(&certificate_der.clone().into(), key)?;
         Ok(Self {
             id,
             certificate_der,
             not_after,
+            key_algorithm,
+            identity,
+            common_name,
             issuer,
         })
     }
@@ -252,11 +267,44 @@ pub fn issue_leaf(req: LeafRequest<'_>) -> Result<IssuedCertificate, PkiError> {
     if req.short_lived {
         params
             .custom_extensions
-            .push(CustomExtension::from_oid_content(OID_NO_REV_AVAIL, no_rev_avail()));
+            .push(CustomExtension::from_oid_content(OID_NO_REV_AVAIL, null_value()));
     } else {
         req.urls.revocation_pointers(&mut params, req.issuer.id);
     }
     let cert = params.signed_by(&public_key, &req.issuer.issuer)?;
+    Ok(IssuedCertificate {
+        der: cert.der().to_vec(),
+        pem: cert.pem(),
+        serial,
+        not_before: params.not_before,
+        not_after: params.not_after,
+    })
+}
+
+/// Builds the delegated OCSP responder certificate of `issuer` (RFC 6960 §4.2.2.2): EKU
+/// id-kp-OCSPSigning and `id-pkix-ocsp-nocheck`, so clients need not check its own status, and no
+/// revocation pointers.
+pub fn issue_ocsp_signer(
+    issuer: &LoadedIssuer,
+    key: &KeyPair,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<IssuedCertificate, PkiError> {
+    let serial = random_serial()?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = subject(&format!("{} OCSP Responder", issuer.common_name));
+    params.serial_number = Some(SerialNumber::from_slice(&serial));
+    params.not_before = truncate_seconds(not_before);
+    params.not_after = truncate_seconds(not_after.min(issuer.not_after));
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_identifier_method = key_identifier(key);
+    params.use_authority_key_identifier_extension = true;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
+    params
+        .custom_extensions
+        .push(CustomExtension::from_oid_content(OID_OCSP_NOCHECK, null_value()));
+    let cert = params.signed_by(key, &issuer.issuer)?;
     Ok(IssuedCertificate {
         der: cert.der().to_vec(),
         pem: cert.pem(),

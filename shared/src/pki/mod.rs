@@ -1,15 +1,22 @@
-//! PKI helpers: key generation, CSR checks, CA and leaf certificate construction.
+//! PKI helpers: key generation, CSR checks, CA and leaf certificate construction, CRLs and OCSP.
 //!
 //! Certificates are assembled with rcgen and signed with ring; RSA keys are generated with aws-lc-rs
 //! (ring cannot generate them) and then used through ring like any other PKCS#8 key.
 
 mod build;
+pub mod crl;
 mod csr;
-mod der;
+pub mod der;
 mod keys;
 pub mod names;
+pub mod ocsp;
+mod sign;
 
-pub use build::{CaRequest, Eku, IssuedCertificate, LeafRequest, LoadedIssuer, PkiUrls, build_ca, issue_leaf, spki_of};
+pub use build::{
+    CaRequest, Eku, IssuedCertificate, LeafRequest, LoadedIssuer, PkiUrls, build_ca, issue_leaf, issue_ocsp_signer,
+    spki_of,
+};
+pub use sign::{CaIdentity, sha1, sha256, signature_algorithm_identifier};
 pub use csr::{ParsedCsr, parse_csr};
 pub use keys::{KeyAlgorithm, generate_key, key_algorithm_of_spki, random_serial};
 

@@ -5,9 +5,12 @@ pub mod api_keys;
 pub mod audit;
 pub mod certificates;
 pub mod channels;
+pub mod crls;
 pub mod issuers;
 pub mod jobs;
 pub mod notifications;
+pub mod ocsp_signers;
+pub mod responder;
 pub mod profiles;
 pub mod revocations;
 

@@ -1,0 +1,204 @@
+//! Revocation publishing, the part that needs the CA keys: CRLs built and signed here, numbered by
+//! the database, and the delegated OCSP responder certificates the public responder signs with.
+//!
+//! One tick: make sure every live issuer has a CRL state; claim and build every CRL that is
+//! missing, behind a revocation or due for renewal; make a signer for every issuer whose signer
+//! is missing or past half its life; refresh the freshness gauges. Several workers may run this:
+//! claims are leased rows and signer creation takes a per-issuer lock.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use certctl_shared::clock::{from_time, to_time};
+use certctl_shared::config::RevocationPublishing;
+use certctl_shared::crypto::{KeyEncryptionKeys, issuer_key_context, signer_key_context};
+use certctl_shared::pki::crl::{CrlEntry, CrlRequest, build_crl};
+use certctl_shared::pki::{KeyAlgorithm, LoadedIssuer, generate_key, issue_ocsp_signer};
+use certctl_shared::repo::{crls, issuers, ocsp_signers};
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use uuid::Uuid;
+
+use crate::metrics::WorkerMetrics;
+
+/// How long a claimed CRL build may take before another worker may take it over.
+const BUILD_LEASE: Duration = Duration::from_secs(120);
+/// After a failed build, how long before it is tried again.
+const RETRY_FAILED_BUILD: Duration = Duration::from_secs(15);
+/// Key type of the delegated responders: fast to sign with, understood by every OCSP client.
+const SIGNER_KEY: KeyAlgorithm = KeyAlgorithm::EcdsaP256;
+
+pub struct Publisher {
+    pub db: DatabaseConnection,
+    pub ca_keys: KeyEncryptionKeys,
+    pub settings: RevocationPublishing,
+    pub worker_id: String,
+    pub metrics: std::sync::Arc<WorkerMetrics>,
+}
+
+impl Publisher {
+    pub async fn tick(&self) -> anyhow::Result<Duration> {
+        crls::ensure_states(&self.db).await?;
+        // Renew a CRL once a third of its validity is left.
+        let refresh_before = self.settings.crl_validity / 3;
+        let claimed = crls::claim_builds(&self.db, &self.worker_id, BUILD_LEASE, refresh_before).await?;
+        for build in claimed {
+            let started = Instant::now();
+            match self.build(&build).await {
+                Ok(entries) => {
+                    self.metrics.crl_builds.with_label_values(&["ok"]).inc();
+                    self.metrics.crl_build_seconds.observe(started.elapsed().as_secs_f64());
+                    tracing::info!(issuer = %build.issuer_id, crl_number = build.number, entries,
+                        build_ms = started.elapsed().as_millis() as u64, "CRL published");
+                }
+                Err(e) => {
+                    self.metrics.crl_builds.with_label_values(&["error"]).inc();
+                    tracing::error!(issuer = %build.issuer_id, crl_number = build.number,
+                        error = format!("{e:#}"), "CRL build failed; retrying shortly");
+                    crls::release(&self.db, build.issuer_id, &self.worker_id, RETRY_FAILED_BUILD).await?;
+                }
+            }
+        }
+        if let Some(keys) = &self.settings.responder_keys {
+            for issuer_id in ocsp_signers::issuers_needing_signer(&self.db, self.settings.signer_validity / 2).await? {
+                if let Err(e) = self.make_signer(keys, issuer_id).await {
+                    tracing::error!(issuer = %issuer_id, error = format!("{e:#}"), "OCSP signer creation failed");
+                }
+            }
+        }
+        self.refresh_gauges().await?;
+        Ok(self.settings.check_interval)
+    }
+
+    async fn load_issuer(&self, issuer_id: Uuid) -> anyhow::Result<LoadedIssuer> {
+        let row = issuers::find_by_id(&self.db, issuer_id)
+            .await?
+            .with_context(|| format!("issuer {issuer_id} vanished"))?;
+        let alg = KeyAlgorithm::parse(&row.key_algorithm)
+            .with_context(|| format!("issuer {issuer_id} has unknown key algorithm {}", row.key_algorithm))?;
+        let pkcs8 = self
+            .ca_keys
+            .open(&issuer_key_context(row.id), &row.private_key_ciphertext)
+            .context("cannot open the CA key")?;
+        Ok(LoadedIssuer::load(row.id, row.certificate_der, alg, &pkcs8)?)
+    }
+
+    /// Builds, signs and stores one CRL; returns its entry count.
+    async fn build(&self, build: &crls::ClaimedBuild) -> anyhow::Result<usize> {
+        let started = Instant::now();
+        let issuer = self.load_issuer(build.issuer_id).await?;
+        let rows = crls::revoked_entries(&self.db, build.issuer_id).await?;
+        let entries = rows
+            .into_iter()
+            .map(|r| {
+                Ok(CrlEntry {
+                    serial: hex::decode(&r.serial_hex).with_context(|| format!("bad serial {}", r.serial_hex))?,
+                    revoked_at: to_time(r.revoked_at),
+                    reason_code: r.reason_code,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let now = Utc::now();
+        let this_update = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
+        let next_update = this_update + self.settings.crl_validity;
+        let number = u64::try_from(build.number).context("negative CRL number")?;
+        let count = entries.len();
+        // Signing and encoding a large CRL is CPU work: keep it off the async workers.
+        let der = tokio::task::spawn_blocking(move || {
+            build_crl(CrlRequest {
+                issuer: &issuer.identity,
+                key: issuer.key(),
+                key_algorithm: issuer.key_algorithm,
+                number,
+                this_update: to_time(this_update),
+                next_update: to_time(next_update),
+                entries: &entries,
+            })
+        })
+        .await
+        .context("CRL build task failed")??;
+        crls::store(
+            &self.db,
+            crls::NewCrl {
+                issuer_id: build.issuer_id,
+                number: build.number,
+                revision: build.revision,
+                this_update,
+                next_update,
+                der: &der,
+                entry_count: i32::try_from(count).unwrap_or(i32::MAX),
+                generated_by: &self.worker_id,
+                build_ms: i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX),
+            },
+            self.settings.crls_kept,
+        )
+        .await?;
+        Ok(count)
+    }
+
+    async fn make_signer(&self, keys: &KeyEncryptionKeys, issuer_id: Uuid) -> anyhow::Result<()> {
+        let issuer = self.load_issuer(issuer_id).await?;
+        let tx = self.db.begin().await?;
+        ocsp_signers::lock_issuer(&tx, issuer_id).await?;
+        // Another worker may have made one while this one waited for the lock.
+        let still_needed = ocsp_signers::issuers_needing_signer(&tx, self.settings.signer_validity / 2)
+            .await?
+            .contains(&issuer_id);
+        if !still_needed {
+            return Ok(());
+        }
+        let key = generate_key(SIGNER_KEY)?;
+        // Backdated a little, for relying parties whose clocks run slow.
+        let now = time::OffsetDateTime::now_utc();
+        let cert = issue_ocsp_signer(
+            &issuer,
+            &key,
+            now - Duration::from_secs(300),
+            now + self.settings.signer_validity,
+        )?;
+        let id = Uuid::now_v7();
+        let sealed = keys.seal(&signer_key_context(id), key.serialized_der())?;
+        ocsp_signers::insert(
+            &tx,
+            ocsp_signers::NewSigner {
+                id,
+                issuer_id,
+                serial_hex: &cert.serial_hex(),
+                key_algorithm: SIGNER_KEY.as_str(),
+                certificate_der: &cert.der,
+                private_key_ciphertext: &sealed,
+                kek_id: &keys.current_id(),
+                not_before: from_time(cert.not_before),
+                not_after: from_time(cert.not_after),
+                created_by: &self.worker_id,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.metrics.ocsp_signers_created.inc();
+        tracing::info!(issuer = %issuer_id, signer = %id, not_after = %cert.not_after, "OCSP responder certificate issued");
+        Ok(())
+    }
+
+    async fn refresh_gauges(&self) -> anyhow::Result<()> {
+        self.metrics.crl_age.reset();
+        self.metrics.crl_next_update.reset();
+        self.metrics.ca_expiry.reset();
+        for f in crls::freshness(&self.db).await? {
+            let issuer = f.issuer_id.to_string();
+            self.metrics.crl_age.with_label_values(&[&issuer]).set(f.age_seconds);
+            self.metrics.crl_next_update.with_label_values(&[&issuer]).set(f.next_update_in_seconds);
+            self.metrics.ca_expiry.with_label_values(&[&issuer]).set(f.ca_expires_in_seconds);
+        }
+        self.metrics.signer_expiry.reset();
+        if self.settings.responder_keys.is_some() {
+            for s in ocsp_signers::expiries(&self.db).await? {
+                self.metrics
+                    .signer_expiry
+                    .with_label_values(&[&s.issuer_id.to_string()])
+                    .set(s.expires_in_seconds);
+            }
+        }
+        Ok(())
+    }
+}

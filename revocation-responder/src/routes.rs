@@ -1,0 +1,240 @@
+//! The public, unauthenticated routes under `/.well-known/pki/`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::DecodePaddingMode;
+use certctl_shared::pki::ocsp::{ErrorStatus, cert_id_for};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::metrics::ResponderMetrics;
+use crate::ocsp::{Answer, AnswerKind, OcspSettings, answer, cached_answer};
+use crate::store::{Issuer, Store};
+
+#[derive(Clone)]
+pub struct PublicState {
+    pub store: Arc<Store>,
+    pub settings: OcspSettings,
+    /// Cap on `max-age`.
+    pub max_age: Duration,
+    pub metrics: Arc<ResponderMetrics>,
+}
+
+pub fn router(state: PublicState, max_request_bytes: usize) -> Router {
+    Router::new()
+        .route("/.well-known/pki/crl/{issuer_id}", get(crl))
+        .route("/.well-known/pki/ca/{issuer_id}", get(ca_certificate))
+        .route(
+            "/.well-known/pki/ocsp/{issuer_id}",
+            axum::routing::post(ocsp_post).layer(DefaultBodyLimit::max(max_request_bytes)),
+        )
+        .route("/.well-known/pki/ocsp/{issuer_id}/{*request}", get(ocsp_get))
+        .fallback(|| async { problem(StatusCode::NOT_FOUND, "not found", "no such resource") })
+        .with_state(state)
+}
+
+/// RFC 9457 problem details.
+pub fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
+    let body = serde_json::json!({ "type": "about:blank", "title": title, "status": status.as_u16(), "detail": detail });
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn unknown_issuer() -> Response {
+    problem(StatusCode::NOT_FOUND, "unknown issuer", "no issuer with that id")
+}
+
+fn find_issuer(state: &PublicState, raw: &str) -> Option<Arc<Issuer>> {
+    Uuid::parse_str(raw).ok().and_then(|id| state.store.issuer(&id))
+}
+
+fn http_date(t: OffsetDateTime) -> HeaderValue {
+    let system = std::time::UNIX_EPOCH + Duration::from_secs(t.unix_timestamp().max(0) as u64);
+    HeaderValue::from_str(&httpdate::fmt_http_date(system)).unwrap_or(HeaderValue::from_static(""))
+}
+
+/// `max-age`: until nextUpdate, never beyond the configured cap.
+fn max_age(cap: Duration, next_update: OffsetDateTime, now: OffsetDateTime) -> u64 {
+    let left = (next_update - now).whole_seconds().max(0) as u64;
+    left.min(cap.as_secs())
+}
+
+fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+}
+
+/// Caching headers for a representation that is current from `modified` until `next_update`.
+fn cache_headers(
+    out: &mut HeaderMap,
+    cap: Duration,
+    etag: &str,
+    modified: OffsetDateTime,
+    next_update: OffsetDateTime,
+) {
+    let now = OffsetDateTime::now_utc();
+    let age = max_age(cap, next_update, now);
+    let cc = format!("public, max-age={age}, no-transform, must-revalidate");
+    out.insert(header::CACHE_CONTROL, HeaderValue::from_str(&cc).unwrap_or(HeaderValue::from_static("no-cache")));
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        out.insert(header::ETAG, v);
+    }
+    out.insert(header::LAST_MODIFIED, http_date(modified));
+    out.insert(header::EXPIRES, http_date(now + Duration::from_secs(age)));
+}
+
+async fn crl(State(state): State<PublicState>, Path(issuer_id): Path<String>, headers: HeaderMap) -> Response {
+    let Some(issuer) = find_issuer(&state, &issuer_id) else {
+        return unknown_issuer();
+    };
+    let Some(crl) = issuer.crl() else {
+        let mut r = problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "CRL not published yet",
+            "the first CRL of this issuer is being built; retry in a few seconds",
+        );
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return r;
+    };
+    let mut out = HeaderMap::new();
+    cache_headers(&mut out, state.max_age, &crl.etag, crl.this_update, crl.next_update);
+    if if_none_match(&headers, &crl.etag) {
+        state.metrics.served("crl", "not_modified");
+        return (StatusCode::NOT_MODIFIED, out).into_response();
+    }
+    state.metrics.served("crl", "ok");
+    out.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pkix-crl"));
+    (out, crl.der.clone()).into_response()
+}
+
+async fn ca_certificate(
+    State(state): State<PublicState>,
+    Path(issuer_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(issuer) = find_issuer(&state, &issuer_id) else {
+        return unknown_issuer();
+    };
+    let mut out = HeaderMap::new();
+    let now = OffsetDateTime::now_utc();
+    cache_headers(&mut out, state.max_age, &issuer.ca_etag, now, issuer.not_after);
+    if if_none_match(&headers, &issuer.ca_etag) {
+        return (StatusCode::NOT_MODIFIED, out).into_response();
+    }
+    state.metrics.served("ca", "ok");
+    out.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pkix-cert"));
+    (out, issuer.ca_der.clone()).into_response()
+}
+
+async fn ocsp_post(State(state): State<PublicState>, Path(issuer_id): Path<String>, body: Bytes) -> Response {
+    let Some(issuer) = find_issuer(&state, &issuer_id) else {
+        return unknown_issuer();
+    };
+    let a = answer(&state.store, &issuer, &body, &state.settings);
+    ocsp_response(&state, a, None)
+}
+
+/// A final segment of 2-40 hex digits is a serial (the seed's shape); anything else is a
+/// base64 DER request (RFC 5019 §5, RFC 9919), URL-decoded already by the router.
+fn is_serial(segment: &str) -> bool {
+    (2..=40).contains(&segment.len()) && segment.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+const LENIENT: GeneralPurposeConfig = GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+const STANDARD_LENIENT: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::STANDARD, LENIENT);
+const URL_SAFE_LENIENT: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::URL_SAFE, LENIENT);
+
+async fn ocsp_get(
+    State(state): State<PublicState>,
+    Path((issuer_id, request)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(issuer) = find_issuer(&state, &issuer_id) else {
+        return unknown_issuer();
+    };
+    let a = if is_serial(&request) {
+        let padded = if request.len() % 2 == 1 {
+            format!("0{request}")
+        } else {
+            request
+        };
+        let serial = hex::decode(padded).unwrap_or_default();
+        let serial = &serial[serial.iter().take_while(|b| **b == 0).count()..];
+        let cert_id = cert_id_for(&issuer.identity, serial);
+        let fresh = state.store.staleness() <= state.settings.stale_after;
+        cached_answer(
+            &issuer,
+            &cert_id,
+            serial,
+            OffsetDateTime::now_utc(),
+            fresh,
+            &state.settings,
+        )
+    } else {
+        // RFC 5019 names the standard alphabet; the URL-safe one is accepted too.
+        match STANDARD_LENIENT
+            .decode(request.as_bytes())
+            .or_else(|_| URL_SAFE_LENIENT.decode(request.as_bytes()))
+        {
+            Ok(der) => answer(&state.store, &issuer, &der, &state.settings),
+            Err(_) => Answer {
+                der: Bytes::from_static(ErrorStatus::MalformedRequest.response()),
+                kind: AnswerKind::Error(ErrorStatus::MalformedRequest),
+            },
+        }
+    };
+    ocsp_response(&state, a, Some(&headers))
+}
+
+fn ocsp_response(state: &PublicState, a: Answer, request_headers: Option<&HeaderMap>) -> Response {
+    let mut out = HeaderMap::new();
+    out.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/ocsp-response"));
+    match &a.kind {
+        AnswerKind::Cacheable {
+            this_update,
+            next_update,
+            etag,
+        } => {
+            cache_headers(&mut out, state.max_age, etag, *this_update, *next_update);
+            if request_headers.is_some_and(|h| if_none_match(h, etag)) {
+                state.metrics.served("ocsp", "not_modified");
+                out.remove(header::CONTENT_TYPE);
+                return (StatusCode::NOT_MODIFIED, out).into_response();
+            }
+            state.metrics.served("ocsp", "cacheable");
+        }
+        AnswerKind::Live => {
+            state.metrics.served("ocsp", "live");
+            out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+        AnswerKind::Error(status) => {
+            state.metrics.served("ocsp", error_label(*status));
+            out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+    }
+    (out, a.der).into_response()
+}
+
+fn error_label(status: ErrorStatus) -> &'static str {
+    match status {
+        ErrorStatus::MalformedRequest => "malformed_request",
+        ErrorStatus::InternalError => "internal_error",
+        ErrorStatus::TryLater => "try_later",
+        ErrorStatus::Unauthorized => "unauthorized",
+    }
+}

@@ -1,0 +1,166 @@
+//! CRL publishing: per-issuer state (numbering, the revision revocations bump, the build lease),
+//! the revoked entries a CRL lists, and the stored CRLs.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::prelude::*;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult, Statement, TransactionTrait};
+
+/// Creates the state row of every issuer that has none, so new issuers get their first CRL.
+pub async fn ensure_states(conn: &impl ConnectionTrait) -> Result<(), DbErr> {
+    conn.execute_raw(Statement::from_string(
+        DbBackend::Postgres,
+        "INSERT INTO crl_state (issuer_id) SELECT id FROM issuers WHERE not_after > now() \
+         ON CONFLICT (issuer_id) DO NOTHING",
+    ))
+    .await?;
+    Ok(())
+}
+
+/// A CRL build this worker has claimed: the number it must carry and the revision it covers.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct ClaimedBuild {
+    pub issuer_id: Uuid,
+    pub number: i64,
+    pub revision: i64,
+}
+
+/// Claims every issuer whose CRL is missing, behind a revocation, or due for renewal (less than
+/// `refresh_before` left), and not being built by a live worker. Claiming allocates the CRL
+/// number and takes a lease of `lease`: two workers never build the same issuer at once and a
+/// number is never handed out twice.
+pub async fn claim_builds(
+    conn: &impl ConnectionTrait,
+    worker: &str,
+    lease: Duration,
+    refresh_before: Duration,
+) -> Result<Vec<ClaimedBuild>, DbErr> {
+    ClaimedBuild::find_by_statement(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "UPDATE crl_state s SET last_number = s.last_number + 1, \
+           building_until = now() + make_interval(secs => $2), building_by = $1 \
+         FROM issuers i \
+         WHERE i.id = s.issuer_id AND i.not_after > now() \
+           AND (s.building_until IS NULL OR s.building_until < now()) \
+           AND (s.revision > s.built_revision OR s.next_update IS NULL \
+                OR s.next_update < now() + make_interval(secs => $3)) \
+         RETURNING s.issuer_id, s.last_number AS number, s.revision",
+        [
+            worker.into(),
+            lease.as_secs_f64().into(),
+            refresh_before.as_secs_f64().into(),
+        ],
+    ))
+    .all(conn)
+    .await
+}
+
+/// One line of a CRL.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct RevokedEntry {
+    pub serial_hex: String,
+    pub revoked_at: DateTime<Utc>,
+    pub reason_code: Option<i16>,
+}
+
+/// What the CRL of `issuer_id` lists: its revoked certificates that are neither short-lived
+/// (RFC 9608: they promise no revocation information) nor expired.
+pub async fn revoked_entries(conn: &impl ConnectionTrait, issuer_id: Uuid) -> Result<Vec<RevokedEntry>, DbErr> {
+    RevokedEntry::find_by_statement(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT r.serial_hex, r.revoked_at, r.reason_code \
+         FROM certificate_revocations r JOIN certificates c ON c.id = r.certificate_id \
+         WHERE r.issuer_id = $1 AND NOT c.short_lived AND c.not_after > now()",
+        [issuer_id.into()],
+    ))
+    .all(conn)
+    .await
+}
+
+/// A built CRL, ready to store.
+pub struct NewCrl<'a> {
+    pub issuer_id: Uuid,
+    pub number: i64,
+    pub revision: i64,
+    pub this_update: DateTime<Utc>,
+    pub next_update: DateTime<Utc>,
+    pub der: &'a [u8],
+    pub entry_count: i32,
+    pub generated_by: &'a str,
+    pub build_ms: i32,
+}
+
+/// Stores a CRL, records the revision it covers, releases the lease and prunes old CRLs, in one
+/// transaction. Fails (and stores nothing) if a CRL with a number at least as high exists.
+pub async fn store(conn: &DatabaseConnection, crl: NewCrl<'_>, keep: u32) -> Result<(), DbErr> {
+    let tx = conn.begin().await?;
+    tx.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "INSERT INTO crls (issuer_id, crl_number, this_update, next_update, der, entry_count, generated_by, build_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        [
+            crl.issuer_id.into(),
+            crl.number.into(),
+            crl.this_update.into(),
+            crl.next_update.into(),
+            crl.der.to_vec().into(),
+            crl.entry_count.into(),
+            crl.generated_by.into(),
+            crl.build_ms.into(),
+        ],
+    ))
+    .await?;
+    tx.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "UPDATE crl_state SET built_revision = GREATEST(built_revision, $2), next_update = $3, \
+           building_until = NULL, building_by = NULL \
+         WHERE issuer_id = $1",
+        [crl.issuer_id.into(), crl.revision.into(), crl.next_update.into()],
+    ))
+    .await?;
+    tx.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "DELETE FROM crls WHERE issuer_id = $1 AND crl_number <= $2 - $3",
+        [crl.issuer_id.into(), crl.number.into(), i64::from(keep).into()],
+    ))
+    .await?;
+    tx.commit().await
+}
+
+/// Gives a claimed build back after a failure, so another tick (or worker) can retry it soon.
+pub async fn release(conn: &impl ConnectionTrait, issuer_id: Uuid, worker: &str, retry_in: Duration) -> Result<(), DbErr> {
+    conn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "UPDATE crl_state SET building_until = now() + make_interval(secs => $3) \
+         WHERE issuer_id = $1 AND building_by = $2",
+        [issuer_id.into(), worker.into(), retry_in.as_secs_f64().into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Age in seconds of each issuer's newest CRL, and seconds to its nextUpdate (for metrics).
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct CrlFreshness {
+    pub issuer_id: Uuid,
+    pub age_seconds: f64,
+    pub next_update_in_seconds: f64,
+    pub ca_expires_in_seconds: f64,
+}
+
+pub async fn freshness(conn: &impl ConnectionTrait) -> Result<Vec<CrlFreshness>, DbErr> {
+    CrlFreshness::find_by_statement(Statement::from_string(
+        DbBackend::Postgres,
+        "SELECT i.id AS issuer_id, \
+           COALESCE(EXTRACT(EPOCH FROM now() - l.this_update), 'Infinity')::float8 AS age_seconds, \
+           COALESCE(EXTRACT(EPOCH FROM l.next_update - now()), '-Infinity')::float8 AS next_update_in_seconds, \
+           EXTRACT(EPOCH FROM i.not_after - now())::float8 AS ca_expires_in_seconds \
+         FROM issuers i LEFT JOIN LATERAL ( \
+           SELECT this_update, next_update FROM crls WHERE issuer_id = i.id ORDER BY crl_number DESC LIMIT 1 \
+         ) l ON true \
+         WHERE i.not_after > now()",
+    ))
+    .all(conn)
+    .await
+}

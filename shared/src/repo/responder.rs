@@ -1,0 +1,139 @@
+//! The revocation responder's reads. Every query names its columns: the responder's database
+//! role may read only these (deploy/postgres/responder-role.sql), never a CA key.
+
+use chrono::{DateTime, Utc};
+use sea_orm::prelude::*;
+use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement};
+
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct IssuerRow {
+    pub id: Uuid,
+    pub certificate_der: Vec<u8>,
+    pub not_after: DateTime<Utc>,
+}
+
+pub async fn issuers(conn: &impl ConnectionTrait) -> Result<Vec<IssuerRow>, DbErr> {
+    IssuerRow::find_by_statement(Statement::from_string(
+        DbBackend::Postgres,
+        "SELECT id, certificate_der, not_after FROM issuers",
+    ))
+    .all(conn)
+    .await
+}
+
+/// The signer each issuer should answer with now: the valid one that lasts longest.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct SignerRow {
+    pub id: Uuid,
+    pub issuer_id: Uuid,
+    pub key_algorithm: String,
+    pub certificate_der: Vec<u8>,
+    pub private_key_ciphertext: Vec<u8>,
+    pub not_after: DateTime<Utc>,
+}
+
+pub async fn current_signers(conn: &impl ConnectionTrait) -> Result<Vec<SignerRow>, DbErr> {
+    SignerRow::find_by_statement(Statement::from_string(
+        DbBackend::Postgres,
+        "SELECT DISTINCT ON (issuer_id) id, issuer_id, key_algorithm, certificate_der, private_key_ciphertext, not_after \
+         FROM ocsp_signers WHERE not_before <= now() AND not_after > now() \
+         ORDER BY issuer_id, not_after DESC, created_at DESC",
+    ))
+    .all(conn)
+    .await
+}
+
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct CrlMeta {
+    pub issuer_id: Uuid,
+    pub crl_number: i64,
+    pub this_update: DateTime<Utc>,
+    pub next_update: DateTime<Utc>,
+}
+
+/// The number and dates of each issuer's newest CRL.
+pub async fn latest_crls(conn: &impl ConnectionTrait) -> Result<Vec<CrlMeta>, DbErr> {
+    CrlMeta::find_by_statement(Statement::from_string(
+        DbBackend::Postgres,
+        "SELECT DISTINCT ON (issuer_id) issuer_id, crl_number, this_update, next_update \
+         FROM crls ORDER BY issuer_id, crl_number DESC",
+    ))
+    .all(conn)
+    .await
+}
+
+#[derive(Debug, Clone, FromQueryResult)]
+struct DerRow {
+    der: Vec<u8>,
+}
+
+pub async fn crl_der(conn: &impl ConnectionTrait, issuer_id: Uuid, number: i64) -> Result<Option<Vec<u8>>, DbErr> {
+    Ok(DerRow::find_by_statement(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT der FROM crls WHERE issuer_id = $1 AND crl_number = $2",
+        [issuer_id.into(), number.into()],
+    ))
+    .one(conn)
+    .await?
+    .map(|r| r.der))
+}
+
+#[derive(Debug, Clone, FromQueryResult)]
+struct XminRow {
+    xmin: String,
+}
+
+/// The oldest transaction still running in this statement's snapshot: every row written by an
+/// older transaction is already visible (or never will be).
+pub async fn snapshot_xmin(conn: &impl ConnectionTrait) -> Result<String, DbErr> {
+    XminRow::find_by_statement(Statement::from_string(
+        DbBackend::Postgres,
+        "SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin",
+    ))
+    .one(conn)
+    .await?
+    .map(|r| r.xmin)
+    .ok_or_else(|| DbErr::RecordNotFound("pg_current_snapshot".into()))
+}
+
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct IssuedRow {
+    pub issuer_id: Uuid,
+    pub serial_hex: String,
+}
+
+/// Certificates written by transactions at or after `since` (all of them when `None`).
+pub async fn certificates_since(conn: &impl ConnectionTrait, since: Option<&str>) -> Result<Vec<IssuedRow>, DbErr> {
+    let sql = "SELECT issuer_id, serial_hex FROM certificates";
+    IssuedRow::find_by_statement(since_statement(sql, since))
+    .all(conn)
+    .await
+}
+
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct RevokedRow {
+    pub issuer_id: Uuid,
+    pub serial_hex: String,
+    pub revoked_at: DateTime<Utc>,
+    pub reason_code: Option<i16>,
+}
+
+/// Revocations written by transactions at or after `since` (all of them when `None`).
+pub async fn revocations_since(conn: &impl ConnectionTrait, since: Option<&str>) -> Result<Vec<RevokedRow>, DbErr> {
+    let sql = "SELECT issuer_id, serial_hex, revoked_at, reason_code FROM certificate_revocations";
+    RevokedRow::find_by_statement(since_statement(sql, since))
+    .all(conn)
+    .await
+}
+
+/// `sql`, limited to rows written at or after transaction `since` (through the `created_xid` index).
+fn since_statement(sql: &str, since: Option<&str>) -> Statement {
+    match since {
+        None => Statement::from_string(DbBackend::Postgres, sql),
+        Some(xid) => Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            format!("{sql} WHERE created_xid >= $1::text::xid8"),
+            [xid.into()],
+        ),
+    }
+}
