@@ -46,9 +46,12 @@ up() {
   cargo build --bins --quiet
   mkdir -p "$STATE/logs"
   [[ -f $STATE/kek ]] || { openssl rand -base64 32 > "$STATE/kek"; chmod 600 "$STATE/kek"; }
+  # The responder's key-encryption key seals the OCSP signing keys; it must differ from the CA one.
+  [[ -f $STATE/responder-kek ]] || { openssl rand -base64 32 > "$STATE/responder-kek"; chmod 600 "$STATE/responder-kek"; }
   [[ -f $STATE/admin-key ]] || { echo "cctl_$(openssl rand -hex 24)" > "$STATE/admin-key"; chmod 600 "$STATE/admin-key"; }
   export CERTCTL_KEY_ENCRYPTION_KEY=$(cat "$STATE/kek")
   export CERTCTL_BOOTSTRAP_ADMIN_KEY=$(cat "$STATE/admin-key")
+  export CERTCTL_RESPONDER_KEY_ENCRYPTION_KEY=$(cat "$STATE/responder-kek")
 
   local db=${CERTCTL_DATABASE_URL##*/}
   if ! psql "${CERTCTL_DATABASE_URL%/*}/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then

@@ -80,11 +80,17 @@ impl WorkerMetrics {
                 &["result"],
             )?,
             crl_build_seconds: Histogram::with_opts(
-                HistogramOpts::new("certctl_crl_build_seconds", "time to read, build, sign and store one CRL")
-                    .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+                HistogramOpts::new(
+                    "certctl_crl_build_seconds",
+                    "time to read, build, sign and store one CRL",
+                )
+                .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
             )?,
             crl_age: GaugeVec::new(
-                Opts::new("certctl_crl_age_seconds", "seconds since the newest CRL of each issuer was issued"),
+                Opts::new(
+                    "certctl_crl_age_seconds",
+                    "seconds since the newest CRL of each issuer was issued",
+                ),
                 &["issuer"],
             )?,
             crl_next_update: GaugeVec::new(

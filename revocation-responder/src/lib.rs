@@ -63,7 +63,10 @@ pub async fn run(config: ResponderConfig, listeners: Listeners, shutdown: Cancel
                     }
                     Ok(Err(e)) => {
                         metrics.refresh_errors.inc();
-                        tracing::warn!(error = format!("{e:#}"), "status cache refresh failed; serving what is cached");
+                        tracing::warn!(
+                            error = format!("{e:#}"),
+                            "status cache refresh failed; serving what is cached"
+                        );
                     }
                     Err(_) => {
                         metrics.refresh_errors.inc();
@@ -116,7 +119,8 @@ pub async fn run(config: ResponderConfig, listeners: Listeners, shutdown: Cancel
                         "the responder is at its concurrency limit"
                     };
                     let mut r = routes::problem(StatusCode::SERVICE_UNAVAILABLE, "overloaded", detail);
-                    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                    r.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
                     r.into_response()
                 }
             }))

@@ -30,8 +30,11 @@ impl ResponderMetrics {
                 "status cache refreshes that failed to reach the database",
             )?,
             refresh_seconds: Histogram::with_opts(
-                HistogramOpts::new("certctl_responder_refresh_seconds", "duration of one status cache refresh")
-                    .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]),
+                HistogramOpts::new(
+                    "certctl_responder_refresh_seconds",
+                    "duration of one status cache refresh",
+                )
+                .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]),
             )?,
             staleness: Gauge::new(
                 "certctl_responder_cache_staleness_seconds",

@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use certctl_shared::pki::ocsp::{ErrorStatus, cert_id_for};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -44,7 +44,8 @@ pub fn router(state: PublicState, max_request_bytes: usize) -> Router {
 
 /// RFC 9457 problem details.
 pub fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
-    let body = serde_json::json!({ "type": "about:blank", "title": title, "status": status.as_u16(), "detail": detail });
+    let body =
+        serde_json::json!({ "type": "about:blank", "title": title, "status": status.as_u16(), "detail": detail });
     (
         status,
         [(header::CONTENT_TYPE, "application/problem+json")],
@@ -90,7 +91,10 @@ fn cache_headers(
     let now = OffsetDateTime::now_utc();
     let age = max_age(cap, next_update, now);
     let cc = format!("public, max-age={age}, no-transform, must-revalidate");
-    out.insert(header::CACHE_CONTROL, HeaderValue::from_str(&cc).unwrap_or(HeaderValue::from_static("no-cache")));
+    out.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_str(&cc).unwrap_or(HeaderValue::from_static("no-cache")),
+    );
     if let Ok(v) = HeaderValue::from_str(etag) {
         out.insert(header::ETAG, v);
     }
@@ -108,7 +112,8 @@ async fn crl(State(state): State<PublicState>, Path(issuer_id): Path<String>, he
             "CRL not published yet",
             "the first CRL of this issuer is being built; retry in a few seconds",
         );
-        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         return r;
     };
     let mut out = HeaderMap::new();
@@ -155,7 +160,8 @@ fn is_serial(segment: &str) -> bool {
     (2..=40).contains(&segment.len()) && segment.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-const LENIENT: GeneralPurposeConfig = GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+const LENIENT: GeneralPurposeConfig =
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
 const STANDARD_LENIENT: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::STANDARD, LENIENT);
 const URL_SAFE_LENIENT: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::URL_SAFE, LENIENT);
 
@@ -203,7 +209,10 @@ async fn ocsp_get(
 
 fn ocsp_response(state: &PublicState, a: Answer, request_headers: Option<&HeaderMap>) -> Response {
     let mut out = HeaderMap::new();
-    out.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/ocsp-response"));
+    out.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/ocsp-response"),
+    );
     match &a.kind {
         AnswerKind::Cacheable {
             this_update,

@@ -29,7 +29,10 @@ const SIGNER_GRACE: Duration = Duration::from_secs(30);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
     Good,
-    Revoked { at: OffsetDateTime, reason_code: Option<i16> },
+    Revoked {
+        at: OffsetDateTime,
+        reason_code: Option<i16>,
+    },
 }
 
 pub struct Signer {
@@ -204,6 +207,9 @@ impl Store {
     }
 }
 
+/// A serial seen issued (`None`) or revoked.
+type Change = (Box<[u8]>, Option<Status>);
+
 /// Polls the database into a [`Store`].
 pub struct Refresher {
     pub store: Arc<Store>,
@@ -237,7 +243,7 @@ impl Refresher {
             ..RefreshStats::default()
         };
         // Group by issuer so each map is locked once.
-        let mut by_issuer: HashMap<Uuid, Vec<(Box<[u8]>, Option<Status>)>> = HashMap::new();
+        let mut by_issuer: HashMap<Uuid, Vec<Change>> = HashMap::new();
         for c in certs {
             let Ok(serial) = hex::decode(&c.serial_hex) else {
                 tracing::warn!(serial = c.serial_hex, "certificate with an unreadable serial skipped");
@@ -254,7 +260,10 @@ impl Refresher {
                 at: to_time(r.revoked_at),
                 reason_code: r.reason_code,
             };
-            by_issuer.entry(r.issuer_id).or_default().push((serial.into(), Some(status)));
+            by_issuer
+                .entry(r.issuer_id)
+                .or_default()
+                .push((serial.into(), Some(status)));
         }
         for (issuer_id, rows) in by_issuer {
             let Some(issuer) = self.store.issuer(&issuer_id) else {

@@ -545,7 +545,10 @@ impl ResponderConfig {
         }
         let concurrency_limit = env.number("CERTCTL_RESPONDER_CONCURRENCY_LIMIT", 1024usize)?;
         if concurrency_limit == 0 {
-            return Err(ConfigError::new("CERTCTL_RESPONDER_CONCURRENCY_LIMIT", "must be at least 1"));
+            return Err(ConfigError::new(
+                "CERTCTL_RESPONDER_CONCURRENCY_LIMIT",
+                "must be at least 1",
+            ));
         }
         Ok(Self {
             common: CommonConfig::from_env(env, "127.0.0.1:9092")?,

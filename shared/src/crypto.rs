@@ -159,7 +159,11 @@ impl KeyEncryptionKeys {
 
     /// Whether any key of `self` is also a key of `other`.
     pub fn shares_a_key_with(&self, other: &Self) -> bool {
-        let ids = |k: &Self| std::iter::once(k.current.id).chain(k.previous.iter().map(|p| p.id)).collect::<Vec<_>>();
+        let ids = |k: &Self| {
+            std::iter::once(k.current.id)
+                .chain(k.previous.iter().map(|p| p.id))
+                .collect::<Vec<_>>()
+        };
         let theirs = ids(other);
         ids(self).iter().any(|id| theirs.contains(id))
     }

@@ -348,6 +348,12 @@ pub fn id(v: &Value) -> String {
 }
 
 /// One KEK per test process, so replicas started on the same database can open each other's keys.
+/// The responder key-encryption key of this test run (base64), distinct from the CA one.
+pub fn responder_kek() -> String {
+    static KEK: OnceLock<[u8; 32]> = OnceLock::new();
+    base64::engine::general_purpose::STANDARD.encode(KEK.get_or_init(rand_bytes::<32>))
+}
+
 fn shared_kek() -> [u8; 32] {
     static KEK: OnceLock<[u8; 32]> = OnceLock::new();
     *KEK.get_or_init(rand_bytes::<32>)

@@ -12,6 +12,8 @@ mod issuance;
 mod migrations;
 mod notifications;
 mod notify_harness;
+mod responder;
+mod responder_harness;
 mod revocation;
 mod routes;
 mod tls;

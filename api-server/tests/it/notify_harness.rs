@@ -215,9 +215,19 @@ impl TestApp {
                 format!("w-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
             ),
             ("CERTCTL_EXPIRY_SCAN_INTERVAL".into(), "1h".into()),
+            (
+                "CERTCTL_RESPONDER_KEY_ENCRYPTION_KEY".into(),
+                crate::helpers::responder_kek(),
+            ),
+            ("CERTCTL_CRL_CHECK_INTERVAL".into(), "200ms".into()),
         ]);
         for (k, v) in FAST.iter().chain(extra) {
-            vars.insert((*k).to_owned(), (*v).to_owned());
+            // An empty value unsets a default.
+            if v.is_empty() {
+                vars.remove(*k);
+            } else {
+                vars.insert((*k).to_owned(), (*v).to_owned());
+            }
         }
         let config = WorkerConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).expect("worker config");
         let admin = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

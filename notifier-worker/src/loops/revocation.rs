@@ -187,8 +187,14 @@ impl Publisher {
         for f in crls::freshness(&self.db).await? {
             let issuer = f.issuer_id.to_string();
             self.metrics.crl_age.with_label_values(&[&issuer]).set(f.age_seconds);
-            self.metrics.crl_next_update.with_label_values(&[&issuer]).set(f.next_update_in_seconds);
-            self.metrics.ca_expiry.with_label_values(&[&issuer]).set(f.ca_expires_in_seconds);
+            self.metrics
+                .crl_next_update
+                .with_label_values(&[&issuer])
+                .set(f.next_update_in_seconds);
+            self.metrics
+                .ca_expiry
+                .with_label_values(&[&issuer])
+                .set(f.ca_expires_in_seconds);
         }
         self.metrics.signer_expiry.reset();
         if self.settings.responder_keys.is_some() {

@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::der::{OID_AUTHORITY_INFO_ACCESS, OID_NO_REV_AVAIL, OID_OCSP_NOCHECK, authority_info_access, null_value};
-use super::sign::CaIdentity;
 use super::names::SanName;
+use super::sign::CaIdentity;
 use super::{KeyAlgorithm, PkiError, random_serial};
 
 /// Extended key usages a profile may grant.

@@ -252,12 +252,12 @@ mod tests {
     #[test]
     fn reader_refuses_ber_and_truncation() {
         for bad in [
-            &[0x30, 0x80, 0x00, 0x00][..], // indefinite length
+            &[0x30, 0x80, 0x00, 0x00][..],      // indefinite length
             &[0x04, 0x81, 0x05, 1, 2, 3, 4, 5], // long form for a short length
-            &[0x04, 0x82, 0x00, 0x81], // leading zero length octet
-            &[0x04, 0x05, 1, 2],       // truncated
-            &[0x1f, 0x01, 0x00],       // high tag number
-            &[0x04],                   // no length
+            &[0x04, 0x82, 0x00, 0x81],          // leading zero length octet
+            &[0x04, 0x05, 1, 2],                // truncated
+            &[0x1f, 0x01, 0x00],                // high tag number
+            &[0x04],                            // no length
         ] {
             assert!(Reader::new(bad).any().is_err(), "{bad:02x?}");
         }

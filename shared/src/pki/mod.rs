@@ -16,9 +16,9 @@ pub use build::{
     CaRequest, Eku, IssuedCertificate, LeafRequest, LoadedIssuer, PkiUrls, build_ca, issue_leaf, issue_ocsp_signer,
     spki_of,
 };
-pub use sign::{CaIdentity, sha1, sha256, signature_algorithm_identifier};
 pub use csr::{ParsedCsr, parse_csr};
 pub use keys::{KeyAlgorithm, generate_key, key_algorithm_of_spki, random_serial};
+pub use sign::{CaIdentity, sha1, sha256, signature_algorithm_identifier};
 
 /// Failures building or checking PKI material. Variants that describe bad input are shown to the
 /// client; the others are internal.

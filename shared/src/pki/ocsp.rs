@@ -160,20 +160,31 @@ fn parse_cert_id(tlv: der::Tlv<'_>) -> Result<CertId<'_>, Malformed> {
     })
 }
 
-/// Reads one `Extension`: (OID, critical, value).
-fn read_extension<'a>(r: &mut Reader<'a>) -> Result<(&'a [u8], bool, &'a [u8], &'a [u8]), Malformed> {
+/// One request extension.
+struct Extension<'a> {
+    oid: &'a [u8],
+    value: &'a [u8],
+    /// The whole `Extension` encoding.
+    raw: &'a [u8],
+}
+
+fn read_extension<'a>(r: &mut Reader<'a>) -> Result<Extension<'a>, Malformed> {
     let ext = r.expect(SEQUENCE)?;
     let mut e = Reader::new(ext.content);
     let oid = e.expect(OID)?.content;
-    let critical = match e.optional(BOOLEAN)? {
-        Some(b) if b.content == [0xff] => true,
-        // DER never encodes the DEFAULT FALSE; anything else is not a BOOLEAN.
-        Some(_) => return Err(Malformed),
-        None => false,
-    };
+    // `critical`: DER never encodes the DEFAULT FALSE, and anything but 0xff is not a BOOLEAN.
+    if let Some(b) = e.optional(BOOLEAN)?
+        && b.content != [0xff]
+    {
+        return Err(Malformed);
+    }
     let value = e.expect(OCTET_STRING)?.content;
     e.finish()?;
-    Ok((oid, critical, value, ext.raw))
+    Ok(Extension {
+        oid,
+        value,
+        raw: ext.raw,
+    })
 }
 
 fn check_extensions(content: &[u8]) -> Result<(), Malformed> {
@@ -196,7 +207,7 @@ fn find_nonce(content: &[u8]) -> Result<Option<&[u8]>, Malformed> {
     let mut r = Reader::new(list.content);
     let mut nonce = None;
     while !r.is_empty() {
-        let (oid, _critical, value, raw) = read_extension(&mut r)?;
+        let Extension { oid, value, raw } = read_extension(&mut r)?;
         if oid == OID_NONCE {
             if nonce.is_some() {
                 return Err(Malformed);
@@ -272,9 +283,7 @@ impl OcspSigner {
             cert.public_key().subject_public_key.data.to_vec()
         };
         if key_bits != rcgen::PublicKeyData::der_bytes(&key) {
-            return Err(PkiError::Build(
-                "responder key does not match its certificate".into(),
-            ));
+            return Err(PkiError::Build("responder key does not match its certificate".into()));
         }
         // byKey [2] EXPLICIT KeyHash (SHA-1 of the subjectPublicKey bits).
         let responder_id = tlv(explicit(2), &tlv(OCTET_STRING, &sha1(&key_bits)));

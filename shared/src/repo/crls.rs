@@ -129,7 +129,12 @@ pub async fn store(conn: &DatabaseConnection, crl: NewCrl<'_>, keep: u32) -> Res
 }
 
 /// Gives a claimed build back after a failure, so another tick (or worker) can retry it soon.
-pub async fn release(conn: &impl ConnectionTrait, issuer_id: Uuid, worker: &str, retry_in: Duration) -> Result<(), DbErr> {
+pub async fn release(
+    conn: &impl ConnectionTrait,
+    issuer_id: Uuid,
+    worker: &str,
+    retry_in: Duration,
+) -> Result<(), DbErr> {
     conn.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "UPDATE crl_state SET building_until = now() + make_interval(secs => $3) \

@@ -10,8 +10,8 @@ pub mod issuers;
 pub mod jobs;
 pub mod notifications;
 pub mod ocsp_signers;
-pub mod responder;
 pub mod profiles;
+pub mod responder;
 pub mod revocations;
 
 use base64::Engine;

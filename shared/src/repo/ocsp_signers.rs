@@ -13,10 +13,7 @@ pub struct IssuerNeedingSigner {
 
 /// Issuers with no signer that stays valid for at least `rotate_before` more (or until the CA
 /// itself expires, for a CA that expires sooner).
-pub async fn issuers_needing_signer(
-    conn: &impl ConnectionTrait,
-    rotate_before: Duration,
-) -> Result<Vec<Uuid>, DbErr> {
+pub async fn issuers_needing_signer(conn: &impl ConnectionTrait, rotate_before: Duration) -> Result<Vec<Uuid>, DbErr> {
     Ok(IssuerNeedingSigner::find_by_statement(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "SELECT i.id AS issuer_id FROM issuers i \

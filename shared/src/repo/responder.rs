@@ -106,8 +106,8 @@ pub struct IssuedRow {
 pub async fn certificates_since(conn: &impl ConnectionTrait, since: Option<&str>) -> Result<Vec<IssuedRow>, DbErr> {
     let sql = "SELECT issuer_id, serial_hex FROM certificates";
     IssuedRow::find_by_statement(since_statement(sql, since))
-    .all(conn)
-    .await
+        .all(conn)
+        .await
 }
 
 #[derive(Debug, Clone, FromQueryResult)]
@@ -122,8 +122,8 @@ pub struct RevokedRow {
 pub async fn revocations_since(conn: &impl ConnectionTrait, since: Option<&str>) -> Result<Vec<RevokedRow>, DbErr> {
     let sql = "SELECT issuer_id, serial_hex, revoked_at, reason_code FROM certificate_revocations";
     RevokedRow::find_by_statement(since_statement(sql, since))
-    .all(conn)
-    .await
+        .all(conn)
+        .await
 }
 
 /// `sql`, limited to rows written at or after transaction `since` (through the `created_xid` index).

@@ -1,0 +1,37 @@
+-- Least-privilege database role of certctl-revocation-responder.
+--
+-- The responder reads what it publishes and nothing else: CA certificates (never their keys),
+-- certificate serials and revocations, stored CRLs, and the delegated OCSP signers (whose keys are
+-- sealed under CERTCTL_RESPONDER_KEY_ENCRYPTION_KEY, not the CA key-encryption key). It writes
+-- nothing. Column grants, not table grants, on `issuers`: issuers.private_key_ciphertext stays
+-- unreadable even if the responder is compromised.
+--
+-- Run as the schema owner after `certctl-migrate up`, and again after upgrades that add columns
+-- the responder reads:
+--   psql "$OWNER_DATABASE_URL" -v responder_password="'...'" -f deploy/postgres/responder-role.sql
+-- (without -v responder_password the role is created without a password, for trust/peer or
+-- certificate authentication).
+
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'certctl_responder') THEN
+        CREATE ROLE certctl_responder LOGIN;
+    END IF;
+END $$;
+
+\if :{?responder_password}
+ALTER ROLE certctl_responder PASSWORD :responder_password;
+\endif
+
+-- Read-only by default for every transaction it opens.
+ALTER ROLE certctl_responder SET default_transaction_read_only = on;
+
+REVOKE ALL ON ALL TABLES IN SCHEMA public FROM certctl_responder;
+GRANT USAGE ON SCHEMA public TO certctl_responder;
+
+GRANT SELECT (id, certificate_der, not_after) ON issuers TO certctl_responder;
+GRANT SELECT (issuer_id, serial_hex, created_xid) ON certificates TO certctl_responder;
+GRANT SELECT (issuer_id, serial_hex, revoked_at, reason_code, created_xid) ON certificate_revocations TO certctl_responder;
+GRANT SELECT (issuer_id, crl_number, this_update, next_update, der) ON crls TO certctl_responder;
+GRANT SELECT (id, issuer_id, key_algorithm, certificate_der, private_key_ciphertext, not_before, not_after, created_at)
+    ON ocsp_signers TO certctl_responder;
