@@ -98,8 +98,7 @@ pub async fn run(config: ResponderConfig, listeners: Listeners, shutdown: Cancel
         store,
         settings: OcspSettings {
             validity: config.ocsp_validity,
-            // Several missed refreshes in a row: the view can no longer be called current.
-            stale_after: (config.refresh_interval * 10).max(Duration::from_secs(5)),
+            stale_after: config.stale_after,
         },
         max_age: config.max_age,
         metrics: metrics.clone(),

@@ -163,3 +163,117 @@ fn cacheable(r: &CachedResponse) -> Answer {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use certctl_shared::pki::{
+        CaRequest, KeyAlgorithm, LoadedIssuer, PkiUrls, build_ca, generate_key, issue_ocsp_signer, ocsp::OcspSigner,
+    };
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::store::Signer;
+
+    fn setup() -> (Store, Arc<Issuer>) {
+        let key = generate_key(KeyAlgorithm::EcdsaP256).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let id = Uuid::new_v4();
+        let cert = build_ca(CaRequest {
+            id,
+            common_name: "Unit CA",
+            key: &key,
+            not_before: now,
+            not_after: now + Duration::from_secs(30 * 86_400),
+            parent: None,
+            urls: &PkiUrls::new("http://pki.test"),
+        })
+        .unwrap();
+        let ca = LoadedIssuer::load(id, cert.der.clone(), KeyAlgorithm::EcdsaP256, key.serialized_der()).unwrap();
+        let signer_key = generate_key(KeyAlgorithm::EcdsaP256).unwrap();
+        let signer_cert = issue_ocsp_signer(&ca, &signer_key, now, now + Duration::from_secs(86_400)).unwrap();
+        let signer = Signer {
+            id: Uuid::new_v4(),
+            signer: OcspSigner::new(&signer_cert.der, KeyAlgorithm::EcdsaP256, signer_key.serialized_der()).unwrap(),
+            not_after: signer_cert.not_after,
+        };
+        let store = Store::default();
+        let issuer = store
+            .insert_detached(id, cert.der, Some(signer), [(vec![1u8; 16], Status::Good)])
+            .unwrap();
+        (store, issuer)
+    }
+
+    const SETTINGS: OcspSettings = OcspSettings {
+        validity: Duration::from_secs(3600),
+        stale_after: Duration::from_secs(5),
+    };
+
+    #[test]
+    fn a_stale_view_serves_cached_answers_until_next_update_then_try_later() {
+        let (_store, issuer) = setup();
+        let serial = [1u8; 16];
+        let cert_id = ocsp::cert_id_for(&issuer.identity, &serial);
+        let now = OffsetDateTime::now_utc();
+        let first = cached_answer(&issuer, &cert_id, &serial, now, true, &SETTINGS);
+        assert!(matches!(first.kind, AnswerKind::Cacheable { .. }));
+        // Fresh view, same status, before refresh_at: the very same bytes.
+        let again = cached_answer(
+            &issuer,
+            &cert_id,
+            &serial,
+            now + Duration::from_secs(60),
+            true,
+            &SETTINGS,
+        );
+        assert_eq!(again.der, first.der);
+        // Stale view: still served until nextUpdate...
+        let stale = cached_answer(
+            &issuer,
+            &cert_id,
+            &serial,
+            now + Duration::from_secs(3500),
+            false,
+            &SETTINGS,
+        );
+        assert_eq!(stale.der, first.der);
+        // ...and tryLater after it.
+        let late = cached_answer(
+            &issuer,
+            &cert_id,
+            &serial,
+            now + Duration::from_secs(3601),
+            false,
+            &SETTINGS,
+        );
+        assert_eq!(late.der.as_ref(), ErrorStatus::TryLater.response());
+        // Past half its life, a fresh view signs a new one.
+        let renewed = cached_answer(
+            &issuer,
+            &cert_id,
+            &serial,
+            now + Duration::from_secs(1801),
+            true,
+            &SETTINGS,
+        );
+        assert_ne!(renewed.der, first.der);
+    }
+
+    #[test]
+    fn unknown_serials_foreign_issuers_and_junk() {
+        let (store, issuer) = setup();
+        let (_, other) = setup();
+        let unknown = ocsp::build_request(&issuer.identity, &[&[2u8; 16]], None);
+        let a = answer(&store, &issuer, &unknown, &SETTINGS);
+        assert!(matches!(a.kind, AnswerKind::Cacheable { .. }));
+        let foreign = ocsp::build_request(&other.identity, &[&[1u8; 16]], None);
+        let a = answer(&store, &issuer, &foreign, &SETTINGS);
+        assert!(matches!(a.kind, AnswerKind::Error(ErrorStatus::Unauthorized)));
+        let a = answer(&store, &issuer, &[0x30, 0x80, 0x00, 0x00], &SETTINGS);
+        assert!(matches!(a.kind, AnswerKind::Error(ErrorStatus::MalformedRequest)));
+        let with_nonce = ocsp::build_request(&issuer.identity, &[&[1u8; 16]], Some(&[7u8; 16]));
+        let a = answer(&store, &issuer, &with_nonce, &SETTINGS);
+        assert!(matches!(a.kind, AnswerKind::Live));
+    }
+}

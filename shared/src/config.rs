@@ -515,6 +515,9 @@ pub struct ResponderConfig {
     pub ocsp_validity: Duration,
     /// How often the status cache is refreshed from the database.
     pub refresh_interval: Duration,
+    /// After this long without reaching the database the view is stale: no new response is
+    /// signed, cached ones are served until their nextUpdate, then `tryLater`.
+    pub stale_after: Duration,
     /// Requests handled at once; more are answered 503 at once rather than queued.
     pub concurrency_limit: usize,
     pub request_timeout: Duration,
@@ -543,6 +546,13 @@ impl ResponderConfig {
                 "must be between 1ms and 2s: a revocation must reach every replica within 2s",
             ));
         }
+        let stale_after = env.duration("CERTCTL_RESPONDER_STALE_AFTER", Duration::from_secs(5))?;
+        if stale_after < refresh_interval * 2 {
+            return Err(ConfigError::new(
+                "CERTCTL_RESPONDER_STALE_AFTER",
+                "must be at least twice CERTCTL_RESPONDER_REFRESH_INTERVAL",
+            ));
+        }
         let concurrency_limit = env.number("CERTCTL_RESPONDER_CONCURRENCY_LIMIT", 1024usize)?;
         if concurrency_limit == 0 {
             return Err(ConfigError::new(
@@ -558,6 +568,7 @@ impl ResponderConfig {
             max_age: env.duration("CERTCTL_PKI_MAX_AGE", Duration::from_secs(300))?,
             ocsp_validity,
             refresh_interval,
+            stale_after,
             concurrency_limit,
             request_timeout: env.duration("CERTCTL_RESPONDER_REQUEST_TIMEOUT", Duration::from_secs(5))?,
             max_request_bytes: env.number("CERTCTL_OCSP_MAX_REQUEST_BYTES", 8192usize)?,

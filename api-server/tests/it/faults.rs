@@ -3,14 +3,12 @@
 //! right attempt count; attempts on one row never overlap; each attempt number is recorded once.
 //! (A receiver may see a `webhook-id` twice after a crash: delivery is at least once.)
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tokio::task::JoinSet;
 
-use crate::helpers::TestApp;
+use crate::helpers::{Proxy, TestApp};
 use crate::notify_harness::{Answer, Receiver};
 
 const N: usize = 240;
@@ -192,49 +190,6 @@ async fn an_api_that_cannot_publish_after_commit_loses_nothing() {
     worker.stop().await;
 }
 
-/// A TCP proxy in front of RabbitMQ that a test can cut and restore.
-struct Proxy {
-    url: String,
-    cut: Arc<AtomicBool>,
-    live: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
-}
-
-impl Proxy {
-    async fn start(upstream: &'static str) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("amqp://guest:guest@{}/%2f", listener.local_addr().unwrap());
-        let cut = Arc::new(AtomicBool::new(false));
-        let live = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (cut2, live2) = (cut.clone(), live.clone());
-        tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                if cut2.load(Ordering::SeqCst) {
-                    continue; // dropped: connection refused in effect
-                }
-                let task = tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                live2.lock().unwrap().push(task.abort_handle());
-            }
-        });
-        Self { url, cut, live }
-    }
-
-    /// Drops every connection through the proxy and refuses new ones.
-    fn cut(&self) {
-        self.cut.store(true, Ordering::SeqCst);
-        for t in self.live.lock().unwrap().drain(..) {
-            t.abort();
-        }
-    }
-
-    fn restore(&self) {
-        self.cut.store(false, Ordering::SeqCst);
-    }
-}
-
 #[tokio::test]
 async fn a_broker_connection_cut_and_restored_loses_nothing() {
     let app = TestApp::spawn().await;
@@ -242,7 +197,8 @@ async fn a_broker_connection_cut_and_restored_loses_nothing() {
     receiver.script(&vec![Answer::Slow(Duration::from_millis(30)); 400]);
     let proxy = Proxy::start("127.0.0.1:5672").await;
     let (channel, _) = app.webhook_channel("cut", &receiver.url, &["channel_test"]).await;
-    let worker = app.worker(&[("CERTCTL_AMQP_URL", proxy.url.as_str())]).await;
+    let url = format!("amqp://guest:guest@{}/%2f", proxy.addr);
+    let worker = app.worker(&[("CERTCTL_AMQP_URL", url.as_str())]).await;
     queue_tests(&app, &channel, N).await;
     while receiver.seen().len() < 30 {
         tokio::time::sleep(Duration::from_millis(10)).await;

@@ -607,3 +607,71 @@ async fn a_worker_without_the_responder_key_publishes_crls_but_makes_no_signers(
     assert_eq!(app.scalar_i64("SELECT count(*) FROM ocsp_signers").await, 0);
     worker.stop().await;
 }
+
+#[tokio::test]
+async fn a_database_outage_serves_cached_answers_and_keeps_the_responder_ready() {
+    let app = TestApp::spawn().await;
+    let dir = tempdir();
+    let (issuer, profile) = app.pki().await;
+    let cached = app.issue(&issuer, &profile, "cached.example.net").await;
+    let uncached = app.issue(&issuer, &profile, "uncached.example.net").await;
+    let worker = app.worker(&[]).await;
+    app.wait_published(&issuer, Duration::from_secs(5)).await;
+    let proxy = crate::helpers::Proxy::start("127.0.0.1:5432").await;
+    let via_proxy = app.db_url.replacen("127.0.0.1:5432", &proxy.addr.to_string(), 1);
+    assert_ne!(via_proxy, app.db_url);
+    let responder = app
+        .responder_on(&via_proxy, &[("CERTCTL_RESPONDER_STALE_AFTER", "1s")])
+        .await;
+    let (_, ca_pem) = pems(&cached);
+    let ca = write(&dir, "ca.pem", ca_pem.as_bytes());
+    let serial = cached["serial_hex"].as_str().unwrap();
+    wait_ocsp_text(&app, &responder, &issuer, serial, &ca, "Cert Status: good").await;
+    let get = |serial: String| {
+        let (http, url) = (app.http.clone(), responder.ocsp_url(&issuer));
+        async move {
+            http.get(format!("{url}/{serial}"))
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap()
+                .to_vec()
+        }
+    };
+    let before = get(serial.to_owned()).await;
+
+    proxy.cut();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Past the staleness limit: what was signed is still served, byte for byte...
+    assert_eq!(get(serial.to_owned()).await, before);
+    // ...but nothing new is signed on a view that may be out of date.
+    let try_later = vec![0x30, 0x03, 0x0a, 0x01, 0x03];
+    assert_eq!(
+        get(uncached["serial_hex"].as_str().unwrap().to_owned()).await,
+        try_later
+    );
+    // A blip does not pull the responder out of service, and the CRL is still served.
+    let ready = app
+        .http
+        .get(format!("{}/readyz", responder.admin_base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    assert!(responder.crl(&app.http, &issuer).await.is_some());
+
+    proxy.restore();
+    wait_ocsp_text(
+        &app,
+        &responder,
+        &issuer,
+        uncached["serial_hex"].as_str().unwrap(),
+        &ca,
+        "Cert Status: good",
+    )
+    .await;
+    responder.stop().await;
+    worker.stop().await;
+}

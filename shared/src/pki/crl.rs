@@ -110,3 +110,76 @@ pub fn build_crl(req: CrlRequest<'_>) -> Result<Vec<u8>, PkiError> {
     tbs.extend_from_slice(&exts);
     signed_sequence(req.key, req.key_algorithm, &tbs, &[])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::der::Reader;
+    use crate::pki::{CaRequest, LoadedIssuer, PkiUrls, build_ca, generate_key};
+
+    #[test]
+    fn entries_reasons_and_an_absent_list_when_empty() {
+        let key = generate_key(KeyAlgorithm::EcdsaP384).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let id = uuid::Uuid::new_v4();
+        let cert = build_ca(CaRequest {
+            id,
+            common_name: "CRL CA",
+            key: &key,
+            not_before: now,
+            not_after: now + time::Duration::days(30),
+            parent: None,
+            urls: &PkiUrls::new("http://pki.test"),
+        })
+        .unwrap();
+        let ca = LoadedIssuer::load(id, cert.der, KeyAlgorithm::EcdsaP384, key.serialized_der()).unwrap();
+        let build = |entries: &[CrlEntry]| {
+            build_crl(CrlRequest {
+                issuer: &ca.identity,
+                key: ca.key(),
+                key_algorithm: ca.key_algorithm,
+                number: 300,
+                this_update: now,
+                next_update: now + time::Duration::days(1),
+                entries,
+            })
+            .unwrap()
+        };
+        // tbsCertList fields: version, signature, issuer, thisUpdate, nextUpdate, [revoked], [0] exts.
+        let fields = |der: &[u8]| {
+            let mut outer = Reader::new(der);
+            let list = outer.expect(SEQUENCE).unwrap();
+            let tbs = Reader::new(list.content).expect(SEQUENCE).unwrap();
+            let mut r = Reader::new(tbs.content);
+            let mut tags = Vec::new();
+            while !r.is_empty() {
+                tags.push(r.any().unwrap().tag);
+            }
+            tags
+        };
+        let empty = build(&[]);
+        assert_eq!(
+            fields(&empty),
+            vec![INTEGER, SEQUENCE, SEQUENCE, 0x17, 0x17, explicit(0)]
+        );
+        let full = build(&[
+            CrlEntry {
+                serial: vec![0x81, 1, 2],
+                revoked_at: now,
+                reason_code: Some(1),
+            },
+            CrlEntry {
+                serial: vec![0x11],
+                revoked_at: now,
+                reason_code: None,
+            },
+        ]);
+        assert_eq!(
+            fields(&full),
+            vec![INTEGER, SEQUENCE, SEQUENCE, 0x17, 0x17, SEQUENCE, explicit(0)]
+        );
+        // The high-bit serial gains its sign octet; the CRL number 300 is 0x012c.
+        assert!(full.windows(6).any(|w| w == [INTEGER, 4, 0, 0x81, 1, 2]));
+        assert!(full.windows(4).any(|w| w == [INTEGER, 2, 0x01, 0x2c]));
+    }
+}

@@ -380,3 +380,101 @@ pub fn build_request(ca: &CaIdentity, serials: &[&[u8]], nonce: Option<&[u8]>) -
     }
     tlv(SEQUENCE, &tlv(SEQUENCE, &tbs))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::{CaRequest, KeyAlgorithm, LoadedIssuer, PkiUrls, build_ca, generate_key, issue_ocsp_signer};
+
+    fn ca() -> (LoadedIssuer, CaIdentity) {
+        let key = generate_key(KeyAlgorithm::EcdsaP256).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let urls = PkiUrls::new("http://pki.test");
+        let id = uuid::Uuid::new_v4();
+        let cert = build_ca(CaRequest {
+            id,
+            common_name: "Unit CA",
+            key: &key,
+            not_before: now,
+            not_after: now + time::Duration::days(30),
+            parent: None,
+            urls: &urls,
+        })
+        .unwrap();
+        let loaded = LoadedIssuer::load(id, cert.der, KeyAlgorithm::EcdsaP256, key.serialized_der()).unwrap();
+        let identity = loaded.identity.clone();
+        (loaded, identity)
+    }
+
+    #[test]
+    fn requests_round_trip_and_name_their_issuer() {
+        let (_, ca) = ca();
+        let serial = [0x42u8; 16];
+        let req = build_request(&ca, &[&serial], Some(&[9u8; 32]));
+        let parsed = parse_request(&req).unwrap();
+        assert_eq!(parsed.cert_ids.len(), 1);
+        let id = parsed.cert_ids[0];
+        assert_eq!(id.hash, Some(HashAlgorithm::Sha1));
+        assert!(id.matches(&ca));
+        assert_eq!(id.serial, serial);
+        assert_eq!(id.raw, cert_id_for(&ca, &serial).as_slice());
+        assert!(parsed.nonce.is_some());
+    }
+
+    #[test]
+    fn nonce_lengths_follow_rfc_9654() {
+        let (_, ca) = ca();
+        for (len, ok) in [(0usize, false), (1, true), (128, true), (129, false)] {
+            let req = build_request(&ca, &[&[1u8; 16]], Some(&vec![5u8; len]));
+            assert_eq!(parse_request(&req).is_ok(), ok, "nonce of {len} octets");
+        }
+    }
+
+    #[test]
+    fn junk_and_limits_are_malformed() {
+        let (_, ca) = ca();
+        assert_eq!(parse_request(b"").unwrap_err(), Malformed);
+        assert_eq!(parse_request(&[0x30, 0x00]).unwrap_err(), Malformed);
+        let serials: Vec<[u8; 16]> = (0..=MAX_CERT_IDS as u8).map(|i| [i + 1; 16]).collect();
+        let refs: Vec<&[u8]> = serials.iter().map(|s| s.as_slice()).collect();
+        assert!(parse_request(&build_request(&ca, &refs[..MAX_CERT_IDS], None)).is_ok());
+        assert!(parse_request(&build_request(&ca, &refs, None)).is_err());
+        // Trailing bytes after the request.
+        let mut req = build_request(&ca, &[&[1u8; 16]], None);
+        req.push(0);
+        assert!(parse_request(&req).is_err());
+    }
+
+    #[test]
+    fn signed_responses_echo_the_cert_id_and_nonce() {
+        let (issuer, ca) = ca();
+        let key = generate_key(KeyAlgorithm::EcdsaP256).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let cert = issue_ocsp_signer(&issuer, &key, now, now + time::Duration::days(1)).unwrap();
+        let signer = OcspSigner::new(&cert.der, KeyAlgorithm::EcdsaP256, key.serialized_der()).unwrap();
+        let req = build_request(&ca, &[&[7u8; 16]], Some(&[3u8; 20]));
+        let parsed = parse_request(&req).unwrap();
+        let resp = signer
+            .sign(
+                &[SingleResponse {
+                    cert_id: parsed.cert_ids[0].raw,
+                    status: CertStatus::Revoked {
+                        at: now,
+                        reason_code: Some(1),
+                    },
+                    this_update: now,
+                    next_update: now + time::Duration::hours(1),
+                }],
+                now,
+                parsed.nonce,
+            )
+            .unwrap();
+        let contains = |needle: &[u8]| resp.windows(needle.len()).any(|w| w == needle);
+        assert!(contains(parsed.cert_ids[0].raw));
+        assert!(contains(parsed.nonce.unwrap()));
+        assert!(contains(&cert.der));
+        // A signer whose key is not its certificate's is refused.
+        let other = generate_key(KeyAlgorithm::EcdsaP256).unwrap();
+        assert!(OcspSigner::new(&cert.der, KeyAlgorithm::EcdsaP256, other.serialized_der()).is_err());
+    }
+}
