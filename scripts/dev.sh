@@ -61,7 +61,12 @@ up() {
 
   stop >/dev/null
   for d in "${DAEMONS[@]}"; do
-    nohup "$PROFILE_DIR/certctl-$d" >"$STATE/logs/$d.log" 2>&1 &
+    if [[ $d == revocation-responder ]]; then
+      # The public responder never gets the CA key-encryption key.
+      env -u CERTCTL_KEY_ENCRYPTION_KEY nohup "$PROFILE_DIR/certctl-$d" >"$STATE/logs/$d.log" 2>&1 &
+    else
+      nohup "$PROFILE_DIR/certctl-$d" >"$STATE/logs/$d.log" 2>&1 &
+    fi
     echo $! > "$STATE/$d.pid"
   done
   wait_ready api-server http://127.0.0.1:9090/readyz
