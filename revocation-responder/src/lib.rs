@@ -44,7 +44,7 @@ pub async fn run(config: ResponderConfig, listeners: Listeners, shutdown: Cancel
         .context("failed to connect to CERTCTL_DATABASE_URL")?;
     let registry = admin::registry("revocation-responder");
     let metrics = Arc::new(ResponderMetrics::register(&registry).context("failed to register metrics")?);
-    let store = Arc::new(Store::default());
+    let store = Arc::new(Store::with_cache_limit(config.ocsp_cache_entries));
     let mut refresher = Refresher::new(store.clone(), db.clone(), config.responder_keys.clone());
 
     // The first load happens before the listener answers anything but 503s from readiness.
@@ -78,9 +78,14 @@ pub async fn run(config: ResponderConfig, listeners: Listeners, shutdown: Cancel
                 metrics
                     .serials
                     .set(issuers.iter().map(|i| i.serial_count()).sum::<usize>() as i64);
-                metrics
-                    .issuers_without_signer
-                    .set(issuers.iter().filter(|i| i.signer().is_none()).count() as i64);
+                let now = time::OffsetDateTime::now_utc();
+                metrics.issuers_without_signer.set(
+                    issuers
+                        .iter()
+                        .filter(|i| i.not_after > now && i.valid_signer(now).is_none())
+                        .count() as i64,
+                );
+                metrics.cached_responses.set(store.cached_responses() as i64);
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     () = tokio::time::sleep(interval) => {}

@@ -12,6 +12,7 @@ pub struct ResponderMetrics {
     pub staleness: Gauge,
     pub serials: IntGauge,
     pub issuers_without_signer: IntGauge,
+    pub cached_responses: IntGauge,
 }
 
 impl ResponderMetrics {
@@ -45,7 +46,12 @@ impl ResponderMetrics {
                 "certctl_responder_issuers_without_signer",
                 "live issuers this responder cannot sign OCSP responses for",
             )?,
+            cached_responses: IntGauge::new(
+                "certctl_responder_cached_responses",
+                "signed OCSP responses held in memory",
+            )?,
         };
+        registry.register(Box::new(m.cached_responses.clone()))?;
         registry.register(Box::new(m.responses.clone()))?;
         registry.register(Box::new(m.shed.clone()))?;
         registry.register(Box::new(m.refresh_errors.clone()))?;

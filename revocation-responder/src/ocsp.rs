@@ -71,12 +71,12 @@ pub fn answer(store: &Store, issuer: &Issuer, request: &[u8], settings: &OcspSet
     {
         // RFC 9654 lets a responder leave the nonce out; with a stale view it must, since
         // it can only hand out what it signed while the view was current.
-        return cached_answer(issuer, cert_id.raw, cert_id.serial, now, fresh, settings);
+        return cached_answer(store, issuer, cert_id.raw, cert_id.serial, now, fresh, settings);
     }
     if !fresh {
         return Answer::error(ErrorStatus::TryLater);
     }
-    let Some(signer) = issuer.signer() else {
+    let Some(signer) = issuer.valid_signer(now) else {
         return Answer::error(ErrorStatus::TryLater);
     };
     let next_update = (now + settings.validity).min(signer.not_after);
@@ -105,6 +105,7 @@ pub fn answer(store: &Store, issuer: &Issuer, request: &[u8], settings: &OcspSet
 /// The answer for one CertID without a nonce: from the response cache while it is current,
 /// otherwise signed now and cached.
 pub fn cached_answer(
+    store: &Store,
     issuer: &Issuer,
     cert_id: &[u8],
     serial: &[u8],
@@ -123,7 +124,7 @@ pub fn cached_answer(
     if !fresh {
         return Answer::error(ErrorStatus::TryLater);
     }
-    let Some(signer) = issuer.signer() else {
+    let Some(signer) = issuer.valid_signer(now) else {
         return Answer::error(ErrorStatus::TryLater);
     };
     let next_update = (now + settings.validity).min(signer.not_after);
@@ -143,7 +144,9 @@ pub fn cached_answer(
                 etag: etag_of(&der),
                 der: Bytes::from(der),
             });
-            issuer.cache_response(cert_id, response.clone());
+            if status.is_some() {
+                issuer.cache_response(store, cert_id, response.clone());
+            }
             cacheable(&response)
         }
         Err(e) => {
@@ -212,14 +215,15 @@ mod tests {
 
     #[test]
     fn a_stale_view_serves_cached_answers_until_next_update_then_try_later() {
-        let (_store, issuer) = setup();
+        let (store, issuer) = setup();
         let serial = [1u8; 16];
         let cert_id = ocsp::cert_id_for(&issuer.identity, &serial);
         let now = OffsetDateTime::now_utc();
-        let first = cached_answer(&issuer, &cert_id, &serial, now, true, &SETTINGS);
+        let first = cached_answer(&store, &issuer, &cert_id, &serial, now, true, &SETTINGS);
         assert!(matches!(first.kind, AnswerKind::Cacheable { .. }));
         // Fresh view, same status, before refresh_at: the very same bytes.
         let again = cached_answer(
+            &store,
             &issuer,
             &cert_id,
             &serial,
@@ -230,6 +234,7 @@ mod tests {
         assert_eq!(again.der, first.der);
         // Stale view: still served until nextUpdate...
         let stale = cached_answer(
+            &store,
             &issuer,
             &cert_id,
             &serial,
@@ -240,6 +245,7 @@ mod tests {
         assert_eq!(stale.der, first.der);
         // ...and tryLater after it.
         let late = cached_answer(
+            &store,
             &issuer,
             &cert_id,
             &serial,
@@ -250,6 +256,7 @@ mod tests {
         assert_eq!(late.der.as_ref(), ErrorStatus::TryLater.response());
         // Past half its life, a fresh view signs a new one.
         let renewed = cached_answer(
+            &store,
             &issuer,
             &cert_id,
             &serial,

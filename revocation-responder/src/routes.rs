@@ -184,6 +184,7 @@ async fn ocsp_get(
         let cert_id = cert_id_for(&issuer.identity, serial);
         let fresh = state.store.staleness() <= state.settings.stale_after;
         cached_answer(
+            &state.store,
             &issuer,
             &cert_id,
             serial,

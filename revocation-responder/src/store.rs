@@ -21,8 +21,6 @@ use sea_orm::DatabaseConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// Most signed responses kept per issuer; past this the cache starts over.
-const MAX_CACHED_RESPONSES: usize = 262_144;
 /// An issuer seen for less than this is not yet expected to have a signer (readiness).
 const SIGNER_GRACE: Duration = Duration::from_secs(30);
 
@@ -91,12 +89,23 @@ impl Issuer {
         read(&self.responses).get(cert_id).cloned()
     }
 
-    pub fn cache_response(&self, cert_id: &[u8], response: Arc<CachedResponse>) {
+    /// Keeps a signed response, within the store-wide bound `limit`: past it, this issuer's
+    /// cache starts over. Only answers about serials this issuer issued are kept, so requests
+    /// for made-up serials cannot fill memory.
+    pub fn cache_response(&self, store: &Store, cert_id: &[u8], response: Arc<CachedResponse>) {
         let mut map = write(&self.responses);
-        if map.len() >= MAX_CACHED_RESPONSES {
+        if store.cached.load(Ordering::Relaxed) >= store.cache_limit && !map.is_empty() {
+            store.cached.fetch_sub(map.len(), Ordering::Relaxed);
             map.clear();
         }
-        map.insert(cert_id.into(), response);
+        if map.insert(cert_id.into(), response).is_none() {
+            store.cached.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The signer, if it is still valid at `now`.
+    pub fn valid_signer(&self, now: OffsetDateTime) -> Option<Arc<Signer>> {
+        self.signer().filter(|s| s.not_after > now)
     }
 
     pub fn serial_count(&self) -> usize {
@@ -119,24 +128,40 @@ pub fn etag_of(bytes: &[u8]) -> String {
 
 pub struct Store {
     issuers: RwLock<HashMap<Uuid, Arc<Issuer>>>,
+    /// Signed responses cached across all issuers, and the bound on them.
+    cached: std::sync::atomic::AtomicUsize,
+    cache_limit: usize,
     loaded: AtomicBool,
     /// Milliseconds since `epoch` of the last refresh that reached the database.
     last_ok_ms: AtomicU64,
     epoch: Instant,
 }
 
+/// Default bound on cached responses (about 1 KB each).
+pub const DEFAULT_CACHE_LIMIT: usize = 100_000;
+
 impl Default for Store {
     fn default() -> Self {
+        Self::with_cache_limit(DEFAULT_CACHE_LIMIT)
+    }
+}
+
+impl Store {
+    pub fn with_cache_limit(cache_limit: usize) -> Self {
         Self {
             issuers: RwLock::new(HashMap::new()),
+            cached: std::sync::atomic::AtomicUsize::new(0),
+            cache_limit: cache_limit.max(1),
             loaded: AtomicBool::new(false),
             last_ok_ms: AtomicU64::new(0),
             epoch: Instant::now(),
         }
     }
-}
 
-impl Store {
+    /// Signed responses held in memory now.
+    pub fn cached_responses(&self) -> usize {
+        self.cached.load(Ordering::Relaxed)
+    }
     /// Adds an issuer without a database: for fuzzing and benchmarks of the request path.
     pub fn insert_detached(
         &self,
@@ -196,7 +221,7 @@ impl Store {
         let missing: Vec<String> = self
             .issuers()
             .iter()
-            .filter(|i| i.not_after > now && i.first_seen.elapsed() > SIGNER_GRACE && i.signer().is_none())
+            .filter(|i| i.not_after > now && i.first_seen.elapsed() > SIGNER_GRACE && i.valid_signer(now).is_none())
             .map(|i| i.id.to_string())
             .collect();
         if missing.is_empty() {
@@ -217,6 +242,9 @@ pub struct Refresher {
     pub keys: KeyEncryptionKeys,
     /// Transaction horizon of the previous poll; `None` before the first full load.
     since: Option<String>,
+    /// Issuers whose CA certificate cannot be read: not served, and their rows skipped rather
+    /// than holding the horizon back.
+    unreadable: std::collections::HashSet<Uuid>,
 }
 
 impl Refresher {
@@ -226,6 +254,7 @@ impl Refresher {
             db,
             keys,
             since: None,
+            unreadable: std::collections::HashSet::new(),
         }
     }
 
@@ -268,7 +297,7 @@ impl Refresher {
         for (issuer_id, rows) in by_issuer {
             let Some(issuer) = self.store.issuer(&issuer_id) else {
                 // The issuer committed after this poll read the issuers: read these rows again.
-                complete = false;
+                complete &= self.unreadable.contains(&issuer_id);
                 continue;
             };
             let mut map = write(&issuer.statuses);
@@ -293,14 +322,19 @@ impl Refresher {
         Ok(stats)
     }
 
-    async fn refresh_issuers(&self) -> anyhow::Result<()> {
+    async fn refresh_issuers(&mut self) -> anyhow::Result<()> {
         let rows = repo::issuers(&self.db).await?;
         let known: Vec<Uuid> = read(&self.store.issuers).keys().copied().collect();
-        for row in rows.into_iter().filter(|r| !known.contains(&r.id)) {
+        let new: Vec<_> = rows
+            .into_iter()
+            .filter(|r| !known.contains(&r.id) && !self.unreadable.contains(&r.id))
+            .collect();
+        for row in new {
             let identity = match CaIdentity::from_certificate(&row.certificate_der) {
                 Ok(i) => i,
                 Err(e) => {
                     tracing::error!(issuer = %row.id, error = %e, "CA certificate unreadable; issuer not served");
+                    self.unreadable.insert(row.id);
                     continue;
                 }
             };
@@ -322,6 +356,15 @@ impl Refresher {
     }
 
     async fn refresh_signers(&self) -> anyhow::Result<()> {
+        // A signer past its validity is dropped even if no successor has appeared: answering
+        // with it would produce responses no client accepts.
+        let now = OffsetDateTime::now_utc();
+        for issuer in self.store.issuers() {
+            if issuer.signer().is_some_and(|s| s.not_after <= now) {
+                tracing::error!(issuer = %issuer.id, "OCSP signer expired with no successor; answering tryLater");
+                *write(&issuer.signer) = None;
+            }
+        }
         for row in repo::current_signers(&self.db).await? {
             let Some(issuer) = self.store.issuer(&row.issuer_id) else {
                 continue;

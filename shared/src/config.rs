@@ -523,6 +523,8 @@ pub struct ResponderConfig {
     pub request_timeout: Duration,
     /// Largest OCSP request body accepted.
     pub max_request_bytes: usize,
+    /// Bound on signed OCSP responses kept in memory (about 1 KB each).
+    pub ocsp_cache_entries: usize,
     pub dev_mode: bool,
 }
 
@@ -572,6 +574,7 @@ impl ResponderConfig {
             concurrency_limit,
             request_timeout: env.duration("CERTCTL_RESPONDER_REQUEST_TIMEOUT", Duration::from_secs(5))?,
             max_request_bytes: env.number("CERTCTL_OCSP_MAX_REQUEST_BYTES", 8192usize)?,
+            ocsp_cache_entries: env.number("CERTCTL_OCSP_CACHE_ENTRIES", 100_000usize)?,
             dev_mode,
         })
     }

@@ -157,6 +157,14 @@ impl KeyEncryptionKeys {
         }
     }
 
+    /// Ids (hex) of every configured key, current first.
+    pub fn ids(&self) -> Vec<String> {
+        std::iter::once(&self.current)
+            .chain(&self.previous)
+            .map(Kek::id_hex)
+            .collect()
+    }
+
     /// Whether any key of `self` is also a key of `other`.
     pub fn shares_a_key_with(&self, other: &Self) -> bool {
         let ids = |k: &Self| {

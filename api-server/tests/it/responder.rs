@@ -675,3 +675,49 @@ async fn a_database_outage_serves_cached_answers_and_keeps_the_responder_ready()
     responder.stop().await;
     worker.stop().await;
 }
+
+#[tokio::test]
+async fn a_new_responder_key_replaces_the_signers_at_once() {
+    let app = TestApp::spawn().await;
+    let (issuer, _) = app.pki().await;
+    let worker = app.worker(&[]).await;
+    app.wait_published(&issuer, Duration::from_secs(5)).await;
+    worker.stop().await;
+    let new_key = base64::engine::general_purpose::STANDARD.encode(crate::helpers::rand_bytes::<32>());
+    let worker = app
+        .worker(&[
+            ("CERTCTL_RESPONDER_KEY_ENCRYPTION_KEY", new_key.as_str()),
+            (
+                "CERTCTL_PREVIOUS_RESPONDER_KEY_ENCRYPTION_KEYS",
+                crate::helpers::responder_kek().as_str(),
+            ),
+        ])
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app
+        .scalar_i64(&format!(
+            "SELECT count(DISTINCT kek_id) FROM ocsp_signers WHERE issuer_id = '{issuer}'"
+        ))
+        .await
+        < 2
+    {
+        assert!(Instant::now() < deadline, "no signer under the new key within 5 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A responder holding only the new key is ready and signs with the new signer.
+    let responder = app
+        .responder_on(
+            &app.db_url.clone(),
+            &[("CERTCTL_RESPONDER_KEY_ENCRYPTION_KEY", new_key.as_str())],
+        )
+        .await;
+    let r = app
+        .http
+        .get(format!("{}/0102", responder.ocsp_url(&issuer)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.bytes().await.unwrap()[..2], [0x30, 0x82]);
+    responder.stop().await;
+    worker.stop().await;
+}

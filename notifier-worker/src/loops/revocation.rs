@@ -21,8 +21,9 @@ use uuid::Uuid;
 
 use crate::metrics::WorkerMetrics;
 
-/// How long a claimed CRL build may take before another worker may take it over.
-const BUILD_LEASE: Duration = Duration::from_secs(120);
+/// How long a claimed CRL build may take before another worker may take it over; no longer than
+/// the loop's tick timeout, so a tick abandoned by that timeout does not hold its claims longer.
+const BUILD_LEASE: Duration = Duration::from_secs(60);
 /// After a failed build, how long before it is tried again.
 const RETRY_FAILED_BUILD: Duration = Duration::from_secs(15);
 /// Key type of the delegated responders: fast to sign with, understood by every OCSP client.
@@ -55,12 +56,16 @@ impl Publisher {
                     self.metrics.crl_builds.with_label_values(&["error"]).inc();
                     tracing::error!(issuer = %build.issuer_id, crl_number = build.number,
                         error = format!("{e:#}"), "CRL build failed; retrying shortly");
-                    crls::release(&self.db, build.issuer_id, &self.worker_id, RETRY_FAILED_BUILD).await?;
+                    if let Err(e) = crls::release(&self.db, build.issuer_id, &self.worker_id, RETRY_FAILED_BUILD).await
+                    {
+                        tracing::warn!(issuer = %build.issuer_id, error = %e, "could not release the failed build; its lease will expire");
+                    }
                 }
             }
         }
         if let Some(keys) = &self.settings.responder_keys {
-            for issuer_id in ocsp_signers::issuers_needing_signer(&self.db, self.settings.signer_validity / 2).await? {
+            let rotate = self.settings.signer_validity / 2;
+            for issuer_id in ocsp_signers::issuers_needing_signer(&self.db, rotate, &keys.current_id()).await? {
                 if let Err(e) = self.make_signer(keys, issuer_id).await {
                     tracing::error!(issuer = %issuer_id, error = format!("{e:#}"), "OCSP signer creation failed");
                 }
@@ -141,9 +146,10 @@ impl Publisher {
         let tx = self.db.begin().await?;
         ocsp_signers::lock_issuer(&tx, issuer_id).await?;
         // Another worker may have made one while this one waited for the lock.
-        let still_needed = ocsp_signers::issuers_needing_signer(&tx, self.settings.signer_validity / 2)
-            .await?
-            .contains(&issuer_id);
+        let still_needed =
+            ocsp_signers::issuers_needing_signer(&tx, self.settings.signer_validity / 2, &keys.current_id())
+                .await?
+                .contains(&issuer_id);
         if !still_needed {
             return Ok(());
         }

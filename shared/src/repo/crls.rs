@@ -113,10 +113,17 @@ pub async fn store(conn: &DatabaseConnection, crl: NewCrl<'_>, keep: u32) -> Res
     .await?;
     tx.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "UPDATE crl_state SET built_revision = GREATEST(built_revision, $2), next_update = $3, \
-           building_until = NULL, building_by = NULL \
+        "UPDATE crl_state SET built_revision = GREATEST(built_revision, $2), \
+           next_update = GREATEST(next_update, $3), \
+           building_until = CASE WHEN building_by = $4 THEN NULL ELSE building_until END, \
+           building_by = CASE WHEN building_by = $4 THEN NULL ELSE building_by END \
          WHERE issuer_id = $1",
-        [crl.issuer_id.into(), crl.revision.into(), crl.next_update.into()],
+        [
+            crl.issuer_id.into(),
+            crl.revision.into(),
+            crl.next_update.into(),
+            crl.generated_by.into(),
+        ],
     ))
     .await?;
     tx.execute_raw(Statement::from_sql_and_values(

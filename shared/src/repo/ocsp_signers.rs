@@ -12,15 +12,21 @@ pub struct IssuerNeedingSigner {
 }
 
 /// Issuers with no signer that stays valid for at least `rotate_before` more (or until the CA
-/// itself expires, for a CA that expires sooner).
-pub async fn issuers_needing_signer(conn: &impl ConnectionTrait, rotate_before: Duration) -> Result<Vec<Uuid>, DbErr> {
+/// itself expires, for a CA that expires sooner) and is sealed under the current responder key
+/// (`current_kek`): introducing a new key replaces the signers at once.
+pub async fn issuers_needing_signer(
+    conn: &impl ConnectionTrait,
+    rotate_before: Duration,
+    current_kek: &str,
+) -> Result<Vec<Uuid>, DbErr> {
     Ok(IssuerNeedingSigner::find_by_statement(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "SELECT i.id AS issuer_id FROM issuers i \
          WHERE i.not_after > now() AND NOT EXISTS ( \
            SELECT 1 FROM ocsp_signers s WHERE s.issuer_id = i.id AND s.not_before <= now() \
+             AND s.kek_id = $2 \
              AND s.not_after >= LEAST(now() + make_interval(secs => $1), i.not_after))",
-        [rotate_before.as_secs_f64().into()],
+        [rotate_before.as_secs_f64().into(), current_kek.into()],
     ))
     .all(conn)
     .await?
