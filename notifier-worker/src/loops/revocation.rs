@@ -2,8 +2,9 @@
 //! the database, and the delegated OCSP responder certificates the public responder signs with.
 //!
 //! One tick: make sure every live issuer has a CRL state; claim and build every CRL that is
-//! missing, behind a revocation or due for renewal; make a signer for every issuer whose signer
-//! is missing or past half its life; refresh the freshness gauges. Several workers may run this:
+//! missing, behind a revocation or due for renewal; make a signer for every issuer with no valid
+//! signer sealed under the current responder key that has half its validity left; refresh the
+//! freshness gauges. Several workers may run this:
 //! claims are leased rows and signer creation takes a per-issuer lock.
 
 use std::time::{Duration, Instant};
