@@ -721,3 +721,61 @@ async fn a_new_responder_key_replaces_the_signers_at_once() {
     responder.stop().await;
     worker.stop().await;
 }
+
+#[tokio::test]
+async fn a_bulk_revocation_of_thousands_coalesces_into_a_few_crl_builds() {
+    let app = TestApp::spawn().await;
+    let (issuer, profile) = app.pki().await;
+    let seed = app.issue(&issuer, &profile, "fleet.example.net").await;
+    // 2,000 more certificates of the same issuer, cloned in SQL: issuing them one by one through
+    // the API would only slow the test down.
+    app.db
+        .execute_unprepared(&format!(
+            "INSERT INTO certificates (id, issuer_id, profile_id, serial_hex, common_name, sans, key_algorithm, \
+               public_key_der, status, short_lived, not_before, not_after, certificate_der, certificate_pem, requested_by) \
+             SELECT gen_random_uuid(), issuer_id, profile_id, '7' || substr(md5(random()::text || g::text), 1, 31), \
+               common_name, sans, key_algorithm, public_key_der, status, short_lived, not_before, not_after, \
+               certificate_der, certificate_pem, requested_by \
+             FROM certificates, generate_series(1, 2000) g WHERE id = '{}'",
+            id(&seed)
+        ))
+        .await
+        .unwrap();
+    let worker = app.worker(&[]).await;
+    app.wait_published(&issuer, Duration::from_secs(5)).await;
+    let crls_before = app
+        .scalar_i64(&format!("SELECT count(*) FROM crls WHERE issuer_id = '{issuer}'"))
+        .await;
+
+    let (s, v) = app
+        .post(
+            "/api/v1/certificates/bulk-revoke",
+            &app.admin_key,
+            json!({ "reason": "cessationOfOperation", "issuer_id": issuer }),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let newest = app
+            .scalar_i64(&format!(
+                "SELECT COALESCE((SELECT entry_count FROM crls WHERE issuer_id = '{issuer}' ORDER BY crl_number DESC LIMIT 1), 0)::bigint"
+            ))
+            .await;
+        if newest == 2001 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the bulk revocation never reached a CRL ({newest} entries)"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let builds = app
+        .scalar_i64(&format!("SELECT count(*) FROM crls WHERE issuer_id = '{issuer}'"))
+        .await
+        - crls_before;
+    assert!((1..=2).contains(&builds), "{builds} CRL builds for one bulk revocation");
+    worker.stop().await;
+}
