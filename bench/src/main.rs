@@ -7,8 +7,15 @@
 //!   how long they took.
 //! - `certctl-bench receive`: a webhook receiver that records when each `webhook-id` first
 //!   arrived and exits once it has seen `--expect` distinct ids.
+//! - `certctl-bench pki-export` and `certctl-bench ocsp-requests`: the CA, keys, OpenSSL index
+//!   and OCSP request pools with which `bench/ocsp.sh` and `bench/crl.sh` run OpenSSL's
+//!   responder and `openssl ca -gencrl` beside certctl's (see `pki.rs`).
+//! - `certctl-bench fixed`: a bare axum server answering every POST with fixed bytes, the HTTP
+//!   stack's ceiling that `bench/ocsp.sh` measures beside the responder.
 
+mod fixed;
 mod notify;
+mod pki;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -63,6 +70,9 @@ async fn main() -> anyhow::Result<()> {
     match std::env::args().nth(1).as_deref() {
         Some("post") => return notify::post(std::env::args().skip(2).collect()).await,
         Some("receive") => return notify::receive(std::env::args().skip(2).collect()).await,
+        Some("pki-export") => return pki::export(std::env::args().skip(2).collect()).await,
+        Some("ocsp-requests") => return pki::requests(std::env::args().skip(2).collect()).await,
+        Some("fixed") => return fixed::serve(std::env::args().skip(2).collect()).await,
         _ => {}
     }
     let args = Arc::new(parse_args()?);
