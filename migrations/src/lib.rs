@@ -13,6 +13,7 @@ mod m20261128_000003_compromised_keys;
 mod m20261128_000004_profile_revision;
 mod m20261128_000005_notifications;
 mod m20261128_000006_revocation;
+mod m20261128_000007_crl_read_path;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_profile_revision::Migration),
             Box::new(m20261128_000005_notifications::Migration),
             Box::new(m20261128_000006_revocation::Migration),
+            Box::new(m20261128_000007_crl_read_path::Migration),
         ]
     }
 }

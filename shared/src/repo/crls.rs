@@ -69,9 +69,8 @@ pub struct RevokedEntry {
 pub async fn revoked_entries(conn: &impl ConnectionTrait, issuer_id: Uuid) -> Result<Vec<RevokedEntry>, DbErr> {
     RevokedEntry::find_by_statement(Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "SELECT r.serial_hex, r.revoked_at, r.reason_code \
-         FROM certificate_revocations r JOIN certificates c ON c.id = r.certificate_id \
-         WHERE r.issuer_id = $1 AND NOT c.short_lived AND c.not_after > now()",
+        "SELECT serial_hex, revoked_at, reason_code FROM certificate_revocations \
+         WHERE issuer_id = $1 AND NOT certificate_short_lived AND certificate_not_after > now()",
         [issuer_id.into()],
     ))
     .all(conn)
