@@ -779,3 +779,37 @@ async fn a_bulk_revocation_of_thousands_coalesces_into_a_few_crl_builds() {
     assert!((1..=2).contains(&builds), "{builds} CRL builds for one bulk revocation");
     worker.stop().await;
 }
+
+#[tokio::test]
+async fn a_new_issuer_has_its_first_crl_and_signer_within_five_seconds_at_default_settings() {
+    let app = TestApp::spawn().await;
+    // The default check interval (1 s), not the harness's faster one.
+    let worker = app.worker(&[("CERTCTL_CRL_CHECK_INTERVAL", "1s")]).await;
+    let responder = app.responder().await;
+    let created = Instant::now();
+    let issuer = id(&app.issuer("fresh", "ecdsa-p384").await);
+    app.wait_published(&issuer, Duration::from_secs(5)).await;
+    // And the responder serves both within the same five seconds.
+    loop {
+        let crl = responder.crl(&app.http, &issuer).await;
+        let ocsp = app
+            .http
+            .get(format!("{}/0102", responder.ocsp_url(&issuer)))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        if crl.is_some() && ocsp.len() > 5 {
+            break;
+        }
+        assert!(
+            created.elapsed() < Duration::from_secs(5),
+            "not served within 5 s of creation"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    responder.stop().await;
+    worker.stop().await;
+}
