@@ -402,8 +402,9 @@ async fn crl_numbers_never_repeat_or_go_back_across_restarts_and_concurrent_work
         app.revoke(cert, "cessationOfOperation").await;
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
-    // Wait for the CRL that covers every revocation.
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // Wait for the CRL that covers every revocation. The killed worker may have died holding a
+    // build lease (10 s), which must run out before another worker takes that issuer.
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let covered = app
             .scalar_i64(&format!(

@@ -22,9 +22,10 @@ use uuid::Uuid;
 
 use crate::metrics::WorkerMetrics;
 
-/// How long a claimed CRL build may take before another worker may take it over; no longer than
-/// the loop's tick timeout, so a tick abandoned by that timeout does not hold its claims longer.
-const BUILD_LEASE: Duration = Duration::from_secs(60);
+/// How long a claimed CRL build may take before another worker may take it over. Short, so a
+/// worker that dies mid-build delays the next CRL by seconds; a build that outlasts it only costs
+/// duplicate work, since the database keeps CRL numbers strictly increasing whoever stores first.
+const BUILD_LEASE: Duration = Duration::from_secs(10);
 /// After a failed build, how long before it is tried again.
 const RETRY_FAILED_BUILD: Duration = Duration::from_secs(15);
 /// Key type of the delegated responders: fast to sign with, understood by every OCSP client.
