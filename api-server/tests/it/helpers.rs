@@ -439,3 +439,48 @@ impl Proxy {
         self.cut.store(false, Ordering::SeqCst);
     }
 }
+
+/// Runs `openssl` with `args`: (success, stdout and stderr).
+pub fn openssl(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl must be installed");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Writes `contents` to `dir/name` and returns the path.
+pub fn write(dir: &std::path::Path, name: &str, contents: impl AsRef<[u8]>) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, contents).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+/// Runs a pkilint linter; any ERROR or FATAL finding fails.
+pub fn pkilint(tool: &str, args: &[&str], file: &str) {
+    let out = std::process::Command::new(tool)
+        .arg("lint")
+        .args(args)
+        .arg(file)
+        .output()
+        .expect("pkilint must be installed (pip install pkilint; .ci/run does it)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !text.contains("(ERROR)")
+            && !text.contains("(FATAL)")
+            && !text.contains("Traceback")
+            && !text.contains("usage:"),
+        "{tool} on {file}:\n{text}"
+    );
+}

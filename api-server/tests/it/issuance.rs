@@ -1,49 +1,13 @@
 //! Issuance rules, judged by OpenSSL and pkilint rather than by our own parser.
 
-use std::path::Path;
-use std::process::Command;
-
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, id, openssl_csr, tempdir};
+use crate::helpers::{TestApp, id, openssl, openssl_csr, tempdir, write};
 
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p.to_string_lossy().into_owned()
-}
-
-fn openssl(args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl must be installed");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-/// Runs pkilint's RFC 5280 certificate lint; any ERROR or FATAL finding fails.
+/// pkilint's RFC 5280 certificate lint; any ERROR or FATAL finding fails.
 fn pkilint(file: &str) {
-    let out = Command::new("lint_pkix_cert")
-        .args(["lint", file])
-        .output()
-        .expect("pkilint must be installed (pip install pkilint; .ci/run does it)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        !text.contains("(ERROR)") && !text.contains("(FATAL)") && !text.contains("Traceback"),
-        "pkilint on {file}:\n{text}"
-    );
+    crate::helpers::pkilint("lint_pkix_cert", &[], file);
 }
 
 fn text_of(pem_file: &str) -> String {

@@ -7,8 +7,8 @@ use base64::Engine;
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, id, tempdir};
-use crate::responder_harness::{Responder, openssl, pkilint, write};
+use crate::helpers::{TestApp, id, openssl, pkilint, tempdir, write};
+use crate::responder_harness::Responder;
 
 /// The PEM of the certificate and of its issuing CA.
 fn pems(cert: &Value) -> (String, String) {
@@ -221,7 +221,7 @@ async fn openssl_judges_ocsp_over_post_and_get_and_the_crl() {
         .await
         .unwrap();
     assert_eq!(resp.headers()["content-type"], "application/pkix-cert");
-    let ca_der = write(&dir, "ca.der", &resp.bytes().await.unwrap());
+    let ca_der = write(&dir, "ca.der", resp.bytes().await.unwrap());
     let (ok, text) = openssl(&["x509", "-inform", "DER", "-in", &ca_der, "-noout", "-subject"]);
     assert!(ok && text.contains("root CA"), "{text}");
 

@@ -1,8 +1,6 @@
 //! Revocation test harness: the real responder in-process, and OpenSSL as the client.
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use certctl_revocation_responder::{Listeners, run};
@@ -124,47 +122,4 @@ impl TestApp {
             .await;
         assert_eq!(s, 200, "{v}");
     }
-}
-
-pub fn openssl(args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl must be installed");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, bytes).unwrap();
-    p.to_string_lossy().into_owned()
-}
-
-/// Runs a pkilint linter; any ERROR or FATAL finding fails.
-pub fn pkilint(tool: &str, args: &[&str], file: &str) {
-    let out = Command::new(tool)
-        .arg("lint")
-        .args(args)
-        .arg(file)
-        .output()
-        .expect("pkilint must be installed (pip install pkilint; .ci/run does it)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        !text.contains("(ERROR)")
-            && !text.contains("(FATAL)")
-            && !text.contains("Traceback")
-            && !text.contains("usage:"),
-        "{tool} on {file}:\n{text}"
-    );
 }
