@@ -7,28 +7,71 @@ use std::time::{Duration, Instant};
 use certctl_shared::channel_config::{ChannelConfig, merge, secret_context};
 use certctl_shared::crypto::KeyEncryptionKeys;
 use certctl_shared::entities::notification_channel::Model as Channel;
+use certctl_shared::entities::notification_event::Model as Event;
 use certctl_shared::model::ChannelKind;
-use certctl_shared::repo::notifications::{self, AttemptRecord, Outcome};
+use certctl_shared::repo::notifications::{self, AttemptRecord, Finished, Outcome};
 use certctl_shared::retry::{AfterFailure, RetryPolicy};
 use chrono::Utc;
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use crate::batch::Batcher;
 use crate::channels::{self, Delivery, HttpSender, Outgoing};
 use crate::metrics::WorkerMetrics;
 
 pub struct Deliverer {
-    pub db: DatabaseConnection,
     pub keys: KeyEncryptionKeys,
     pub http: HttpSender,
     pub policy: RetryPolicy,
-    pub lease: Duration,
     pub timeout: Duration,
     pub worker_id: String,
     pub metrics: Arc<WorkerMetrics>,
     /// Woken when a failure is scheduled, so the sweep can sleep until exactly then.
     pub sweep_wake: Arc<Notify>,
+    pub writes: Writes,
+}
+
+/// The most claims, or outcomes, written in one statement.
+const MAX_BATCH: usize = 64;
+/// Batches of each kind being written at once.
+const BATCHES_IN_FLIGHT: usize = 1;
+/// The connections the batch writers need: claims and outcomes, each with its batches in flight.
+pub const WRITE_CONNECTIONS: u32 = 2 * BATCHES_IN_FLIGHT as u32;
+
+/// The claim and outcome writes of concurrent deliveries, batched (see [`crate::batch`]).
+pub struct Writes {
+    claims: Batcher<Uuid, Option<(Event, Option<Channel>)>>,
+    outcomes: Batcher<Finished, bool>,
+}
+
+impl Writes {
+    pub fn spawn(db: DatabaseConnection, worker_id: String, lease: Duration) -> Self {
+        let claim_db = db.clone();
+        let worker_id = Arc::new(worker_id);
+        let claims = Batcher::spawn(MAX_BATCH, BATCHES_IN_FLIGHT, move |ids: Vec<Uuid>| {
+            let (db, worker_id) = (claim_db.clone(), worker_id.clone());
+            async move {
+                let mut claimed: std::collections::HashMap<Uuid, _> =
+                    notifications::claim_many(&db, &ids, &worker_id, lease)
+                        .await?
+                        .into_iter()
+                        .map(|(event, channel)| (event.id, (event, channel)))
+                        .collect();
+                // A duplicate message for the same row in one batch: only the first gets the claim.
+                Ok(ids.iter().map(|id| claimed.remove(id)).collect())
+            }
+        });
+        let outcomes = Batcher::spawn(MAX_BATCH, BATCHES_IN_FLIGHT, move |done: Vec<Finished>| {
+            let db = db.clone();
+            async move {
+                let recorded: std::collections::HashSet<(Uuid, Uuid)> =
+                    notifications::finish_many(&db, &done).await?.into_iter().collect();
+                Ok(done.iter().map(|d| recorded.contains(&(d.id, d.lease_token))).collect())
+            }
+        });
+        Self { claims, outcomes }
+    }
 }
 
 /// What processing a message came to.
@@ -54,7 +97,7 @@ fn broken(why: String) -> Result<(ChannelKind, ChannelConfig), Delivery> {
 impl Deliverer {
     #[tracing::instrument(skip_all, fields(notification.id = %id))]
     pub async fn process(&self, id: Uuid) -> Result<Processed, DbErr> {
-        let Some((row, channel)) = notifications::claim(&self.db, id, &self.worker_id, self.lease).await? else {
+        let Some((row, channel)) = self.writes.claims.call(id).await? else {
             self.metrics.skipped.inc();
             return Ok(Processed::Skipped);
         };
@@ -131,7 +174,13 @@ impl Deliverer {
                 (outcome, record)
             }
         };
-        if !notifications::finish(&self.db, id, token, &outcome, &record).await? {
+        let done = Finished {
+            id,
+            lease_token: token,
+            outcome: outcome.clone(),
+            attempt: record.clone(),
+        };
+        if !self.writes.outcomes.call(done).await? {
             self.metrics.lost_leases.inc();
             tracing::warn!(
                 attempt,

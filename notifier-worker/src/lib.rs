@@ -1,6 +1,7 @@
 //! `certctl-notifier-worker`: the notification delivery pool and the scheduled loops (retry
 //! sweep, outbox relay, expiry scan, CRL publishing and OCSP responder certificates).
 
+pub mod batch;
 pub mod channels;
 pub mod consumer;
 pub mod deliver;
@@ -37,6 +38,10 @@ pub async fn run(config: WorkerConfig, listeners: Listeners, shutdown: Cancellat
     let db = certctl_shared::db::connect(&config.common)
         .await
         .context("failed to connect to CERTCTL_DATABASE_URL")?;
+    // The claim and outcome batches have connections of their own: one per batch in flight.
+    let batch_db = certctl_shared::db::connect_custom_plans(&config.common, deliver::WRITE_CONNECTIONS)
+        .await
+        .context("failed to connect to CERTCTL_DATABASE_URL")?;
     let broker = Broker::default();
     // The broker connection outlives the drain, so deliveries finishing after SIGTERM can still ack.
     let broker_shutdown = CancellationToken::new();
@@ -52,7 +57,6 @@ pub async fn run(config: WorkerConfig, listeners: Listeners, shutdown: Cancellat
     let n = config.notifications.clone();
     let sweep_wake = Arc::new(Notify::new());
     let deliverer = Arc::new(Deliverer {
-        db: db.clone(),
         keys: config.keys.clone(),
         http: HttpSender::new(
             n.delivery_timeout,
@@ -62,11 +66,11 @@ pub async fn run(config: WorkerConfig, listeners: Listeners, shutdown: Cancellat
         )
         .context("failed to build the HTTP client")?,
         policy: n.retry,
-        lease: n.lease,
         timeout: n.delivery_timeout,
         worker_id: config.worker_id.clone(),
         metrics: metrics.clone(),
         sweep_wake: sweep_wake.clone(),
+        writes: deliver::Writes::spawn(batch_db, config.worker_id.clone(), n.lease),
     });
 
     let mut tasks = tokio::task::JoinSet::new();

@@ -656,3 +656,124 @@ async fn poison_messages_are_dead_lettered_and_rows_stay_safe() {
     }
     assert_eq!(poisoned, 2, "poison queue count");
 }
+
+/// The worker's batched writes: a claim batch with a duplicate and an unknown id claims each row
+/// once; an outcome batch records only the attempts whose lease is still current; and the claim
+/// reaches rows by primary key alone, even under a generic plan on a table full of sent rows
+/// (the relay's partial indexes once made every claim read all their stale entries).
+#[tokio::test]
+async fn batched_claims_and_outcomes_touch_only_what_they_own() {
+    use certctl_shared::model::EventType;
+    use certctl_shared::repo::notifications::{self as repo, AttemptRecord, Finished, Outcome};
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let app = TestApp::spawn().await;
+    let (channel, _) = app
+        .webhook_channel("batch", "http://127.0.0.1:9", &["channel_test"])
+        .await;
+    let channel: uuid::Uuid = channel.parse().unwrap();
+    let mut rows = Vec::new();
+    for _ in 0..3 {
+        rows.push(
+            repo::enqueue_for_channel(&app.db, channel, EventType::ChannelTest, json!({}))
+                .await
+                .unwrap(),
+        );
+    }
+    let (a, b, c) = (rows[0], rows[1], rows[2]);
+    let lease = Duration::from_secs(60);
+    let claimed = repo::claim_many(&app.db, &[a, a, b, uuid::Uuid::now_v7()], "w1", lease)
+        .await
+        .unwrap();
+    let mut ids: Vec<_> = claimed.iter().map(|(e, _)| e.id).collect();
+    ids.sort();
+    let mut want = vec![a, b];
+    want.sort();
+    assert_eq!(ids, want, "each claimable row once, unknown ids ignored");
+    assert!(claimed.iter().all(|(e, ch)| e.status == "sending"
+        && e.locked_by.as_deref() == Some("w1")
+        && ch.as_ref().map(|c| c.id) == Some(channel)));
+    assert!(
+        repo::claim_many(&app.db, &[a, b], "w2", lease)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a live lease is not claimable"
+    );
+    let token = |id| claimed.iter().find(|(e, _)| e.id == id).unwrap().0.lease_token.unwrap();
+    let attempt = AttemptRecord {
+        started_at: Utc::now(),
+        duration_ms: 3,
+        outcome: "delivered",
+        status_code: Some(200),
+        error: None,
+        worker: "w1".to_owned(),
+    };
+    let done = |id, lease_token| Finished {
+        id,
+        lease_token,
+        outcome: Outcome::Sent,
+        attempt: attempt.clone(),
+    };
+    // `b` with a lease token that is not its own (its lease passed on), `c` never claimed.
+    let recorded = repo::finish_many(
+        &app.db,
+        &[
+            done(a, token(a)),
+            done(b, uuid::Uuid::now_v7()),
+            done(c, uuid::Uuid::now_v7()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(recorded, vec![(a, token(a))]);
+    let row = |id| {
+        let app = &app;
+        async move { repo::find(&app.db, id).await.unwrap().unwrap() }
+    };
+    assert_eq!(row(a).await.status, "sent");
+    assert_eq!(row(b).await.status, "sending");
+    assert_eq!(row(c).await.status, "pending");
+    let attempts = repo::attempts(&app.db, a).await.unwrap();
+    assert_eq!(attempts.iter().map(|x| x.attempt).collect::<Vec<_>>(), vec![1]);
+    assert!(repo::attempts(&app.db, b).await.unwrap().is_empty());
+
+    // The plan: many rows that went pending → sending → sent (their stale entries stay in the
+    // partial indexes until vacuum), then the claim under a generic plan uses the primary key only.
+    app.db
+        .execute_unprepared(&format!(
+            "CREATE TEMP TABLE t AS SELECT gen_random_uuid() AS id FROM generate_series(1, 20000); \
+             INSERT INTO notification_events (id, type, channel_id, payload) \
+             SELECT id, 'channel_test', '{channel}', '{{}}' FROM t; \
+             UPDATE notification_events SET status = 'sending', locked_until = now() + interval '1 minute' \
+             WHERE id IN (SELECT id FROM t); \
+             UPDATE notification_events SET status = 'sent', locked_until = NULL, sent_at = now() \
+             WHERE id IN (SELECT id FROM t); \
+             ANALYZE notification_events;"
+        ))
+        .await
+        .unwrap();
+    let tx = app.db.begin().await.unwrap();
+    tx.execute_unprepared(&format!(
+        "SET LOCAL plan_cache_mode = force_generic_plan; PREPARE certctl_claim(uuid[], text, float8) AS {}",
+        repo::CLAIM_SQL
+    ))
+    .await
+    .unwrap();
+    let plan: Vec<String> = tx
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!("EXPLAIN EXECUTE certctl_claim('{{{c}}}', 'w1', 60)"),
+        ))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.try_get_by_index::<String>(0).unwrap())
+        .collect();
+    tx.rollback().await.unwrap();
+    let plan = plan.join("\n");
+    assert!(plan.contains("notification_events_pkey"), "{plan}");
+    assert!(
+        !plan.contains("idx_notification_events_"),
+        "the claim must not scan the relay or sweep indexes:\n{plan}"
+    );
+}
