@@ -134,7 +134,12 @@ pub async fn run(config: ResponderConfig, listeners: Listeners, shutdown: Cancel
     );
     tracing::info!(public = %listeners.public.local_addr()?, admin = %listeners.admin.local_addr()?, "revocation-responder listening");
     let (a, b) = tokio::join!(
-        certctl_shared::serve::serve(listeners.public, public, config.tls.as_ref(), shutdown.clone()),
+        async {
+            match config.tls.as_ref() {
+                Some(tls) => certctl_shared::serve::serve(listeners.public, public, Some(tls), shutdown.clone()).await,
+                None => certctl_shared::serve::serve_http1(listeners.public, public, shutdown.clone()).await,
+            }
+        },
         certctl_shared::serve::serve(
             listeners.admin,
             admin::router(registry, readiness),

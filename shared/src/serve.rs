@@ -72,6 +72,67 @@ async fn serve_inner(
     Ok(())
 }
 
+/// Serves plain HTTP/1.1 (no TLS, no HTTP/2) until `shutdown`, then drains like [`serve`]. For
+/// a public, high-rate listener whose clients often open a connection per request (OCSP
+/// clients do): it skips what `axum::serve` does per connection for protocols this listener
+/// does not speak (reading ahead to detect HTTP/2, a make-service call), and accepts from one
+/// task per core, so accepting new connections is not funnelled through one task.
+pub async fn serve_http1(listener: TcpListener, router: Router, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let listener = std::sync::Arc::new(listener);
+    let graceful = std::sync::Arc::new(hyper_util::server::graceful::GracefulShutdown::new());
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true);
+    let acceptors = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..acceptors {
+        let (listener, router, http, graceful, shutdown) = (
+            listener.clone(),
+            router.clone(),
+            http.clone(),
+            graceful.clone(),
+            shutdown.clone(),
+        );
+        tasks.spawn(async move {
+            loop {
+                let (stream, _peer) = tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    accepted = listener.accept() => match accepted {
+                        Ok(accepted) => accepted,
+                        Err(e) => {
+                            // Out of file descriptors, say: back off instead of spinning.
+                            tracing::warn!(error = %e, "failed to accept a connection");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    },
+                };
+                let _ = stream.set_nodelay(true);
+                let service = hyper_util::service::TowerToHyperService::new(router.clone());
+                let connection = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    // A client that goes away mid-request is not the server's error.
+                    let _ = connection.await;
+                });
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    // Every accept task has ended, so this is the last reference.
+    let Ok(graceful) = std::sync::Arc::try_unwrap(graceful) else {
+        return Ok(());
+    };
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+        tracing::warn!("in-flight requests did not finish within the drain timeout");
+    }
+    Ok(())
+}
+
+/// How long a client has to send a request's headers on a connection (idle keep-alive included).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Binds `addr`, naming the variable it came from if that fails, for `main`.
 pub async fn bind(var: &str, addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)
