@@ -11,8 +11,8 @@
 #    `clients` at a time, as fast as they go). Every one must arrive and end `sent`. Reported:
 #    sustained notifications/s (first commit to last receipt) and p50/p99 commit-to-receipt.
 # 3. Ceiling: pgbench, `clients` clients, 15 s, each iteration the insert and the two updates a
-#    notification costs (insert, claim, mark sent), each in its own transaction as in certctl,
-#    on the same table. Goal: the peak at least 40 % of this.
+#    notification costs (insert, claim, mark sent), each in its own transaction (as certctl writes
+#    them when it is not batching), on the same table. Goal: the peak at least 40 % of this.
 #    Steps 2 and 3 alternate for `rounds` rounds, so both see the table at the same sizes and
 #    the same background noise; the result is the median of the rounds' ratios.
 # 4. Half rate: the same as 2 at half the median peak rate, open loop. Goal: p99 < 250 ms.
