@@ -173,3 +173,88 @@ pub async fn shutdown_signal() {
     }
     tracing::info!("shutdown requested");
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use super::*;
+
+    /// Reads from `stream` until the bytes read so far end with `body`.
+    async fn read_until(stream: &mut TcpStream, body: &str) -> String {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !String::from_utf8_lossy(&seen).ends_with(body) {
+            let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+                .await
+                .expect("response in time")
+                .unwrap();
+            assert!(n > 0, "connection closed early: {}", String::from_utf8_lossy(&seen));
+            seen.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8(seen).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn http1_keeps_alive_closes_http10_and_drains_on_shutdown() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = Router::new().route("/fast", get(|| async { "ok" })).route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                "done"
+            }),
+        );
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(serve_http1(listener, router, shutdown.clone()));
+
+        // Keep-alive: two requests, one after the other, on one connection.
+        let mut conn = TcpStream::connect(addr).await.unwrap();
+        for _ in 0..2 {
+            conn.write_all(b"GET /fast HTTP/1.1\r\nHost: t\r\n\r\n").await.unwrap();
+            let response = read_until(&mut conn, "ok").await;
+            assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        }
+
+        // HTTP/1.0 without keep-alive (how ab and many OCSP clients ask): answered, then closed.
+        let mut once = TcpStream::connect(addr).await.unwrap();
+        once.write_all(b"GET /fast HTTP/1.0\r\n\r\n").await.unwrap();
+        let mut response = String::new();
+        tokio::time::timeout(Duration::from_secs(5), once.read_to_string(&mut response))
+            .await
+            .expect("the server closes the connection")
+            .unwrap();
+        assert!(
+            response.starts_with("HTTP/1.0 200") && response.ends_with("ok"),
+            "{response}"
+        );
+
+        // Shutdown mid-request: the request in flight still gets its answer, then serving ends.
+        let mut slow = TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        shutdown.cancel();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !server.is_finished(),
+            "serving ended before the request in flight was answered"
+        );
+        let response = read_until(&mut slow, "done").await;
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        drop((conn, slow));
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("serving ends after the drain")
+            .unwrap()
+            .unwrap();
+        assert!(
+            TcpStream::connect(addr).await.is_err(),
+            "still accepting after shutdown"
+        );
+    }
+}
