@@ -58,17 +58,27 @@ async fn wait_ocsp_text(app: &TestApp, r: &Responder, issuer: &str, serial: &str
     }
 }
 
-#[tokio::test]
+// Multi-threaded: the body runs openssl and pkilint synchronously, and on a single-threaded
+// runtime that would also stall the in-process API and responder for as long. The progress lines
+// (stderr, shown when the test fails) locate a stall: this test once hung until nextest killed it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openssl_judges_ocsp_over_post_and_get_and_the_crl() {
+    let started = Instant::now();
+    let step = |what: &str| eprintln!("[{:>7.3}s] {what}", started.elapsed().as_secs_f64());
     let app = TestApp::spawn().await;
     let dir = tempdir();
     let (issuer, profile) = app.pki().await;
     let good = app.issue(&issuer, &profile, "good.example.net").await;
     let bad = app.issue(&issuer, &profile, "bad.example.net").await;
+    step("issued");
     let worker = app.worker(&[]).await;
+    step("worker ready");
     app.wait_published(&issuer, Duration::from_secs(5)).await;
+    step("published");
     let responder = app.responder().await;
+    step("responder ready");
     app.revoke(&bad, "keyCompromise").await;
+    step("revoked");
 
     let (good_pem, ca_pem) = pems(&good);
     let (bad_pem, _) = pems(&bad);
@@ -86,6 +96,7 @@ async fn openssl_judges_ocsp_over_post_and_get_and_the_crl() {
     )
     .await;
 
+    step("revocation visible");
     // POST, the way `openssl ocsp` asks: with a nonce (its default) and without.
     for nonce in [&[][..], &["-no_nonce"][..]] {
         let text = ocsp_client(&url, &ca, &[&["-cert", &good_file][..], nonce].concat()).await;
@@ -104,6 +115,7 @@ async fn openssl_judges_ocsp_over_post_and_get_and_the_crl() {
     let text = ocsp_client(&url, &ca, &["-sha256", "-cert", &good_file]).await;
     assert!(text.contains("Response verify OK") && text.contains(": good"), "{text}");
 
+    step("POST judged");
     // GET (RFC 5019/9919): base64 of the DER request, URL-encoded; openssl only judges.
     for (name, nonce) in [("plain", "-no_nonce"), ("nonce", "-nonce")] {
         let req = dir.join(format!("{name}-req.der")).to_string_lossy().into_owned();
@@ -150,6 +162,7 @@ async fn openssl_judges_ocsp_over_post_and_get_and_the_crl() {
         pkilint("lint_ocsp_response", &[], &resp_file);
     }
 
+    step("GET judged and linted");
     // The seed's GET-by-serial shape, with HTTP caching.
     let serial = good["serial_hex"].as_str().unwrap();
     let resp = app.http.get(format!("{url}/{serial}")).send().await.unwrap();
@@ -186,6 +199,7 @@ async fn openssl_judges_ocsp_over_post_and_get_and_the_crl() {
         .unwrap();
     assert_eq!(again.status(), 304);
 
+    step("GET by serial judged");
     // The CRL, fetched from the responder: verify -crl_check refuses the revoked leaf only.
     let crl = responder.crl(&app.http, &issuer).await.expect("CRL served");
     let crl_der = write(&dir, "crl.der", &crl);
@@ -225,8 +239,11 @@ async fn openssl_judges_ocsp_over_post_and_get_and_the_crl() {
     let (ok, text) = openssl(&["x509", "-inform", "DER", "-in", &ca_der, "-noout", "-subject"]);
     assert!(ok && text.contains("root CA"), "{text}");
 
+    step("CRL and CA certificate judged; stopping the responder");
     responder.stop().await;
+    step("responder stopped; stopping the worker");
     worker.stop().await;
+    step("worker stopped");
 }
 
 #[tokio::test]
