@@ -24,13 +24,14 @@ pub struct Batcher<I, O> {
     tx: mpsc::Sender<(I, Reply<O>)>,
 }
 
-impl<I: Clone + Send + 'static, O: Send + 'static> Batcher<I, O> {
-    /// Starts the writer task. `write` receives up to `max_batch` requests and must return one
-    /// answer per request, in order. At most `in_flight` batches are written at once. The task
+impl<I: Clone + Send + Sync + 'static, O: Send + 'static> Batcher<I, O> {
+    /// Starts the writer task. `write` receives up to `max_batch` requests (shared, so a failed
+    /// batch can be retried without copying every batch first) and must return one answer per
+    /// request, in order. At most `in_flight` batches are written at once. The task
     /// ends when the last `Batcher` handle is dropped, after answering everything queued.
     pub fn spawn<F, Fut>(max_batch: usize, in_flight: usize, write: F) -> Self
     where
-        F: Fn(Vec<I>) -> Fut + Send + Sync + 'static,
+        F: Fn(Arc<[I]>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Vec<O>, DbErr>> + Send + 'static,
     {
         let (tx, mut rx) = mpsc::channel::<(I, Reply<O>)>(max_batch * in_flight.max(1) * 2);
@@ -74,10 +75,11 @@ impl<I: Clone + Send + 'static, O: Send + 'static> Batcher<I, O> {
 async fn run<I, O, F, Fut>(write: &F, jobs: Vec<(I, Reply<O>)>)
 where
     I: Clone,
-    F: Fn(Vec<I>) -> Fut,
+    F: Fn(Arc<[I]>) -> Fut,
     Fut: Future<Output = Result<Vec<O>, DbErr>>,
 {
     let (inputs, replies): (Vec<I>, Vec<Reply<O>>) = jobs.into_iter().unzip();
+    let inputs: Arc<[I]> = inputs.into();
     let n = inputs.len();
     match write(inputs.clone()).await {
         Ok(outputs) if outputs.len() == n => {
@@ -96,8 +98,8 @@ where
         }
         Err(e) => {
             tracing::warn!(error = %e, batch = n, "batched write failed; retrying its requests one by one");
-            for (input, reply) in inputs.into_iter().zip(replies) {
-                let out = match write(vec![input]).await {
+            for (input, reply) in inputs.iter().zip(replies) {
+                let out = match write(Arc::from([input.clone()])).await {
                     Ok(mut one) if one.len() == 1 => Ok(one.remove(0)),
                     Ok(one) => Err(format!("batch write answered {} of 1 requests", one.len())),
                     Err(e) => Err(e.to_string()),
@@ -119,11 +121,11 @@ mod tests {
     async fn concurrent_requests_share_batches_and_each_gets_its_own_answer() {
         let sizes = Arc::new(Mutex::new(Vec::new()));
         let seen = sizes.clone();
-        let batcher = Arc::new(Batcher::spawn(16, 1, move |xs: Vec<u32>| {
+        let batcher = Arc::new(Batcher::spawn(16, 1, move |xs: Arc<[u32]>| {
             seen.lock().unwrap().push(xs.len());
             async move {
                 tokio::time::sleep(Duration::from_millis(20)).await;
-                Ok(xs.into_iter().map(|x| x * 2).collect())
+                Ok(xs.iter().map(|x| x * 2).collect())
             }
         }));
         let calls: Vec<_> = (0..40u32)
@@ -144,15 +146,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_batch_is_retried_one_by_one_so_only_the_bad_request_fails() {
-        let batcher = Arc::new(Batcher::spawn(64, 1, |xs: Vec<u32>| async move {
+        let batcher = Arc::new(Batcher::spawn(64, 1, |xs: Arc<[u32]>| async move {
             // One slow first batch, so the rest queue up behind it and are written together.
-            if xs == [0] {
+            if *xs == [0] {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             if xs.contains(&7) {
                 Err(DbErr::Custom("seven is refused".to_owned()))
             } else {
-                Ok(xs)
+                Ok(xs.to_vec())
             }
         }));
         let first = {
@@ -178,7 +180,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_lone_request_is_written_at_once() {
-        let batcher = Batcher::spawn(64, 2, |xs: Vec<u32>| async move { Ok(xs) });
+        let batcher = Batcher::spawn(64, 2, |xs: Arc<[u32]>| async move { Ok(xs.to_vec()) });
         let answer = tokio::time::timeout(Duration::from_millis(200), batcher.call(5)).await;
         assert_eq!(answer.unwrap().unwrap(), 5);
     }

@@ -49,7 +49,7 @@ impl Writes {
     pub fn spawn(db: DatabaseConnection, worker_id: String, lease: Duration) -> Self {
         let claim_db = db.clone();
         let worker_id = Arc::new(worker_id);
-        let claims = Batcher::spawn(MAX_BATCH, BATCHES_IN_FLIGHT, move |ids: Vec<Uuid>| {
+        let claims = Batcher::spawn(MAX_BATCH, BATCHES_IN_FLIGHT, move |ids: Arc<[Uuid]>| {
             let (db, worker_id) = (claim_db.clone(), worker_id.clone());
             async move {
                 let mut claimed: std::collections::HashMap<Uuid, _> =
@@ -62,7 +62,7 @@ impl Writes {
                 Ok(ids.iter().map(|id| claimed.remove(id)).collect())
             }
         });
-        let outcomes = Batcher::spawn(MAX_BATCH, BATCHES_IN_FLIGHT, move |done: Vec<Finished>| {
+        let outcomes = Batcher::spawn(MAX_BATCH, BATCHES_IN_FLIGHT, move |done: Arc<[Finished]>| {
             let db = db.clone();
             async move {
                 let recorded: std::collections::HashSet<(Uuid, Uuid)> =
