@@ -609,6 +609,9 @@ async fn poison_messages_are_dead_lettered_and_rows_stay_safe() {
     .unwrap();
     let ch = conn.create_channel().await.unwrap();
     let topology = certctl_shared::queue::Topology::new(&app.amqp_prefix).with_expiry(Some(Duration::from_secs(60)));
+    // The worker reports ready before its consumer has necessarily declared the topology; publishing
+    // to an exchange that does not exist yet would make the broker close this channel.
+    topology.declare(&ch).await.unwrap();
     for junk in [&b"not json"[..], br#"{"type":"deliver.v9","notification_id":"x"}"#] {
         ch.basic_publish(
             topology.exchange().into(),
