@@ -2,11 +2,13 @@
 """Static checks for certctl's packaging: Dockerfile, compose.yaml and deploy/.
 
 No cluster, no Docker daemon and no build needed: the files are parsed and checked
-against the rules in DESIGN.md §5-§6 (one image with four binaries, the responder never
-gets the key-encryption key, every Deployment is probed, HPAs/PDBs/NetworkPolicies exist).
+against the packaging rules in docs/architecture.md and docs/operations.md (one image with
+four binaries, the responder never gets the key-encryption key, every Deployment is probed,
+HPAs/PDBs/NetworkPolicies exist).
 
 Usage:  python3 scripts/check-static.py        (from anywhere; paths are repo-relative)
-Needs:  PyYAML (`pip install pyyaml`).
+Needs:  PyYAML. scripts/test.sh installs it into the project virtualenv .venv/ and runs this
+        with that virtualenv's python3.
 
 Prints one line per check, then "N passed, M failed"; exits 1 if any check failed.
 """
@@ -20,7 +22,7 @@ from pathlib import Path
 try:
     import yaml
 except ImportError:  # pragma: no cover - depends on the environment
-    print("FAIL  PyYAML is not installed (pip install pyyaml)")
+    print("FAIL  PyYAML is not installed (scripts/test.sh installs it into .venv/)")
     print("0 passed, 1 failed")
     sys.exit(1)
 

@@ -1,20 +1,18 @@
 #!/usr/bin/env bash
 # Runs every test: unit and integration tests of all crates against the real PostgreSQL and
 # RabbitMQ (started here if down), with OpenSSL and pkilint as the referees, plus the static
-# checks of compose.yaml, the Dockerfile and deploy/.
+# checks of compose.yaml, the Dockerfile and deploy/. Python tools are installed into .venv/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/services-up.sh
 
 command -v openssl >/dev/null || { echo "openssl is required" >&2; exit 1; }
-if ! command -v lint_pkix_cert >/dev/null; then
-  echo "installing pkilint"
-  python3 -m pip install --quiet --disable-pip-version-check 'pkilint>=0.13,<0.14'
-fi
-python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check 'aiosmtpd>=1.4,<2'
-python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check pyyaml
-hash -r
+# pkilint (lint_pkix_cert, lint_crl, lint_ocsp_response), aiosmtpd (the email tests' SMTP server)
+# and PyYAML (check-static.py) go into the project virtualenv .venv/, which then comes first on
+# PATH for everything below, the tests included.
+source scripts/venv.sh
+venv_require 'pkilint>=0.13,<0.14' 'aiosmtpd>=1.4,<2' pyyaml
 
 python3 scripts/check-static.py
 
