@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -17,6 +17,7 @@ use certctl_shared::repo::{api_keys, audit};
 use chrono::Utc;
 use uuid::Uuid;
 
+use crate::denials::Denial;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -75,14 +76,17 @@ impl Permission {
     }
 }
 
-/// The one place roles meet permissions (DESIGN.md §4).
+/// The one place roles meet permissions (the role table in `docs/api.md`).
 pub fn role_grants(role: Role, permission: Permission) -> bool {
     use Permission as P;
     match role {
         Role::Admin => true,
+        // Profiles and issuers are policy (which keys, names and lifetimes are allowed, and
+        // whether a second person must approve): only admins write them, or an operator could
+        // lift the approval gate and then issue past it alone.
         Role::Operator => matches!(
             permission,
-            P::CertificatesRead | P::CertificatesWrite | P::ProfilesWrite | P::JobsDecide | P::NotificationsOperate
+            P::CertificatesRead | P::CertificatesWrite | P::JobsDecide | P::NotificationsOperate
         ),
         Role::Viewer => matches!(permission, P::CertificatesRead),
         Role::Auditor => matches!(permission, P::AuditRead),
@@ -159,21 +163,23 @@ pub async fn authorize(State((state, access)): State<(AppState, Access)>, mut re
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let route = format!("{} {}", req.method(), req.uri().path());
-        let recorded = audit::append(
-            &state.db,
-            audit::NewAuditEvent {
-                actor: principal.principal.clone(),
-                action: "authorization.denied".into(),
-                resource_type: "route".into(),
-                resource_id: Some(route),
-                outcome: "denied",
-                details: serde_json::json!({ "permission": permission.as_str(), "role": principal.role.as_str() }),
-                request_id,
-            },
-        )
-        .await;
-        if let Err(e) = recorded {
+        let route = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
+        let denial = Denial {
+            key_id: principal.key_id,
+            principal: &principal.principal,
+            role: principal.role.as_str(),
+            permission: permission.as_str(),
+            method: req.method().as_str(),
+            route: &route,
+            path: req.uri().path(),
+            request_id,
+        };
+        if let Some(row) = state.denials.record(&denial, Instant::now())
+            && let Err(e) = audit::append(&state.db, row).await
+        {
             // The denial stands either way; failing to record it must not turn into access.
             tracing::error!(error = %e, "failed to audit a denied request");
         }
@@ -259,6 +265,8 @@ mod tests {
         }
         assert!(!role_grants(Role::Operator, Permission::CertificatesBulkRevoke));
         assert!(!role_grants(Role::Operator, Permission::ApiKeysManage));
+        assert!(!role_grants(Role::Operator, Permission::ProfilesWrite));
+        assert!(!role_grants(Role::Operator, Permission::IssuersWrite));
         assert!(!role_grants(Role::Viewer, Permission::CertificatesWrite));
     }
 }

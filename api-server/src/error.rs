@@ -29,6 +29,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("the request took longer than the server allows")]
     Timeout,
+    /// The database cannot be reached; the client should retry after `RETRY_AFTER_SECS`.
+    #[error("the service cannot reach its database right now; retry shortly")]
+    Unavailable,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -54,7 +57,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Timeout | ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -69,6 +72,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Timeout => "timeout",
+            ApiError::Unavailable => "service_unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -103,6 +107,10 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -113,8 +121,16 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// What a 503 asks the client to wait, in seconds: about as long as the pool takes to give up on
+/// a connection, so a retry has a fair chance.
+pub const RETRY_AFTER_SECS: u32 = 5;
+
 impl From<DbErr> for ApiError {
     fn from(e: DbErr) -> Self {
+        if certctl_shared::db::is_unavailable(&e) {
+            tracing::warn!(error = %e, "database unavailable");
+            return ApiError::Unavailable;
+        }
         if let Some(SqlErr::UniqueConstraintViolation(detail)) = e.sql_err() {
             return ApiError::conflict("already_exists", unique_violation_detail(&detail));
         }

@@ -1,9 +1,9 @@
-//! Extractors that turn every malformed body, path or query into a 400 problem (never axum's
-//! default 422 or plain-text rejections).
+//! Extractors that turn every malformed body or path into a 400 problem (never axum's default 422
+//! or plain-text rejections). Query strings are read by [`crate::query::Params`].
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
@@ -73,26 +73,6 @@ where
             .map(|Path(v)| ApiPath(v))
             .map_err(|e: PathRejection| {
                 ApiError::bad_request("invalid_request", format!("invalid path: {}", e.body_text()))
-            })
-    }
-}
-
-/// Query parameters; unknown or malformed values are a 400.
-pub struct ApiQuery<T>(pub T);
-
-impl<S, T> FromRequestParts<S> for ApiQuery<T>
-where
-    S: Send + Sync,
-    T: DeserializeOwned,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Query(v)| ApiQuery(v))
-            .map_err(|e: QueryRejection| {
-                ApiError::bad_request("invalid_request", format!("invalid query: {}", e.body_text()))
             })
     }
 }

@@ -2,9 +2,11 @@
 //! the append-only audit log. Stateless: every replica reads and writes PostgreSQL only.
 
 pub mod auth;
+pub mod denials;
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod query;
 pub mod routes;
 pub mod service;
 pub mod state;
@@ -58,6 +60,12 @@ pub async fn run(config: ApiConfig, listeners: Listeners, shutdown: Cancellation
             );
         }
     }
+    match service::channels::reseal_legacy_rows(&db, &config.keys).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(channels = n, "resealed channel settings written by an earlier version"),
+        // Not fatal: such rows are still shown redacted, and the next start tries again.
+        Err(e) => tracing::error!(error = format!("{e:#}"), "failed to reseal channel settings"),
+    }
     let registry = admin::registry("api-server");
     let metrics = ApiMetrics::register(&registry).context("failed to register metrics")?;
     let broker = certctl_shared::queue::Broker::default();
@@ -72,6 +80,7 @@ pub async fn run(config: ApiConfig, listeners: Listeners, shutdown: Cancellation
         broker,
         certctl_shared::queue::Topology::new(&config.amqp_prefix).with_expiry(config.amqp_queue_expires),
     );
+    let config_denial_window = config.audit_denial_window;
     let state = AppState {
         publisher,
         db: db.clone(),
@@ -81,6 +90,7 @@ pub async fn run(config: ApiConfig, listeners: Listeners, shutdown: Cancellation
         issuers: Arc::new(Mutex::new(HashMap::new())),
         profiles: Arc::new(Mutex::new(HashMap::new())),
         key_stamps: Arc::new(Mutex::new(HashMap::new())),
+        denials: Arc::new(denials::Denials::new(config_denial_window)),
     };
     // Ready means the database answers; a broker outage is absorbed by the outbox.
     let ready_db = db.clone();
@@ -97,6 +107,7 @@ pub async fn run(config: ApiConfig, listeners: Listeners, shutdown: Cancellation
     tracing::info!(api = %api_addr, admin = %admin_addr, tls = state.config.tls.is_some(), "api-server listening");
     let tls = state.config.tls.clone();
     let gauge_metrics = state.metrics.clone();
+    let denials = state.denials.clone();
     let api = certctl_shared::serve::serve(listeners.api, app(state), tls.as_ref(), shutdown.clone());
     let admin = certctl_shared::serve::serve(
         listeners.admin,
@@ -105,10 +116,17 @@ pub async fn run(config: ApiConfig, listeners: Listeners, shutdown: Cancellation
         shutdown.clone(),
     );
     let gauges = tokio::spawn(refresh_gauges(db.clone(), gauge_metrics, shutdown.clone()));
+    // Stops only after the listeners have drained, so the last denials are written too.
+    let denials_stop = CancellationToken::new();
+    let denials_flush = {
+        let (denials, db, stop) = (denials.clone(), db.clone(), denials_stop.clone());
+        tokio::spawn(async move { denials.flush_until(&db, stop).await })
+    };
     let (a, b) = tokio::join!(api, admin);
     shutdown.cancel();
+    denials_stop.cancel();
     broker_shutdown.cancel();
-    let _ = tokio::join!(supervisor, gauges);
+    let _ = tokio::join!(supervisor, gauges, denials_flush);
     a.context("api listener failed")?;
     b.context("admin listener failed")?;
     db.close().await.ok();
@@ -128,7 +146,9 @@ pub fn app(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %request_id)
+            let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %request_id);
+            certctl_shared::telemetry::set_parent_from_http(&span, req.headers());
+            span
         }))
         .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION]))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

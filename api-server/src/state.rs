@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use certctl_shared::queue::Publisher;
 
+use crate::denials::Denials;
 use crate::metrics::ApiMetrics;
 use crate::service::issuers::CachedIssuer;
 
@@ -31,6 +32,8 @@ pub struct AppState {
     pub publisher: Publisher,
     /// When this replica last stamped each key's `last_used_at`, to keep that off the hot path.
     pub key_stamps: Arc<Mutex<HashMap<Uuid, Instant>>>,
+    /// Repeated identical 403s, aggregated before they reach the audit log.
+    pub denials: Arc<Denials>,
 }
 
 impl AppState {

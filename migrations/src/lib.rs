@@ -14,6 +14,7 @@ mod m20261128_000004_profile_revision;
 mod m20261128_000005_notifications;
 mod m20261128_000006_revocation;
 mod m20261128_000007_crl_read_path;
+mod m20261205_000008_hardening;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000005_notifications::Migration),
             Box::new(m20261128_000006_revocation::Migration),
             Box::new(m20261128_000007_crl_read_path::Migration),
+            Box::new(m20261205_000008_hardening::Migration),
         ]
     }
 }

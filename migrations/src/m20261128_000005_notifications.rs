@@ -1,5 +1,5 @@
 //! Notification channels, the notification outbox (`notification_events`) and every delivery
-//! attempt. The retry columns and the sweep's partial index follow the seed's migration 000016.
+//! attempt. The retry columns and the sweep's partial index keep the names earlier certctl releases used.
 
 use sea_orm_migration::prelude::*;
 

@@ -17,7 +17,9 @@ use std::sync::Arc;
 use sea_orm::DbErr;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-type Reply<O> = oneshot::Sender<Result<O, String>>;
+/// The answer to one request; a failure keeps its `DbErr`, so callers can tell an unreachable
+/// database from a statement that failed.
+type Reply<O> = oneshot::Sender<Result<O, DbErr>>;
 
 /// Sends requests of type `I` to a batch writer that answers each with an `O`.
 pub struct Batcher<I, O> {
@@ -68,7 +70,6 @@ impl<I: Clone + Send + Sync + 'static, O: Send + 'static> Batcher<I, O> {
         answer
             .await
             .map_err(|_| DbErr::Custom("the batch writer dropped the request".to_owned()))?
-            .map_err(DbErr::Custom)
     }
 }
 
@@ -88,21 +89,24 @@ where
             }
         }
         Ok(outputs) => {
-            let why = format!("batch write answered {} of {n} requests", outputs.len());
+            let why = DbErr::Custom(format!("batch write answered {} of {n} requests", outputs.len()));
             for reply in replies {
                 let _ = reply.send(Err(why.clone()));
             }
         }
         Err(e) if n == 1 => {
-            let _ = replies.into_iter().next().map(|r| r.send(Err(e.to_string())));
+            let _ = replies.into_iter().next().map(|r| r.send(Err(e)));
         }
         Err(e) => {
             tracing::warn!(error = %e, batch = n, "batched write failed; retrying its requests one by one");
             for (input, reply) in inputs.iter().zip(replies) {
                 let out = match write(Arc::from([input.clone()])).await {
                     Ok(mut one) if one.len() == 1 => Ok(one.remove(0)),
-                    Ok(one) => Err(format!("batch write answered {} of 1 requests", one.len())),
-                    Err(e) => Err(e.to_string()),
+                    Ok(one) => Err(DbErr::Custom(format!(
+                        "batch write answered {} of 1 requests",
+                        one.len()
+                    ))),
+                    Err(e) => Err(e),
                 };
                 let _ = reply.send(out);
             }

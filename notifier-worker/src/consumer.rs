@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use certctl_shared::queue::{Broker, QueueMessage, Topology, extract_trace_context, set_span_parent};
+use certctl_shared::queue::{
+    Broker, QueueMessage, Topology, WORKER_DELIVERY_LIMIT, extract_trace_context, set_span_parent,
+};
 use futures::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{
@@ -43,7 +45,7 @@ pub async fn run(
             }
         };
         let consumer = async {
-            topology.declare(&ch).await?;
+            topology.declare(&broker, &ch).await?;
             ch.basic_qos(prefetch, BasicQosOptions::default()).await?;
             ch.basic_consume(
                 topology.queue().into(),
@@ -99,18 +101,54 @@ pub async fn run(
     }
 }
 
+/// How many times RabbitMQ has given this message back before (`x-delivery-count`, set by
+/// quorum queues on redelivery).
+fn delivery_count(delivery: &Delivery) -> i64 {
+    use lapin::types::AMQPValue as V;
+    let Some(headers) = delivery.properties.headers() else {
+        return 0;
+    };
+    match headers.inner().get("x-delivery-count") {
+        Some(V::LongLongInt(n)) => *n,
+        Some(V::LongInt(n)) => i64::from(*n),
+        Some(V::LongUInt(n)) => i64::from(*n),
+        Some(V::ShortInt(n)) => i64::from(*n),
+        Some(V::ShortUInt(n)) => i64::from(*n),
+        Some(V::ShortShortInt(n)) => i64::from(*n),
+        Some(V::ShortShortUInt(n)) => i64::from(*n),
+        _ => 0,
+    }
+}
+
+/// Sends a message to the poison queue, counted with its reason.
+async fn poison(delivery: Delivery, deliverer: &Deliverer, reason: &'static str) {
+    deliverer.metrics.poison.with_label_values(&[reason]).inc();
+    let _ = delivery.reject(BasicRejectOptions { requeue: false }).await;
+}
+
 async fn handle(delivery: Delivery, deliverer: &Deliverer) {
     let message: Result<QueueMessage, _> = serde_json::from_slice(&delivery.data);
     let Ok(QueueMessage::DeliverV1 { notification_id }) = message else {
-        deliverer.metrics.poison.inc();
         tracing::error!(
             bytes = delivery.data.len(),
             "poison message: not a delivery message; dead-lettering it"
         );
-        let _ = delivery.reject(BasicRejectOptions { requeue: false }).await;
+        poison(delivery, deliverer, "unparseable").await;
         return;
     };
-    let span = tracing::info_span!("deliver", notification.id = %notification_id);
+    let redelivered = delivery_count(&delivery);
+    if redelivered >= WORKER_DELIVERY_LIMIT {
+        // Something about this message keeps failing or killing its consumer. Its row is safe in
+        // PostgreSQL: if it still needs delivering, the relay or the sweep publishes it afresh.
+        tracing::error!(
+            notification.id = %notification_id,
+            redelivered,
+            "poison message: given back too many times; dead-lettering it"
+        );
+        poison(delivery, deliverer, "delivery_limit").await;
+        return;
+    }
+    let span = tracing::info_span!("consume", notification.id = %notification_id, messaging.system = "rabbitmq");
     set_span_parent(&span, extract_trace_context(delivery.properties.headers().as_ref()));
     match deliverer.process(notification_id).instrument(span).await {
         Ok(_) => {

@@ -1,5 +1,12 @@
-//! One delivery: claim the row, send, record the outcome and the attempt. The caller acks the
-//! message only after this returns, so a crash anywhere leaves a row the relay will find.
+//! One delivery: claim the row (recording the attempt as in progress), send, record the outcome.
+//! The caller acks the message only after this returns, so a crash anywhere leaves a row the
+//! relay will find, with its attempt on record.
+//!
+//! While the database cannot be reached, a delivery waits for it to answer again rather than
+//! giving its message back to the broker: a requeued message counts toward the queue's delivery
+//! limit, and an outage of some minutes would otherwise send good messages to the poison queue.
+//! Waiting deliveries hold their concurrency permits and their messages stay unacked, so the
+//! consumer takes no more than its prefetch window until the database is back.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -7,13 +14,13 @@ use std::time::{Duration, Instant};
 use certctl_shared::channel_config::{ChannelConfig, merge, secret_context};
 use certctl_shared::crypto::KeyEncryptionKeys;
 use certctl_shared::entities::notification_channel::Model as Channel;
-use certctl_shared::entities::notification_event::Model as Event;
 use certctl_shared::model::ChannelKind;
-use certctl_shared::repo::notifications::{self, AttemptRecord, Finished, Outcome};
+use certctl_shared::repo::notifications::{self, AttemptRecord, Claimed, Finished, Outcome};
 use certctl_shared::retry::{AfterFailure, RetryPolicy};
 use chrono::Utc;
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::batch::Batcher;
@@ -21,6 +28,10 @@ use crate::channels::{self, Delivery, HttpSender, Outgoing};
 use crate::metrics::WorkerMetrics;
 
 pub struct Deliverer {
+    /// Pinged while deliveries wait for the database to come back.
+    pub db: DatabaseConnection,
+    /// Ends a wait for the database at shutdown.
+    pub shutdown: CancellationToken,
     pub keys: KeyEncryptionKeys,
     pub http: HttpSender,
     pub policy: RetryPolicy,
@@ -32,6 +43,9 @@ pub struct Deliverer {
     pub writes: Writes,
 }
 
+/// How often a delivery waiting for the database pings it.
+const DATABASE_RETRY: Duration = Duration::from_millis(500);
+
 /// The most claims, or outcomes, written in one statement.
 const MAX_BATCH: usize = 64;
 /// Batches of each kind being written at once.
@@ -41,7 +55,7 @@ pub const WRITE_CONNECTIONS: u32 = 2 * BATCHES_IN_FLIGHT as u32;
 
 /// The claim and outcome writes of concurrent deliveries, batched (see [`crate::batch`]).
 pub struct Writes {
-    claims: Batcher<Uuid, Option<(Event, Option<Channel>)>>,
+    claims: Batcher<Uuid, Option<Claimed>>,
     outcomes: Batcher<Finished, bool>,
 }
 
@@ -56,7 +70,7 @@ impl Writes {
                     notifications::claim_many(&db, &ids, &worker_id, lease)
                         .await?
                         .into_iter()
-                        .map(|(event, channel)| (event.id, (event, channel)))
+                        .map(|c| (c.event.id, c))
                         .collect();
                 // A duplicate message for the same row in one batch: only the first gets the claim.
                 Ok(ids.iter().map(|id| claimed.remove(id)).collect())
@@ -95,17 +109,23 @@ fn broken(why: String) -> Result<(ChannelKind, ChannelConfig), Delivery> {
 }
 
 impl Deliverer {
-    #[tracing::instrument(skip_all, fields(notification.id = %id))]
+    #[tracing::instrument(name = "deliver", skip_all, fields(notification.id = %id))]
     pub async fn process(&self, id: Uuid) -> Result<Processed, DbErr> {
-        let Some((row, channel)) = self.writes.claims.call(id).await? else {
+        let claimed = self.through_outages(|| self.writes.claims.call(id)).await?;
+        let Some(Claimed {
+            event: row,
+            channel,
+            attempt: attempt_no,
+        }) = claimed
+        else {
             self.metrics.skipped.inc();
             return Ok(Processed::Skipped);
         };
         let Some(token) = row.lease_token else {
             return Err(DbErr::Custom(format!("claimed notification {id} has no lease token")));
         };
+        // The attempt's place in the budget: failed attempts so far, plus this one.
         let attempt = u32::try_from(row.retry_count).unwrap_or(0) + 1;
-        let started_at = Utc::now();
         let clock = Instant::now();
         let (kind, result) = match self.channel_config(row.channel_id, channel) {
             Err(Unavailable(why)) => ("unknown".to_owned(), Err(why)),
@@ -137,7 +157,6 @@ impl Deliverer {
                     error: why.clone(),
                 },
                 AttemptRecord {
-                    started_at,
                     duration_ms: i32::try_from(elapsed.as_millis()).unwrap_or(i32::MAX),
                     outcome: "channel_unavailable",
                     status_code: None,
@@ -164,7 +183,6 @@ impl Deliverer {
                     }
                 };
                 let record = AttemptRecord {
-                    started_at,
                     duration_ms: i32::try_from(elapsed.as_millis()).unwrap_or(i32::MAX),
                     outcome: delivery.outcome(),
                     status_code: delivery.status_code(),
@@ -177,10 +195,12 @@ impl Deliverer {
         let done = Finished {
             id,
             lease_token: token,
+            attempt_no,
             outcome: outcome.clone(),
             attempt: record.clone(),
         };
-        if !self.writes.outcomes.call(done).await? {
+        let recorded = self.through_outages(|| self.writes.outcomes.call(done.clone())).await?;
+        if !recorded {
             self.metrics.lost_leases.inc();
             tracing::warn!(
                 attempt,
@@ -212,6 +232,43 @@ impl Deliverer {
             }
         }
         Ok(Processed::Attempted(record.outcome))
+    }
+
+    /// Runs `write` until it succeeds, or fails for a reason other than an unreachable database;
+    /// while the database cannot be reached, waits for it between tries.
+    async fn through_outages<T, F, Fut>(&self, mut write: F) -> Result<T, DbErr>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, DbErr>>,
+    {
+        loop {
+            match write().await {
+                Err(e) if certctl_shared::db::is_unavailable(&e) => self.wait_for_database(e).await?,
+                other => return other,
+            }
+        }
+    }
+
+    /// Waits until the database answers a ping again; `Err(cause)` if shutdown comes first.
+    async fn wait_for_database(&self, cause: DbErr) -> Result<(), DbErr> {
+        self.metrics.paused.inc();
+        if self.metrics.paused.get() == 1 {
+            tracing::warn!(error = %cause, "database unreachable: deliveries wait for it, holding their messages");
+        }
+        let result = loop {
+            tokio::select! {
+                () = self.shutdown.cancelled() => break Err(cause),
+                () = tokio::time::sleep(DATABASE_RETRY) => {}
+            }
+            if certctl_shared::db::ping(&self.db).await.is_ok() {
+                break Ok(());
+            }
+        };
+        self.metrics.paused.dec();
+        if result.is_ok() && self.metrics.paused.get() == 0 {
+            tracing::info!("database reachable again: deliveries resume");
+        }
+        result
     }
 
     /// The channel's full settings, or why it cannot be used.

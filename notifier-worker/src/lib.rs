@@ -57,10 +57,12 @@ pub async fn run(config: WorkerConfig, listeners: Listeners, shutdown: Cancellat
     let n = config.notifications.clone();
     let sweep_wake = Arc::new(Notify::new());
     let deliverer = Arc::new(Deliverer {
+        db: db.clone(),
+        shutdown: shutdown.clone(),
         keys: config.keys.clone(),
         http: HttpSender::new(
             n.delivery_timeout,
-            n.webhook_allow_private,
+            n.outbound_allow_private,
             n.pagerduty_url.clone(),
             n.opsgenie_url.clone(),
         )
@@ -84,22 +86,22 @@ pub async fn run(config: WorkerConfig, listeners: Listeners, shutdown: Cancellat
     ));
     {
         let (db, publisher, metrics) = (db.clone(), publisher.clone(), metrics.clone());
-        let interval = n.retry_interval;
+        let (grace, interval) = (n.relay_grace, n.retry_interval);
         tasks.spawn(loops::run(
             "retry_sweep",
             TICK_TIMEOUT,
-            Some(sweep_wake),
+            Some(sweep_wake.clone()),
             metrics.clone(),
             shutdown.clone(),
             move || {
                 let (db, publisher, metrics) = (db.clone(), publisher.clone(), metrics.clone());
-                async move { loops::retry_sweep::tick(&db, &publisher, &metrics, interval).await }
+                async move { loops::retry_sweep::tick(&db, &publisher, &metrics, grace, interval).await }
             },
         ));
     }
     {
         let (db, publisher, metrics) = (db.clone(), publisher.clone(), metrics.clone());
-        let (grace, interval) = (n.relay_grace, n.relay_interval);
+        let (grace, interval, policy) = (n.relay_grace, n.relay_interval, n.retry);
         tasks.spawn(loops::run(
             "relay",
             TICK_TIMEOUT,
@@ -107,8 +109,21 @@ pub async fn run(config: WorkerConfig, listeners: Listeners, shutdown: Cancellat
             metrics.clone(),
             shutdown.clone(),
             move || {
-                let (db, publisher, metrics) = (db.clone(), publisher.clone(), metrics.clone());
-                async move { loops::relay::tick(&db, &publisher, &metrics, grace, interval).await }
+                let (db, publisher, metrics, sweep_wake) =
+                    (db.clone(), publisher.clone(), metrics.clone(), sweep_wake.clone());
+                async move {
+                    loops::relay::Relay {
+                        db: &db,
+                        publisher: &publisher,
+                        metrics: &metrics,
+                        policy,
+                        grace,
+                        interval,
+                        sweep_wake: &sweep_wake,
+                    }
+                    .tick()
+                    .await
+                }
             },
         ));
     }

@@ -1,15 +1,21 @@
 //! Prometheus metrics of the worker.
 
-use prometheus::{GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
+use prometheus::{
+    GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
 
 pub struct WorkerMetrics {
-    /// Attempts by channel kind and outcome (delivered, rejected, unreachable, channel_unavailable).
+    /// Attempts by channel kind and outcome (delivered, rejected, unreachable, channel_unavailable;
+    /// `lost` ones, counted by the relay, under kind `unknown`).
     pub attempts: IntCounterVec,
     pub latency: HistogramVec,
-    /// Rows moved to `dead` (the seed's name, as a counter of transitions).
+    /// Rows moved to `dead` (the name earlier certctl dashboards use, as a counter of transitions).
     pub dead_total: IntCounter,
-    /// Messages that could not be understood; their rows, if any, are safe in PostgreSQL.
-    pub poison: IntCounter,
+    /// Messages dead-lettered to the poison queue, by reason (`unparseable`, `delivery_limit`);
+    /// their rows, if any, are safe in PostgreSQL.
+    pub poison: IntCounterVec,
+    /// Deliveries waiting for the database to answer again, holding their messages unacked.
+    pub paused: IntGauge,
     /// Messages whose row was not claimable (already sent, dead, not yet due, or leased).
     pub skipped: IntCounter,
     pub lost_leases: IntCounter,
@@ -52,9 +58,16 @@ impl WorkerMetrics {
                 "certctl_notification_dead_total",
                 "notifications moved to dead (attempts exhausted or channel gone)",
             )?,
-            poison: IntCounter::new(
-                "certctl_notification_poison_messages_total",
-                "queue messages that could not be parsed",
+            poison: IntCounterVec::new(
+                Opts::new(
+                    "certctl_notification_poison_messages_total",
+                    "queue messages sent to the poison queue, by reason",
+                ),
+                &["reason"],
+            )?,
+            paused: IntGauge::new(
+                "certctl_notification_deliveries_paused",
+                "deliveries waiting for the database to answer again",
             )?,
             skipped: IntCounter::new(
                 "certctl_notification_messages_skipped_total",
@@ -127,6 +140,7 @@ impl WorkerMetrics {
         registry.register(Box::new(m.latency.clone()))?;
         registry.register(Box::new(m.dead_total.clone()))?;
         registry.register(Box::new(m.poison.clone()))?;
+        registry.register(Box::new(m.paused.clone()))?;
         registry.register(Box::new(m.skipped.clone()))?;
         registry.register(Box::new(m.lost_leases.clone()))?;
         registry.register(Box::new(m.republished.clone()))?;

@@ -154,7 +154,7 @@ async fn ocsp_post(State(state): State<PublicState>, Path(issuer_id): Path<Strin
     ocsp_response(&state, a, None)
 }
 
-/// A final segment of 2-40 hex digits is a serial (the seed's shape); anything else is a
+/// A final segment of 2-40 hex digits is a serial (the shape earlier certctl clients use); anything else is a
 /// base64 DER request (RFC 5019 §5, RFC 9919), URL-decoded already by the router.
 fn is_serial(segment: &str) -> bool {
     (2..=40).contains(&segment.len()) && segment.bytes().all(|b| b.is_ascii_hexdigit())

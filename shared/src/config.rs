@@ -150,6 +150,8 @@ impl std::fmt::Debug for Secret {
 pub struct CommonConfig {
     pub database_url: String,
     pub database_max_connections: u32,
+    /// How long a request waits for a database connection before it is answered 503.
+    pub database_acquire_timeout: Duration,
     pub admin_addr: SocketAddr,
     pub log_format: LogFormat,
 }
@@ -186,9 +188,17 @@ impl CommonConfig {
                 "must be at least 1",
             ));
         }
+        let database_acquire_timeout = env.duration("CERTCTL_DATABASE_ACQUIRE_TIMEOUT", Duration::from_secs(5))?;
+        if database_acquire_timeout < Duration::from_millis(100) || database_acquire_timeout > Duration::from_secs(60) {
+            return Err(ConfigError::new(
+                "CERTCTL_DATABASE_ACQUIRE_TIMEOUT",
+                "must be between 100ms and 60s",
+            ));
+        }
         Ok(Self {
             database_url,
             database_max_connections,
+            database_acquire_timeout,
             admin_addr: env.addr("CERTCTL_ADMIN_ADDR", default_admin)?,
             log_format,
         })
@@ -237,7 +247,8 @@ pub struct NotificationConfig {
     pub delivery_timeout: Duration,
     pub expiry_scan_interval: Duration,
     pub expiry_thresholds_days: Vec<i32>,
-    pub webhook_allow_private: bool,
+    /// Lets every channel (HTTP and SMTP) reach private, loopback and other non-public addresses.
+    pub outbound_allow_private: bool,
     pub pagerduty_url: String,
     pub opsgenie_url: String,
     /// Deliveries in flight per worker.
@@ -305,7 +316,7 @@ impl NotificationConfig {
             delivery_timeout,
             expiry_scan_interval: env.duration("CERTCTL_EXPIRY_SCAN_INTERVAL", Duration::from_secs(3600))?,
             expiry_thresholds_days,
-            webhook_allow_private: env.bool("CERTCTL_WEBHOOK_ALLOW_PRIVATE", false)?,
+            outbound_allow_private: outbound_allow_private(env)?,
             pagerduty_url: env
                 .string("CERTCTL_PAGERDUTY_URL", "https://events.pagerduty.com")
                 .trim_end_matches('/')
@@ -337,6 +348,9 @@ pub struct ApiConfig {
     pub bootstrap_admin_key: Option<Secret>,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    /// Identical 403s of one key on one route within this window share one audit row (and a
+    /// second with their count when the window closes).
+    pub audit_denial_window: Duration,
     pub dev_mode: bool,
 }
 
@@ -382,6 +396,7 @@ impl ApiConfig {
             bootstrap_admin_key,
             max_body_bytes,
             request_timeout: env.duration("CERTCTL_REQUEST_TIMEOUT", Duration::from_secs(30))?,
+            audit_denial_window: audit_denial_window(env)?,
             dev_mode,
         })
     }
@@ -467,6 +482,47 @@ impl WorkerConfig {
             worker_id: env.get("CERTCTL_WORKER_ID").unwrap_or_else(default_worker_id),
         })
     }
+}
+
+/// `CERTCTL_OUTBOUND_ALLOW_PRIVATE`, or its former name `CERTCTL_WEBHOOK_ALLOW_PRIVATE` (which
+/// always covered every channel, not only webhooks). Both set to different values is an error.
+fn outbound_allow_private(env: &Env<'_>) -> Result<bool, ConfigError> {
+    const NEW: &str = "CERTCTL_OUTBOUND_ALLOW_PRIVATE";
+    const OLD: &str = "CERTCTL_WEBHOOK_ALLOW_PRIVATE";
+    match (env.get(NEW).is_some(), env.get(OLD).is_some()) {
+        (true, true) if env.bool(NEW, false)? != env.bool(OLD, false)? => Err(ConfigError::new(
+            NEW,
+            format!("disagrees with {OLD}, its former name; set only {NEW}"),
+        )),
+        (false, true) => env.bool(OLD, false),
+        _ => env.bool(NEW, false),
+    }
+}
+
+/// The longest `Cache-Control: max-age` the responder may give: a shared cache must not hide a
+/// revocation for longer than this.
+pub const MAX_PKI_MAX_AGE: Duration = Duration::from_secs(300);
+
+fn pki_max_age(env: &Env<'_>) -> Result<Duration, ConfigError> {
+    let max_age = env.duration("CERTCTL_PKI_MAX_AGE", MAX_PKI_MAX_AGE)?;
+    if max_age > MAX_PKI_MAX_AGE {
+        return Err(ConfigError::new(
+            "CERTCTL_PKI_MAX_AGE",
+            "must be at most 5m: a cache holding a CRL or OCSP answer longer could hide a revocation",
+        ));
+    }
+    Ok(max_age)
+}
+
+fn audit_denial_window(env: &Env<'_>) -> Result<Duration, ConfigError> {
+    let window = env.duration("CERTCTL_AUDIT_DENIAL_WINDOW", Duration::from_secs(60))?;
+    if window < Duration::from_secs(1) || window > Duration::from_secs(3600) {
+        return Err(ConfigError::new(
+            "CERTCTL_AUDIT_DENIAL_WINDOW",
+            "must be between 1s and 1h",
+        ));
+    }
+    Ok(window)
 }
 
 fn amqp_prefix(env: &Env<'_>) -> Result<String, ConfigError> {
@@ -567,7 +623,7 @@ impl ResponderConfig {
             responder_addr: env.addr("CERTCTL_RESPONDER_ADDR", "127.0.0.1:8081")?,
             tls: tls_from_env(env)?,
             responder_keys,
-            max_age: env.duration("CERTCTL_PKI_MAX_AGE", Duration::from_secs(300))?,
+            max_age: pki_max_age(env)?,
             ocsp_validity,
             refresh_interval,
             stale_after,
@@ -590,7 +646,7 @@ mod tests {
     }
 
     #[test]
-    fn durations_parse_in_the_seed_style() {
+    fn durations_parse_like_the_documented_examples() {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
@@ -615,7 +671,7 @@ mod tests {
     }
 
     #[test]
-    fn notification_settings_follow_the_seed_and_refuse_nonsense() {
+    fn notification_settings_have_the_documented_defaults_and_refuse_nonsense() {
         let vars = env(&[]);
         let n = NotificationConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).unwrap();
         assert_eq!(n.retry, crate::retry::RetryPolicy::default());
@@ -632,6 +688,55 @@ mod tests {
             let err = NotificationConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).unwrap_err();
             assert_eq!(err.var, var, "{value}");
         }
+    }
+
+    fn responder_env(pairs: &[(&str, &str)]) -> Result<ResponderConfig, ConfigError> {
+        let mut vars = env(&[
+            ("CERTCTL_DEV_MODE", "true"),
+            (
+                "CERTCTL_RESPONDER_KEY_ENCRYPTION_KEY",
+                "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+            ),
+        ]);
+        vars.extend(env(pairs));
+        ResponderConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned()))
+    }
+
+    #[test]
+    fn pki_max_age_is_capped_at_five_minutes() {
+        assert_eq!(responder_env(&[]).unwrap().max_age, Duration::from_secs(300));
+        assert_eq!(
+            responder_env(&[("CERTCTL_PKI_MAX_AGE", "90s")]).unwrap().max_age,
+            Duration::from_secs(90)
+        );
+        for too_long in ["301s", "6m", "1h"] {
+            let err = responder_env(&[("CERTCTL_PKI_MAX_AGE", too_long)]).unwrap_err();
+            assert_eq!(err.var, "CERTCTL_PKI_MAX_AGE", "{too_long}");
+        }
+    }
+
+    #[test]
+    fn the_private_address_switch_has_a_name_for_every_channel_and_keeps_the_old_one() {
+        let read = |pairs: &[(&str, &str)]| {
+            let vars = env(pairs);
+            NotificationConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).map(|n| n.outbound_allow_private)
+        };
+        assert!(!read(&[]).unwrap());
+        assert!(read(&[("CERTCTL_OUTBOUND_ALLOW_PRIVATE", "true")]).unwrap());
+        assert!(read(&[("CERTCTL_WEBHOOK_ALLOW_PRIVATE", "true")]).unwrap());
+        assert!(
+            read(&[
+                ("CERTCTL_OUTBOUND_ALLOW_PRIVATE", "true"),
+                ("CERTCTL_WEBHOOK_ALLOW_PRIVATE", "true")
+            ])
+            .unwrap()
+        );
+        let err = read(&[
+            ("CERTCTL_OUTBOUND_ALLOW_PRIVATE", "false"),
+            ("CERTCTL_WEBHOOK_ALLOW_PRIVATE", "true"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, "CERTCTL_OUTBOUND_ALLOW_PRIVATE");
     }
 
     #[test]

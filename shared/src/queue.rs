@@ -25,6 +25,16 @@ pub const ROUTING_KEY: &str = "deliver";
 /// Redeliveries after which RabbitMQ gives a message to the dead-letter exchange. The five-attempt
 /// rule lives in PostgreSQL; this only stops a message that crashes consumers from looping forever.
 pub const DELIVERY_LIMIT: i32 = 10;
+/// A message that has come back this many times (its `x-delivery-count`) is sent to the poison
+/// queue by the worker itself, before RabbitMQ's own limit, so that every poisoned message is
+/// counted, with its reason, in the worker's metrics.
+pub const WORKER_DELIVERY_LIMIT: i64 = DELIVERY_LIMIT as i64 - 1;
+/// AMQP reply code 406: a declaration whose arguments differ from the existing queue's.
+const PRECONDITION_FAILED: u16 = 406;
+/// The poison queue keeps at most this many messages (the oldest go first)...
+pub const POISON_MAX_LENGTH: i32 = 10_000;
+/// ...for at most this long. Their rows are safe in PostgreSQL either way.
+pub const POISON_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Exchange and queue names, under a prefix so that tests (and tenants) never share a queue.
 #[derive(Clone, Debug)]
@@ -73,9 +83,52 @@ impl Topology {
         format!("{}.notifications.poison", self.prefix)
     }
 
+    /// The poison queue's arguments: a quorum queue bounded in length and age.
+    fn poison_args(&self) -> FieldTable {
+        let mut args = self.queue_args();
+        args.insert("x-max-length".into(), AMQPValue::LongInt(POISON_MAX_LENGTH));
+        args.insert(
+            "x-message-ttl".into(),
+            AMQPValue::LongInt(i32::try_from(POISON_TTL.as_millis()).unwrap_or(i32::MAX)),
+        );
+        args
+    }
+
+    /// Declares the bounded poison queue on a channel of its own. A poison queue declared by an
+    /// earlier version without bounds makes RabbitMQ refuse the declaration (and close that
+    /// channel): the existing queue is then used as it is, with a warning saying how to bound it.
+    async fn declare_poison_queue(&self, broker: &Broker) -> lapin::Result<()> {
+        let ch = broker.channel().await?;
+        match ch
+            .queue_declare(
+                self.poison_queue().into(),
+                QueueDeclareOptions::durable(),
+                self.poison_args(),
+            )
+            .await
+        {
+            Ok(_) => {
+                let _ = ch.close(200, "declared".into()).await;
+                Ok(())
+            }
+            Err(e) if matches!(e.kind(), lapin::ErrorKind::ProtocolError(amqp) if amqp.get_id() == PRECONDITION_FAILED) =>
+            {
+                tracing::warn!(
+                    queue = %self.poison_queue(),
+                    "the poison queue exists without a length and age bound (declared by an earlier version); \
+                     delete it once empty (rabbitmqctl delete_queue {}) and it is recreated bounded",
+                    self.poison_queue()
+                );
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Declares everything, idempotently: a durable quorum queue with an explicit delivery limit,
-    /// at-least-once dead-lettering (which needs `reject-publish` overflow) to a durable poison queue.
-    pub async fn declare(&self, ch: &Channel) -> lapin::Result<()> {
+    /// at-least-once dead-lettering (which needs `reject-publish` overflow) to a durable poison
+    /// queue bounded in length and age.
+    pub async fn declare(&self, broker: &Broker, ch: &Channel) -> lapin::Result<()> {
         let durable = ExchangeDeclareOptions {
             durable: true,
             ..Default::default()
@@ -94,12 +147,7 @@ impl Topology {
             FieldTable::default(),
         )
         .await?;
-        ch.queue_declare(
-            self.poison_queue().into(),
-            QueueDeclareOptions::durable(),
-            self.queue_args(),
-        )
-        .await?;
+        self.declare_poison_queue(broker).await?;
         ch.queue_bind(
             self.poison_queue().into(),
             self.dead_letter_exchange().into(),
@@ -245,13 +293,15 @@ impl Publisher {
             return Ok(ch.clone());
         }
         let ch = self.broker.channel().await?;
-        self.topology.declare(&ch).await?;
+        self.topology.declare(&self.broker, &ch).await?;
         ch.confirm_select(ConfirmSelectOptions::default()).await?;
         *slot = Some(ch.clone());
         Ok(ch)
     }
 
-    /// Publishes one delivery message and waits for the broker's confirm.
+    /// Publishes one delivery message and waits for the broker's confirm. The message carries the
+    /// trace context of this `publish` span, so the worker's spans join the same trace.
+    #[tracing::instrument(name = "publish", skip_all, fields(notification.id = %notification_id, messaging.system = "rabbitmq"))]
     pub async fn publish(&self, notification_id: Uuid) -> Result<(), PublishError> {
         let ch = self.confirm_channel().await?;
         let body = serde_json::to_vec(&QueueMessage::DeliverV1 { notification_id }).unwrap_or_default();

@@ -1,6 +1,11 @@
 //! Logging and tracing: `tracing` everywhere, pretty locally and JSON in Kubernetes, `RUST_LOG`
-//! overriding the default filter, and OpenTelemetry traces over OTLP/HTTP when
-//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+//! overriding the default filter, and OpenTelemetry traces over OTLP/HTTP (protobuf) when
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set. The standard `OTEL_*` variables (headers, timeout,
+//! `OTEL_BSP_*` batching) are read by the exporter and the batch processor themselves.
+//!
+//! The batch processor exports from a thread of its own, outside any Tokio runtime, so the
+//! exporter uses the blocking HTTP client (the async one needs a runtime on that thread and
+//! panics there).
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
@@ -67,6 +72,26 @@ pub fn init(service: &'static str, format: LogFormat) -> anyhow::Result<Telemetr
         opentelemetry::global::set_tracer_provider(p.clone());
     }
     Ok(TelemetryGuard { provider })
+}
+
+/// Parents `span` on the W3C trace context (`traceparent`) of an incoming HTTP request, if any,
+/// so a caller's trace continues through certctl.
+pub fn set_parent_from_http(span: &tracing::Span, headers: &axum::http::HeaderMap) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    struct Headers<'a>(&'a axum::http::HeaderMap);
+    impl opentelemetry::propagation::Extractor for Headers<'_> {
+        fn get(&self, key: &str) -> Option<&str> {
+            self.0.get(key).and_then(|v| v.to_str().ok())
+        }
+        fn keys(&self) -> Vec<&str> {
+            self.0.keys().map(|k| k.as_str()).collect()
+        }
+    }
+    if !headers.contains_key("traceparent") {
+        return;
+    }
+    let cx = opentelemetry::global::get_text_map_propagator(|p| p.extract(&Headers(headers)));
+    let _ = span.set_parent(cx);
 }
 
 /// Installs ring as the process-wide rustls provider; reqwest and the TLS listener need one.

@@ -34,6 +34,8 @@ pub struct ApiKeyOut {
     principal: String,
     role: String,
     created_by: String,
+    /// The key that created this one (`null` for the bootstrap key).
+    created_by_key_id: Option<Uuid>,
     created_at: DateTime<Utc>,
     last_used_at: Option<DateTime<Utc>>,
     disabled_at: Option<DateTime<Utc>>,
@@ -48,6 +50,7 @@ impl From<ApiKey> for ApiKeyOut {
             principal: k.principal,
             role: k.role,
             created_by: k.created_by,
+            created_by_key_id: k.created_by_key_id,
             created_at: k.created_at,
             last_used_at: k.last_used_at,
             disabled_at: k.disabled_at,

@@ -5,24 +5,13 @@ use axum::extract::State;
 use certctl_shared::entities::audit_event::Model as AuditEvent;
 use certctl_shared::repo::audit::{self, AuditFilter};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use uuid::Uuid;
 
-use super::{ListOut, page_limit};
+use super::ListOut;
 use crate::error::ApiError;
-use crate::extract::ApiQuery;
+use crate::query::Params;
 use crate::state::AppState;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuditQuery {
-    actor: Option<String>,
-    action: Option<String>,
-    resource_type: Option<String>,
-    resource_id: Option<String>,
-    cursor: Option<String>,
-    limit: Option<u64>,
-}
 
 #[derive(Serialize)]
 pub struct AuditEventOut {
@@ -34,6 +23,8 @@ pub struct AuditEventOut {
     outcome: String,
     details: serde_json::Value,
     request_id: Option<String>,
+    /// The API key that acted; `null` for system actors.
+    key_id: Option<Uuid>,
     created_at: DateTime<Utc>,
 }
 
@@ -48,6 +39,7 @@ impl From<AuditEvent> for AuditEventOut {
             outcome: e.outcome,
             details: e.details,
             request_id: e.request_id,
+            key_id: e.key_id,
             created_at: e.created_at,
         }
     }
@@ -55,23 +47,27 @@ impl From<AuditEvent> for AuditEventOut {
 
 pub async fn list_audit_events(
     State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<AuditQuery>,
+    mut q: Params,
 ) -> Result<Json<ListOut<AuditEventOut>>, ApiError> {
-    let before = q
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.parse::<i64>()
-                .map_err(|_| ApiError::bad_request("invalid_cursor", "cursor is not one this API issued"))
-        })
-        .transpose()?;
     let filter = AuditFilter {
-        actor: q.actor,
-        action: q.action,
-        resource_type: q.resource_type,
-        resource_id: q.resource_id,
+        actor: q.text("actor")?,
+        action: q.text("action")?,
+        resource_type: q.text("resource_type")?,
+        resource_id: q.text("resource_id")?,
+        key_id: q.uuid("key_id")?,
     };
-    let page = audit::list(&state.db, &filter, before, page_limit(q.limit)?).await?;
+    let before = q.seq_cursor()?;
+    let limit = q.limit()?;
+    q.finish(&[
+        "actor",
+        "action",
+        "resource_type",
+        "resource_id",
+        "key_id",
+        "cursor",
+        "limit",
+    ])?;
+    let page = audit::list(&state.db, &filter, before, limit).await?;
     Ok(Json(ListOut {
         data: page.items.into_iter().map(Into::into).collect(),
         next_cursor: page.next_cursor,

@@ -15,10 +15,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{ListOut, page_limit};
+use super::ListOut;
 use crate::auth::{Principal, RequestId};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extract::{ApiJson, ApiPath};
+use crate::query::Params;
 use crate::service::issuance::{self, IssueInput, IssueOutcome, KeySource};
 use crate::service::revocation::{self, BulkCriteria, parse_reason};
 use crate::service::{Actor, issuers};
@@ -160,43 +161,29 @@ pub async fn issue_certificate(
     Ok(outcome_response(outcome, StatusCode::CREATED))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    status: Option<String>,
-    issuer_id: Option<Uuid>,
-    profile_id: Option<Uuid>,
-    common_name: Option<String>,
-    expiring_before: Option<DateTime<Utc>>,
-    cursor: Option<String>,
-    limit: Option<u64>,
-}
-
 pub async fn list_certificates(
     State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    mut q: Params,
 ) -> Result<Json<ListOut<CertificateOut>>, ApiError> {
-    let status = q
-        .status
-        .as_deref()
-        .map(|s| {
-            CertificateStatus::parse(s).ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_request",
-                    format!("status must be one of active, revoked, superseded (got `{s}`)"),
-                )
-            })
-        })
-        .transpose()?;
-    let cursor = super::time_cursor(q.cursor.as_deref())?;
     let filter = CertificateFilter {
-        status,
-        issuer_id: q.issuer_id,
-        profile_id: q.profile_id,
-        common_name: q.common_name,
-        expiring_before: q.expiring_before,
+        status: q.one_of("status", &CertificateStatus::names(), CertificateStatus::parse)?,
+        issuer_id: q.uuid("issuer_id")?,
+        profile_id: q.uuid("profile_id")?,
+        common_name: q.text("common_name")?,
+        expiring_before: q.time("expiring_before")?,
     };
-    let page = certificates::list(&state.db, &filter, cursor, page_limit(q.limit)?).await?;
+    let cursor = q.time_cursor()?;
+    let limit = q.limit()?;
+    q.finish(&[
+        "status",
+        "issuer_id",
+        "profile_id",
+        "common_name",
+        "expiring_before",
+        "cursor",
+        "limit",
+    ])?;
+    let page = certificates::list(&state.db, &filter, cursor, limit).await?;
     Ok(Json(ListOut {
         data: page
             .items

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use certctl_shared::channel_config::{ChannelConfig, merge, secret_context, secret_fields, split};
+use certctl_shared::channel_config::{ChannelConfig, displayed, merge, secret_context, secret_fields, split};
 use certctl_shared::entities::notification_channel::Model as Channel;
 use certctl_shared::model::{ChannelKind, EventType};
 use certctl_shared::repo::notifications::ChannelTest;
@@ -83,10 +83,10 @@ impl ChannelOut {
                 .copied()
                 .filter(|f| set.iter().any(|s| s == f))
                 .collect(),
+            config: kind.map_or_else(|| json!({}), |k| displayed(k, &c.config)),
             id: c.id,
             name: c.name,
             kind: c.kind,
-            config: c.config,
             event_types: c.event_types,
             enabled: c.enabled,
             created_by: c.created_by,
@@ -285,7 +285,14 @@ pub async fn test_channel(
     request_id: RequestId,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
-    let queued = notifications::enqueue_channel_test(&state.db, id, &principal.principal, request_id.0).await?;
+    let queued = notifications::enqueue_channel_test(
+        &state.db,
+        id,
+        &principal.principal,
+        Some(principal.key_id),
+        request_id.0,
+    )
+    .await?;
     let (event, kind) = match queued {
         ChannelTest::NotFound => return Err(ApiError::NotFound("notification channel")),
         ChannelTest::Disabled => {

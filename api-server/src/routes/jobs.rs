@@ -9,10 +9,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{ListOut, page_limit};
+use super::ListOut;
 use crate::auth::{Principal, RequestId};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extract::{ApiJson, ApiPath};
+use crate::query::Params;
 use crate::service::{Actor, jobs as svc};
 use crate::state::AppState;
 
@@ -53,28 +54,12 @@ impl From<Job> for JobOut {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    status: Option<String>,
-    cursor: Option<String>,
-    limit: Option<u64>,
-}
-
-pub async fn list_jobs(
-    State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<ListOut<JobOut>>, ApiError> {
-    let status = q
-        .status
-        .as_deref()
-        .map(|s| {
-            JobStatus::parse(s)
-                .ok_or_else(|| ApiError::bad_request("invalid_request", format!("unknown job status `{s}`")))
-        })
-        .transpose()?;
-    let cursor = super::time_cursor(q.cursor.as_deref())?;
-    let page = jobs::list(&state.db, status, cursor, page_limit(q.limit)?).await?;
+pub async fn list_jobs(State(state): State<AppState>, mut q: Params) -> Result<Json<ListOut<JobOut>>, ApiError> {
+    let status = q.one_of("status", &JobStatus::names(), JobStatus::parse)?;
+    let cursor = q.time_cursor()?;
+    let limit = q.limit()?;
+    q.finish(&["status", "cursor", "limit"])?;
+    let page = jobs::list(&state.db, status, cursor, limit).await?;
     Ok(Json(ListOut {
         data: page.items.into_iter().map(Into::into).collect(),
         next_cursor: page.next_cursor,

@@ -163,26 +163,3 @@ pub struct ListOut<T> {
     pub next_cursor: Option<String>,
     pub total: u64,
 }
-
-/// Decodes a `cursor` query parameter issued by a newest-first listing.
-pub fn time_cursor(raw: Option<&str>) -> Result<Option<certctl_shared::repo::TimeCursor>, ApiError> {
-    raw.map(|c| {
-        certctl_shared::repo::TimeCursor::decode(c)
-            .ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor is not one this API issued"))
-    })
-    .transpose()
-}
-
-/// Query parameters common to paginated lists.
-pub fn page_limit(limit: Option<u64>) -> Result<u64, ApiError> {
-    use certctl_shared::repo::{DEFAULT_PAGE, MAX_PAGE};
-    match limit {
-        None => Ok(DEFAULT_PAGE),
-        Some(0) => Err(ApiError::bad_request("invalid_request", "limit must be at least 1")),
-        Some(n) if n > MAX_PAGE => Err(ApiError::bad_request(
-            "invalid_request",
-            format!("limit must be at most {MAX_PAGE}"),
-        )),
-        Some(n) => Ok(n),
-    }
-}

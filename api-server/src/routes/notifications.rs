@@ -11,14 +11,15 @@ use certctl_shared::repo::channels;
 use certctl_shared::repo::notifications::{self, EventFilter, Requeue};
 use chrono::{DateTime, Utc};
 use sea_orm::TransactionTrait;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{ListOut, page_limit};
+use super::ListOut;
 use crate::auth::{Principal, RequestId};
 use crate::error::ApiError;
-use crate::extract::{ApiPath, ApiQuery};
+use crate::extract::ApiPath;
+use crate::query::Params;
 use crate::service::Actor;
 use crate::state::AppState;
 
@@ -64,7 +65,8 @@ impl NotificationOut {
 pub struct AttemptOut {
     attempt: i32,
     started_at: DateTime<Utc>,
-    duration_ms: i32,
+    /// `null` while the attempt is in progress.
+    duration_ms: Option<i32>,
     outcome: String,
     status_code: Option<i32>,
     error: Option<String>,
@@ -85,18 +87,6 @@ impl From<Attempt> for AttemptOut {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    status: Option<String>,
-    #[serde(rename = "type")]
-    event_type: Option<String>,
-    channel_id: Option<Uuid>,
-    certificate_id: Option<Uuid>,
-    cursor: Option<String>,
-    limit: Option<u64>,
-}
-
 async fn channel_kinds(state: &AppState, ids: impl Iterator<Item = Uuid>) -> Result<HashMap<Uuid, String>, ApiError> {
     let mut kinds = HashMap::new();
     for id in ids {
@@ -111,31 +101,18 @@ async fn channel_kinds(state: &AppState, ids: impl Iterator<Item = Uuid>) -> Res
 
 pub async fn list_notifications(
     State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    mut q: Params,
 ) -> Result<Json<ListOut<NotificationOut>>, ApiError> {
-    let status = q
-        .status
-        .as_deref()
-        .map(|s| {
-            NotificationStatus::parse(s)
-                .ok_or_else(|| ApiError::bad_request("invalid_request", format!("unknown status `{s}`")))
-        })
-        .transpose()?;
-    let event_type = q
-        .event_type
-        .as_deref()
-        .map(|s| {
-            EventType::parse(s).ok_or_else(|| ApiError::bad_request("invalid_request", format!("unknown type `{s}`")))
-        })
-        .transpose()?;
-    let cursor = super::time_cursor(q.cursor.as_deref())?;
     let filter = EventFilter {
-        status,
-        event_type,
-        channel_id: q.channel_id,
-        certificate_id: q.certificate_id,
+        status: q.one_of("status", &NotificationStatus::names(), NotificationStatus::parse)?,
+        event_type: q.one_of("type", &EventType::names(), EventType::parse)?,
+        channel_id: q.uuid("channel_id")?,
+        certificate_id: q.uuid("certificate_id")?,
     };
-    let page = notifications::list(&state.db, &filter, cursor, page_limit(q.limit)?).await?;
+    let cursor = q.time_cursor()?;
+    let limit = q.limit()?;
+    q.finish(&["status", "type", "channel_id", "certificate_id", "cursor", "limit"])?;
+    let page = notifications::list(&state.db, &filter, cursor, limit).await?;
     let kinds = channel_kinds(&state, page.items.iter().map(|e| e.channel_id)).await?;
     let max = state.config.notifications.retry.max_attempts;
     Ok(Json(ListOut {

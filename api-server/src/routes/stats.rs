@@ -26,7 +26,7 @@ pub async fn summary(State(state): State<AppState>) -> Result<Json<Value>, ApiEr
     counts["total"] = json!(total);
     counts["expired"] = json!(expired);
     let awaiting = jobs::count_awaiting(&state.db).await?;
-    // As the seed has it: the dashboard never fails for this field; a failure is logged and shown as 0.
+    // The dashboard never fails for this field: a failure is logged and shown as 0.
     let dead = match notifications::count_by_status(&state.db, NotificationStatus::Dead).await {
         Ok(n) => n,
         Err(e) => {

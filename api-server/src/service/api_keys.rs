@@ -48,6 +48,17 @@ pub async fn create(db: &DatabaseConnection, actor: &Actor, new: NewKey) -> Resu
     }
     let secret = generate_api_key()?;
     let txn = db.begin().await?;
+    // Serialise key creation, so two keys with one principal cannot slip in side by side.
+    api_keys::advisory_xact_lock(&txn, BOOTSTRAP_LOCK).await?;
+    if let Some(holder) = api_keys::principal_held_by_other_creator(&txn, &principal, actor.key_id).await? {
+        return Err(ApiError::conflict(
+            "principal_taken",
+            format!(
+                "principal `{}` belongs to the enabled key `{}`, made by someone else; disable that key first, or ask its creator",
+                holder.principal, holder.name
+            ),
+        ));
+    }
     let key = api_keys::insert(
         &txn,
         ApiKey {
@@ -61,6 +72,7 @@ pub async fn create(db: &DatabaseConnection, actor: &Actor, new: NewKey) -> Resu
             last_used_at: None,
             disabled_at: None,
             expires_at: new.expires_at,
+            created_by_key_id: actor.key_id,
         },
     )
     .await?;
@@ -139,6 +151,7 @@ pub async fn bootstrap(db: &DatabaseConnection, secret: &str) -> Result<bool, Ap
             last_used_at: None,
             disabled_at: None,
             expires_at: None,
+            created_by_key_id: None,
         },
     )
     .await?;

@@ -222,6 +222,7 @@ pub async fn check(
 }
 
 /// Issues now, or files an approval job if the profile requires one.
+#[tracing::instrument(name = "issue_certificate", skip_all, fields(issuer.id = %input.issuer_id, profile.id = %input.profile_id))]
 pub async fn issue(state: &AppState, actor: &Actor, input: IssueInput) -> Result<IssueOutcome, ApiError> {
     let mut read = ProfileRead::Cached;
     for _ in 0..4 {
@@ -301,6 +302,7 @@ pub async fn file_job(state: &AppState, actor: &Actor, kind: &str, checked: Chec
             certificate_id: None,
             error: None,
             created_at: jobs::now(),
+            requested_by_key_id: actor.key_id,
         },
     )
     .await?;
@@ -469,6 +471,7 @@ fn certificate_event(c: &Certificate, renewal: bool) -> (EventType, serde_json::
 }
 
 /// Renews a certificate: same key and names, a fresh lifetime; the old one becomes superseded.
+#[tracing::instrument(name = "renew_certificate", skip_all, fields(certificate.id = %id))]
 pub async fn renew(
     state: &AppState,
     actor: &Actor,

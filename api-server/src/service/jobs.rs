@@ -4,8 +4,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use certctl_shared::entities::job::Model as Job;
 use certctl_shared::model::{CertificateStatus, EventType, JobStatus};
-use certctl_shared::repo::audit::{self, NewAuditEvent};
-use certctl_shared::repo::{certificates, jobs, notifications};
+use certctl_shared::repo::audit;
+use certctl_shared::repo::{api_keys, certificates, jobs, notifications};
 use sea_orm::TransactionTrait;
 use serde_json::json;
 use uuid::Uuid;
@@ -20,6 +20,30 @@ fn same_principal(a: &str, b: &str) -> bool {
     a.trim().eq_ignore_ascii_case(b.trim())
 }
 
+/// Why `actor` counts as the requester of `job`, if it does: the same principal, the very key
+/// that filed the request, or a key that the requesting key created (directly or through keys it
+/// created), which would let one person approve their own request under a second name.
+async fn own_request(
+    conn: &impl sea_orm::ConnectionTrait,
+    job: &Job,
+    actor: &Actor,
+) -> Result<Option<&'static str>, ApiError> {
+    if job.requested_by.trim().is_empty() || same_principal(&job.requested_by, &actor.principal) {
+        return Ok(Some("self_approval"));
+    }
+    let (Some(requester), Some(approver)) = (job.requested_by_key_id, actor.key_id) else {
+        return Ok(None);
+    };
+    if requester == approver {
+        return Ok(Some("self_approval_same_key"));
+    }
+    if api_keys::created_by_chain_contains(conn, approver, requester).await? {
+        return Ok(Some("self_approval_created_key"));
+    }
+    Ok(None)
+}
+
+#[tracing::instrument(name = "decide_job", skip_all, fields(job.id = %id, approve = approve))]
 pub async fn decide(
     state: &AppState,
     actor: &Actor,
@@ -40,18 +64,16 @@ pub async fn decide(
     let job = jobs::find_for_update(&txn, id)
         .await?
         .ok_or(ApiError::NotFound("job"))?;
-    if job.requested_by.trim().is_empty() || same_principal(&job.requested_by, &actor.principal) {
+    if let Some(reason) = own_request(&txn, &job, actor).await? {
         audit::append(
             &txn,
-            NewAuditEvent {
-                actor: actor.principal.clone(),
-                action: format!("job.{verb}"),
-                resource_type: "job".into(),
-                resource_id: Some(id.to_string()),
-                outcome: "denied",
-                details: json!({ "reason": "self_approval", "requested_by": job.requested_by }),
-                request_id: actor.request_id.clone(),
-            },
+            actor.denial(
+                &format!("job.{verb}"),
+                "job",
+                id,
+                json!({ "reason": reason, "requested_by": job.requested_by,
+                        "requested_by_key_id": job.requested_by_key_id }),
+            ),
         )
         .await?;
         txn.commit().await?;

@@ -5,7 +5,7 @@ use certctl_shared::entities::certificate_revocation::Model as Revocation;
 use certctl_shared::model::{CertificateStatus, EventType, RevocationReason};
 use certctl_shared::repo::{certificates, notifications, revocations};
 use chrono::Utc;
-use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement, TransactionTrait, Value};
+use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -36,6 +36,7 @@ pub fn parse_reason(raw: Option<&str>) -> Result<RevocationReason, ApiError> {
     }
 }
 
+#[tracing::instrument(name = "revoke_certificate", skip_all, fields(certificate.id = %id, reason = reason.as_str()))]
 pub async fn revoke(
     state: &AppState,
     actor: &Actor,
@@ -121,12 +122,8 @@ pub struct BulkResult {
     pub not_found: Vec<Uuid>,
 }
 
-#[derive(FromQueryResult)]
-struct IdRow {
-    id: Uuid,
-}
-
 /// Revokes everything matching all given criteria, in one transaction, set-based.
+#[tracing::instrument(name = "bulk_revoke", skip_all, fields(reason = reason.as_str()))]
 pub async fn bulk_revoke(
     state: &AppState,
     actor: &Actor,
@@ -140,82 +137,43 @@ pub async fn bulk_revoke(
             "give at least one criterion (issuer_id, profile_id or a non-empty certificate_ids): bulk revocation never means everything",
         ));
     }
-    let mut values: Vec<Value> = Vec::new();
-    let mut clauses: Vec<String> = Vec::new();
-    if let Some(v) = criteria.issuer_id {
-        values.push(v.into());
-        clauses.push(format!("issuer_id = ${}", values.len()));
-    }
-    if let Some(v) = criteria.profile_id {
-        values.push(v.into());
-        clauses.push(format!("profile_id = ${}", values.len()));
-    }
-    if let Some(v) = &ids {
-        values.push(v.clone().into());
-        clauses.push(format!("id = ANY(${})", values.len()));
-    }
-    let filter = clauses.join(" AND ");
-
     let txn = state.db.begin().await?;
-    let matched: Vec<IdRow> = IdRow::find_by_statement(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        format!("SELECT id FROM certificates WHERE {filter} ORDER BY id FOR UPDATE"),
-        values.clone(),
-    ))
-    .all(&txn)
+    let done = certificates::bulk_revoke(
+        &txn,
+        &certificates::BulkFilter {
+            issuer_id: criteria.issuer_id,
+            profile_id: criteria.profile_id,
+            ids: ids.clone(),
+        },
+        reason,
+        &actor.principal,
+    )
     .await?;
-    let n = values.len();
-    let mut revoke_values = values;
-    revoke_values.push(reason.as_str().into());
-    revoke_values.push(reason.code().into());
-    revoke_values.push(actor.principal.clone().into());
-    let revoked: Vec<IdRow> = IdRow::find_by_statement(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        format!(
-            "WITH target AS (SELECT id, issuer_id, serial_hex FROM certificates WHERE {filter} AND status <> 'revoked'), \
-             ins AS (INSERT INTO certificate_revocations (id, certificate_id, issuer_id, serial_hex, reason, reason_code, revoked_at, revoked_by) \
-                     SELECT gen_random_uuid(), id, issuer_id, serial_hex, ${r}, ${c}, now(), ${a} FROM target \
-                     ON CONFLICT DO NOTHING RETURNING certificate_id) \
-             UPDATE certificates SET status = 'revoked' FROM ins WHERE certificates.id = ins.certificate_id RETURNING certificates.id",
-            r = n + 1,
-            c = n + 2,
-            a = n + 3
-        ),
-        revoke_values,
-    ))
-    .all(&txn)
-    .await?;
-    let revoked_ids: Vec<Uuid> = revoked.iter().map(|r| r.id).collect();
+    let revoked_ids = done.revoked;
     if reason == RevocationReason::KeyCompromise {
         certificates::record_compromised_keys(&txn, &revoked_ids).await?;
     }
     // One audit row per certificate, so each certificate's history is complete on its own.
     txn.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "INSERT INTO audit_events (id, actor, action, resource_type, resource_id, outcome, details, request_id) \
+        "INSERT INTO audit_events (id, actor, action, resource_type, resource_id, outcome, details, request_id, key_id) \
          SELECT gen_random_uuid(), $1, 'certificate.revoke', 'certificate', c::text, 'success', \
-                jsonb_build_object('reason', $2::text, 'bulk', true), $3 FROM unnest($4::uuid[]) AS c",
+                jsonb_build_object('reason', $2::text, 'bulk', true), $3, $5 FROM unnest($4::uuid[]) AS c",
         [
             actor.principal.clone().into(),
             reason.as_str().into(),
             actor.request_id.clone().into(),
             revoked_ids.clone().into(),
+            actor.key_id.into(),
         ],
     ))
     .await?;
-    let not_found: Vec<Uuid> = ids
-        .as_ref()
-        .map(|want| {
-            want.iter()
-                .filter(|w| !matched.iter().any(|m| m.id == **w))
-                .copied()
-                .collect()
-        })
-        .unwrap_or_default();
+    let not_found = done.not_found;
+    // Every count comes from the one statement's snapshot: matched = revoked + skipped.
     let result = BulkResult {
-        matched: matched.len() as u64,
+        matched: done.matched,
         revoked: revoked_ids.len() as u64,
-        skipped: (matched.len() - revoked_ids.len()) as u64,
+        skipped: done.skipped,
         failed: not_found.len() as u64,
         not_found,
     };

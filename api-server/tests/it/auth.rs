@@ -137,6 +137,7 @@ async fn expired_keys_are_refused_and_last_used_is_stamped() {
             last_used_at: None,
             disabled_at: None,
             expires_at: Some(Utc::now() - Duration::seconds(1)),
+            created_by_key_id: None,
         },
     )
     .await

@@ -89,7 +89,7 @@ impl SmtpServer {
         .unwrap()
         .unwrap();
         server.port = line.trim().parse().unwrap_or_else(|_| {
-            panic!("the SMTP server did not start (is aiosmtpd installed? `python3 -m pip install aiosmtpd`): {line:?}")
+            panic!("the SMTP server did not start (is aiosmtpd installed? scripts/test.sh installs it into .venv): {line:?}")
         });
         // It printed the port after listening; check that it answers all the same.
         tokio::net::TcpStream::connect(("127.0.0.1", server.port))

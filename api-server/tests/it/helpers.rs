@@ -470,7 +470,7 @@ pub fn pkilint(tool: &str, args: &[&str], file: &str) {
         .args(args)
         .arg(file)
         .output()
-        .expect("pkilint must be installed (pip install pkilint; .ci/run does it)");
+        .expect("pkilint must be on PATH (scripts/test.sh installs it into .venv)");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -101,7 +101,9 @@ async fn an_issued_certificate_reaches_a_signed_webhook_exactly_as_specified() {
         .get(&format!("/api/v1/notification-channels/{channel}"), &app.admin_key)
         .await;
     assert!(!shown.to_string().contains(&secret), "{shown}");
-    assert_eq!(shown["secrets_set"], json!(["secret"]));
+    assert_eq!(shown["secrets_set"], json!(["secret", "url"]));
+    // The receiver URL is sealed too, and shown as scheme and host only.
+    assert_eq!(shown["config"]["url"], format!("{}/…", receiver.url));
 }
 
 #[tokio::test]
@@ -177,7 +179,7 @@ async fn the_schedule_is_recorded_after_each_failure() {
         )
         .await;
     let nid = n["id"].as_str().unwrap().to_owned();
-    // First failure: scheduled like any other (the seed's certctl stranded it).
+    // First failure: scheduled like any other (earlier certctl releases stranded it).
     let first = app
         .wait_notification(&nid, Duration::from_secs(5), |v| v["retry_count"] == 1)
         .await;
@@ -419,7 +421,9 @@ async fn the_retry_sweep_uses_its_partial_index() {
         ))
         .await
         .unwrap();
-    let sql = certctl_shared::repo::notifications::DUE_RETRIES_SQL.replace("$1", "500");
+    let sql = certctl_shared::repo::notifications::DUE_RETRIES_SQL
+        .replace("$1", "500")
+        .replace("$2", "30");
     let plan: Vec<String> = app
         .db
         .query_all_raw(sea_orm::Statement::from_string(
@@ -567,7 +571,7 @@ async fn private_targets_are_refused_unless_allowed() {
     let (channel, _) = app.webhook_channel("inside", &receiver.url, &["channel_test"]).await;
     let _worker = app
         .worker(&[
-            ("CERTCTL_WEBHOOK_ALLOW_PRIVATE", "false"),
+            ("CERTCTL_OUTBOUND_ALLOW_PRIVATE", "false"),
             ("CERTCTL_NOTIFICATION_BACKOFF_CAP", "20s"),
             ("CERTCTL_NOTIFICATION_BACKOFF_BASE", "10s"),
         ])
@@ -585,7 +589,9 @@ async fn private_targets_are_refused_unless_allowed() {
         })
         .await;
     assert!(
-        failed["last_error"].as_str().unwrap().contains("private or loopback"),
+        failed["last_error"].as_str().unwrap().contains(
+            "loopback (127.0.0.0/8) address; certctl does not send there unless CERTCTL_OUTBOUND_ALLOW_PRIVATE=true"
+        ),
         "{failed}"
     );
     assert!(receiver.seen().is_empty());
@@ -611,7 +617,18 @@ async fn poison_messages_are_dead_lettered_and_rows_stay_safe() {
     let topology = certctl_shared::queue::Topology::new(&app.amqp_prefix).with_expiry(Some(Duration::from_secs(60)));
     // The worker reports ready before its consumer has necessarily declared the topology; publishing
     // to an exchange that does not exist yet would make the broker close this channel.
-    topology.declare(&ch).await.unwrap();
+    let broker = certctl_shared::queue::Broker::default();
+    let stop_broker = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(
+        broker
+            .clone()
+            .supervise("amqp://guest:guest@127.0.0.1:5672/%2f".into(), stop_broker.clone()),
+    );
+    while !broker.connected() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    topology.declare(&broker, &ch).await.unwrap();
+    stop_broker.cancel();
     for junk in [&b"not json"[..], br#"{"type":"deliver.v9","notification_id":"x"}"#] {
         ch.basic_publish(
             topology.exchange().into(),
@@ -687,14 +704,15 @@ async fn batched_claims_and_outcomes_touch_only_what_they_own() {
     let claimed = repo::claim_many(&app.db, &[a, a, b, uuid::Uuid::now_v7()], "w1", lease)
         .await
         .unwrap();
-    let mut ids: Vec<_> = claimed.iter().map(|(e, _)| e.id).collect();
+    let mut ids: Vec<_> = claimed.iter().map(|c| c.event.id).collect();
     ids.sort();
     let mut want = vec![a, b];
     want.sort();
     assert_eq!(ids, want, "each claimable row once, unknown ids ignored");
-    assert!(claimed.iter().all(|(e, ch)| e.status == "sending"
-        && e.locked_by.as_deref() == Some("w1")
-        && ch.as_ref().map(|c| c.id) == Some(channel)));
+    assert!(claimed.iter().all(|c| c.event.status == "sending"
+        && c.event.locked_by.as_deref() == Some("w1")
+        && c.channel.as_ref().map(|ch| ch.id) == Some(channel)
+        && c.attempt == 1));
     assert!(
         repo::claim_many(&app.db, &[a, b], "w2", lease)
             .await
@@ -702,9 +720,16 @@ async fn batched_claims_and_outcomes_touch_only_what_they_own() {
             .is_empty(),
         "a live lease is not claimable"
     );
-    let token = |id| claimed.iter().find(|(e, _)| e.id == id).unwrap().0.lease_token.unwrap();
+    let token = |id| {
+        claimed
+            .iter()
+            .find(|c| c.event.id == id)
+            .unwrap()
+            .event
+            .lease_token
+            .unwrap()
+    };
     let attempt = AttemptRecord {
-        started_at: Utc::now(),
         duration_ms: 3,
         outcome: "delivered",
         status_code: Some(200),
@@ -714,6 +739,7 @@ async fn batched_claims_and_outcomes_touch_only_what_they_own() {
     let done = |id, lease_token| Finished {
         id,
         lease_token,
+        attempt_no: 1,
         outcome: Outcome::Sent,
         attempt: attempt.clone(),
     };
@@ -736,9 +762,24 @@ async fn batched_claims_and_outcomes_touch_only_what_they_own() {
     assert_eq!(row(a).await.status, "sent");
     assert_eq!(row(b).await.status, "sending");
     assert_eq!(row(c).await.status, "pending");
+    // Every claim recorded its attempt as in progress; only `a`'s was finished.
     let attempts = repo::attempts(&app.db, a).await.unwrap();
-    assert_eq!(attempts.iter().map(|x| x.attempt).collect::<Vec<_>>(), vec![1]);
-    assert!(repo::attempts(&app.db, b).await.unwrap().is_empty());
+    assert_eq!(
+        attempts
+            .iter()
+            .map(|x| (x.attempt, x.outcome.as_str(), x.duration_ms))
+            .collect::<Vec<_>>(),
+        vec![(1, "delivered", Some(3))]
+    );
+    let attempts = repo::attempts(&app.db, b).await.unwrap();
+    assert_eq!(
+        attempts
+            .iter()
+            .map(|x| (x.attempt, x.outcome.as_str(), x.duration_ms))
+            .collect::<Vec<_>>(),
+        vec![(1, "in_progress", None)]
+    );
+    assert!(repo::attempts(&app.db, c).await.unwrap().is_empty());
 
     // The plan: many rows that went pending → sending → sent (their stale entries stay in the
     // partial indexes until vacuum), then the claim under a generic plan uses the primary key only.

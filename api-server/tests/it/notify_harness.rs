@@ -42,6 +42,8 @@ struct ReceiverState {
     script: VecDeque<Answer>,
     default: Option<u16>,
     seen: Vec<Received>,
+    /// Requests that arrived, counted before they are answered (a slow answer may never finish).
+    arrivals: usize,
 }
 
 #[derive(Clone)]
@@ -67,6 +69,7 @@ async fn record(
 ) -> StatusCode {
     let answer = {
         let mut s = state.lock().unwrap();
+        s.arrivals += 1;
         s.script.pop_front().unwrap_or(Answer::Status(s.default.unwrap_or(200)))
     };
     let status = match answer {
@@ -123,18 +126,25 @@ impl Receiver {
     pub fn seen(&self) -> Vec<Received> {
         self.state.lock().unwrap().seen.clone()
     }
+
+    /// Requests that reached the receiver, answered or not.
+    pub fn arrivals(&self) -> usize {
+        self.state.lock().unwrap().arrivals
+    }
 }
 
 /// A worker running on its own runtime and thread, so a test can crash it for real: `kill`
 /// drops the runtime with everything on it (tasks, broker and database connections) mid-flight.
 pub struct Worker {
+    /// `http://…` of the worker's admin listener (`/metrics`, `/readyz`).
+    pub admin_url: String,
     shutdown: CancellationToken,
     kill: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Worker {
-    fn start(config: WorkerConfig, admin: std::net::TcpListener) -> Self {
+    fn start(config: WorkerConfig, admin: std::net::TcpListener, admin_url: String) -> Self {
         let shutdown = CancellationToken::new();
         let (kill, killed) = tokio::sync::oneshot::channel::<()>();
         let token = shutdown.clone();
@@ -155,6 +165,7 @@ impl Worker {
             result.map(|_| ())
         });
         Self {
+            admin_url,
             shutdown,
             kill: Some(kill),
             thread: Some(thread),
@@ -189,6 +200,27 @@ impl Drop for Worker {
     }
 }
 
+impl Worker {
+    /// The value of a counter or gauge on the worker's `/metrics`, summed over the label sets
+    /// that contain `labels` (0 when absent).
+    pub async fn metric(&self, http: &reqwest::Client, name: &str, labels: &str) -> f64 {
+        let text = http
+            .get(format!("{}/metrics", self.admin_url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter(|l| l.starts_with(&format!("{name} ")) || l.starts_with(&format!("{name}{{")))
+            .filter(|l| l.contains(labels))
+            .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+            .sum()
+    }
+}
+
 /// A fast schedule: base 200 ms, cap 2 s, so five attempts take about three seconds.
 pub const FAST: &[(&str, &str)] = &[
     ("CERTCTL_NOTIFICATION_BACKOFF_BASE", "200ms"),
@@ -198,7 +230,7 @@ pub const FAST: &[(&str, &str)] = &[
     ("CERTCTL_NOTIFICATION_RELAY_GRACE", "1s"),
     ("CERTCTL_NOTIFICATION_DELIVERY_TIMEOUT", "1s"),
     ("CERTCTL_NOTIFICATION_LEASE", "3s"),
-    ("CERTCTL_WEBHOOK_ALLOW_PRIVATE", "true"),
+    ("CERTCTL_OUTBOUND_ALLOW_PRIVATE", "true"),
 ];
 
 impl TestApp {
@@ -233,7 +265,7 @@ impl TestApp {
         let admin = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         admin.set_nonblocking(true).unwrap();
         let admin_url = format!("http://{}", admin.local_addr().unwrap());
-        let worker = Worker::start(config, admin);
+        let worker = Worker::start(config, admin, admin_url.clone());
         for _ in 0..200 {
             if let Ok(r) = self.http.get(format!("{admin_url}/readyz")).send().await
                 && r.status() == 200

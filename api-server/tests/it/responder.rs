@@ -163,7 +163,7 @@ async fn openssl_judges_ocsp_over_post_and_get_and_the_crl() {
     }
 
     step("GET judged and linted");
-    // The seed's GET-by-serial shape, with HTTP caching.
+    // GET by serial, as earlier certctl clients ask, with HTTP caching.
     let serial = good["serial_hex"].as_str().unwrap();
     let resp = app.http.get(format!("{url}/{serial}")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
@@ -540,7 +540,7 @@ async fn public_routes_need_no_key_short_lived_certificates_stay_off_the_crl_and
         .unwrap();
     assert_eq!(r.status(), 404);
 
-    // The seed's old API paths are gone from the API server, with or without a key.
+    // Earlier certctl's revocation paths are gone from the API server, with or without a key.
     for path in [
         "/api/v1/crl".to_owned(),
         format!("/api/v1/crl/{issuer}"),

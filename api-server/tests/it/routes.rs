@@ -219,7 +219,7 @@ async fn malformed_bodies_are_400_problems_never_422() {
     let (s, v) = app.get("/api/v1/certificates?status=sideways", &app.admin_key).await;
     assert_eq!(
         (s, v["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+        (StatusCode::BAD_REQUEST, Some("invalid_query"))
     );
     let (s, v) = app.get("/api/v1/certificates?cursor=garbage", &app.admin_key).await;
     assert_eq!(

@@ -11,10 +11,11 @@ use certctl_shared::channel_config::{EmailConfig, SmtpTls};
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, Message};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::transport::smtp::{self, AsyncSmtpTransport};
 use lettre::{AsyncTransport, Tokio1Executor};
 
-use super::{Delivery, Outgoing};
+use super::{Delivery, Outgoing, guard};
 
 /// The submission port for STARTTLS (RFC 6409).
 const STARTTLS_PORT: u16 = 587;
@@ -27,8 +28,20 @@ const MAX_REPLY_TEXT: usize = 200;
 
 /// Sends `n` to every recipient of the channel and classifies the relay's answer.
 ///
-/// `timeout` bounds the whole exchange (connect, TLS, authentication, message), not each step.
-pub async fn send(c: &EmailConfig, n: &Outgoing<'_>, timeout: Duration) -> Delivery {
+/// `timeout` bounds the whole exchange (resolution, connect, TLS, authentication, message), not
+/// each step. Unless `allow_private`, the relay's name is resolved here, through the same guard
+/// as the HTTP channels, and the connection goes to the address the guard passed; TLS still
+/// checks the relay's certificate against its name.
+pub async fn send(c: &EmailConfig, n: &Outgoing<'_>, timeout: Duration, allow_private: bool) -> Delivery {
+    match tokio::time::timeout(timeout, send_guarded(c, n, timeout, allow_private)).await {
+        Ok(d) => d,
+        Err(_) => Delivery::Unreachable {
+            error: "timed out".to_owned(),
+        },
+    }
+}
+
+async fn send_guarded(c: &EmailConfig, n: &Outgoing<'_>, timeout: Duration, allow_private: bool) -> Delivery {
     let message = match message(c, n) {
         Ok(m) => m,
         Err(e) => {
@@ -40,42 +53,70 @@ pub async fn send(c: &EmailConfig, n: &Outgoing<'_>, timeout: Duration) -> Deliv
     // A transport per send: it holds no pooled connection (the `pool` feature is off), and
     // notifications are rare enough that reconnecting, and reloading the system trust store for
     // TLS, costs little next to the exchange itself.
-    let transport = match transport(c, timeout) {
-        Ok(t) => t,
-        Err(e) => {
-            return Delivery::Unreachable {
-                error: format!("channel misconfigured: {}", error_chain(&e)),
-            };
+    let host = c.smtp_host.trim();
+    let port = c.smtp_port.unwrap_or(match c.tls {
+        SmtpTls::Starttls => STARTTLS_PORT,
+        SmtpTls::Implicit => IMPLICIT_TLS_PORT,
+        SmtpTls::None => PLAIN_PORT,
+    });
+    let dials: Vec<String> = if allow_private {
+        vec![host.to_owned()]
+    } else {
+        match guard::resolve_public(host, port).await {
+            Ok(addrs) => addrs.iter().map(|a| a.ip().to_string()).collect(),
+            Err(error) => return Delivery::Unreachable { error },
         }
     };
-    // lettre's own timeout covers connecting; reads and writes after that have none.
-    match tokio::time::timeout(timeout, transport.send(message)).await {
-        Err(_) => Delivery::Unreachable {
-            error: "timed out".to_owned(),
-        },
-        Ok(Ok(reply)) => Delivery::Delivered {
-            status: Some(u16::from(reply.code())),
-        },
-        Ok(Err(e)) => classify(&e),
+    // Each address the relay's name has, in turn, until one answers: a relay that says no is an
+    // answer, an address that cannot be reached is not.
+    let mut outcome = Delivery::Unreachable {
+        error: format!("{host} has no address"),
+    };
+    for dial in &dials {
+        let transport = match transport(c, dial, port, timeout) {
+            Ok(t) => t,
+            Err(e) => {
+                return Delivery::Unreachable {
+                    error: format!("channel misconfigured: {}", error_chain(&e)),
+                };
+            }
+        };
+        // lettre's own timeout covers connecting; reads and writes after that have none.
+        outcome = match tokio::time::timeout(timeout, transport.send(message.clone())).await {
+            Err(_) => Delivery::Unreachable {
+                error: "timed out".to_owned(),
+            },
+            Ok(Ok(reply)) => Delivery::Delivered {
+                status: Some(u16::from(reply.code())),
+            },
+            Ok(Err(e)) => classify(&e),
+        };
+        if !matches!(outcome, Delivery::Unreachable { .. }) {
+            break;
+        }
     }
+    outcome
 }
 
-/// The SMTP transport for the channel's relay, TLS mode, port and credentials.
-fn transport(c: &EmailConfig, timeout: Duration) -> Result<AsyncSmtpTransport<Tokio1Executor>, smtp::Error> {
-    let host = c.smtp_host.trim();
+/// The SMTP transport for the channel's relay: connecting to `dial` (the relay's name, or the
+/// address the guard resolved it to) on `port`, with TLS checked against the relay's name.
+fn transport(
+    c: &EmailConfig,
+    dial: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, smtp::Error> {
     // Certificates are checked against the system trust store (internal relays use internal CAs).
-    let (builder, default_port) = match c.tls {
-        SmtpTls::Starttls => (
-            AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)?,
-            STARTTLS_PORT,
-        ),
-        SmtpTls::Implicit => (AsyncSmtpTransport::<Tokio1Executor>::relay(host)?, IMPLICIT_TLS_PORT),
-        SmtpTls::None => (
-            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
-            PLAIN_PORT,
-        ),
+    let tls_for = || TlsParameters::new(c.smtp_host.trim().to_owned());
+    let tls = match c.tls {
+        SmtpTls::Starttls => Tls::Required(tls_for()?),
+        SmtpTls::Implicit => Tls::Wrapper(tls_for()?),
+        SmtpTls::None => Tls::None,
     };
-    let mut builder = builder.port(c.smtp_port.unwrap_or(default_port)).timeout(Some(timeout));
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(dial)
+        .port(port)
+        .tls(tls)
+        .timeout(Some(timeout));
     if let (Some(user), Some(password)) = (&c.username, &c.password) {
         builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
     }

@@ -1,11 +1,18 @@
 //! The outbound HTTP client shared by the HTTP channels.
+//!
+//! It never uses a proxy (so the address the guard checks is the address dialled), follows no
+//! redirects, and reads at most [`MAX_RESPONSE_BODY`] of an answer: a receiver that streams an
+//! endless body gets its connection dropped, not the worker's memory.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::Delivery;
-use super::guard::{PublicOnly, is_private};
+use super::guard::{PublicOnly, refusal, refused_message};
+
+/// How much of a response body is read (and thrown away) before the connection is dropped.
+pub const MAX_RESPONSE_BODY: usize = 64 * 1024;
 
 #[derive(Clone)]
 pub struct HttpSender {
@@ -27,6 +34,8 @@ impl HttpSender {
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             // A redirect could lead anywhere, including inside the network: it counts as an answer.
             .redirect(reqwest::redirect::Policy::none())
+            // HTTP(S)_PROXY would resolve names on the proxy, out of the guard's sight.
+            .no_proxy()
             .user_agent(concat!("certctl-notifier/", env!("CARGO_PKG_VERSION")));
         if !allow_private {
             builder = builder.dns_resolver(Arc::new(PublicOnly));
@@ -37,6 +46,11 @@ impl HttpSender {
             pagerduty_url,
             opsgenie_url,
         })
+    }
+
+    /// Whether channels may reach private and other non-public addresses.
+    pub fn allow_private(&self) -> bool {
+        self.allow_private
     }
 
     /// POSTs a JSON body and classifies the answer.
@@ -53,12 +67,10 @@ impl HttpSender {
         if !self.allow_private
             && let Some(host) = parsed.host_str()
             && let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>()
-            && is_private(ip)
+            && let Some(why) = refusal(ip)
         {
             return Delivery::Unreachable {
-                error: format!(
-                    "{ip} is a private or loopback address (set CERTCTL_WEBHOOK_ALLOW_PRIVATE=true to allow)"
-                ),
+                error: refused_message("the channel's host", ip, why),
             };
         }
         let mut req = self
@@ -73,7 +85,7 @@ impl HttpSender {
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 // Read (and discard) the body so the connection can be reused; never log it.
-                let _ = resp.bytes().await;
+                drain_body(resp).await;
                 if (200..300).contains(&status) {
                     Delivery::Delivered { status: Some(status) }
                 } else {
@@ -90,6 +102,18 @@ impl HttpSender {
             Err(e) => Delivery::Unreachable {
                 error: error_chain(&e.without_url()),
             },
+        }
+    }
+}
+
+/// Reads a response body up to [`MAX_RESPONSE_BODY`] and discards it. A longer body is not read
+/// further: dropping the response closes the connection, and the answer's status stands.
+async fn drain_body(mut resp: reqwest::Response) {
+    let mut read = 0usize;
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        read += chunk.len();
+        if read > MAX_RESPONSE_BODY {
+            return;
         }
     }
 }

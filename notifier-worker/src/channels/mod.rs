@@ -3,7 +3,7 @@
 //! outcome for the retry policy to weigh.
 
 pub mod email;
-mod guard;
+pub mod guard;
 mod http;
 pub mod opsgenie;
 pub mod pagerduty;
@@ -118,6 +118,6 @@ pub async fn send(http: &HttpSender, config: &ChannelConfig, n: &Outgoing<'_>, t
         ChannelConfig::Teams(c) => teams::send(http, c, n).await,
         ChannelConfig::PagerDuty(c) => pagerduty::send(http, c, n).await,
         ChannelConfig::OpsGenie(c) => opsgenie::send(http, c, n).await,
-        ChannelConfig::Email(c) => email::send(c, n, timeout).await,
+        ChannelConfig::Email(c) => email::send(c, n, timeout, http.allow_private()).await,
     }
 }

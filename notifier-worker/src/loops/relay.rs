@@ -1,38 +1,103 @@
-//! The outbox relay: republishes rows left `pending` past the grace period (a crash or broker
-//! outage between commit and publish) and rows stuck in `sending` whose lease expired (a worker
-//! died mid-delivery), through their partial indexes.
+//! The outbox relay. Each tick it
+//!
+//! 1. takes over rows whose lease expired mid-attempt (their worker died, or lost the database for
+//!    longer than the lease): the attempt recorded at claim time becomes `lost`, and counts like
+//!    any failed attempt, so the row is retried on the schedule, or goes `dead` if that was its
+//!    last attempt. A row whose deliveries keep killing workers therefore ends up dead and
+//!    visible instead of looping forever;
+//! 2. publishes rows left `pending` past the grace period (a crash or broker outage between commit
+//!    and publish), stamping `dispatched_at` so that a row is published at most once per grace
+//!    period, however long the queue ahead of it.
 
 use std::time::Duration;
 
 use certctl_shared::queue::Publisher;
-use certctl_shared::repo::notifications;
-use sea_orm::DatabaseConnection;
+use certctl_shared::repo::notifications::{self, Lost, Outcome};
+use certctl_shared::retry::{AfterFailure, RetryPolicy};
+use chrono::Utc;
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use tokio::sync::Notify;
 
 use crate::metrics::WorkerMetrics;
 
 pub const BATCH: i64 = 500;
 
-pub async fn tick(
-    db: &DatabaseConnection,
-    publisher: &Publisher,
-    metrics: &WorkerMetrics,
-    grace: Duration,
-    interval: Duration,
-) -> anyhow::Result<Duration> {
-    let stranded = notifications::stranded(db, grace, BATCH).await?;
-    let mut published = 0;
-    for id in &stranded {
-        match publisher.publish(*id).await {
-            Ok(()) => published += 1,
-            Err(e) => {
-                tracing::warn!(error = %e, "relay could not publish; will try again");
-                return Ok(interval);
+pub struct Relay<'a> {
+    pub db: &'a DatabaseConnection,
+    pub publisher: &'a Publisher,
+    pub metrics: &'a WorkerMetrics,
+    pub policy: RetryPolicy,
+    pub grace: Duration,
+    pub interval: Duration,
+    /// Woken when a lost attempt was scheduled for a retry.
+    pub sweep_wake: &'a Notify,
+}
+
+impl Relay<'_> {
+    pub async fn tick(&self) -> anyhow::Result<Duration> {
+        self.reclaim_lost().await?;
+        let stranded = notifications::dispatch_stranded(self.db, self.grace, BATCH).await?;
+        let mut published = 0;
+        for id in &stranded {
+            match self.publisher.publish(*id).await {
+                Ok(()) => published += 1,
+                Err(e) => {
+                    // The rest were stamped but not sent: they come round again after the grace.
+                    tracing::warn!(error = %e, "relay could not publish; will try again");
+                    break;
+                }
             }
         }
+        if published > 0 {
+            tracing::info!(count = published, "relay republished stranded notifications");
+        }
+        self.metrics.republished.with_label_values(&["relay"]).inc_by(published);
+        Ok(self.interval)
     }
-    if published > 0 {
-        tracing::info!(count = published, "relay republished stranded notifications");
+
+    /// Records the attempts of rows abandoned mid-attempt as lost, and schedules their rows.
+    async fn reclaim_lost(&self) -> anyhow::Result<()> {
+        let txn = self.db.begin().await?;
+        let abandoned = notifications::lock_abandoned(&txn, BATCH).await?;
+        if abandoned.is_empty() {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let lost: Vec<Lost> = abandoned
+            .iter()
+            .map(|a| {
+                let error = format!(
+                    "lost: worker {} stopped before recording the attempt's outcome (its lease expired)",
+                    a.locked_by.as_deref().unwrap_or("unknown")
+                );
+                let attempt = u32::try_from(a.retry_count).unwrap_or(0) + 1;
+                let outcome = match self.policy.after_failure(attempt, now) {
+                    AfterFailure::Retry {
+                        retry_count,
+                        next_retry_at,
+                    } => Outcome::Failed {
+                        retry_count,
+                        next_retry_at,
+                        error,
+                    },
+                    AfterFailure::Dead { retry_count } => Outcome::Dead { retry_count, error },
+                };
+                Lost { id: a.id, outcome }
+            })
+            .collect();
+        notifications::record_lost(&txn, &lost).await?;
+        txn.commit().await?;
+        for l in &lost {
+            self.metrics.attempts.with_label_values(&["unknown", "lost"]).inc();
+            match &l.outcome {
+                Outcome::Dead { retry_count, .. } => {
+                    self.metrics.dead_total.inc();
+                    tracing::error!(notification.id = %l.id, retry_count, "attempt lost with its worker; that was the last one, the notification is dead");
+                }
+                _ => tracing::warn!(notification.id = %l.id, "attempt lost with its worker; retry scheduled"),
+            }
+        }
+        self.sweep_wake.notify_one();
+        Ok(())
     }
-    metrics.republished.with_label_values(&["relay"]).inc_by(published);
-    Ok(interval)
 }

@@ -1,6 +1,10 @@
 //! The retry sweep: publishes failed rows whose `next_retry_at` has come, through the partial
 //! index `idx_notification_events_retry_sweep`, every `CERTCTL_NOTIFICATION_RETRY_INTERVAL` and
 //! also at the earliest `next_retry_at`, so a retry is not late by up to an interval.
+//!
+//! Each row it publishes is stamped `dispatched_at` and not published again within the relay's
+//! grace period unless a worker claimed it meanwhile (a claim clears the stamp): a backlog of due
+//! rows behind a slow receiver is published once, not on every tick until a worker gets to it.
 
 use std::time::Duration;
 
@@ -18,15 +22,21 @@ pub async fn tick(
     db: &DatabaseConnection,
     publisher: &Publisher,
     metrics: &WorkerMetrics,
+    grace: Duration,
     interval: Duration,
 ) -> anyhow::Result<Duration> {
-    let due = notifications::due_retries(db, BATCH).await?;
+    let due = notifications::dispatch_due_retries(db, grace, BATCH).await?;
     let mut published = 0;
     for id in &due {
         match publisher.publish(*id).await {
             Ok(()) => published += 1,
             Err(e) => {
+                // The rest were stamped but not sent: they come round again after the grace.
                 tracing::warn!(error = %e, "retry sweep could not publish; will try again");
+                metrics
+                    .republished
+                    .with_label_values(&["retry_sweep"])
+                    .inc_by(published);
                 return Ok(Duration::from_secs(1));
             }
         }

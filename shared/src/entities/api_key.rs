@@ -16,6 +16,8 @@ pub struct Model {
     pub last_used_at: Option<DateTimeUtc>,
     pub disabled_at: Option<DateTimeUtc>,
     pub expires_at: Option<DateTimeUtc>,
+    /// The key that created this one; `None` for the bootstrap key and keys made by the CLI command.
+    pub created_by_key_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

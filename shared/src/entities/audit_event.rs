@@ -16,6 +16,8 @@ pub struct Model {
     pub outcome: String,
     pub details: Json,
     pub request_id: Option<String>,
+    /// The API key that acted; `None` for system actors and rows written before keys were recorded.
+    pub key_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
 }
 

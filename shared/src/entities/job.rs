@@ -19,6 +19,8 @@ pub struct Model {
     pub certificate_id: Option<Uuid>,
     pub error: Option<String>,
     pub created_at: DateTimeUtc,
+    /// The API key that filed the request, for the self-approval check.
+    pub requested_by_key_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -10,7 +10,8 @@ pub struct Model {
     pub notification_id: Uuid,
     pub attempt: i32,
     pub started_at: DateTimeUtc,
-    pub duration_ms: i32,
+    /// `None` while the attempt is in progress.
+    pub duration_ms: Option<i32>,
     pub outcome: String,
     pub status_code: Option<i32>,
     pub error: Option<String>,

@@ -17,6 +17,11 @@ macro_rules! string_enum {
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
 
+            /// Every value as written, for error messages.
+            pub fn names() -> Vec<&'static str> {
+                Self::ALL.iter().map(|v| v.as_str()).collect()
+            }
+
             pub fn as_str(self) -> &'static str {
                 match self {
                     $($name::$variant => $text),+
@@ -40,7 +45,7 @@ macro_rules! string_enum {
 }
 
 string_enum! {
-    /// What an API key may do (DESIGN.md §4).
+    /// What an API key may do; `role_grants` in the api-server maps roles to permissions.
     Role {
         Admin => "admin",
         Operator => "operator",

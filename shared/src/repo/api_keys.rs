@@ -17,6 +17,7 @@ pub async fn insert(conn: &impl ConnectionTrait, key: ApiKey) -> Result<ApiKey, 
         last_used_at: Set(None),
         disabled_at: Set(None),
         expires_at: Set(key.expires_at),
+        created_by_key_id: Set(key.created_by_key_id),
     }
     .insert(conn)
     .await
@@ -79,4 +80,44 @@ pub async fn advisory_xact_lock(conn: &impl ConnectionTrait, key: i64) -> Result
     ))
     .await?;
     Ok(())
+}
+
+/// Whether `ancestor` created `key`, directly or through a chain of keys it created.
+pub async fn created_by_chain_contains(conn: &impl ConnectionTrait, key: Uuid, ancestor: Uuid) -> Result<bool, DbErr> {
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "WITH RECURSIVE chain (id, created_by_key_id, depth) AS ( \
+               SELECT id, created_by_key_id, 0 FROM api_keys WHERE id = $1 \
+               UNION ALL \
+               SELECT k.id, k.created_by_key_id, c.depth + 1 FROM api_keys k JOIN chain c ON k.id = c.created_by_key_id \
+               WHERE c.depth < 64) \
+             SELECT EXISTS (SELECT 1 FROM chain WHERE created_by_key_id = $2) AS found",
+            [key.into(), ancestor.into()],
+        ))
+        .await?;
+    Ok(match row {
+        Some(r) => r.try_get::<bool>("", "found")?,
+        None => false,
+    })
+}
+
+/// Another enabled, unexpired key with this principal (compared trimmed and case-insensitively)
+/// whose creator is not `creator`: principals name one person, and only that person's creator
+/// may issue them a second key.
+pub async fn principal_held_by_other_creator(
+    conn: &impl ConnectionTrait,
+    principal: &str,
+    creator: Option<Uuid>,
+) -> Result<Option<ApiKey>, DbErr> {
+    ApiKeys::find()
+        .from_raw_sql(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT * FROM api_keys WHERE lower(btrim(principal)) = lower(btrim($1)) \
+               AND disabled_at IS NULL AND (expires_at IS NULL OR expires_at > now()) \
+               AND created_by_key_id IS DISTINCT FROM $2 LIMIT 1",
+            [principal.into(), creator.into()],
+        ))
+        .one(conn)
+        .await
 }

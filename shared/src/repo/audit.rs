@@ -17,6 +17,8 @@ pub struct NewAuditEvent {
     pub outcome: &'static str,
     pub details: serde_json::Value,
     pub request_id: Option<String>,
+    /// The API key that acted, if a key did.
+    pub key_id: Option<Uuid>,
 }
 
 pub async fn append(conn: &impl ConnectionTrait, ev: NewAuditEvent) -> Result<AuditEvent, DbErr> {
@@ -30,6 +32,7 @@ pub async fn append(conn: &impl ConnectionTrait, ev: NewAuditEvent) -> Result<Au
         outcome: Set(ev.outcome.to_owned()),
         details: Set(ev.details),
         request_id: Set(ev.request_id),
+        key_id: Set(ev.key_id),
         created_at: Set(chrono::Utc::now()),
     }
     .insert(conn)
@@ -42,6 +45,7 @@ pub struct AuditFilter {
     pub action: Option<String>,
     pub resource_type: Option<String>,
     pub resource_id: Option<String>,
+    pub key_id: Option<Uuid>,
 }
 
 /// Newest first; the cursor is the `seq` of the last row of the previous page.
@@ -63,6 +67,9 @@ pub async fn list(
     }
     if let Some(v) = &f.resource_id {
         q = q.filter(audit_event::Column::ResourceId.eq(v.clone()));
+    }
+    if let Some(v) = f.key_id {
+        q = q.filter(audit_event::Column::KeyId.eq(v));
     }
     let total = q.clone().count(conn).await?;
     if let Some(seq) = before_seq {

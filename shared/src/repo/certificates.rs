@@ -131,8 +131,8 @@ pub async fn insert_audited(
                  AND EXISTS (SELECT 1 FROM certificate_profiles WHERE id = $3 AND revision = $27) \
                RETURNING id), \
              audit AS ( \
-               INSERT INTO audit_events (id, actor, action, resource_type, resource_id, outcome, details, request_id, created_at) \
-               SELECT $20, $21, $22, $23, cert.id::text, $24, $25, $26, $19 FROM cert RETURNING seq), \
+               INSERT INTO audit_events (id, actor, action, resource_type, resource_id, outcome, details, request_id, created_at, key_id) \
+               SELECT $20, $21, $22, $23, cert.id::text, $24, $25, $26, $19, $30 FROM cert RETURNING seq), \
              ev AS ( \
                INSERT INTO notification_events (id, type, channel_id, certificate_id, payload) \
                SELECT gen_random_uuid(), $28, ch.id, cert.id, $29 FROM cert CROSS JOIN notification_channels ch \
@@ -168,6 +168,7 @@ pub async fn insert_audited(
                 profile_revision.into(),
                 event_type.as_str().into(),
                 super::notifications::envelope(event_type, event_data).into(),
+                audit.key_id.into(),
             ],
         ))
         .await?
@@ -247,4 +248,88 @@ pub async fn counts(
         e.expiring,
         e.expired,
     ))
+}
+
+/// Which certificates a bulk revocation covers: all given criteria at once.
+#[derive(Debug, Default, Clone)]
+pub struct BulkFilter {
+    pub issuer_id: Option<Uuid>,
+    pub profile_id: Option<Uuid>,
+    pub ids: Option<Vec<Uuid>>,
+}
+
+/// What a bulk revocation did, every figure from the same statement and so the same snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkRevoked {
+    /// Certificates matching the criteria, in any state.
+    pub matched: u64,
+    /// Newly revoked by this statement.
+    pub revoked: Vec<Uuid>,
+    /// Matched but already revoked.
+    pub skipped: u64,
+    /// Listed ids that match no certificate.
+    pub not_found: Vec<Uuid>,
+}
+
+/// Revokes every certificate matching `f` in one statement: locks the matching rows, records a
+/// revocation for each not yet revoked, marks them revoked, and counts. Certificates issued while
+/// it runs are neither matched nor revoked, so the counts always add up.
+pub async fn bulk_revoke(
+    conn: &impl ConnectionTrait,
+    f: &BulkFilter,
+    reason: crate::model::RevocationReason,
+    revoked_by: &str,
+) -> Result<BulkRevoked, DbErr> {
+    let mut values: Vec<sea_orm::Value> = vec![
+        reason.as_str().into(),
+        reason.code().into(),
+        revoked_by.into(),
+        f.ids.clone().unwrap_or_default().into(),
+    ];
+    let mut clauses: Vec<String> = Vec::new();
+    if let Some(v) = f.issuer_id {
+        values.push(v.into());
+        clauses.push(format!("issuer_id = ${}", values.len()));
+    }
+    if let Some(v) = f.profile_id {
+        values.push(v.into());
+        clauses.push(format!("profile_id = ${}", values.len()));
+    }
+    if f.ids.is_some() {
+        clauses.push("id = ANY($4)".to_owned());
+    }
+    if clauses.is_empty() {
+        // Never "everything": the caller checks, and so does this.
+        return Err(DbErr::Custom("bulk revocation needs at least one criterion".into()));
+    }
+    let sql = format!(
+        "WITH matched AS ( \
+           SELECT id, issuer_id, serial_hex, status FROM certificates WHERE {filter} ORDER BY id FOR UPDATE), \
+         ins AS ( \
+           INSERT INTO certificate_revocations (id, certificate_id, issuer_id, serial_hex, reason, reason_code, revoked_at, revoked_by) \
+           SELECT gen_random_uuid(), id, issuer_id, serial_hex, $1, $2, now(), $3 FROM matched WHERE status <> 'revoked' \
+           ON CONFLICT DO NOTHING RETURNING certificate_id), \
+         upd AS ( \
+           UPDATE certificates SET status = 'revoked' FROM ins WHERE certificates.id = ins.certificate_id \
+           RETURNING certificates.id) \
+         SELECT (SELECT count(*) FROM matched) AS matched, \
+                (SELECT count(*) FROM matched) - (SELECT count(*) FROM upd) AS skipped, \
+                ARRAY(SELECT id FROM upd ORDER BY id) AS revoked, \
+                ARRAY(SELECT DISTINCT u FROM unnest($4::uuid[]) AS u WHERE NOT EXISTS (SELECT 1 FROM matched m WHERE m.id = u)) AS not_found",
+        filter = clauses.join(" AND ")
+    );
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("bulk revocation returned no row".into()))?;
+    let count = |col: &str| -> Result<u64, DbErr> {
+        let n: i64 = row.try_get("", col)?;
+        u64::try_from(n).map_err(|_| DbErr::Custom(format!("bulk revocation counted {n} {col}")))
+    };
+    Ok(BulkRevoked {
+        matched: count("matched")?,
+        skipped: count("skipped")?,
+        revoked: row.try_get("", "revoked")?,
+        not_found: row.try_get("", "not_found")?,
+    })
 }

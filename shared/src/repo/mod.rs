@@ -35,12 +35,19 @@ impl TimeCursor {
         URL_SAFE_NO_PAD.encode(format!("{}|{}", self.created_at.timestamp_micros(), self.id))
     }
 
+    /// The cursor, if `raw` is one this API could have issued: a time PostgreSQL can store (years
+    /// 1 to 9999; a row's creation time is always within them) and a UUID.
     pub fn decode(raw: &str) -> Option<Self> {
+        use chrono::Datelike;
         let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
         let text = String::from_utf8(bytes).ok()?;
         let (micros, id) = text.split_once('|')?;
+        let created_at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+        if !(1..=9999).contains(&created_at.year()) {
+            return None;
+        }
         Some(Self {
-            created_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            created_at,
             id: id.parse().ok()?,
         })
     }
@@ -110,5 +117,8 @@ mod tests {
         assert_eq!(TimeCursor::decode(&c.encode()), Some(c));
         assert_eq!(TimeCursor::decode("not a cursor"), None);
         assert_eq!(TimeCursor::decode(""), None);
+        // Decodes as a time, but one PostgreSQL cannot store (year -200000).
+        let far = URL_SAFE_NO_PAD.encode(format!("{}|{}", -6_400_000_000_000_000_000i64, Uuid::nil()));
+        assert_eq!(TimeCursor::decode(&far), None);
     }
 }

@@ -89,27 +89,44 @@ pub async fn attempts(conn: &impl ConnectionTrait, id: Uuid) -> Result<Vec<Attem
 }
 
 /// The claim statement: `$1` the ids (`uuid[]`), `$2` the worker, `$3` the lease in seconds.
+/// Each claimed row gets its attempt recorded at once, as `in_progress`, so an attempt cut short
+/// by a crash is still on record.
 pub const CLAIM_SQL: &str = "WITH c AS ( \
        UPDATE notification_events e SET status = 'sending', \
          locked_until = now() + make_interval(secs => $3), lease_token = gen_random_uuid(), \
-         locked_by = $2, updated_at = now() \
+         locked_by = $2, dispatched_at = NULL, updated_at = now() \
        FROM unnest($1::uuid[]) AS t(id) \
        WHERE e.id = t.id AND CASE e.status WHEN 'pending' THEN true \
-         WHEN 'failed' THEN e.next_retry_at <= now() \
-         WHEN 'sending' THEN e.locked_until < now() ELSE false END \
-       RETURNING e.*) \
-     SELECT c.*, ch.id AS ch_id, ch.name AS ch_name, ch.kind AS ch_kind, ch.config AS ch_config, \
+         WHEN 'failed' THEN e.next_retry_at <= now() ELSE false END \
+       RETURNING e.*), \
+     a AS ( \
+       INSERT INTO notification_attempts (notification_id, attempt, started_at, outcome, worker) \
+       SELECT c.id, (SELECT coalesce(max(x.attempt), 0) + 1 FROM notification_attempts x WHERE x.notification_id = c.id), \
+         now(), 'in_progress', $2 FROM c \
+       RETURNING notification_id, attempt) \
+     SELECT c.*, a.attempt AS attempt_no, ch.id AS ch_id, ch.name AS ch_name, ch.kind AS ch_kind, ch.config AS ch_config, \
        ch.secret_ciphertext AS ch_secret_ciphertext, ch.event_types AS ch_event_types, \
        ch.enabled AS ch_enabled, ch.created_by AS ch_created_by, ch.created_at AS ch_created_at, \
        ch.updated_at AS ch_updated_at, ch.deleted_at AS ch_deleted_at \
-     FROM c LEFT JOIN notification_channels ch ON ch.id = c.channel_id";
+     FROM c JOIN a ON a.notification_id = c.id LEFT JOIN notification_channels ch ON ch.id = c.channel_id";
 
-/// Claims rows for one attempt each with a single conditional update: a pending row, a failed
-/// row whose retry is due, or a row whose previous holder's lease expired. Anything else (sent,
-/// dead, not yet due, leased by a live worker) is left alone, so a duplicate message does nothing.
-/// Each claimed row comes back with its channel (read in the same statement, as it is at claim
-/// time); ids that were not claimable are simply absent from the result, whose order is not
-/// `ids`' order. The worker batches the claims of concurrent deliveries through this.
+/// A row claimed for one attempt.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub event: Event,
+    /// The channel as it was at claim time; `None` if it no longer exists.
+    pub channel: Option<Channel>,
+    /// The number of the attempt recorded (`in_progress`) with the claim.
+    pub attempt: i32,
+}
+
+/// Claims rows for one attempt each with a single conditional update: a pending row, or a failed
+/// row whose retry is due. Anything else (sent, dead, not yet due, leased by a live worker) is
+/// left alone, so a duplicate message does nothing. A row whose lease expired is not claimed
+/// here: the relay first records that attempt as lost ([`reclaim_lost`]). Each claimed row comes
+/// back with its channel (read in the same statement) and the number of the attempt recorded for
+/// it; ids that were not claimable are simply absent from the result, whose order is not `ids'`
+/// order. The worker batches the claims of concurrent deliveries through this.
 ///
 /// The state test is a `CASE`, not `status = 'pending' OR …`, on purpose: the plain form matches
 /// the predicates of the relay's and the sweep's partial indexes, and under a generic plan
@@ -121,7 +138,7 @@ pub async fn claim_many(
     ids: &[Uuid],
     worker: &str,
     lease: std::time::Duration,
-) -> Result<Vec<(Event, Option<Channel>)>, DbErr> {
+) -> Result<Vec<Claimed>, DbErr> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -139,7 +156,11 @@ pub async fn claim_many(
                 Some(_) => Some(Channel::from_query_result(row, "ch_")?),
                 None => None,
             };
-            Ok((event, channel))
+            Ok(Claimed {
+                event,
+                channel,
+                attempt: row.try_get("", "attempt_no")?,
+            })
         })
         .collect()
 }
@@ -159,10 +180,9 @@ pub enum Outcome {
     },
 }
 
-/// One attempt, as recorded.
+/// How one attempt went, recorded on its `in_progress` row (which holds when it started).
 #[derive(Debug, Clone)]
 pub struct AttemptRecord {
-    pub started_at: DateTime<Utc>,
     pub duration_ms: i32,
     pub outcome: &'static str,
     pub status_code: Option<i32>,
@@ -170,11 +190,13 @@ pub struct AttemptRecord {
     pub worker: String,
 }
 
-/// One finished attempt to record: the row, the lease it was made under, the new state, the attempt.
+/// One finished attempt to record: the row, the lease it was made under, the number of the
+/// attempt recorded at claim time, the new state, and how the attempt went.
 #[derive(Debug, Clone)]
 pub struct Finished {
     pub id: Uuid,
     pub lease_token: Uuid,
+    pub attempt_no: i32,
     pub outcome: Outcome,
     pub attempt: AttemptRecord,
 }
@@ -192,18 +214,18 @@ impl Finished {
         };
         let a = &self.attempt;
         serde_json::json!({
-            "id": self.id, "token": self.lease_token, "status": status, "retry_count": retry_count,
-            "next_retry_at": next_retry_at, "error": error, "started_at": a.started_at,
+            "id": self.id, "token": self.lease_token, "attempt_no": self.attempt_no, "status": status, "retry_count": retry_count,
+            "next_retry_at": next_retry_at, "error": error,
             "duration_ms": a.duration_ms, "outcome": a.outcome, "status_code": a.status_code,
             "attempt_error": a.error, "worker": a.worker,
         })
     }
 }
 
-/// Records the outcomes of attempts and one `notification_attempts` row each, in one statement,
-/// for exactly the rows whose lease is still the one the attempt was made under (a lease that
-/// expired mid-attempt may have passed to another worker: that attempt is not recorded). Returns
-/// the `(id, lease token)` of each attempt recorded. Success leaves `retry_count` as it was
+/// Records the outcomes of attempts, on the row and on its `in_progress` attempt, in one
+/// statement, for exactly the rows whose lease is still the one the attempt was made under (a
+/// lease that expired mid-attempt was taken over by the relay, which recorded that attempt as
+/// `lost`). Returns the `(id, lease token)` of each attempt recorded. Success leaves `retry_count` as it was
 /// ("delivered on attempt N"); a dead row keeps `last_error`.
 ///
 /// The `LIMIT` (the number of entries, so it drops nothing) is there for the planner: it knows
@@ -222,8 +244,8 @@ pub async fn finish_many(conn: &impl ConnectionTrait, done: &[Finished]) -> Resu
     let rows = Recorded::find_by_statement(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "WITH i AS ( \
-           SELECT * FROM jsonb_to_recordset($1) AS i(id uuid, token uuid, status text, retry_count int, \
-             next_retry_at timestamptz, error text, started_at timestamptz, duration_ms int, outcome text, \
+           SELECT * FROM jsonb_to_recordset($1) AS i(id uuid, token uuid, attempt_no int, status text, retry_count int, \
+             next_retry_at timestamptz, error text, duration_ms int, outcome text, \
              status_code int, attempt_error text, worker text) LIMIT $2), \
          upd AS ( \
            UPDATE notification_events e SET status = i.status, \
@@ -234,11 +256,11 @@ pub async fn finish_many(conn: &impl ConnectionTrait, done: &[Finished]) -> Resu
            FROM i WHERE e.id = i.id AND e.lease_token = i.token \
              AND CASE e.status WHEN 'sending' THEN true ELSE false END \
            RETURNING e.id, i.token), \
-         ins AS ( \
-           INSERT INTO notification_attempts (notification_id, attempt, started_at, duration_ms, outcome, status_code, error, worker) \
-           SELECT i.id, (SELECT coalesce(max(attempt), 0) + 1 FROM notification_attempts a WHERE a.notification_id = i.id), \
-                  i.started_at, i.duration_ms, i.outcome, i.status_code, i.attempt_error, i.worker \
-           FROM i JOIN upd ON upd.id = i.id AND upd.token = i.token) \
+         att AS ( \
+           UPDATE notification_attempts a SET duration_ms = i.duration_ms, outcome = i.outcome, \
+             status_code = i.status_code, error = i.attempt_error \
+           FROM i JOIN upd ON upd.id = i.id AND upd.token = i.token \
+           WHERE a.notification_id = i.id AND a.attempt = i.attempt_no) \
          SELECT id, token FROM upd",
         [input.into(), (done.len() as i64).into()],
     ))
@@ -255,13 +277,15 @@ pub enum Requeue {
     WrongState(String),
 }
 
-/// Resets a failed or dead row to a fresh pending one, atomically.
+/// Resets a failed or dead row to a fresh pending one, atomically. It is stamped as dispatched:
+/// the caller publishes it right after commit, so the relay leaves it alone for its grace.
 pub async fn requeue(conn: &impl ConnectionTrait, id: Uuid) -> Result<Requeue, DbErr> {
     let row = Events::find()
         .from_raw_sql(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "UPDATE notification_events SET retry_count = 0, next_retry_at = NULL, last_error = NULL, \
-               status = 'pending', locked_until = NULL, lease_token = NULL, locked_by = NULL, updated_at = now() \
+               status = 'pending', locked_until = NULL, lease_token = NULL, locked_by = NULL, updated_at = now(), \
+               dispatched_at = now() \
              WHERE id = $1 AND status IN ('failed', 'dead') RETURNING *",
             [id.into()],
         ))
@@ -276,13 +300,32 @@ pub async fn requeue(conn: &impl ConnectionTrait, id: Uuid) -> Result<Requeue, D
     })
 }
 
-/// Failed rows whose retry is due, oldest first, through `idx_notification_events_retry_sweep`.
+/// Failed rows whose retry is due and that were not published within `$2` seconds, oldest first,
+/// through `idx_notification_events_retry_sweep`.
 pub const DUE_RETRIES_SQL: &str = "SELECT id FROM notification_events \
     WHERE status = 'failed' AND next_retry_at IS NOT NULL AND next_retry_at <= now() \
+      AND (dispatched_at IS NULL OR dispatched_at < now() - make_interval(secs => $2)) \
     ORDER BY next_retry_at LIMIT $1";
 
-pub async fn due_retries(conn: &impl ConnectionTrait, limit: i64) -> Result<Vec<Uuid>, DbErr> {
-    ids(conn, DUE_RETRIES_SQL, vec![limit.into()]).await
+/// Takes up to `limit` failed rows whose retry is due and stamps them `dispatched_at`, for the
+/// sweep to publish. A row published within `grace` is left out: its message is still on its way
+/// to a worker, and publishing it again and again before one claims it would only grow the queue.
+/// Each claim clears the stamp. Rows locked by another replica's sweep are skipped.
+pub async fn dispatch_due_retries(
+    conn: &impl ConnectionTrait,
+    grace: std::time::Duration,
+    limit: i64,
+) -> Result<Vec<Uuid>, DbErr> {
+    ids(
+        conn,
+        &format!(
+            "UPDATE notification_events SET dispatched_at = now() \
+             WHERE id IN ({DUE_RETRIES_SQL} FOR UPDATE SKIP LOCKED) \
+               AND status = 'failed' RETURNING id"
+        ),
+        vec![limit.into(), grace.as_secs_f64().into()],
+    )
+    .await
 }
 
 /// When the next retry not yet due falls due, if any. (Rows already due were just published;
@@ -302,19 +345,99 @@ pub async fn earliest_retry(conn: &impl ConnectionTrait) -> Result<Option<DateTi
     .and_then(|e| e.at))
 }
 
-/// Rows the broker may have lost: pending past the grace period (a crash or broker outage between
-/// commit and publish) and sending with an expired lease (a worker died mid-delivery).
-pub async fn stranded(conn: &impl ConnectionTrait, grace: std::time::Duration, limit: i64) -> Result<Vec<Uuid>, DbErr> {
+/// Takes up to `limit` rows the broker may have lost, pending past the grace period (a crash or
+/// broker outage between commit and publish, or a message lost in the broker) and not published
+/// within it, and stamps them `dispatched_at`, for the relay to publish.
+pub async fn dispatch_stranded(
+    conn: &impl ConnectionTrait,
+    grace: std::time::Duration,
+    limit: i64,
+) -> Result<Vec<Uuid>, DbErr> {
     ids(
         conn,
-        "(SELECT id FROM notification_events WHERE status = 'pending' \
-            AND created_at < now() - make_interval(secs => $1) ORDER BY created_at LIMIT $2) \
-         UNION ALL \
-         (SELECT id FROM notification_events WHERE status = 'sending' \
-            AND locked_until < now() ORDER BY locked_until LIMIT $2)",
+        "UPDATE notification_events SET dispatched_at = now() \
+         WHERE id IN (SELECT id FROM notification_events WHERE status = 'pending' \
+             AND created_at < now() - make_interval(secs => $1) \
+             AND (dispatched_at IS NULL OR dispatched_at < now() - make_interval(secs => $1)) \
+             ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+           AND status = 'pending' RETURNING id",
         vec![grace.as_secs_f64().into(), limit.into()],
     )
     .await
+}
+
+/// A row whose worker vanished mid-attempt: its lease expired while it was `sending`.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct Abandoned {
+    pub id: Uuid,
+    pub retry_count: i32,
+    pub locked_by: Option<String>,
+}
+
+/// Locks up to `limit` rows whose lease expired mid-attempt (their worker died or lost the
+/// database), skipping rows another replica holds. Call in a transaction with [`record_lost`].
+pub async fn lock_abandoned(conn: &impl ConnectionTrait, limit: i64) -> Result<Vec<Abandoned>, DbErr> {
+    Abandoned::find_by_statement(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT id, retry_count, locked_by FROM notification_events \
+         WHERE status = 'sending' AND locked_until < now() \
+         ORDER BY locked_until LIMIT $1 FOR UPDATE SKIP LOCKED",
+        [limit.into()],
+    ))
+    .all(conn)
+    .await
+}
+
+/// What becomes of an abandoned row: its attempt counts as failed, like any other.
+#[derive(Debug, Clone)]
+pub struct Lost {
+    pub id: Uuid,
+    /// `Failed` (retry on the schedule) or `Dead` (that was the last attempt).
+    pub outcome: Outcome,
+}
+
+/// Records lost attempts: the row gets its new state, and its `in_progress` attempt becomes
+/// `lost` with the error. Only rows still `sending` past their lease are touched.
+pub async fn record_lost(conn: &impl ConnectionTrait, lost: &[Lost]) -> Result<u64, DbErr> {
+    if lost.is_empty() {
+        return Ok(0);
+    }
+    let input = serde_json::Value::Array(
+        lost.iter()
+            .map(|l| {
+                let (status, retry_count, next_retry_at, error) = match &l.outcome {
+                    Outcome::Failed {
+                        retry_count,
+                        next_retry_at,
+                        error,
+                    } => ("failed", *retry_count, Some(*next_retry_at), error.as_str()),
+                    Outcome::Dead { retry_count, error } => ("dead", *retry_count, None, error.as_str()),
+                    Outcome::Sent => ("sent", 0, None, ""),
+                };
+                serde_json::json!({ "id": l.id, "status": status, "retry_count": retry_count,
+                                    "next_retry_at": next_retry_at, "error": error })
+            })
+            .collect(),
+    );
+    let res = conn
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "WITH i AS ( \
+               SELECT * FROM jsonb_to_recordset($1) AS i(id uuid, status text, retry_count int, \
+                 next_retry_at timestamptz, error text) WHERE i.status IN ('failed', 'dead')), \
+             upd AS ( \
+               UPDATE notification_events e SET status = i.status, retry_count = i.retry_count, \
+                 next_retry_at = i.next_retry_at, last_error = i.error, locked_until = NULL, lease_token = NULL, \
+                 locked_by = NULL, dispatched_at = NULL, updated_at = now() \
+               FROM i WHERE e.id = i.id AND e.status = 'sending' AND e.locked_until < now() \
+               RETURNING e.id, i.error) \
+             UPDATE notification_attempts a SET outcome = 'lost', error = upd.error, \
+               duration_ms = LEAST(extract(epoch FROM now() - a.started_at) * 1000, 2147483647)::int \
+             FROM upd WHERE a.notification_id = upd.id AND a.outcome = 'in_progress'",
+            [input.into()],
+        ))
+        .await?;
+    Ok(res.rows_affected())
 }
 
 /// Expiry warnings: for each active certificate within the widest threshold, the tightest
@@ -409,6 +532,7 @@ pub async fn enqueue_channel_test(
     conn: &impl ConnectionTrait,
     channel_id: Uuid,
     actor: &str,
+    key_id: Option<Uuid>,
     request_id: Option<String>,
 ) -> Result<ChannelTest, DbErr> {
     let event_id = Uuid::now_v7();
@@ -423,11 +547,18 @@ pub async fn enqueue_channel_test(
                    'message', 'certctl test notification: this channel works')) \
                FROM ch WHERE ch.enabled RETURNING *), \
              au AS ( \
-               INSERT INTO audit_events (id, actor, action, resource_type, resource_id, outcome, details, request_id) \
+               INSERT INTO audit_events (id, actor, action, resource_type, resource_id, outcome, details, request_id, key_id) \
                SELECT $4, $3, 'channel.test', 'notification_channel', $1::text, 'success', \
-                 jsonb_build_object('notification_id', ev.id), $5 FROM ev RETURNING seq) \
+                 jsonb_build_object('notification_id', ev.id), $5, $6 FROM ev RETURNING seq) \
              SELECT ch.kind AS channel_kind, ch.enabled AS channel_enabled, ev.* FROM ch LEFT JOIN ev ON true",
-            [channel_id.into(), event_id.into(), actor.into(), Uuid::now_v7().into(), request_id.into()],
+            [
+                channel_id.into(),
+                event_id.into(),
+                actor.into(),
+                Uuid::now_v7().into(),
+                request_id.into(),
+                key_id.into(),
+            ],
         ))
         .await?;
     let Some(row) = row else {

@@ -1,0 +1,235 @@
+//! Query strings of the list routes, read parameter by parameter so that every bad value gets a
+//! `400 invalid_query` (or `invalid_cursor`) naming the parameter and showing what a good value
+//! looks like, and so that nothing that passes can make PostgreSQL fail: no NUL bytes in text,
+//! no timestamp outside the years PostgreSQL stores, no limit it cannot use.
+//!
+//! A handler takes [`Params`], reads what it accepts, then calls [`Params::finish`], which refuses
+//! any parameter it did not read.
+
+use std::collections::BTreeMap;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use certctl_shared::repo::{DEFAULT_PAGE, MAX_PAGE, TimeCursor};
+use chrono::{DateTime, Datelike, Utc};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+/// The longest text value accepted in a filter.
+pub const MAX_TEXT: usize = 256;
+
+/// The parameters of one request, each name at most once.
+#[derive(Debug)]
+pub struct Params {
+    values: BTreeMap<String, String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Params::parse(parts.uri.query().unwrap_or(""))
+    }
+}
+
+fn invalid(detail: impl Into<String>) -> ApiError {
+    ApiError::bad_request("invalid_query", detail)
+}
+
+impl Params {
+    /// Splits a raw query string. A name given twice is refused: which one would win is a guess.
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        let mut values = BTreeMap::new();
+        for (name, value) in form_urlencoded::parse(raw.as_bytes()) {
+            if name.is_empty() {
+                continue;
+            }
+            if values.insert(name.to_string(), value.into_owned()).is_some() {
+                return Err(invalid(format!("`{name}` is given more than once")));
+            }
+        }
+        Ok(Self { values })
+    }
+
+    /// A text filter: at most [`MAX_TEXT`] characters, no control characters. Empty means unset.
+    pub fn text(&mut self, name: &str) -> Result<Option<String>, ApiError> {
+        let Some(v) = self.values.remove(name) else {
+            return Ok(None);
+        };
+        if v.is_empty() {
+            return Ok(None);
+        }
+        if v.chars().count() > MAX_TEXT || v.chars().any(char::is_control) {
+            return Err(invalid(format!(
+                "{name} must be at most {MAX_TEXT} characters with no control characters"
+            )));
+        }
+        Ok(Some(v))
+    }
+
+    pub fn uuid(&mut self, name: &str) -> Result<Option<Uuid>, ApiError> {
+        self.text(name)?
+            .map(|v| {
+                v.parse::<Uuid>().map_err(|_| {
+                    invalid(format!(
+                        "{name} must be a UUID such as 0191e7a4-5b7c-7d2e-9f10-123456789abc"
+                    ))
+                })
+            })
+            .transpose()
+    }
+
+    /// An RFC 3339 timestamp within the years 1 to 9999.
+    pub fn time(&mut self, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+        let bad = || {
+            invalid(format!(
+                "{name} must be an RFC 3339 timestamp such as 2026-12-31T00:00:00Z"
+            ))
+        };
+        let Some(v) = self.text(name)? else {
+            return Ok(None);
+        };
+        let t = DateTime::parse_from_rfc3339(&v).map_err(|_| bad())?.with_timezone(&Utc);
+        if !(1..=9999).contains(&t.year()) {
+            return Err(invalid(format!("{name} must fall within the years 1 to 9999")));
+        }
+        Ok(Some(t))
+    }
+
+    /// One of a fixed set of words, read by `parse`; `allowed` is listed in the error.
+    pub fn one_of<T>(
+        &mut self,
+        name: &str,
+        allowed: &[&str],
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<Option<T>, ApiError> {
+        self.text(name)?
+            .map(|v| {
+                parse(&v).ok_or_else(|| invalid(format!("{name} must be one of {} (got `{v}`)", allowed.join(", "))))
+            })
+            .transpose()
+    }
+
+    /// `limit`: 1 to [`MAX_PAGE`], [`DEFAULT_PAGE`] when absent.
+    pub fn limit(&mut self) -> Result<u64, ApiError> {
+        let Some(v) = self.text("limit")? else {
+            return Ok(DEFAULT_PAGE);
+        };
+        match v.parse::<u64>() {
+            Ok(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+            _ => Err(invalid(format!("limit must be a whole number from 1 to {MAX_PAGE}"))),
+        }
+    }
+
+    /// `cursor` of a newest-first listing, as this API issued it in `next_cursor`.
+    pub fn time_cursor(&mut self) -> Result<Option<TimeCursor>, ApiError> {
+        self.text("cursor")?
+            .map(|c| TimeCursor::decode(&c).ok_or_else(bad_cursor))
+            .transpose()
+    }
+
+    /// `cursor` of the audit log: the sequence number this API issued in `next_cursor`.
+    pub fn seq_cursor(&mut self) -> Result<Option<i64>, ApiError> {
+        self.text("cursor")?
+            .map(|c| c.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(bad_cursor))
+            .transpose()
+    }
+
+    /// Refuses any parameter the handler did not read.
+    pub fn finish(self, accepted: &[&str]) -> Result<(), ApiError> {
+        match self.values.keys().next() {
+            None => Ok(()),
+            Some(unknown) => Err(invalid(format!(
+                "unknown query parameter `{unknown}`; this route accepts {}",
+                accepted.join(", ")
+            ))),
+        }
+    }
+}
+
+fn bad_cursor() -> ApiError {
+    ApiError::bad_request(
+        "invalid_cursor",
+        "cursor is not one this API issued: pass the next_cursor of the previous page unchanged",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(e: ApiError) -> (&'static str, String) {
+        (e.code(), e.to_string())
+    }
+
+    #[test]
+    fn values_are_read_once_and_unknown_names_refused() {
+        let mut p = Params::parse("status=active&limit=10&x=1").unwrap();
+        assert_eq!(p.text("status").unwrap().as_deref(), Some("active"));
+        assert_eq!(p.limit().unwrap(), 10);
+        let (c, m) = code(p.finish(&["status", "limit"]).unwrap_err());
+        assert_eq!(c, "invalid_query");
+        assert!(m.contains("`x`"), "{m}");
+        assert_eq!(code(Params::parse("a=1&a=2").unwrap_err()).0, "invalid_query");
+    }
+
+    #[test]
+    fn timestamps_postgres_cannot_store_are_refused_with_an_example() {
+        for raw in [
+            "2026-13-01T00:00:00Z",
+            "yesterday",
+            "+200000-01-01T00:00:00Z",
+            "0000-01-01T00:00:00Z",
+        ] {
+            let mut p = Params::parse(&format!("expiring_before={}", urlencode(raw))).unwrap();
+            let (c, m) = code(p.time("expiring_before").unwrap_err());
+            assert_eq!(c, "invalid_query", "{raw}");
+            assert!(m.starts_with("expiring_before must"), "{m}");
+        }
+        let mut p = Params::parse("t=2026-12-31T00:00:00%2B01:00").unwrap();
+        assert_eq!(p.time("t").unwrap().unwrap().to_rfc3339(), "2026-12-30T23:00:00+00:00");
+    }
+
+    #[test]
+    fn control_characters_and_bad_limits_are_refused() {
+        assert!(Params::parse("cn=a%00b").unwrap().text("cn").is_err());
+        assert!(
+            Params::parse(&format!("cn={}", "a".repeat(MAX_TEXT + 1)))
+                .unwrap()
+                .text("cn")
+                .is_err()
+        );
+        for bad in ["0", "-1", "501", "1e3", "99999999999999999999999"] {
+            assert!(
+                Params::parse(&format!("limit={bad}")).unwrap().limit().is_err(),
+                "{bad}"
+            );
+        }
+        assert_eq!(Params::parse("").unwrap().limit().unwrap(), DEFAULT_PAGE);
+    }
+
+    #[test]
+    fn cursors_are_refused_unless_this_api_could_have_issued_them() {
+        for bad in [
+            "garbage",
+            "",
+            "MTIzfA",
+            "OTk5OTk5OTk5OTk5OTk5OTk5fDAwMDAwMDAwLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMA",
+        ] {
+            let r = Params::parse(&format!("cursor={bad}")).unwrap().time_cursor();
+            assert!(
+                matches!(r, Ok(None) | Err(ApiError::BadRequest("invalid_cursor", _))),
+                "{bad}"
+            );
+        }
+        for bad in ["-5", "0", "x", "99999999999999999999"] {
+            let r = Params::parse(&format!("cursor={bad}")).unwrap().seq_cursor();
+            assert!(matches!(r, Err(ApiError::BadRequest("invalid_cursor", _))), "{bad}");
+        }
+    }
+
+    fn urlencode(s: &str) -> String {
+        form_urlencoded::byte_serialize(s.as_bytes()).collect()
+    }
+}

@@ -1,0 +1,79 @@
+//! The daemons as separate processes, built by Cargo next to this crate's binary: for what an
+//! in-process daemon cannot show (process-wide settings such as telemetry or proxy variables, and
+//! SIGTERM handling).
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The workspace's binaries sit next to this crate's own.
+pub fn binary(name: &str) -> PathBuf {
+    let api = PathBuf::from(env!("CARGO_BIN_EXE_certctl-api-server"));
+    let path = api.with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the whole workspace first (`cargo build --workspace`; scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+pub fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+/// A daemon in its own process: stopped with SIGTERM (as Kubernetes does) by `terminate`,
+/// killed if dropped.
+pub struct Daemon {
+    name: &'static str,
+    child: Child,
+}
+
+impl Daemon {
+    pub fn start(name: &'static str, env: &[(&str, String)]) -> Self {
+        let child = Command::new(binary(name))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        Self { name, child }
+    }
+
+    /// SIGTERM, then waits for a clean exit (which flushes the spans still batched).
+    pub fn terminate(mut self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success());
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "{} exited with {status}", self.name);
+                return;
+            }
+            assert!(start.elapsed() < Duration::from_secs(40), "{} did not stop", self.name);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+pub async fn wait_ready(http: &reqwest::Client, admin: &str, what: &str) {
+    for _ in 0..400 {
+        if let Ok(r) = http.get(format!("http://{admin}/readyz")).send().await
+            && r.status() == 200
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} did not become ready");
+}
