@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Static checks for certctl's packaging: Dockerfile, compose.yaml and deploy/.
+"""Static checks for certctl's packaging (Dockerfile, compose.yaml and deploy/) and for the
+repository standing on its own (licence, docs, test tooling).
 
 No cluster, no Docker daemon and no build needed: the files are parsed and checked
 against the packaging rules in docs/architecture.md and docs/operations.md (one image with
 four binaries, the responder never gets the key-encryption key, every Deployment is probed,
-HPAs/PDBs/NetworkPolicies exist).
+HPAs/PDBs/NetworkPolicies exist), and the docs are checked for links out of the repository.
 
 Usage:  python3 scripts/check-static.py        (from anywhere; paths are repo-relative)
 Needs:  PyYAML. scripts/test.sh installs it into the project virtualenv .venv/ and runs this
@@ -265,8 +266,43 @@ def check_manifests(c: Checker) -> None:
     )
 
 
+def check_repository(c: Checker) -> None:
+    """The repository stands on its own: what a reader needs is in it."""
+    cargo = (ROOT / "Cargo.toml").read_text()
+    c.check(
+        (ROOT / "LICENSE").is_file() and 'license = "Apache-2.0"' in cargo
+        and "Apache License" in (ROOT / "LICENSE").read_text(),
+        "LICENSE holds the Apache-2.0 text that Cargo.toml declares",
+    )
+    readers = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    outside = re.compile(r"DESIGN\.md|STACK\.md|STYLE\.md|\.\./shared/|rust-svc")
+    for path in readers:
+        hits = sorted({m.group(0) for m in outside.finditer(path.read_text())})
+        c.check(not hits, f"{rel(path)} refers to nothing outside the repository", ", ".join(hits))
+    lib = (ROOT / "migrations/src/lib.rs").read_text()
+    migrations = re.findall(r"^mod (m\d{8}_\d{6}_\w+);", lib, re.M)
+    ops = (ROOT / "docs/operations.md").read_text()
+    missing = [m for m in migrations if m not in ops]
+    c.check(
+        bool(migrations) and not missing,
+        f"docs/operations.md lists all {len(migrations)} migrations",
+        ", ".join(missing),
+    )
+    installs_outside = [
+        rel(p)
+        for p in [*ROOT.joinpath("scripts").glob("*.sh"), *ROOT.joinpath("bench").glob("*.sh")]
+        if re.search(r"^\s*(python3 -m )?pip3? install", p.read_text(), re.M)
+    ]
+    c.check(
+        not installs_outside,
+        "no script installs Python packages outside the project .venv/",
+        ", ".join(installs_outside),
+    )
+
+
 def main() -> int:
     c = Checker()
+    check_repository(c)
     check_dockerfile(c)
     check_compose(c)
     check_kustomizations(c)
