@@ -147,9 +147,9 @@ fn unique_violation_detail(detail: &str) -> String {
     }
 }
 
-impl From<certctl_shared::pki::PkiError> for ApiError {
-    fn from(e: certctl_shared::pki::PkiError) -> Self {
-        use certctl_shared::pki::PkiError as P;
+impl From<certctl_pki::PkiError> for ApiError {
+    fn from(e: certctl_pki::PkiError) -> Self {
+        use certctl_pki::PkiError as P;
         match e {
             P::MalformedCsr => ApiError::bad_request("invalid_csr", e.to_string()),
             P::BadCsrSignature => ApiError::bad_request("bad_csr_signature", e.to_string()),

@@ -2,6 +2,7 @@
 //! the append-only audit log. Stateless: every replica reads and writes PostgreSQL only.
 
 pub mod auth;
+pub mod config;
 pub mod denials;
 pub mod error;
 pub mod extract;
@@ -14,14 +15,14 @@ pub mod state;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::config::ApiConfig;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::header;
 use axum::response::IntoResponse;
+use certctl_pki::PkiUrls;
 use certctl_shared::admin;
-use certctl_shared::config::ApiConfig;
-use certctl_shared::pki::PkiUrls;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -74,11 +75,11 @@ pub async fn run(config: ApiConfig, listeners: Listeners, shutdown: Cancellation
     let supervisor = tokio::spawn(
         broker
             .clone()
-            .supervise(config.amqp_url.clone(), broker_shutdown.clone()),
+            .supervise(config.amqp.url.clone(), broker_shutdown.clone()),
     );
     let publisher = certctl_shared::queue::Publisher::new(
         broker,
-        certctl_shared::queue::Topology::new(&config.amqp_prefix).with_expiry(config.amqp_queue_expires),
+        certctl_shared::queue::Topology::new(&config.amqp.prefix).with_expiry(config.amqp.queue_expires),
     );
     let config_denial_window = config.audit_denial_window;
     let state = AppState {

@@ -1,8 +1,9 @@
 //! `certctl-api-server`: loads config, installs telemetry, binds, runs.
 
 use anyhow::Context;
+use certctl_api_server::config::ApiConfig;
 use certctl_api_server::{Listeners, run, service};
-use certctl_shared::config::{ApiConfig, CommonConfig, Env};
+use certctl_shared::config::{CommonConfig, Env};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]

@@ -4,9 +4,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use certctl_shared::config::ApiConfig;
+use crate::config::ApiConfig;
+use certctl_pki::PkiUrls;
 use certctl_shared::entities::certificate_profile::Model as Profile;
-use certctl_shared::pki::PkiUrls;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 

@@ -16,13 +16,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use certctl_notifier_worker::config::WorkerConfig;
 use certctl_notifier_worker::loops::revocation::Publisher;
 use certctl_notifier_worker::metrics::WorkerMetrics;
+use certctl_pki::crl::{CrlEntry, CrlRequest, build_crl};
+use certctl_pki::{KeyAlgorithm, LoadedIssuer};
 use certctl_shared::clock::to_time;
-use certctl_shared::config::{Env, WorkerConfig};
+use certctl_shared::config::Env;
 use certctl_shared::crypto::issuer_key_context;
-use certctl_shared::pki::crl::{CrlEntry, CrlRequest, build_crl};
-use certctl_shared::pki::{KeyAlgorithm, LoadedIssuer};
 use certctl_shared::repo::{crls, issuers};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult, Statement};
 use uuid::Uuid;

@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use certctl_pki::CaIdentity;
+use certctl_pki::ocsp::build_request;
 use certctl_shared::crypto::{Kek, KeyEncryptionKeys, issuer_key_context, signer_key_context};
-use certctl_shared::pki::CaIdentity;
-use certctl_shared::pki::ocsp::build_request;
 use chrono::{DateTime, Utc};
 use sea_orm::{Database, DatabaseConnection, DbBackend, FromQueryResult, Statement};
 use uuid::Uuid;
@@ -302,6 +302,6 @@ pub async fn requests(args: Vec<String>) -> anyhow::Result<()> {
 }
 
 fn random_nonce() -> anyhow::Result<[u8; NONCE_LEN]> {
-    let bytes = certctl_shared::pki::random_serial().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let bytes = certctl_pki::random_serial().map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(bytes)
 }

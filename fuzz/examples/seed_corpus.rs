@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use certctl_fuzz::{Fixture, GOOD, REVOKED};
-use certctl_shared::pki::ocsp::parse_request;
+use certctl_pki::ocsp::parse_request;
 
 fn main() -> std::io::Result<()> {
     let dir = std::env::args()

@@ -19,9 +19,9 @@ use certctl_revocation_responder::metrics::ResponderMetrics;
 use certctl_revocation_responder::ocsp::{AnswerKind, OcspSettings, answer};
 use certctl_revocation_responder::routes::{PublicState, router};
 use certctl_revocation_responder::store::{Issuer, Signer, Status, Store};
-use certctl_shared::pki::der::{INTEGER, NULL, OCTET_STRING, OID, SEQUENCE, push_tlv, tlv, unsigned_integer};
-use certctl_shared::pki::ocsp::{OcspSigner, build_request, parse_request};
-use certctl_shared::pki::{CaIdentity, CaRequest, KeyAlgorithm, LoadedIssuer, PkiUrls, build_ca, generate_key};
+use certctl_pki::der::{INTEGER, NULL, OCTET_STRING, OID, SEQUENCE, push_tlv, tlv, unsigned_integer};
+use certctl_pki::ocsp::{OcspSigner, build_request, parse_request};
+use certctl_pki::{CaIdentity, CaRequest, KeyAlgorithm, LoadedIssuer, PkiUrls, build_ca, generate_key};
 use time::OffsetDateTime;
 use tower::ServiceExt;
 use uuid::Uuid;
@@ -85,7 +85,7 @@ impl Fixture {
         .expect("CA builds");
         let loaded = LoadedIssuer::load(ISSUER_ID, ca.der.clone(), alg, &pkcs8).expect("CA loads");
         let signer_key = generate_key(alg).expect("signer key");
-        let signer_cert = certctl_shared::pki::issue_ocsp_signer(
+        let signer_cert = certctl_pki::issue_ocsp_signer(
             &loaded,
             &signer_key,
             now - Duration::from_secs(3600),
@@ -245,7 +245,7 @@ pub fn check(data: &[u8]) {
                 assert_eq!(&a.der[..], status.response());
                 assert_eq!(
                     malformed,
-                    *status == certctl_shared::pki::ocsp::ErrorStatus::MalformedRequest
+                    *status == certctl_pki::ocsp::ErrorStatus::MalformedRequest
                 );
             }
             AnswerKind::Live | AnswerKind::Cacheable { .. } => {

@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod channels;
+pub mod config;
 pub mod consumer;
 pub mod deliver;
 pub mod loops;
@@ -11,9 +12,9 @@ pub mod metrics;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::WorkerConfig;
 use anyhow::Context;
 use certctl_shared::admin;
-use certctl_shared::config::WorkerConfig;
 use certctl_shared::queue::{Broker, Publisher, Topology};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -48,9 +49,9 @@ pub async fn run(config: WorkerConfig, listeners: Listeners, shutdown: Cancellat
     let supervisor = tokio::spawn(
         broker
             .clone()
-            .supervise(config.amqp_url.clone(), broker_shutdown.clone()),
+            .supervise(config.amqp.url.clone(), broker_shutdown.clone()),
     );
-    let topology = Topology::new(&config.amqp_prefix).with_expiry(config.amqp_queue_expires);
+    let topology = Topology::new(&config.amqp.prefix).with_expiry(config.amqp.queue_expires);
     let publisher = Publisher::new(broker.clone(), topology.clone());
     let registry = admin::registry("notifier-worker");
     let metrics = Arc::new(WorkerMetrics::register(&registry).context("failed to register metrics")?);

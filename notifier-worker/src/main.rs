@@ -1,7 +1,8 @@
 //! `certctl-notifier-worker`: loads config, installs telemetry, binds, runs.
 
+use certctl_notifier_worker::config::WorkerConfig;
 use certctl_notifier_worker::{Listeners, run};
-use certctl_shared::config::{Env, WorkerConfig};
+use certctl_shared::config::Env;
 
 /// mimalloc: the request path allocates many small, short-lived buffers, which it serves with
 /// less contention and CPU than the system allocator.

@@ -6,8 +6,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use certctl_notifier_worker::config::WorkerConfig;
 use certctl_notifier_worker::{Listeners, run};
-use certctl_shared::config::{Env, WorkerConfig};
+use certctl_shared::config::Env;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 //! Requests are answered from memory; a refresher keeps that memory within
 //! `CERTCTL_RESPONDER_REFRESH_INTERVAL` of the database.
 
+pub mod config;
 pub mod metrics;
 pub mod ocsp;
 pub mod routes;
@@ -12,12 +13,12 @@ pub mod store;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::config::ResponderConfig;
 use anyhow::Context;
 use axum::error_handling::HandleErrorLayer;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use certctl_shared::admin;
-use certctl_shared::config::ResponderConfig;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;

@@ -1,7 +1,8 @@
 //! `certctl-revocation-responder`: loads config, installs telemetry, binds, runs.
 
+use certctl_revocation_responder::config::ResponderConfig;
 use certctl_revocation_responder::{Listeners, run};
-use certctl_shared::config::{Env, ResponderConfig};
+use certctl_shared::config::Env;
 
 /// mimalloc: the request path allocates many small, short-lived buffers, which it serves with
 /// less contention and CPU than the system allocator.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use certctl_shared::pki::ocsp::{self, CertStatus, ErrorStatus, SingleResponse};
+use certctl_pki::ocsp::{self, CertStatus, ErrorStatus, SingleResponse};
 use time::OffsetDateTime;
 
 use crate::store::{CachedResponse, Issuer, Status, Store, etag_of};
@@ -171,7 +171,7 @@ fn cacheable(r: &CachedResponse) -> Answer {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use certctl_shared::pki::{
+    use certctl_pki::{
         CaRequest, KeyAlgorithm, LoadedIssuer, PkiUrls, build_ca, generate_key, issue_ocsp_signer, ocsp::OcspSigner,
     };
     use uuid::Uuid;

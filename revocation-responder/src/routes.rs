@@ -12,7 +12,7 @@ use axum::routing::get;
 use base64::Engine;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use certctl_shared::pki::ocsp::{ErrorStatus, cert_id_for};
+use certctl_pki::ocsp::{ErrorStatus, cert_id_for};
 use time::OffsetDateTime;
 use uuid::Uuid;
 

@@ -12,10 +12,10 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
+use certctl_pki::ocsp::OcspSigner;
+use certctl_pki::{CaIdentity, KeyAlgorithm};
 use certctl_shared::clock::to_time;
 use certctl_shared::crypto::{KeyEncryptionKeys, signer_key_context};
-use certctl_shared::pki::ocsp::OcspSigner;
-use certctl_shared::pki::{CaIdentity, KeyAlgorithm};
 use certctl_shared::repo::responder as repo;
 use sea_orm::DatabaseConnection;
 use time::OffsetDateTime;
@@ -123,7 +123,7 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 
 /// Strong ETag of some bytes: a quoted prefix of their SHA-256.
 pub fn etag_of(bytes: &[u8]) -> String {
-    format!("\"{}\"", hex::encode(&certctl_shared::pki::sha256(bytes)[..16]))
+    format!("\"{}\"", hex::encode(&certctl_pki::sha256(bytes)[..16]))
 }
 
 pub struct Store {

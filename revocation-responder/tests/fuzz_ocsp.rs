@@ -20,15 +20,15 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use certctl_pki::der::{INTEGER, NULL, OCTET_STRING, OID, SEQUENCE, push_tlv, tlv, unsigned_integer};
+use certctl_pki::ocsp::{ErrorStatus, OcspSigner, build_request, parse_request};
+use certctl_pki::{
+    CaIdentity, CaRequest, KeyAlgorithm, LoadedIssuer, PkiUrls, build_ca, generate_key, issue_ocsp_signer,
+};
 use certctl_revocation_responder::metrics::ResponderMetrics;
 use certctl_revocation_responder::ocsp::{AnswerKind, OcspSettings, answer};
 use certctl_revocation_responder::routes::{PublicState, router};
 use certctl_revocation_responder::store::{Issuer, Signer, Status, Store};
-use certctl_shared::pki::der::{INTEGER, NULL, OCTET_STRING, OID, SEQUENCE, push_tlv, tlv, unsigned_integer};
-use certctl_shared::pki::ocsp::{ErrorStatus, OcspSigner, build_request, parse_request};
-use certctl_shared::pki::{
-    CaIdentity, CaRequest, KeyAlgorithm, LoadedIssuer, PkiUrls, build_ca, generate_key, issue_ocsp_signer,
-};
 use time::OffsetDateTime;
 use tower::ServiceExt;
 use uuid::Uuid;

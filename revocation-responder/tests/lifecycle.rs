@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use certctl_migrations::{Migrator, MigratorTrait};
+use certctl_revocation_responder::config::ResponderConfig;
 use certctl_revocation_responder::{Listeners, run};
-use certctl_shared::config::{Env, ResponderConfig};
+use certctl_shared::config::Env;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test]

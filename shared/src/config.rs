@@ -1,4 +1,6 @@
-//! Configuration from `CERTCTL_*` environment variables.
+//! Configuration from `CERTCTL_*` environment variables: the reader ([`Env`]) and the settings more
+//! than one daemon reads (database, admin listener, logs, broker, TLS files, key-encryption keys,
+//! notifications). Each daemon assembles its own configuration from these in its `config.rs`.
 //!
 //! Every setting has a default that runs on one machine. A value that does not parse fails start-up
 //! with a message naming the variable; nothing is silently replaced by a default.
@@ -7,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::crypto::KeyEncryptionKeys;
+use crate::crypto::{Kek, KeyEncryptionKeys};
 
 /// A configuration error, naming the variable at fault.
 #[derive(Debug, thiserror::Error)]
@@ -134,6 +136,10 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -163,7 +169,6 @@ pub enum LogFormat {
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/certctl";
-pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 impl CommonConfig {
     pub fn from_env(env: &Env<'_>, default_admin: &str) -> Result<Self, ConfigError> {
@@ -212,7 +217,7 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
-fn tls_from_env(env: &Env<'_>) -> Result<Option<TlsFiles>, ConfigError> {
+pub fn tls_from_env(env: &Env<'_>) -> Result<Option<TlsFiles>, ConfigError> {
     match (env.get("CERTCTL_TLS_CERT_FILE"), env.get("CERTCTL_TLS_KEY_FILE")) {
         (None, None) => Ok(None),
         (Some(cert), Some(key)) => Ok(Some(TlsFiles {
@@ -331,198 +336,26 @@ impl NotificationConfig {
     }
 }
 
-/// `certctl-api-server` configuration.
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// The broker, for the daemons that use it (the api-server publishes, the worker consumes).
 #[derive(Clone, Debug)]
-pub struct ApiConfig {
-    pub common: CommonConfig,
-    pub api_addr: SocketAddr,
-    pub amqp_url: String,
+pub struct AmqpConfig {
+    pub url: String,
     /// Prefix of exchange and queue names (tests use their own).
-    pub amqp_prefix: String,
+    pub prefix: String,
     /// Queue expiry for ephemeral prefixes (`CERTCTL_AMQP_QUEUE_EXPIRES`); unset in production.
-    pub amqp_queue_expires: Option<Duration>,
-    pub tls: Option<TlsFiles>,
-    pub keys: KeyEncryptionKeys,
-    pub public_pki_url: String,
-    pub notifications: NotificationConfig,
-    pub bootstrap_admin_key: Option<Secret>,
-    pub max_body_bytes: usize,
-    pub request_timeout: Duration,
-    /// Identical 403s of one key on one route within this window share one audit row (and a
-    /// second with their count when the window closes).
-    pub audit_denial_window: Duration,
-    pub dev_mode: bool,
+    pub queue_expires: Option<Duration>,
 }
 
-impl ApiConfig {
+impl AmqpConfig {
     pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
-        let dev_mode = env.bool("CERTCTL_DEV_MODE", false)?;
-        let keys = KeyEncryptionKeys::from_env(env, dev_mode)?;
-        // Trimmed as the API trims presented keys, so a secret mounted from a file with a trailing
-        // newline still works.
-        let bootstrap_admin_key = env.get("CERTCTL_BOOTSTRAP_ADMIN_KEY").map(|k| k.trim().to_owned());
-        if let Some(k) = &bootstrap_admin_key
-            && k.chars().count() < 32
-        {
-            return Err(ConfigError::new(
-                "CERTCTL_BOOTSTRAP_ADMIN_KEY",
-                "must be at least 32 characters",
-            ));
-        }
-        let bootstrap_admin_key = bootstrap_admin_key.map(Secret);
-        let public_pki_url = env
-            .string("CERTCTL_PUBLIC_PKI_URL", "http://127.0.0.1:8081")
-            .trim_end_matches('/')
-            .to_owned();
-        if !(public_pki_url.starts_with("http://") || public_pki_url.starts_with("https://"))
-            || !public_pki_url.is_ascii()
-        {
-            return Err(ConfigError::new(
-                "CERTCTL_PUBLIC_PKI_URL",
-                "must be an ASCII http:// or https:// URL",
-            ));
-        }
-        let max_body_bytes = env.number("CERTCTL_MAX_BODY_BYTES", 1024 * 1024usize)?;
         Ok(Self {
-            common: CommonConfig::from_env(env, "127.0.0.1:9090")?,
-            api_addr: env.addr("CERTCTL_API_ADDR", "127.0.0.1:8080")?,
-            amqp_url: env.string("CERTCTL_AMQP_URL", DEFAULT_AMQP_URL),
-            amqp_prefix: amqp_prefix(env)?,
-            amqp_queue_expires: queue_expires(env)?,
-            tls: tls_from_env(env)?,
-            keys,
-            public_pki_url,
-            notifications: NotificationConfig::from_env(env)?,
-            bootstrap_admin_key,
-            max_body_bytes,
-            request_timeout: env.duration("CERTCTL_REQUEST_TIMEOUT", Duration::from_secs(30))?,
-            audit_denial_window: audit_denial_window(env)?,
-            dev_mode,
+            url: env.string("CERTCTL_AMQP_URL", DEFAULT_AMQP_URL),
+            prefix: amqp_prefix(env)?,
+            queue_expires: queue_expires(env)?,
         })
     }
-}
-
-/// `certctl-notifier-worker` configuration.
-#[derive(Clone, Debug)]
-pub struct WorkerConfig {
-    pub common: CommonConfig,
-    pub amqp_url: String,
-    pub amqp_prefix: String,
-    pub amqp_queue_expires: Option<Duration>,
-    pub keys: KeyEncryptionKeys,
-    pub dev_mode: bool,
-    pub notifications: NotificationConfig,
-    pub revocation: RevocationPublishing,
-    /// Names this worker in leases and attempt records.
-    pub worker_id: String,
-}
-
-/// CRL publishing and OCSP signer management (the worker side of the revocation responder).
-#[derive(Clone, Debug)]
-pub struct RevocationPublishing {
-    /// Seals the OCSP responder keys. `None` turns OCSP signing off: no signers are made.
-    pub responder_keys: Option<KeyEncryptionKeys>,
-    /// nextUpdate - thisUpdate of every CRL.
-    pub crl_validity: Duration,
-    /// How often the publisher looks for issuers whose CRL is out of date; a revocation reaches a
-    /// new CRL within about this long.
-    pub check_interval: Duration,
-    /// Validity of a delegated OCSP responder certificate; it is replaced at half its life.
-    pub signer_validity: Duration,
-    /// How many CRLs are kept per issuer (the newest is served).
-    pub crls_kept: u32,
-}
-
-impl RevocationPublishing {
-    pub fn from_env(env: &Env<'_>, dev_mode: bool, ca_keys: &KeyEncryptionKeys) -> Result<Self, ConfigError> {
-        let responder_keys = KeyEncryptionKeys::responder_from_env(env, dev_mode)?;
-        if let Some(keys) = &responder_keys
-            && keys.shares_a_key_with(ca_keys)
-        {
-            return Err(ConfigError::new(
-                "CERTCTL_RESPONDER_KEY_ENCRYPTION_KEY",
-                "must differ from every CA key-encryption key: the responder must never be able to open a CA key",
-            ));
-        }
-        let crl_validity = env.duration("CERTCTL_CRL_VALIDITY", Duration::from_secs(24 * 3600))?;
-        if crl_validity < Duration::from_secs(600) {
-            return Err(ConfigError::new("CERTCTL_CRL_VALIDITY", "must be at least 10m"));
-        }
-        let signer_validity = env.duration("CERTCTL_OCSP_SIGNER_VALIDITY", Duration::from_secs(7 * 24 * 3600))?;
-        if signer_validity < Duration::from_secs(3600) {
-            return Err(ConfigError::new("CERTCTL_OCSP_SIGNER_VALIDITY", "must be at least 1h"));
-        }
-        let crls_kept = env.number("CERTCTL_CRLS_KEPT", 10u32)?;
-        if crls_kept == 0 {
-            return Err(ConfigError::new("CERTCTL_CRLS_KEPT", "must be at least 1"));
-        }
-        Ok(Self {
-            responder_keys,
-            crl_validity,
-            check_interval: env.duration("CERTCTL_CRL_CHECK_INTERVAL", Duration::from_secs(1))?,
-            signer_validity,
-            crls_kept,
-        })
-    }
-}
-
-impl WorkerConfig {
-    pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
-        let dev_mode = env.bool("CERTCTL_DEV_MODE", false)?;
-        let keys = KeyEncryptionKeys::from_env(env, dev_mode)?;
-        Ok(Self {
-            common: CommonConfig::from_env(env, "127.0.0.1:9091")?,
-            amqp_url: env.string("CERTCTL_AMQP_URL", DEFAULT_AMQP_URL),
-            amqp_prefix: amqp_prefix(env)?,
-            amqp_queue_expires: queue_expires(env)?,
-            keys: keys.clone(),
-            dev_mode,
-            notifications: NotificationConfig::from_env(env)?,
-            revocation: RevocationPublishing::from_env(env, dev_mode, &keys)?,
-            worker_id: env.get("CERTCTL_WORKER_ID").unwrap_or_else(default_worker_id),
-        })
-    }
-}
-
-/// `CERTCTL_OUTBOUND_ALLOW_PRIVATE`, or its former name `CERTCTL_WEBHOOK_ALLOW_PRIVATE` (which
-/// always covered every channel, not only webhooks). Both set to different values is an error.
-fn outbound_allow_private(env: &Env<'_>) -> Result<bool, ConfigError> {
-    const NEW: &str = "CERTCTL_OUTBOUND_ALLOW_PRIVATE";
-    const OLD: &str = "CERTCTL_WEBHOOK_ALLOW_PRIVATE";
-    match (env.get(NEW).is_some(), env.get(OLD).is_some()) {
-        (true, true) if env.bool(NEW, false)? != env.bool(OLD, false)? => Err(ConfigError::new(
-            NEW,
-            format!("disagrees with {OLD}, its former name; set only {NEW}"),
-        )),
-        (false, true) => env.bool(OLD, false),
-        _ => env.bool(NEW, false),
-    }
-}
-
-/// The longest `Cache-Control: max-age` the responder may give: a shared cache must not hide a
-/// revocation for longer than this.
-pub const MAX_PKI_MAX_AGE: Duration = Duration::from_secs(300);
-
-fn pki_max_age(env: &Env<'_>) -> Result<Duration, ConfigError> {
-    let max_age = env.duration("CERTCTL_PKI_MAX_AGE", MAX_PKI_MAX_AGE)?;
-    if max_age > MAX_PKI_MAX_AGE {
-        return Err(ConfigError::new(
-            "CERTCTL_PKI_MAX_AGE",
-            "must be at most 5m: a cache holding a CRL or OCSP answer longer could hide a revocation",
-        ));
-    }
-    Ok(max_age)
-}
-
-fn audit_denial_window(env: &Env<'_>) -> Result<Duration, ConfigError> {
-    let window = env.duration("CERTCTL_AUDIT_DENIAL_WINDOW", Duration::from_secs(60))?;
-    if window < Duration::from_secs(1) || window > Duration::from_secs(3600) {
-        return Err(ConfigError::new(
-            "CERTCTL_AUDIT_DENIAL_WINDOW",
-            "must be between 1s and 1h",
-        ));
-    }
-    Ok(window)
 }
 
 fn amqp_prefix(env: &Env<'_>) -> Result<String, ConfigError> {
@@ -548,91 +381,80 @@ fn queue_expires(env: &Env<'_>) -> Result<Option<Duration>, ConfigError> {
     }
 }
 
-/// `hostname-pid`, unique enough to tell workers apart in leases and attempts.
-fn default_worker_id() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_default();
-    let host = if host.is_empty() { "worker".to_owned() } else { host };
-    format!("{host}-{}", std::process::id())
+/// `CERTCTL_OUTBOUND_ALLOW_PRIVATE`, or its former name `CERTCTL_WEBHOOK_ALLOW_PRIVATE` (which
+/// always covered every channel, not only webhooks). Both set to different values is an error.
+fn outbound_allow_private(env: &Env<'_>) -> Result<bool, ConfigError> {
+    const NEW: &str = "CERTCTL_OUTBOUND_ALLOW_PRIVATE";
+    const OLD: &str = "CERTCTL_WEBHOOK_ALLOW_PRIVATE";
+    match (env.get(NEW).is_some(), env.get(OLD).is_some()) {
+        (true, true) if env.bool(NEW, false)? != env.bool(OLD, false)? => Err(ConfigError::new(
+            NEW,
+            format!("disagrees with {OLD}, its former name; set only {NEW}"),
+        )),
+        (false, true) => env.bool(OLD, false),
+        _ => env.bool(NEW, false),
+    }
 }
 
-/// `certctl-revocation-responder` configuration. It has the responder key-encryption key (to
-/// open the OCSP signing keys) and deliberately never the CA one.
-#[derive(Clone, Debug)]
-pub struct ResponderConfig {
-    pub common: CommonConfig,
-    pub responder_addr: SocketAddr,
-    pub tls: Option<TlsFiles>,
-    pub responder_keys: KeyEncryptionKeys,
-    /// Cap on `Cache-Control: max-age` of CRL and OCSP answers.
-    pub max_age: Duration,
-    /// nextUpdate - thisUpdate of OCSP responses.
-    pub ocsp_validity: Duration,
-    /// How often the status cache is refreshed from the database.
-    pub refresh_interval: Duration,
-    /// After this long without reaching the database the view is stale: no new response is
-    /// signed, cached ones are served until their nextUpdate, then `tryLater`.
-    pub stale_after: Duration,
-    /// Requests handled at once; more are answered 503 at once rather than queued.
-    pub concurrency_limit: usize,
-    pub request_timeout: Duration,
-    /// Largest OCSP request body accepted.
-    pub max_request_bytes: usize,
-    /// Bound on signed OCSP responses kept in memory (about 1 KB each).
-    pub ocsp_cache_entries: usize,
-    pub dev_mode: bool,
+/// The names of a pair of key-encryption key settings.
+#[derive(Clone, Copy)]
+struct KeyVars {
+    current: &'static str,
+    previous: &'static str,
+    /// Seeds the fixed, publicly known key used in dev mode when `current` is unset.
+    dev_seed: &'static [u8],
 }
 
-impl ResponderConfig {
-    pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
-        let dev_mode = env.bool("CERTCTL_DEV_MODE", false)?;
-        let responder_keys = KeyEncryptionKeys::responder_from_env(env, dev_mode)?.ok_or_else(|| {
-            ConfigError::new(
-                "CERTCTL_RESPONDER_KEY_ENCRYPTION_KEY",
-                "is required to sign OCSP responses (the same value the notifier-worker has; never the CA key-encryption key)",
-            )
-        })?;
-        let ocsp_validity = env.duration("CERTCTL_OCSP_VALIDITY", Duration::from_secs(3600))?;
-        if ocsp_validity < Duration::from_secs(60) {
-            return Err(ConfigError::new("CERTCTL_OCSP_VALIDITY", "must be at least 1m"));
-        }
-        let refresh_interval = env.duration("CERTCTL_RESPONDER_REFRESH_INTERVAL", Duration::from_millis(500))?;
-        if refresh_interval.is_zero() || refresh_interval > Duration::from_secs(2) {
-            return Err(ConfigError::new(
-                "CERTCTL_RESPONDER_REFRESH_INTERVAL",
-                "must be between 1ms and 2s: a revocation must reach every replica within 2s",
-            ));
-        }
-        let stale_after = env.duration("CERTCTL_RESPONDER_STALE_AFTER", Duration::from_secs(5))?;
-        if stale_after < refresh_interval * 2 {
-            return Err(ConfigError::new(
-                "CERTCTL_RESPONDER_STALE_AFTER",
-                "must be at least twice CERTCTL_RESPONDER_REFRESH_INTERVAL",
-            ));
-        }
-        let concurrency_limit = env.number("CERTCTL_RESPONDER_CONCURRENCY_LIMIT", 1024usize)?;
-        if concurrency_limit == 0 {
-            return Err(ConfigError::new(
-                "CERTCTL_RESPONDER_CONCURRENCY_LIMIT",
-                "must be at least 1",
-            ));
-        }
-        Ok(Self {
-            common: CommonConfig::from_env(env, "127.0.0.1:9092")?,
-            responder_addr: env.addr("CERTCTL_RESPONDER_ADDR", "127.0.0.1:8081")?,
-            tls: tls_from_env(env)?,
-            responder_keys,
-            max_age: pki_max_age(env)?,
-            ocsp_validity,
-            refresh_interval,
-            stale_after,
-            concurrency_limit,
-            request_timeout: env.duration("CERTCTL_RESPONDER_REQUEST_TIMEOUT", Duration::from_secs(5))?,
-            max_request_bytes: env.number("CERTCTL_OCSP_MAX_REQUEST_BYTES", 8192usize)?,
-            ocsp_cache_entries: env.number("CERTCTL_OCSP_CACHE_ENTRIES", 100_000usize)?,
-            dev_mode,
+const CA_KEYS: KeyVars = KeyVars {
+    current: "CERTCTL_KEY_ENCRYPTION_KEY",
+    previous: "CERTCTL_PREVIOUS_KEY_ENCRYPTION_KEYS",
+    dev_seed: b"certctl insecure development key-encryption key",
+};
+
+const RESPONDER_KEYS: KeyVars = KeyVars {
+    current: "CERTCTL_RESPONDER_KEY_ENCRYPTION_KEY",
+    previous: "CERTCTL_PREVIOUS_RESPONDER_KEY_ENCRYPTION_KEYS",
+    dev_seed: b"certctl insecure development responder key-encryption key",
+};
+
+/// Reads `CERTCTL_KEY_ENCRYPTION_KEY` (32 bytes, base64) and
+/// `CERTCTL_PREVIOUS_KEY_ENCRYPTION_KEYS` (comma-separated): the keys that seal CA keys and channel
+/// secrets. Without a key, only dev mode starts, with a fixed, publicly known key that is reported
+/// as insecure.
+pub fn ca_keys(env: &Env<'_>, dev_mode: bool) -> Result<KeyEncryptionKeys, ConfigError> {
+    keys(env, CA_KEYS, dev_mode)?.ok_or_else(|| {
+        ConfigError::new(
+            CA_KEYS.current,
+            "is required (32 random bytes, base64: `openssl rand -base64 32`); set CERTCTL_DEV_MODE=true only for local development",
+        )
+    })
+}
+
+/// Reads `CERTCTL_RESPONDER_KEY_ENCRYPTION_KEY` and `CERTCTL_PREVIOUS_RESPONDER_KEY_ENCRYPTION_KEYS`:
+/// the key that seals the OCSP responder keys, which the revocation responder holds instead of
+/// the CA key-encryption key. `None` when unset outside dev mode.
+pub fn responder_keys(env: &Env<'_>, dev_mode: bool) -> Result<Option<KeyEncryptionKeys>, ConfigError> {
+    keys(env, RESPONDER_KEYS, dev_mode)
+}
+
+fn keys(env: &Env<'_>, vars: KeyVars, dev_mode: bool) -> Result<Option<KeyEncryptionKeys>, ConfigError> {
+    let previous = env
+        .get(vars.previous)
+        .map(|raw| {
+            raw.split(',')
+                .filter(|s| !s.trim().is_empty())
+                .map(|k| Kek::from_base64(k).map_err(|m| ConfigError::new(vars.previous, m)))
+                .collect::<Result<Vec<_>, _>>()
         })
+        .transpose()?
+        .unwrap_or_default();
+    match env.get(vars.current) {
+        Some(raw) => Ok(Some(KeyEncryptionKeys::new(
+            Kek::from_base64(&raw).map_err(|m| ConfigError::new(vars.current, m))?,
+            previous,
+        ))),
+        None if dev_mode => Ok(Some(KeyEncryptionKeys::insecure_dev(vars.dev_seed, previous))),
+        None => Ok(None),
     }
 }
 
@@ -658,19 +480,6 @@ mod tests {
     }
 
     #[test]
-    fn api_config_requires_a_key_encryption_key_outside_dev_mode() {
-        let vars = env(&[]);
-        let err = ApiConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).unwrap_err();
-        assert_eq!(err.var, "CERTCTL_KEY_ENCRYPTION_KEY");
-
-        let vars = env(&[("CERTCTL_DEV_MODE", "true")]);
-        let cfg = ApiConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).unwrap();
-        assert!(cfg.dev_mode);
-        assert_eq!(cfg.api_addr.to_string(), "127.0.0.1:8080");
-        assert_eq!(cfg.common.admin_addr.to_string(), "127.0.0.1:9090");
-    }
-
-    #[test]
     fn notification_settings_have_the_documented_defaults_and_refuse_nonsense() {
         let vars = env(&[]);
         let n = NotificationConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).unwrap();
@@ -687,31 +496,6 @@ mod tests {
             let vars = env(&[(var, value)]);
             let err = NotificationConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).unwrap_err();
             assert_eq!(err.var, var, "{value}");
-        }
-    }
-
-    fn responder_env(pairs: &[(&str, &str)]) -> Result<ResponderConfig, ConfigError> {
-        let mut vars = env(&[
-            ("CERTCTL_DEV_MODE", "true"),
-            (
-                "CERTCTL_RESPONDER_KEY_ENCRYPTION_KEY",
-                "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-            ),
-        ]);
-        vars.extend(env(pairs));
-        ResponderConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned()))
-    }
-
-    #[test]
-    fn pki_max_age_is_capped_at_five_minutes() {
-        assert_eq!(responder_env(&[]).unwrap().max_age, Duration::from_secs(300));
-        assert_eq!(
-            responder_env(&[("CERTCTL_PKI_MAX_AGE", "90s")]).unwrap().max_age,
-            Duration::from_secs(90)
-        );
-        for too_long in ["301s", "6m", "1h"] {
-            let err = responder_env(&[("CERTCTL_PKI_MAX_AGE", too_long)]).unwrap_err();
-            assert_eq!(err.var, "CERTCTL_PKI_MAX_AGE", "{too_long}");
         }
     }
 
@@ -737,18 +521,5 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(err.var, "CERTCTL_OUTBOUND_ALLOW_PRIVATE");
-    }
-
-    #[test]
-    fn bad_values_name_their_variable() {
-        let vars = env(&[("CERTCTL_DEV_MODE", "true"), ("CERTCTL_API_ADDR", "nope")]);
-        let err = ApiConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).unwrap_err();
-        assert_eq!(err.var, "CERTCTL_API_ADDR");
-        let vars = env(&[("CERTCTL_DEV_MODE", "true"), ("CERTCTL_BOOTSTRAP_ADMIN_KEY", "short")]);
-        let err = ApiConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).unwrap_err();
-        assert_eq!(err.var, "CERTCTL_BOOTSTRAP_ADMIN_KEY");
-        let vars = env(&[("CERTCTL_DEV_MODE", "maybe")]);
-        let err = ApiConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).unwrap_err();
-        assert_eq!(err.var, "CERTCTL_DEV_MODE");
     }
 }

@@ -13,8 +13,6 @@ use ring::digest::{SHA256, digest};
 use ring::rand::{SecureRandom, SystemRandom};
 use subtle::ConstantTimeEq;
 
-use crate::config::{ConfigError, Env};
-
 const ENVELOPE_VERSION: u8 = 1;
 const KEY_ID_LEN: usize = 8;
 
@@ -72,25 +70,6 @@ pub enum SealError {
     Random,
 }
 
-#[derive(Clone, Copy)]
-struct KeyVars {
-    current: &'static str,
-    previous: &'static str,
-    dev_seed: &'static [u8],
-}
-
-const CA_KEYS: KeyVars = KeyVars {
-    current: "CERTCTL_KEY_ENCRYPTION_KEY",
-    previous: "CERTCTL_PREVIOUS_KEY_ENCRYPTION_KEYS",
-    dev_seed: b"certctl insecure development key-encryption key",
-};
-
-const RESPONDER_KEYS: KeyVars = KeyVars {
-    current: "CERTCTL_RESPONDER_KEY_ENCRYPTION_KEY",
-    previous: "CERTCTL_PREVIOUS_RESPONDER_KEY_ENCRYPTION_KEYS",
-    dev_seed: b"certctl insecure development responder key-encryption key",
-};
-
 /// The current KEK (used to seal) and any previous ones (used only to open).
 #[derive(Clone, Debug)]
 pub struct KeyEncryptionKeys {
@@ -108,52 +87,16 @@ impl KeyEncryptionKeys {
         }
     }
 
-    /// Reads `CERTCTL_KEY_ENCRYPTION_KEY` (32 bytes, base64) and
-    /// `CERTCTL_PREVIOUS_KEY_ENCRYPTION_KEYS` (comma-separated). Without a key, only dev mode starts,
-    /// with a fixed, publicly known key that is reported as insecure.
-    pub fn from_env(env: &Env<'_>, dev_mode: bool) -> Result<Self, ConfigError> {
-        Self::from_vars(env, CA_KEYS, dev_mode)?.ok_or_else(|| {
-            ConfigError::new(
-                CA_KEYS.current,
-                "is required (32 random bytes, base64: `openssl rand -base64 32`); set CERTCTL_DEV_MODE=true only for local development",
-            )
-        })
-    }
-
-    /// Reads `CERTCTL_RESPONDER_KEY_ENCRYPTION_KEY` and `CERTCTL_PREVIOUS_RESPONDER_KEY_ENCRYPTION_KEYS`:
-    /// the key that seals the OCSP responder keys, which the revocation responder holds instead of
-    /// the CA key-encryption key. `None` when unset outside dev mode.
-    pub fn responder_from_env(env: &Env<'_>, dev_mode: bool) -> Result<Option<Self>, ConfigError> {
-        Self::from_vars(env, RESPONDER_KEYS, dev_mode)
-    }
-
-    fn from_vars(env: &Env<'_>, vars: KeyVars, dev_mode: bool) -> Result<Option<Self>, ConfigError> {
-        let previous = env
-            .get(vars.previous)
-            .map(|raw| {
-                raw.split(',')
-                    .filter(|s| !s.trim().is_empty())
-                    .map(|k| Kek::from_base64(k).map_err(|m| ConfigError::new(vars.previous, m)))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .transpose()?
-            .unwrap_or_default();
-        match env.get(vars.current) {
-            Some(raw) => Ok(Some(Self::new(
-                Kek::from_base64(&raw).map_err(|m| ConfigError::new(vars.current, m))?,
-                previous,
-            ))),
-            None if dev_mode => {
-                let seed = digest(&SHA256, vars.dev_seed);
-                let mut key = [0u8; 32];
-                key.copy_from_slice(seed.as_ref());
-                Ok(Some(Self {
-                    current: Kek::from_bytes(key),
-                    previous,
-                    insecure_dev_key: true,
-                }))
-            }
-            None => Ok(None),
+    /// A fixed key derived from `seed`, for dev mode only: it is publicly known, and
+    /// [`is_insecure_dev_key`](Self::is_insecure_dev_key) says so.
+    pub fn insecure_dev(seed: &[u8], previous: Vec<Kek>) -> Self {
+        let digest = digest(&SHA256, seed);
+        let mut key = [0u8; 32];
+        key.copy_from_slice(digest.as_ref());
+        Self {
+            current: Kek::from_bytes(key),
+            previous,
+            insecure_dev_key: true,
         }
     }
 

@@ -1,5 +1,5 @@
 //! Code shared by the certctl daemons: configuration, telemetry, the database schema as sea-orm
-//! entities, repositories over it, domain models, key protection and PKI helpers, and the admin
+//! entities, repositories over it, domain models, key protection, and the admin
 //! (health, readiness, metrics) listener every daemon runs.
 
 pub mod admin;
@@ -10,7 +10,6 @@ pub mod crypto;
 pub mod db;
 pub mod entities;
 pub mod model;
-pub mod pki;
 pub mod queue;
 pub mod repo;
 pub mod retry;

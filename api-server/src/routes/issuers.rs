@@ -3,8 +3,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use certctl_pki::KeyAlgorithm;
 use certctl_shared::entities::issuer::Model as Issuer;
-use certctl_shared::pki::KeyAlgorithm;
 use certctl_shared::repo::issuers;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

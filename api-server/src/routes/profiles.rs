@@ -3,9 +3,9 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use certctl_pki::names::SanRules;
+use certctl_pki::{Eku, KeyAlgorithm};
 use certctl_shared::entities::certificate_profile::Model as Profile;
-use certctl_shared::pki::names::SanRules;
-use certctl_shared::pki::{Eku, KeyAlgorithm};
 use certctl_shared::repo::profiles;
 use chrono::{DateTime, Utc};
 use sea_orm::TransactionTrait;

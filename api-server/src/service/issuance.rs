@@ -6,14 +6,14 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use certctl_pki::names::SanRules;
+use certctl_pki::{
+    Eku, KeyAlgorithm, LeafRequest, generate_key, issue_leaf, key_algorithm_of_spki, parse_csr, spki_of,
+};
 use certctl_shared::entities::certificate::Model as Certificate;
 use certctl_shared::entities::certificate_profile::Model as Profile;
 use certctl_shared::entities::job::Model as Job;
 use certctl_shared::model::{CertificateStatus, EventType, JobStatus};
-use certctl_shared::pki::names::SanRules;
-use certctl_shared::pki::{
-    Eku, KeyAlgorithm, LeafRequest, generate_key, issue_leaf, key_algorithm_of_spki, parse_csr, spki_of,
-};
 use certctl_shared::repo::certificates::InsertOutcome;
 use certctl_shared::repo::{certificates, jobs, notifications, profiles};
 use chrono::{Duration, Utc};

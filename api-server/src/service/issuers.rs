@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
+use certctl_pki::{CaRequest, KeyAlgorithm, LoadedIssuer, build_ca, generate_key};
 use certctl_shared::entities::issuer::Model as Issuer;
-use certctl_shared::pki::{CaRequest, KeyAlgorithm, LoadedIssuer, build_ca, generate_key};
 use certctl_shared::repo::issuers;
 use chrono::Utc;
 use sea_orm::{ConnectionTrait, TransactionTrait};

@@ -7,9 +7,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
+use certctl_api_server::config::ApiConfig;
 use certctl_api_server::{Listeners, run};
 use certctl_migrations::{Migrator, MigratorTrait};
-use certctl_shared::config::{ApiConfig, Env};
+use certctl_shared::config::Env;
 use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use serde_json::{Value, json};

@@ -292,13 +292,13 @@ async fn junk_and_foreign_requests_get_ocsp_errors_not_panics() {
                 .bytes()
                 .await
                 .unwrap();
-            certctl_shared::pki::CaIdentity::from_certificate(&der).unwrap()
+            certctl_pki::CaIdentity::from_certificate(&der).unwrap()
         }
     };
     let ours = store_ca(&issuer).await;
     let theirs = store_ca(&other).await;
     let serial = hex::decode(cert["serial_hex"].as_str().unwrap()).unwrap();
-    let foreign = certctl_shared::pki::ocsp::build_request(&theirs, &[&serial], None);
+    let foreign = certctl_pki::ocsp::build_request(&theirs, &[&serial], None);
     assert_eq!(
         post(foreign).await.1,
         vec![0x30, 0x03, 0x0a, 0x01, 0x06],
@@ -307,7 +307,7 @@ async fn junk_and_foreign_requests_get_ocsp_errors_not_panics() {
 
     // Nonces: 1 and 128 octets are echoed; 0 and 129 are malformed (RFC 9654).
     for (len, ok) in [(1usize, true), (32, true), (128, true), (129, false)] {
-        let req = certctl_shared::pki::ocsp::build_request(&ours, &[&serial], Some(&vec![7u8; len]));
+        let req = certctl_pki::ocsp::build_request(&ours, &[&serial], Some(&vec![7u8; len]));
         let (_, body) = post(req).await;
         if ok {
             assert_eq!(body[..2], [0x30, 0x82], "nonce {len}: a signed response");
@@ -320,7 +320,7 @@ async fn junk_and_foreign_requests_get_ocsp_errors_not_panics() {
             assert_eq!(body, malformed, "nonce {len}");
         }
     }
-    let empty = certctl_shared::pki::ocsp::build_request(&ours, &[&serial], Some(&[]));
+    let empty = certctl_pki::ocsp::build_request(&ours, &[&serial], Some(&[]));
     assert_eq!(post(empty).await.1, malformed, "empty nonce");
 
     // Request size is bounded.

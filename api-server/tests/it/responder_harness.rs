@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use certctl_revocation_responder::config::ResponderConfig;
 use certctl_revocation_responder::{Listeners, run};
-use certctl_shared::config::{Env, ResponderConfig};
+use certctl_shared::config::Env;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 

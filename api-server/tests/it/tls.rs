@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use certctl_api_server::config::ApiConfig;
 use certctl_api_server::{Listeners, run};
-use certctl_shared::config::{ApiConfig, Env};
+use certctl_shared::config::Env;
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{TestApp, fresh_database, tempdir};

@@ -9,12 +9,12 @@
 
 use std::time::{Duration, Instant};
 
+use crate::config::RevocationPublishing;
 use anyhow::Context;
+use certctl_pki::crl::{CrlEntry, CrlRequest, build_crl};
+use certctl_pki::{KeyAlgorithm, LoadedIssuer, generate_key, issue_ocsp_signer};
 use certctl_shared::clock::{from_time, to_time};
-use certctl_shared::config::RevocationPublishing;
 use certctl_shared::crypto::{KeyEncryptionKeys, issuer_key_context, signer_key_context};
-use certctl_shared::pki::crl::{CrlEntry, CrlRequest, build_crl};
-use certctl_shared::pki::{KeyAlgorithm, LoadedIssuer, generate_key, issue_ocsp_signer};
 use certctl_shared::repo::{crls, issuers, ocsp_signers};
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, TransactionTrait};

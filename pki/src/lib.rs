@@ -1,4 +1,6 @@
-//! PKI helpers: key generation, CSR checks, CA and leaf certificate construction, CRLs and OCSP.
+//! `certctl-pki`: key generation, CSR checks, CA and leaf certificate construction, CRLs and OCSP.
+//! Pure functions over bytes and keys: no database, no broker, so the fuzz targets and the
+//! benchmarks can use it alone.
 //!
 //! Certificates are assembled with rcgen and signed with ring; RSA keys are generated with aws-lc-rs
 //! (ring cannot generate them) and then used through ring like any other PKCS#8 key.

@@ -384,7 +384,7 @@ pub fn build_request(ca: &CaIdentity, serials: &[&[u8]], nonce: Option<&[u8]>) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pki::{CaRequest, KeyAlgorithm, LoadedIssuer, PkiUrls, build_ca, generate_key, issue_ocsp_signer};
+    use crate::{CaRequest, KeyAlgorithm, LoadedIssuer, PkiUrls, build_ca, generate_key, issue_ocsp_signer};
 
     fn ca() -> (LoadedIssuer, CaIdentity) {
         let key = generate_key(KeyAlgorithm::EcdsaP256).unwrap();

@@ -42,7 +42,7 @@ pub fn parse_csr(pem_or_der: &[u8]) -> Result<ParsedCsr, PkiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pki::generate_key;
+    use crate::generate_key;
 
     #[test]
     fn a_generated_csr_verifies_and_a_tampered_one_does_not() {

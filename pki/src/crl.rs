@@ -114,8 +114,8 @@ pub fn build_crl(req: CrlRequest<'_>) -> Result<Vec<u8>, PkiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pki::der::Reader;
-    use crate::pki::{CaRequest, LoadedIssuer, PkiUrls, build_ca, generate_key};
+    use crate::der::Reader;
+    use crate::{CaRequest, LoadedIssuer, PkiUrls, build_ca, generate_key};
 
     #[test]
     fn entries_reasons_and_an_absent_list_when_empty() {

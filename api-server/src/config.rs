@@ -1,0 +1,122 @@
+//! `certctl-api-server` configuration, from `CERTCTL_*` environment variables (the shared ones
+//! are read by `certctl_shared::config`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use certctl_shared::config::{
+    AmqpConfig, CommonConfig, ConfigError, Env, NotificationConfig, Secret, TlsFiles, ca_keys, tls_from_env,
+};
+use certctl_shared::crypto::KeyEncryptionKeys;
+
+/// `certctl-api-server` configuration.
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    pub common: CommonConfig,
+    pub api_addr: SocketAddr,
+    pub amqp: AmqpConfig,
+    pub tls: Option<TlsFiles>,
+    pub keys: KeyEncryptionKeys,
+    pub public_pki_url: String,
+    pub notifications: NotificationConfig,
+    pub bootstrap_admin_key: Option<Secret>,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    /// Identical 403s of one key on one route within this window share one audit row (and a
+    /// second with their count when the window closes).
+    pub audit_denial_window: Duration,
+    pub dev_mode: bool,
+}
+
+impl ApiConfig {
+    pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let dev_mode = env.bool("CERTCTL_DEV_MODE", false)?;
+        let keys = ca_keys(env, dev_mode)?;
+        // Trimmed as the API trims presented keys, so a secret mounted from a file with a trailing
+        // newline still works.
+        let bootstrap_admin_key = env.get("CERTCTL_BOOTSTRAP_ADMIN_KEY").map(|k| k.trim().to_owned());
+        if let Some(k) = &bootstrap_admin_key
+            && k.chars().count() < 32
+        {
+            return Err(ConfigError::new(
+                "CERTCTL_BOOTSTRAP_ADMIN_KEY",
+                "must be at least 32 characters",
+            ));
+        }
+        let bootstrap_admin_key = bootstrap_admin_key.map(Secret::new);
+        let public_pki_url = env
+            .string("CERTCTL_PUBLIC_PKI_URL", "http://127.0.0.1:8081")
+            .trim_end_matches('/')
+            .to_owned();
+        if !(public_pki_url.starts_with("http://") || public_pki_url.starts_with("https://"))
+            || !public_pki_url.is_ascii()
+        {
+            return Err(ConfigError::new(
+                "CERTCTL_PUBLIC_PKI_URL",
+                "must be an ASCII http:// or https:// URL",
+            ));
+        }
+        let max_body_bytes = env.number("CERTCTL_MAX_BODY_BYTES", 1024 * 1024usize)?;
+        Ok(Self {
+            common: CommonConfig::from_env(env, "127.0.0.1:9090")?,
+            api_addr: env.addr("CERTCTL_API_ADDR", "127.0.0.1:8080")?,
+            amqp: AmqpConfig::from_env(env)?,
+            tls: tls_from_env(env)?,
+            keys,
+            public_pki_url,
+            notifications: NotificationConfig::from_env(env)?,
+            bootstrap_admin_key,
+            max_body_bytes,
+            request_timeout: env.duration("CERTCTL_REQUEST_TIMEOUT", Duration::from_secs(30))?,
+            audit_denial_window: audit_denial_window(env)?,
+            dev_mode,
+        })
+    }
+}
+
+fn audit_denial_window(env: &Env<'_>) -> Result<Duration, ConfigError> {
+    let window = env.duration("CERTCTL_AUDIT_DENIAL_WINDOW", Duration::from_secs(60))?;
+    if window < Duration::from_secs(1) || window > Duration::from_secs(3600) {
+        return Err(ConfigError::new(
+            "CERTCTL_AUDIT_DENIAL_WINDOW",
+            "must be between 1s and 1h",
+        ));
+    }
+    Ok(window)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn api_config_requires_a_key_encryption_key_outside_dev_mode() {
+        let vars = env(&[]);
+        let err = ApiConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).unwrap_err();
+        assert_eq!(err.var, "CERTCTL_KEY_ENCRYPTION_KEY");
+
+        let vars = env(&[("CERTCTL_DEV_MODE", "true")]);
+        let cfg = ApiConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).unwrap();
+        assert!(cfg.dev_mode);
+        assert_eq!(cfg.api_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(cfg.common.admin_addr.to_string(), "127.0.0.1:9090");
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let vars = env(&[("CERTCTL_DEV_MODE", "true"), ("CERTCTL_API_ADDR", "nope")]);
+        let err = ApiConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).unwrap_err();
+        assert_eq!(err.var, "CERTCTL_API_ADDR");
+        let vars = env(&[("CERTCTL_DEV_MODE", "true"), ("CERTCTL_BOOTSTRAP_ADMIN_KEY", "short")]);
+        let err = ApiConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).unwrap_err();
+        assert_eq!(err.var, "CERTCTL_BOOTSTRAP_ADMIN_KEY");
+        let vars = env(&[("CERTCTL_DEV_MODE", "maybe")]);
+        let err = ApiConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).unwrap_err();
+        assert_eq!(err.var, "CERTCTL_DEV_MODE");
+    }
+}
