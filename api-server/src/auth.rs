@@ -103,6 +103,13 @@ pub struct Principal {
     pub role: Role,
 }
 
+impl Principal {
+    /// This caller as the actor of a use case.
+    pub fn actor(&self, request_id: RequestId) -> crate::service::Actor {
+        crate::service::Actor::api_key(&self.principal, self.key_id, request_id.0)
+    }
+}
+
 /// The request id (`x-request-id`), for audit rows.
 #[derive(Clone, Debug)]
 pub struct RequestId(pub Option<String>);

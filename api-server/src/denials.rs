@@ -174,6 +174,7 @@ fn first_row(d: &Denial<'_>) -> NewAuditEvent {
         details: json!({ "permission": d.permission, "role": d.role, "path": d.path, "count": 1 }),
         request_id: d.request_id.clone(),
         key_id: Some(d.key_id),
+        protocol: "api",
     }
 }
 
@@ -188,6 +189,7 @@ fn aggregate_row(key: &Repeat, w: &Window) -> NewAuditEvent {
                          "window_start": w.opened_at, "last_at": w.last_at }),
         request_id: None,
         key_id: Some(key.key_id),
+        protocol: "api",
     }
 }
 

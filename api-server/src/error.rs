@@ -1,13 +1,24 @@
 //! The API's one error type and its mapping to RFC 9457 `application/problem+json`.
 //!
-//! Every error a client can see has a stable machine `code`. Internal errors are logged here, once,
-//! and shown as an opaque 500.
+//! Every error a client can see has a stable machine `code`. The use cases return domain errors;
+//! the `From` impls below are the one table that turns each into a status and a code. Internal
+//! errors are logged here, once, and shown as an opaque 500.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sea_orm::{DbErr, SqlErr};
 use serde::Serialize;
+
+use crate::service::Fault;
+use crate::service::api_keys::KeyError;
+use crate::service::channels::ChannelError;
+use crate::service::issuance::{IssueError, Rule};
+use crate::service::issuers::IssuerError;
+use crate::service::jobs::DecideError;
+use crate::service::notifications::RequeueError;
+use crate::service::profiles::ProfileError;
+use crate::service::revocation::{BulkRevokeError, RevokeError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -127,14 +138,165 @@ pub const RETRY_AFTER_SECS: u32 = 5;
 
 impl From<DbErr> for ApiError {
     fn from(e: DbErr) -> Self {
-        if certctl_shared::db::is_unavailable(&e) {
-            tracing::warn!(error = %e, "database unavailable");
-            return ApiError::Unavailable;
+        Fault::Database(e).into()
+    }
+}
+
+// The table: every domain error of the use cases, as a status and a stable code. The detail
+// shown is the error's own text.
+
+impl From<Fault> for ApiError {
+    fn from(e: Fault) -> Self {
+        match e {
+            Fault::Database(e) if certctl_shared::db::is_unavailable(&e) => {
+                tracing::warn!(error = %e, "database unavailable");
+                ApiError::Unavailable
+            }
+            Fault::Database(e) => match e.sql_err() {
+                Some(SqlErr::UniqueConstraintViolation(detail)) => {
+                    ApiError::conflict("already_exists", unique_violation_detail(&detail))
+                }
+                _ => ApiError::Internal(anyhow::Error::new(e).context("database error")),
+            },
+            Fault::Internal(e) => ApiError::Internal(e),
         }
-        if let Some(SqlErr::UniqueConstraintViolation(detail)) = e.sql_err() {
-            return ApiError::conflict("already_exists", unique_violation_detail(&detail));
+    }
+}
+
+impl From<IssueError> for ApiError {
+    fn from(e: IssueError) -> Self {
+        use IssueError as E;
+        let detail = e.to_string();
+        match e {
+            E::UnknownIssuer(_) => ApiError::bad_request("unknown_issuer", detail),
+            E::UnknownProfile(_) => ApiError::bad_request("unknown_profile", detail),
+            E::Refused(rule, _) => ApiError::bad_request(rule_code(rule), detail),
+            E::ProfileChanged => ApiError::conflict("profile_changed", detail),
+            E::KeyCompromised => ApiError::conflict("key_compromised", detail),
+            E::CertificateNotFound => ApiError::NotFound("certificate"),
+            E::CertificateRevoked => ApiError::conflict("certificate_revoked", detail),
+            E::CertificateSuperseded(_) => ApiError::conflict("certificate_superseded", detail),
+            E::CertificateNotActive => ApiError::conflict("certificate_not_active", detail),
+            E::Fault(f) => f.into(),
         }
-        ApiError::Internal(anyhow::Error::new(e).context("database error"))
+    }
+}
+
+fn rule_code(rule: Rule) -> &'static str {
+    match rule {
+        Rule::Request => "invalid_request",
+        Rule::Csr => "invalid_csr",
+        Rule::CsrSignature => "bad_csr_signature",
+        Rule::Names => "san_not_allowed",
+        Rule::KeyType => "key_not_allowed",
+        Rule::Lifetime => "ttl_exceeds_profile",
+        Rule::ShortLived => "short_lived_not_allowed",
+        Rule::OutlastsIssuer => "validity_exceeds_issuer",
+        Rule::CsrRequired => "csr_required",
+    }
+}
+
+impl From<DecideError> for ApiError {
+    fn from(e: DecideError) -> Self {
+        use DecideError as E;
+        let detail = e.to_string();
+        match e {
+            E::NoteTooLong => ApiError::bad_request("invalid_request", detail),
+            E::NotFound => ApiError::NotFound("job"),
+            E::OwnRequest { .. } => ApiError::Forbidden("self_approval_forbidden", detail),
+            E::AlreadyDecided(_) => ApiError::conflict("job_already_decided", detail),
+            E::Issue(e) => e.into(),
+            E::Fault(f) => f.into(),
+        }
+    }
+}
+
+impl From<RevokeError> for ApiError {
+    fn from(e: RevokeError) -> Self {
+        let detail = e.to_string();
+        match e {
+            RevokeError::NotFound => ApiError::NotFound("certificate"),
+            RevokeError::AlreadyRevoked(_) => ApiError::conflict("already_revoked", detail),
+            RevokeError::Fault(f) => f.into(),
+        }
+    }
+}
+
+impl From<BulkRevokeError> for ApiError {
+    fn from(e: BulkRevokeError) -> Self {
+        let detail = e.to_string();
+        match e {
+            BulkRevokeError::NoCriteria => ApiError::bad_request("empty_criteria", detail),
+            BulkRevokeError::Fault(f) => f.into(),
+        }
+    }
+}
+
+impl From<IssuerError> for ApiError {
+    fn from(e: IssuerError) -> Self {
+        use IssuerError as E;
+        let detail = e.to_string();
+        match e {
+            E::Invalid(_) => ApiError::bad_request("invalid_request", detail),
+            E::UnknownParent(_) => ApiError::bad_request("unknown_issuer", detail),
+            E::ParentNotRoot => ApiError::bad_request("parent_not_root", detail),
+            E::OutlastsParent(_) => ApiError::bad_request("validity_exceeds_issuer", detail),
+            E::NameTaken => ApiError::conflict("already_exists", detail),
+            E::Fault(f) => f.into(),
+        }
+    }
+}
+
+impl From<ProfileError> for ApiError {
+    fn from(e: ProfileError) -> Self {
+        let detail = e.to_string();
+        match e {
+            ProfileError::Invalid(_) => ApiError::bad_request("invalid_request", detail),
+            ProfileError::NotFound => ApiError::NotFound("profile"),
+            ProfileError::NameTaken => ApiError::conflict("already_exists", detail),
+            ProfileError::Fault(f) => f.into(),
+        }
+    }
+}
+
+impl From<KeyError> for ApiError {
+    fn from(e: KeyError) -> Self {
+        use KeyError as E;
+        let detail = e.to_string();
+        match e {
+            E::Invalid(_) => ApiError::bad_request("invalid_request", detail),
+            E::NameTaken => ApiError::conflict("already_exists", detail),
+            E::PrincipalTaken { .. } => ApiError::conflict("principal_taken", detail),
+            E::NotFound => ApiError::NotFound("api key"),
+            E::LastAdmin => ApiError::conflict("last_admin_key", detail),
+            E::Fault(f) => f.into(),
+        }
+    }
+}
+
+impl From<ChannelError> for ApiError {
+    fn from(e: ChannelError) -> Self {
+        use ChannelError as E;
+        let detail = e.to_string();
+        match e {
+            E::Invalid(_) => ApiError::bad_request("invalid_request", detail),
+            E::InvalidConfig(_) => ApiError::bad_request("invalid_channel_config", detail),
+            E::NotFound => ApiError::NotFound("notification channel"),
+            E::Disabled => ApiError::conflict("channel_disabled", detail),
+            E::NameTaken => ApiError::conflict("already_exists", detail),
+            E::Fault(f) => f.into(),
+        }
+    }
+}
+
+impl From<RequeueError> for ApiError {
+    fn from(e: RequeueError) -> Self {
+        let detail = e.to_string();
+        match e {
+            RequeueError::NotFound => ApiError::NotFound("notification"),
+            RequeueError::WrongState(_) => ApiError::conflict("not_requeueable", detail),
+            RequeueError::Fault(f) => f.into(),
+        }
     }
 }
 
@@ -144,24 +306,5 @@ fn unique_violation_detail(detail: &str) -> String {
         "a resource with this name already exists".to_owned()
     } else {
         "the resource already exists".to_owned()
-    }
-}
-
-impl From<certctl_pki::PkiError> for ApiError {
-    fn from(e: certctl_pki::PkiError) -> Self {
-        use certctl_pki::PkiError as P;
-        match e {
-            P::MalformedCsr => ApiError::bad_request("invalid_csr", e.to_string()),
-            P::BadCsrSignature => ApiError::bad_request("bad_csr_signature", e.to_string()),
-            P::UnsupportedKey(_) => ApiError::bad_request("key_not_allowed", e.to_string()),
-            P::InvalidName(_) => ApiError::bad_request("san_not_allowed", e.to_string()),
-            P::Build(_) | P::KeyGeneration => ApiError::internal(e),
-        }
-    }
-}
-
-impl From<certctl_shared::crypto::SealError> for ApiError {
-    fn from(e: certctl_shared::crypto::SealError) -> Self {
-        ApiError::internal(e)
     }
 }

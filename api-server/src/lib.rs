@@ -2,6 +2,7 @@
 //! the append-only audit log. Stateless: every replica reads and writes PostgreSQL only.
 
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod denials;
 pub mod error;
@@ -88,8 +89,7 @@ pub async fn run(config: ApiConfig, listeners: Listeners, shutdown: Cancellation
         urls: Arc::new(PkiUrls::new(&config.public_pki_url)),
         config: Arc::new(config),
         metrics: Arc::new(metrics),
-        issuers: Arc::new(Mutex::new(HashMap::new())),
-        profiles: Arc::new(Mutex::new(HashMap::new())),
+        caches: Arc::new(cache::Caches::default()),
         key_stamps: Arc::new(Mutex::new(HashMap::new())),
         denials: Arc::new(denials::Denials::new(config_denial_window)),
     };

@@ -6,15 +6,14 @@ use std::time::Instant;
 
 use crate::config::ApiConfig;
 use certctl_pki::PkiUrls;
-use certctl_shared::entities::certificate_profile::Model as Profile;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use certctl_shared::queue::Publisher;
 
+use crate::cache::Caches;
 use crate::denials::Denials;
 use crate::metrics::ApiMetrics;
-use crate::service::issuers::CachedIssuer;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -22,12 +21,8 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     pub urls: Arc<PkiUrls>,
     pub metrics: Arc<ApiMetrics>,
-    /// Issuers with their decrypted keys and chains, loaded on first use. Issuers are never
-    /// updated, so the cache needs no invalidation.
-    pub issuers: Arc<Mutex<HashMap<Uuid, Arc<CachedIssuer>>>>,
-    /// Profiles as last read by this replica. Possibly stale: issuance re-checks the revision in
-    /// the statement that stores the certificate.
-    pub profiles: Arc<Mutex<HashMap<Uuid, Arc<Profile>>>>,
+    /// Issuers with their opened keys, and profiles as last read (see [`Caches`]).
+    pub caches: Arc<Caches>,
     /// Publishes notification ids after their rows are committed.
     pub publisher: Publisher,
     /// When this replica last stamped each key's `last_used_at`, to keep that off the hot path.

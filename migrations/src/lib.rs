@@ -15,6 +15,7 @@ mod m20261128_000005_notifications;
 mod m20261128_000006_revocation;
 mod m20261128_000007_crl_read_path;
 mod m20261205_000008_hardening;
+mod m20261205_000009_audit_protocol;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000006_revocation::Migration),
             Box::new(m20261128_000007_crl_read_path::Migration),
             Box::new(m20261205_000008_hardening::Migration),
+            Box::new(m20261205_000009_audit_protocol::Migration),
         ]
     }
 }

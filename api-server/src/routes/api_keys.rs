@@ -13,7 +13,7 @@ use super::ListOut;
 use crate::auth::{Principal, RequestId};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
-use crate::service::{Actor, api_keys as svc};
+use crate::service::api_keys as svc;
 use crate::state::AppState;
 use axum::extract::State;
 
@@ -65,7 +65,7 @@ pub async fn create_api_key(
     request_id: RequestId,
     ApiJson(body): ApiJson<ApiKeyIn>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let actor = Actor::new(&principal, request_id);
+    let actor = principal.actor(request_id);
     let (key, secret) = svc::create(
         &state.db,
         &actor,
@@ -98,6 +98,6 @@ pub async fn disable_api_key(
     request_id: RequestId,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<ApiKeyOut>, ApiError> {
-    let key = svc::disable(&state.db, &Actor::new(&principal, request_id), id).await?;
+    let key = svc::disable(&state.db, &principal.actor(request_id), id).await?;
     Ok(Json(key.into()))
 }

@@ -25,6 +25,8 @@ pub struct AuditEventOut {
     request_id: Option<String>,
     /// The API key that acted; `null` for system actors.
     key_id: Option<Uuid>,
+    /// How the actor came in (`api`, `system`); `null` on rows older than this field.
+    protocol: Option<String>,
     created_at: DateTime<Utc>,
 }
 
@@ -40,6 +42,7 @@ impl From<AuditEvent> for AuditEventOut {
             details: e.details,
             request_id: e.request_id,
             key_id: e.key_id,
+            protocol: e.protocol,
             created_at: e.created_at,
         }
     }

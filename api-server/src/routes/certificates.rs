@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use certctl_pki::KeyAlgorithm;
 use certctl_shared::entities::certificate::Model as Certificate;
 use certctl_shared::entities::certificate_revocation::Model as Revocation;
-use certctl_shared::model::CertificateStatus;
+use certctl_shared::model::{CertificateStatus, RevocationReason};
 use certctl_shared::repo::certificates::{self, CertificateFilter};
 use certctl_shared::repo::revocations;
 use chrono::{DateTime, Utc};
@@ -21,8 +21,8 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::query::Params;
 use crate::service::issuance::{self, IssueInput, IssueOutcome, KeySource};
-use crate::service::revocation::{self, BulkCriteria, parse_reason};
-use crate::service::{Actor, issuers};
+use crate::service::issuers;
+use crate::service::revocation::{self, BulkCriteria};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -147,7 +147,7 @@ pub async fn issue_certificate(
     };
     let outcome = issuance::issue(
         &state,
-        &Actor::new(&principal, request_id),
+        &principal.actor(request_id),
         IssueInput {
             issuer_id: body.issuer_id,
             profile_id: body.profile_id,
@@ -235,7 +235,7 @@ pub async fn renew_certificate(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<RenewIn>,
 ) -> Result<Response, ApiError> {
-    let outcome = issuance::renew(&state, &Actor::new(&principal, request_id), id, body.ttl_seconds).await?;
+    let outcome = issuance::renew(&state, &principal.actor(request_id), id, body.ttl_seconds).await?;
     Ok(outcome_response(outcome, StatusCode::OK))
 }
 
@@ -243,6 +243,29 @@ pub async fn renew_certificate(
 #[serde(deny_unknown_fields)]
 pub struct RevokeIn {
     reason: Option<String>,
+}
+
+/// Reads a revocation reason as RFC 5280 spells it (`keyCompromise`, …), refusing the two
+/// certctl does not offer; none means `unspecified`.
+fn parse_reason(raw: Option<&str>) -> Result<RevocationReason, ApiError> {
+    let Some(raw) = raw else {
+        return Ok(RevocationReason::Unspecified);
+    };
+    match raw {
+        "certificateHold" | "removeFromCRL" => Err(ApiError::bad_request(
+            "unsupported_reason",
+            format!("`{raw}` is not supported: certctl revocations are final, there is no hold to release"),
+        )),
+        _ => RevocationReason::parse(raw).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_reason",
+                format!(
+                    "`{raw}` is not a revocation reason; use one of {}",
+                    RevocationReason::ALL.map(|r| r.as_str()).join(", ")
+                ),
+            )
+        }),
+    }
 }
 
 pub async fn revoke_certificate(
@@ -253,7 +276,7 @@ pub async fn revoke_certificate(
     ApiJson(body): ApiJson<RevokeIn>,
 ) -> Result<Json<CertificateOut>, ApiError> {
     let reason = parse_reason(body.reason.as_deref())?;
-    let (cert, rev) = revocation::revoke(&state, &Actor::new(&principal, request_id), id, reason).await?;
+    let (cert, rev) = revocation::revoke(&state, &principal.actor(request_id), id, reason).await?;
     Ok(Json(CertificateOut::new(cert, Some(rev), false)))
 }
 
@@ -275,7 +298,7 @@ pub async fn bulk_revoke_certificates(
     let reason = parse_reason(body.reason.as_deref())?;
     let result = revocation::bulk_revoke(
         &state,
-        &Actor::new(&principal, request_id),
+        &principal.actor(request_id),
         BulkCriteria {
             issuer_id: body.issuer_id,
             profile_id: body.profile_id,

@@ -4,13 +4,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use certctl_shared::channel_config::{ChannelConfig, displayed, merge, secret_context, secret_fields, split};
+use certctl_shared::channel_config::{displayed, secret_context, secret_fields};
 use certctl_shared::entities::notification_channel::Model as Channel;
 use certctl_shared::model::{ChannelKind, EventType};
-use certctl_shared::repo::notifications::ChannelTest;
-use certctl_shared::repo::{channels, notifications};
+use certctl_shared::repo::channels;
 use chrono::{DateTime, Utc};
-use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -20,8 +18,7 @@ use super::notifications::NotificationOut;
 use crate::auth::{Principal, RequestId};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
-use crate::service::Actor;
-use crate::service::api_keys::check_identifier;
+use crate::service::channels as svc;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -96,73 +93,24 @@ impl ChannelOut {
     }
 }
 
-/// Validates full settings and returns (clear part, sealed secret part).
-fn seal(state: &AppState, id: Uuid, kind: ChannelKind, full: &Value) -> Result<(Value, Option<Vec<u8>>), ApiError> {
-    ChannelConfig::parse(kind, full).map_err(|m| ApiError::bad_request("invalid_channel_config", m))?;
-    let (clear, secret) = split(kind, full);
-    let sealed = match secret.as_object() {
-        Some(o) if !o.is_empty() => Some(
-            state
-                .config
-                .keys
-                .seal(&secret_context(id), secret.to_string().as_bytes())?,
-        ),
-        _ => None,
-    };
-    Ok((clear, sealed))
-}
-
-fn event_names(types: &[EventType]) -> Result<Vec<String>, ApiError> {
-    if types.is_empty() {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            "event_types must name at least one event type",
-        ));
-    }
-    let mut out: Vec<String> = Vec::new();
-    for t in types {
-        if !out.iter().any(|o| o == t.as_str()) {
-            out.push(t.as_str().to_owned());
-        }
-    }
-    Ok(out)
-}
-
 pub async fn create_channel(
     State(state): State<AppState>,
     principal: Principal,
     request_id: RequestId,
     ApiJson(body): ApiJson<ChannelIn>,
 ) -> Result<(StatusCode, Json<ChannelOut>), ApiError> {
-    check_identifier("name", &body.name)?;
-    let id = Uuid::now_v7();
-    let (config, secret_ciphertext) = seal(&state, id, body.kind, &body.config)?;
-    let now = Utc::now();
-    let row = Channel {
-        id,
-        name: body.name,
-        kind: body.kind.as_str().to_owned(),
-        config,
-        secret_ciphertext,
-        event_types: event_names(&body.event_types)?,
-        enabled: body.enabled,
-        created_by: principal.principal.clone(),
-        created_at: now,
-        updated_at: now,
-        deleted_at: None,
-    };
-    let txn = state.db.begin().await?;
-    let row = channels::insert(&txn, row).await?;
-    Actor::new(&principal, request_id)
-        .audit(
-            &txn,
-            "channel.create",
-            "notification_channel",
-            row.id,
-            json!({ "name": row.name, "kind": row.kind, "event_types": row.event_types, "enabled": row.enabled }),
-        )
-        .await?;
-    txn.commit().await?;
+    let row = svc::create(
+        &state,
+        &principal.actor(request_id),
+        svc::NewChannel {
+            name: body.name,
+            kind: body.kind,
+            config: body.config,
+            event_types: body.event_types,
+            enabled: body.enabled,
+        },
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(ChannelOut::new(row, &state))))
 }
 
@@ -193,88 +141,28 @@ pub async fn update_channel(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(patch): ApiJson<ChannelPatch>,
 ) -> Result<Json<ChannelOut>, ApiError> {
-    let txn = state.db.begin().await?;
-    let mut row = channels::find_live(&txn, id)
-        .await?
-        .ok_or(ApiError::NotFound("notification channel"))?;
-    let kind = ChannelKind::parse(&row.kind)
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("channel {id} has unknown kind {}", row.kind)))?;
-    if let Some(name) = patch.name {
-        check_identifier("name", &name)?;
-        row.name = name;
-    }
-    if let Some(types) = patch.event_types {
-        row.event_types = event_names(&types)?;
-    }
-    if let Some(enabled) = patch.enabled {
-        row.enabled = enabled;
-    }
-    if let Some(changes) = patch.config {
-        let Some(changes) = changes.as_object() else {
-            return Err(ApiError::bad_request(
-                "invalid_channel_config",
-                "config must be an object",
-            ));
-        };
-        let secret = match &row.secret_ciphertext {
-            Some(sealed) => serde_json::from_slice(&state.config.keys.open(&secret_context(id), sealed)?)
-                .map_err(ApiError::internal)?,
-            None => json!({}),
-        };
-        let mut full = merge(&row.config, &secret);
-        if let Some(obj) = full.as_object_mut() {
-            for (k, v) in changes {
-                if v.is_null() {
-                    obj.remove(k);
-                } else {
-                    obj.insert(k.clone(), v.clone());
-                }
-            }
-        }
-        let (clear, sealed) = seal(&state, id, kind, &full)?;
-        row.config = clear;
-        row.secret_ciphertext = sealed;
-    }
-    row.updated_at = Utc::now();
-    let row = channels::update(&txn, row).await?;
-    Actor::new(&principal, request_id)
-        .audit(
-            &txn,
-            "channel.update",
-            "notification_channel",
-            id,
-            json!({ "name": row.name, "event_types": row.event_types, "enabled": row.enabled, "config": row.config }),
-        )
-        .await?;
-    txn.commit().await?;
+    let row = svc::update(
+        &state,
+        &principal.actor(request_id),
+        id,
+        svc::ChannelChanges {
+            name: patch.name,
+            config: patch.config,
+            event_types: patch.event_types,
+            enabled: patch.enabled,
+        },
+    )
+    .await?;
     Ok(Json(ChannelOut::new(row, &state)))
 }
 
-/// Soft delete: the channel stops receiving new notifications; rows already queued for it go
-/// `dead` naming it, so nothing disappears silently.
 pub async fn delete_channel(
     State(state): State<AppState>,
     principal: Principal,
     request_id: RequestId,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    let txn = state.db.begin().await?;
-    let mut row = channels::find_live(&txn, id)
-        .await?
-        .ok_or(ApiError::NotFound("notification channel"))?;
-    row.deleted_at = Some(Utc::now());
-    row.updated_at = Utc::now();
-    let row = channels::update(&txn, row).await?;
-    Actor::new(&principal, request_id)
-        .audit(
-            &txn,
-            "channel.delete",
-            "notification_channel",
-            id,
-            json!({ "name": row.name }),
-        )
-        .await?;
-    txn.commit().await?;
+    svc::delete(&state, &principal.actor(request_id), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -285,25 +173,7 @@ pub async fn test_channel(
     request_id: RequestId,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
-    let queued = notifications::enqueue_channel_test(
-        &state.db,
-        id,
-        &principal.principal,
-        Some(principal.key_id),
-        request_id.0,
-    )
-    .await?;
-    let (event, kind) = match queued {
-        ChannelTest::NotFound => return Err(ApiError::NotFound("notification channel")),
-        ChannelTest::Disabled => {
-            return Err(ApiError::conflict(
-                "channel_disabled",
-                "the channel is disabled; enable it before testing",
-            ));
-        }
-        ChannelTest::Queued { event, channel_kind } => (*event, channel_kind),
-    };
-    state.dispatch(vec![event.id]);
+    let (event, kind) = svc::test(&state, &principal.actor(request_id), id).await?;
     let out = NotificationOut::new(event, Some(kind), state.config.notifications.retry.max_attempts);
     Ok((StatusCode::ACCEPTED, Json(out)).into_response())
 }

@@ -14,7 +14,7 @@ use super::ListOut;
 use crate::auth::{Principal, RequestId};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
-use crate::service::{Actor, issuers as svc};
+use crate::service::issuers as svc;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -71,7 +71,7 @@ pub async fn create_issuer(
 ) -> Result<(StatusCode, Json<IssuerOut>), ApiError> {
     let row = svc::create(
         &state,
-        &Actor::new(&principal, request_id),
+        &principal.actor(request_id),
         svc::NewIssuer {
             name: body.name,
             common_name: body.common_name,

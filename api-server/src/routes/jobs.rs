@@ -14,7 +14,7 @@ use crate::auth::{Principal, RequestId};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::query::Params;
-use crate::service::{Actor, jobs as svc};
+use crate::service::jobs as svc;
 use crate::state::AppState;
 
 #[derive(Serialize)]
@@ -87,7 +87,7 @@ pub async fn approve_job(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<DecisionIn>,
 ) -> Result<Json<JobOut>, ApiError> {
-    let job = svc::decide(&state, &Actor::new(&principal, request_id), id, true, body.note).await?;
+    let job = svc::decide(&state, &principal.actor(request_id), id, true, body.note).await?;
     Ok(Json(job.into()))
 }
 
@@ -98,6 +98,6 @@ pub async fn reject_job(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<DecisionIn>,
 ) -> Result<Json<JobOut>, ApiError> {
-    let job = svc::decide(&state, &Actor::new(&principal, request_id), id, false, body.note).await?;
+    let job = svc::decide(&state, &principal.actor(request_id), id, false, body.note).await?;
     Ok(Json(job.into()))
 }

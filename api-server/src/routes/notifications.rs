@@ -8,9 +8,8 @@ use certctl_shared::entities::notification_attempt::Model as Attempt;
 use certctl_shared::entities::notification_event::Model as Event;
 use certctl_shared::model::{EventType, NotificationStatus};
 use certctl_shared::repo::channels;
-use certctl_shared::repo::notifications::{self, EventFilter, Requeue};
+use certctl_shared::repo::notifications::{self, EventFilter};
 use chrono::{DateTime, Utc};
-use sea_orm::TransactionTrait;
 use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -20,7 +19,7 @@ use crate::auth::{Principal, RequestId};
 use crate::error::ApiError;
 use crate::extract::ApiPath;
 use crate::query::Params;
-use crate::service::Actor;
+use crate::service::notifications as svc;
 use crate::state::AppState;
 
 #[derive(Serialize)]
@@ -161,29 +160,7 @@ pub async fn requeue_notification(
     request_id: RequestId,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<NotificationOut>, ApiError> {
-    let txn = state.db.begin().await?;
-    let event = match notifications::requeue(&txn, id).await? {
-        Requeue::Done(e) => *e,
-        Requeue::NotFound => return Err(ApiError::NotFound("notification")),
-        Requeue::WrongState(status) => {
-            return Err(ApiError::conflict(
-                "not_requeueable",
-                format!("only failed or dead notifications can be requeued; this one is {status}"),
-            ));
-        }
-    };
-    Actor::new(&principal, request_id)
-        .audit(
-            &txn,
-            "notification.requeue",
-            "notification",
-            id,
-            json!({ "type": event.event_type, "channel_id": event.channel_id }),
-        )
-        .await?;
-    txn.commit().await?;
-    state.dispatch(vec![id]);
-    let kind = channels::find_any(&state.db, event.channel_id).await?.map(|c| c.kind);
+    let (event, kind) = svc::requeue(&state, &principal.actor(request_id), id).await?;
     Ok(Json(NotificationOut::new(
         event,
         kind,

@@ -9,8 +9,29 @@ use sea_orm::{DatabaseConnection, TransactionTrait};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::Actor;
-use crate::error::ApiError;
+use super::{Actor, Fault, check_identifier, faults, name_taken};
+
+/// Why a key was not created or disabled.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("a key with this name already exists")]
+    NameTaken,
+    /// The principal names someone else's enabled key (see [`create`]).
+    #[error(
+        "principal `{principal}` belongs to the enabled key `{holder}`, made by someone else; disable that key first, or ask its creator"
+    )]
+    PrincipalTaken { principal: String, holder: String },
+    #[error("api key not found")]
+    NotFound,
+    #[error("refusing to disable the last enabled admin key")]
+    LastAdmin,
+    #[error(transparent)]
+    Fault(#[from] Fault),
+}
+
+faults!(KeyError);
 
 /// The name of the key created from `CERTCTL_BOOTSTRAP_ADMIN_KEY`.
 pub const BOOTSTRAP_KEY_NAME: &str = "bootstrap-admin";
@@ -24,42 +45,25 @@ pub struct NewKey {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-/// Names and principals: 1–100 printable characters without spaces at the ends.
-pub fn check_identifier(field: &str, value: &str) -> Result<(), ApiError> {
-    if value.is_empty() || value.chars().count() > 100 || value.trim() != value || value.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            format!("{field} must be 1-100 printable characters without leading or trailing spaces"),
-        ));
-    }
-    Ok(())
-}
-
 /// Creates a key and returns it with its secret, which is never shown again.
-pub async fn create(db: &DatabaseConnection, actor: &Actor, new: NewKey) -> Result<(ApiKey, String), ApiError> {
-    check_identifier("name", &new.name)?;
+pub async fn create(db: &DatabaseConnection, actor: &Actor, new: NewKey) -> Result<(ApiKey, String), KeyError> {
+    check_identifier("name", &new.name).map_err(KeyError::Invalid)?;
     let principal = new.principal.unwrap_or_else(|| new.name.clone());
-    check_identifier("principal", &principal)?;
+    check_identifier("principal", &principal).map_err(KeyError::Invalid)?;
     if new.expires_at.is_some_and(|t| t <= Utc::now()) {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            "expires_at must be in the future",
-        ));
+        return Err(KeyError::Invalid("expires_at must be in the future".into()));
     }
     let secret = generate_api_key()?;
     let txn = db.begin().await?;
     // Serialise key creation, so two keys with one principal cannot slip in side by side.
     api_keys::advisory_xact_lock(&txn, BOOTSTRAP_LOCK).await?;
-    if let Some(holder) = api_keys::principal_held_by_other_creator(&txn, &principal, actor.key_id).await? {
-        return Err(ApiError::conflict(
-            "principal_taken",
-            format!(
-                "principal `{}` belongs to the enabled key `{}`, made by someone else; disable that key first, or ask its creator",
-                holder.principal, holder.name
-            ),
-        ));
+    if let Some(holder) = api_keys::principal_held_by_other_creator(&txn, &principal, actor.key_id()).await? {
+        return Err(KeyError::PrincipalTaken {
+            principal: holder.principal,
+            holder: holder.name,
+        });
     }
-    let key = api_keys::insert(
+    let inserted = api_keys::insert(
         &txn,
         ApiKey {
             id: Uuid::now_v7(),
@@ -72,10 +76,14 @@ pub async fn create(db: &DatabaseConnection, actor: &Actor, new: NewKey) -> Resu
             last_used_at: None,
             disabled_at: None,
             expires_at: new.expires_at,
-            created_by_key_id: actor.key_id,
+            created_by_key_id: actor.key_id(),
         },
     )
-    .await?;
+    .await;
+    let key = match inserted {
+        Err(e) if name_taken(&e) => return Err(KeyError::NameTaken),
+        other => other?,
+    };
     actor
         .audit(
             &txn,
@@ -90,13 +98,11 @@ pub async fn create(db: &DatabaseConnection, actor: &Actor, new: NewKey) -> Resu
 }
 
 /// Disables a key. Refuses to disable the last enabled admin key, which would lock everyone out.
-pub async fn disable(db: &DatabaseConnection, actor: &Actor, id: Uuid) -> Result<ApiKey, ApiError> {
+pub async fn disable(db: &DatabaseConnection, actor: &Actor, id: Uuid) -> Result<ApiKey, KeyError> {
     let txn = db.begin().await?;
     // Serialise disables so two admins cannot each disable the other's last key at once.
     api_keys::advisory_xact_lock(&txn, BOOTSTRAP_LOCK).await?;
-    let key = api_keys::find_by_id(&txn, id)
-        .await?
-        .ok_or(ApiError::NotFound("api key"))?;
+    let key = api_keys::find_by_id(&txn, id).await?.ok_or(KeyError::NotFound)?;
     if key.disabled_at.is_some() {
         return Ok(key);
     }
@@ -113,15 +119,10 @@ pub async fn disable(db: &DatabaseConnection, actor: &Actor, id: Uuid) -> Result
             })
             .count();
         if other_admins == 0 {
-            return Err(ApiError::conflict(
-                "last_admin_key",
-                "refusing to disable the last enabled admin key",
-            ));
+            return Err(KeyError::LastAdmin);
         }
     }
-    let key = api_keys::disable(&txn, id)
-        .await?
-        .ok_or(ApiError::NotFound("api key"))?;
+    let key = api_keys::disable(&txn, id).await?.ok_or(KeyError::NotFound)?;
     actor
         .audit(&txn, "api_key.disable", "api_key", key.id, json!({ "name": key.name }))
         .await?;
@@ -132,7 +133,7 @@ pub async fn disable(db: &DatabaseConnection, actor: &Actor, id: Uuid) -> Result
 /// Creates `bootstrap-admin` with `secret` if, and only if, the key table is empty. Returns
 /// whether it did. Replicas starting together serialise on an advisory lock; a bootstrap key
 /// that was later disabled keeps the table non-empty, so it is never re-created.
-pub async fn bootstrap(db: &DatabaseConnection, secret: &str) -> Result<bool, ApiError> {
+pub async fn bootstrap(db: &DatabaseConnection, secret: &str) -> Result<bool, Fault> {
     let txn = db.begin().await?;
     api_keys::advisory_xact_lock(&txn, BOOTSTRAP_LOCK).await?;
     if api_keys::count(&txn).await? > 0 {

@@ -24,10 +24,83 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::Actor;
-use super::issuers::{CachedIssuer, MAX_COMMON_NAME, cached_issuer, from_time, to_time};
-use crate::error::ApiError;
+use anyhow::Context;
+use certctl_pki::PkiError;
+
+use super::issuers::{MAX_COMMON_NAME, cached_issuer, from_time, to_time};
+use super::{Actor, Fault, faults};
+use crate::cache::CachedIssuer;
 use crate::state::AppState;
+
+/// Which rule of the issuer or profile a request broke.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// A malformed or missing field (common name, lifetime, key source).
+    Request,
+    /// The CSR does not parse.
+    Csr,
+    /// The CSR's signature does not verify: no proof of possession of the key.
+    CsrSignature,
+    /// A name the profile does not allow.
+    Names,
+    /// A key type the profile does not allow.
+    KeyType,
+    /// Longer than the profile's maximum lifetime.
+    Lifetime,
+    /// Short-lived, under a profile that does not allow it.
+    ShortLived,
+    /// The certificate would outlast its issuer.
+    OutlastsIssuer,
+    /// Under approval, only a CSR is accepted (a generated key could be shown only to the approver).
+    CsrRequired,
+}
+
+/// Why a certificate was not issued, renewed, or filed for approval.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error("issuer {0} does not exist")]
+    UnknownIssuer(Uuid),
+    #[error("profile {0} does not exist")]
+    UnknownProfile(Uuid),
+    /// The request breaks a rule; the text says which and how.
+    #[error("{1}")]
+    Refused(Rule, String),
+    #[error("the profile changed while the certificate was being issued; retry the request")]
+    ProfileChanged,
+    #[error("this public key belongs to a certificate revoked for keyCompromise and is never certified again")]
+    KeyCompromised,
+    #[error("certificate not found")]
+    CertificateNotFound,
+    #[error("a revoked certificate cannot be renewed")]
+    CertificateRevoked,
+    #[error("the certificate was already renewed (superseded by {0})")]
+    CertificateSuperseded(String),
+    #[error("the certificate being renewed is no longer active")]
+    CertificateNotActive,
+    #[error(transparent)]
+    Fault(#[from] Fault),
+}
+
+faults!(IssueError);
+
+impl From<PkiError> for IssueError {
+    fn from(e: PkiError) -> Self {
+        let rule = match e {
+            PkiError::MalformedCsr => Rule::Csr,
+            PkiError::BadCsrSignature => Rule::CsrSignature,
+            PkiError::UnsupportedKey(_) => Rule::KeyType,
+            PkiError::InvalidName(_) => Rule::Names,
+            PkiError::Build(_) | PkiError::KeyGeneration => {
+                return IssueError::Fault(Fault::Internal(anyhow::Error::new(e)));
+            }
+        };
+        IssueError::Refused(rule, e.to_string())
+    }
+}
+
+fn refused(rule: Rule, detail: impl Into<String>) -> IssueError {
+    IssueError::Refused(rule, detail.into())
+}
 
 /// Under this lifetime a certificate is short-lived (RFC 9608): no revocation pointers.
 pub const SHORT_LIVED_BELOW_SECONDS: i64 = 3600;
@@ -99,22 +172,18 @@ async fn load_profile(
     conn: &impl ConnectionTrait,
     id: Uuid,
     read: ProfileRead,
-) -> Result<Option<Arc<Profile>>, ApiError> {
+) -> Result<Option<Arc<Profile>>, Fault> {
     if read == ProfileRead::Cached
-        && let Some(hit) = state.profiles.lock().unwrap_or_else(|p| p.into_inner()).get(&id)
+        && let Some(hit) = state.caches.profile(id)
     {
-        return Ok(Some(hit.clone()));
+        return Ok(Some(hit));
     }
     let Some(profile) = profiles::find_by_id(conn, id).await? else {
-        state.profiles.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        state.caches.forget_profile(id);
         return Ok(None);
     };
     let profile = Arc::new(profile);
-    state
-        .profiles
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(id, profile.clone());
+    state.caches.keep_profile(profile.clone());
     Ok(Some(profile))
 }
 
@@ -123,23 +192,18 @@ pub async fn check(
     conn: &impl ConnectionTrait,
     input: IssueInput,
     read: ProfileRead,
-) -> Result<(Arc<CachedIssuer>, Arc<Profile>, CheckedRequest), ApiError> {
+) -> Result<(Arc<CachedIssuer>, Arc<Profile>, CheckedRequest), IssueError> {
     let issuer = cached_issuer(state, conn, input.issuer_id)
         .await?
-        .ok_or_else(|| ApiError::bad_request("unknown_issuer", format!("issuer {} does not exist", input.issuer_id)))?;
+        .ok_or(IssueError::UnknownIssuer(input.issuer_id))?;
     let profile = load_profile(state, conn, input.profile_id, read)
         .await?
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "unknown_profile",
-                format!("profile {} does not exist", input.profile_id),
-            )
-        })?;
+        .ok_or(IssueError::UnknownProfile(input.profile_id))?;
 
     let cn = input.common_name.trim().to_owned();
     if cn.is_empty() || cn.chars().count() > MAX_COMMON_NAME {
-        return Err(ApiError::bad_request(
-            "invalid_request",
+        return Err(refused(
+            Rule::Request,
             format!("common_name must be 1-{MAX_COMMON_NAME} characters"),
         ));
     }
@@ -149,21 +213,19 @@ pub async fn check(
         requested.insert(0, cn.clone());
     }
     let rules: SanRules = serde_json::from_value(profile.san_rules.clone())
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("profile {} has unreadable san_rules: {e}", profile.id)))?;
-    let names = rules
-        .check(&requested)
-        .map_err(|m| ApiError::bad_request("san_not_allowed", m))?;
+        .with_context(|| format!("profile {} has unreadable san_rules", profile.id))?;
+    let names = rules.check(&requested).map_err(|m| refused(Rule::Names, m))?;
 
     let ttl = input.ttl_seconds.unwrap_or(profile.max_ttl_seconds);
     if ttl < MIN_TTL_SECONDS {
-        return Err(ApiError::bad_request(
-            "invalid_request",
+        return Err(refused(
+            Rule::Request,
             format!("ttl_seconds must be at least {MIN_TTL_SECONDS}"),
         ));
     }
     if ttl > profile.max_ttl_seconds {
-        return Err(ApiError::bad_request(
-            "ttl_exceeds_profile",
+        return Err(refused(
+            Rule::Lifetime,
             format!(
                 "ttl_seconds {ttl} exceeds the profile's maximum of {}",
                 profile.max_ttl_seconds
@@ -171,8 +233,8 @@ pub async fn check(
         ));
     }
     if ttl < SHORT_LIVED_BELOW_SECONDS && !profile.allow_short_lived {
-        return Err(ApiError::bad_request(
-            "short_lived_not_allowed",
+        return Err(refused(
+            Rule::ShortLived,
             format!("ttl_seconds under {SHORT_LIVED_BELOW_SECONDS} needs a profile with allow_short_lived"),
         ));
     }
@@ -190,8 +252,8 @@ pub async fn check(
         .iter()
         .any(|a| a == key_algorithm.as_str())
     {
-        return Err(ApiError::bad_request(
-            "key_not_allowed",
+        return Err(refused(
+            Rule::KeyType,
             format!(
                 "key type {key_algorithm} is not allowed by the profile (allowed: {})",
                 profile.allowed_key_algorithms.join(", ")
@@ -200,8 +262,8 @@ pub async fn check(
     }
     let not_after = Utc::now() + Duration::seconds(ttl);
     if not_after > issuer.row.not_after {
-        return Err(ApiError::bad_request(
-            "validity_exceeds_issuer",
+        return Err(refused(
+            Rule::OutlastsIssuer,
             format!(
                 "the certificate would outlast its issuer, which expires at {}",
                 issuer.row.not_after
@@ -223,13 +285,15 @@ pub async fn check(
 
 /// Issues now, or files an approval job if the profile requires one.
 #[tracing::instrument(name = "issue_certificate", skip_all, fields(issuer.id = %input.issuer_id, profile.id = %input.profile_id))]
-pub async fn issue(state: &AppState, actor: &Actor, input: IssueInput) -> Result<IssueOutcome, ApiError> {
+pub async fn issue(state: &AppState, actor: &Actor, input: IssueInput) -> Result<IssueOutcome, IssueError> {
     let mut read = ProfileRead::Cached;
     for _ in 0..4 {
         let (issuer, profile, checked) = match check(state, &state.db, input.clone(), read).await {
             Ok(checked) => checked,
             // Never refuse on a cached profile: the rule that failed may have been relaxed since.
-            Err(ApiError::BadRequest(..)) if read == ProfileRead::Cached => {
+            Err(IssueError::Refused(..) | IssueError::UnknownIssuer(_) | IssueError::UnknownProfile(_))
+                if read == ProfileRead::Cached =>
+            {
                 read = ProfileRead::Fresh;
                 continue;
             }
@@ -242,8 +306,8 @@ pub async fn issue(state: &AppState, actor: &Actor, input: IssueInput) -> Result
                 continue;
             }
             if checked.spki_der.is_none() {
-                return Err(ApiError::bad_request(
-                    "csr_required",
+                return Err(refused(
+                    Rule::CsrRequired,
                     "this profile requires approval, so it accepts only a CSR: a key certctl generated could be shown only to the approver",
                 ));
             }
@@ -270,21 +334,14 @@ pub async fn issue(state: &AppState, actor: &Actor, input: IssueInput) -> Result
                 return Ok(IssueOutcome::Issued(Box::new(issued)));
             }
             // The cached profile was stale: check again against the profile as it is now.
-            Err(ApiError::Conflict("profile_changed", _)) => read = ProfileRead::Fresh,
+            Err(IssueError::ProfileChanged) => read = ProfileRead::Fresh,
             Err(e) => return Err(e),
         }
     }
-    Err(profile_changed())
+    Err(IssueError::ProfileChanged)
 }
 
-fn profile_changed() -> ApiError {
-    ApiError::conflict(
-        "profile_changed",
-        "the profile changed while the certificate was being issued; retry the request",
-    )
-}
-
-pub async fn file_job(state: &AppState, actor: &Actor, kind: &str, checked: CheckedRequest) -> Result<Job, ApiError> {
+pub async fn file_job(state: &AppState, actor: &Actor, kind: &str, checked: CheckedRequest) -> Result<Job, IssueError> {
     let txn = state.db.begin().await?;
     let job = jobs::insert(
         &txn,
@@ -294,7 +351,7 @@ pub async fn file_job(state: &AppState, actor: &Actor, kind: &str, checked: Chec
             status: JobStatus::AwaitingApproval.as_str().to_owned(),
             issuer_id: checked.issuer_id,
             profile_id: checked.profile_id,
-            request: serde_json::to_value(&checked).map_err(ApiError::internal)?,
+            request: serde_json::to_value(&checked).context("failed to store the checked request")?,
             requested_by: actor.principal.clone(),
             decided_by: None,
             decision_note: None,
@@ -302,7 +359,7 @@ pub async fn file_job(state: &AppState, actor: &Actor, kind: &str, checked: Chec
             certificate_id: None,
             error: None,
             created_at: jobs::now(),
-            requested_by_key_id: actor.key_id,
+            requested_by_key_id: actor.key_id(),
         },
     )
     .await?;
@@ -347,12 +404,12 @@ pub async fn sign_and_store(
     checked: &CheckedRequest,
     job_id: Option<Uuid>,
     requested_by: &str,
-) -> Result<Issued, ApiError> {
+) -> Result<Issued, IssueError> {
     let (spki, private_key_pem) = match &checked.spki_der {
         Some(b64) => (
             STANDARD
                 .decode(b64)
-                .map_err(|e| ApiError::internal(anyhow::anyhow!("stored public key is not base64: {e}")))?,
+                .context("the checked request's public key is not base64")?,
             None,
         ),
         None => {
@@ -360,17 +417,16 @@ pub async fn sign_and_store(
             let key = if alg.is_rsa() {
                 tokio::task::spawn_blocking(move || generate_key(alg))
                     .await
-                    .map_err(ApiError::internal)??
+                    .context("key generation task failed")??
             } else {
                 generate_key(alg)?
             };
             (spki_of(&key), Some(key.serialize_pem()))
         }
     };
-    let rules: SanRules = serde_json::from_value(profile.san_rules.clone()).map_err(ApiError::internal)?;
-    let names = rules
-        .check(&checked.sans)
-        .map_err(|m| ApiError::bad_request("san_not_allowed", m))?;
+    let rules: SanRules = serde_json::from_value(profile.san_rules.clone())
+        .with_context(|| format!("profile {} has unreadable san_rules", profile.id))?;
+    let names = rules.check(&checked.sans).map_err(|m| refused(Rule::Names, m))?;
     let ekus: Vec<Eku> = profile.ekus.iter().filter_map(|e| Eku::parse(e)).collect();
     let now = Utc::now();
     let not_after = now + Duration::seconds(checked.ttl_seconds);
@@ -426,16 +482,11 @@ pub async fn sign_and_store(
     let notifications =
         match certificates::insert_audited(conn, &row, profile.revision, audit, event_type, event_data).await? {
             InsertOutcome::Inserted(ids) => ids,
-            InsertOutcome::KeyCompromised => {
-                return Err(ApiError::conflict(
-                    "key_compromised",
-                    "this public key belongs to a certificate revoked for keyCompromise and is never certified again",
-                ));
-            }
-            InsertOutcome::ProfileChanged => return Err(profile_changed()),
+            InsertOutcome::KeyCompromised => return Err(IssueError::KeyCompromised),
+            InsertOutcome::ProfileChanged => return Err(IssueError::ProfileChanged),
         };
     if let Some(old) = checked.renew_of
-        && !certificates::transition(
+        && certificates::transition(
             conn,
             old,
             CertificateStatus::Active,
@@ -443,11 +494,9 @@ pub async fn sign_and_store(
             Some(row.id),
         )
         .await?
+        .is_none()
     {
-        return Err(ApiError::conflict(
-            "certificate_not_active",
-            "the certificate being renewed is no longer active",
-        ));
+        return Err(IssueError::CertificateNotActive);
     }
     Ok(Issued {
         certificate: row,
@@ -477,11 +526,11 @@ pub async fn renew(
     actor: &Actor,
     id: Uuid,
     ttl_seconds: Option<i64>,
-) -> Result<IssueOutcome, ApiError> {
+) -> Result<IssueOutcome, IssueError> {
     let txn = state.db.begin().await?;
     let old = certificates::find_for_update(&txn, id)
         .await?
-        .ok_or(ApiError::NotFound("certificate"))?;
+        .ok_or(IssueError::CertificateNotFound)?;
     match CertificateStatus::parse(&old.status) {
         Some(CertificateStatus::Active) => {}
         Some(CertificateStatus::Revoked) => {
@@ -489,27 +538,20 @@ pub async fn renew(
                 .await?
                 .map(|r| r.reason);
             return Err(if reason.as_deref() == Some("keyCompromise") {
-                ApiError::conflict(
-                    "key_compromised",
-                    "the certificate was revoked for keyCompromise: its key must not be certified again",
-                )
+                IssueError::KeyCompromised
             } else {
-                ApiError::conflict("certificate_revoked", "a revoked certificate cannot be renewed")
+                IssueError::CertificateRevoked
             });
         }
         _ => {
-            return Err(ApiError::conflict(
-                "certificate_superseded",
-                format!(
-                    "the certificate was already renewed (superseded by {})",
-                    old.superseded_by_id.map(|u| u.to_string()).unwrap_or_default()
-                ),
+            return Err(IssueError::CertificateSuperseded(
+                old.superseded_by_id.map(|u| u.to_string()).unwrap_or_default(),
             ));
         }
     }
     let profile = profiles::find_by_id(&txn, old.profile_id)
         .await?
-        .ok_or(ApiError::NotFound("profile"))?;
+        .ok_or(IssueError::UnknownProfile(old.profile_id))?;
     // Renewal keeps the original lifetime unless told otherwise, within the profile as it is now.
     let original = (old.not_after - old.not_before).num_seconds();
     let ttl = ttl_seconds.unwrap_or_else(|| original.min(profile.max_ttl_seconds));

@@ -2,18 +2,37 @@
 
 use std::sync::Arc;
 
+use anyhow::Context;
 use certctl_pki::{CaRequest, KeyAlgorithm, LoadedIssuer, build_ca, generate_key};
 use certctl_shared::entities::issuer::Model as Issuer;
 use certctl_shared::repo::issuers;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::Actor;
-use super::api_keys::check_identifier;
-use crate::error::ApiError;
+use super::{Actor, Fault, check_identifier, faults, name_taken};
+use crate::cache::CachedIssuer;
 use crate::state::AppState;
+
+/// Why an issuer was not created.
+#[derive(Debug, thiserror::Error)]
+pub enum IssuerError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("parent issuer {0} does not exist")]
+    UnknownParent(Uuid),
+    #[error("an intermediate can only be created under a root: intermediates issue end-entity certificates only")]
+    ParentNotRoot,
+    #[error("the intermediate would outlast its parent, which expires at {0}")]
+    OutlastsParent(DateTime<Utc>),
+    #[error("an issuer with this name already exists")]
+    NameTaken,
+    #[error(transparent)]
+    Fault(#[from] Fault),
+}
+
+faults!(IssuerError);
 
 pub struct NewIssuer {
     pub name: String,
@@ -36,26 +55,22 @@ pub fn key_context(issuer_id: Uuid) -> String {
 
 pub use certctl_shared::clock::{from_time, to_time};
 
-pub async fn create(state: &AppState, actor: &Actor, new: NewIssuer) -> Result<Issuer, ApiError> {
-    check_identifier("name", &new.name)?;
+pub async fn create(state: &AppState, actor: &Actor, new: NewIssuer) -> Result<Issuer, IssuerError> {
+    check_identifier("name", &new.name).map_err(IssuerError::Invalid)?;
     if new.common_name.trim().is_empty() || new.common_name.chars().count() > MAX_COMMON_NAME {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            format!("common_name must be 1-{MAX_COMMON_NAME} characters"),
-        ));
+        return Err(IssuerError::Invalid(format!(
+            "common_name must be 1-{MAX_COMMON_NAME} characters"
+        )));
     }
     let parent = match new.parent_issuer_id {
         None => None,
         Some(pid) => {
-            let parent = cached_issuer(state, &state.db, pid).await?.ok_or_else(|| {
-                ApiError::bad_request("unknown_issuer", format!("parent issuer {pid} does not exist"))
-            })?;
+            let parent = cached_issuer(state, &state.db, pid)
+                .await?
+                .ok_or(IssuerError::UnknownParent(pid))?;
             // Intermediates carry pathLenConstraint 0: they issue end-entity certificates only.
             if parent.row.parent_issuer_id.is_some() {
-                return Err(ApiError::bad_request(
-                    "parent_not_root",
-                    "an intermediate can only be created under a root: intermediates issue end-entity certificates only",
-                ));
+                return Err(IssuerError::ParentNotRoot);
             }
             Some(parent)
         }
@@ -66,29 +81,21 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewIssuer) -> Result<I
         DEFAULT_ROOT_DAYS
     });
     if days == 0 || days > MAX_DAYS {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            format!("validity_days must be 1-{MAX_DAYS}"),
-        ));
+        return Err(IssuerError::Invalid(format!("validity_days must be 1-{MAX_DAYS}")));
     }
     let now = time::OffsetDateTime::now_utc();
     let not_after = now + time::Duration::days(i64::from(days));
     if let Some(p) = &parent
         && not_after > p.signer.not_after
     {
-        return Err(ApiError::bad_request(
-            "validity_exceeds_issuer",
-            format!(
-                "the intermediate would outlast its parent, which expires at {}",
-                from_time(p.signer.not_after)
-            ),
-        ));
+        return Err(IssuerError::OutlastsParent(from_time(p.signer.not_after)));
     }
     let id = Uuid::now_v7();
     let alg = new.key_algorithm;
     let key = tokio::task::spawn_blocking(move || generate_key(alg))
         .await
-        .map_err(ApiError::internal)??;
+        .context("key generation task failed")?
+        .context("failed to generate the CA key")?;
     let urls = state.urls.clone();
     let cert = build_ca(CaRequest {
         id,
@@ -98,10 +105,11 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewIssuer) -> Result<I
         not_after,
         parent: parent.as_ref().map(|p| &p.signer),
         urls: &urls,
-    })?;
+    })
+    .context("failed to build the CA certificate")?;
     let sealed = state.config.keys.seal(&key_context(id), key.serialized_der())?;
     let txn = state.db.begin().await?;
-    let row = issuers::insert(
+    let inserted = issuers::insert(
         &txn,
         Issuer {
             id,
@@ -119,7 +127,11 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewIssuer) -> Result<I
             created_at: Utc::now(),
         },
     )
-    .await?;
+    .await;
+    let row = match inserted {
+        Err(e) if name_taken(&e) => return Err(IssuerError::NameTaken),
+        other => other?,
+    };
     actor
         .audit(
             &txn,
@@ -135,61 +147,46 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewIssuer) -> Result<I
     Ok(row)
 }
 
-/// An issuer ready to sign: its row, its decrypted key and its chain. Issuers are never updated,
-/// so a replica caches them for good; only an unseal and key parse per issuer is saved, and the
-/// two queries per issuance that would otherwise read the row and the chain.
-pub struct CachedIssuer {
-    pub row: Issuer,
-    pub signer: LoadedIssuer,
-    /// The issuer and every CA above it, issuer first.
-    pub chain_pem: String,
-}
-
 /// The issuer `id`, from the cache or loaded through `conn`; `None` if it does not exist.
 pub async fn cached_issuer(
     state: &AppState,
     conn: &impl ConnectionTrait,
     id: Uuid,
-) -> Result<Option<Arc<CachedIssuer>>, ApiError> {
-    if let Some(hit) = state.issuers.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
-        return Ok(Some(hit.clone()));
+) -> Result<Option<Arc<CachedIssuer>>, Fault> {
+    if let Some(hit) = state.caches.issuer(id) {
+        return Ok(Some(hit));
     }
     let Some(row) = issuers::find_by_id(conn, id).await? else {
         return Ok(None);
     };
     let alg = KeyAlgorithm::parse(&row.key_algorithm)
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("issuer {} has unknown key algorithm", row.id)))?;
+        .with_context(|| format!("issuer {} has unknown key algorithm {}", row.id, row.key_algorithm))?;
     let pkcs8 = state
         .config
         .keys
         .open(&key_context(row.id), &row.private_key_ciphertext)?;
-    let signer = LoadedIssuer::load(row.id, row.certificate_der.clone(), alg, &pkcs8)?;
+    let signer = LoadedIssuer::load(row.id, row.certificate_der.clone(), alg, &pkcs8)
+        .with_context(|| format!("issuer {} does not load", row.id))?;
     let chain_pem = chain_pem(conn, row.id).await?;
     let cached = Arc::new(CachedIssuer { row, signer, chain_pem });
-    state
-        .issuers
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(id, cached.clone());
+    state.caches.keep_issuer(cached.clone());
     Ok(Some(cached))
 }
 
 /// PEM of the issuer and every CA above it, issuer first, root last.
-pub async fn chain_pem(conn: &impl ConnectionTrait, issuer_id: Uuid) -> Result<String, ApiError> {
+pub async fn chain_pem(conn: &impl ConnectionTrait, issuer_id: Uuid) -> Result<String, Fault> {
     let mut out = String::new();
     let mut next = Some(issuer_id);
     let mut depth = 0;
     while let Some(id) = next {
         let row = issuers::find_by_id(conn, id)
             .await?
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("issuer {id} missing from its chain")))?;
+            .with_context(|| format!("issuer {id} missing from the chain of {issuer_id}"))?;
         out.push_str(&row.certificate_pem);
         next = row.parent_issuer_id;
         depth += 1;
         if depth > 16 {
-            return Err(ApiError::internal(anyhow::anyhow!(
-                "issuer chain of {issuer_id} is too deep"
-            )));
+            return Err(anyhow::anyhow!("issuer chain of {issuer_id} is too deep").into());
         }
     }
     Ok(out)

@@ -6,14 +6,50 @@ use certctl_shared::entities::job::Model as Job;
 use certctl_shared::model::{CertificateStatus, EventType, JobStatus};
 use certctl_shared::repo::audit;
 use certctl_shared::repo::{api_keys, certificates, jobs, notifications};
-use sea_orm::TransactionTrait;
+use sea_orm::{DbErr, TransactionTrait};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::Actor;
-use super::issuance::{CheckedRequest, IssueInput, KeySource, ProfileRead, check, sign_and_store};
-use crate::error::ApiError;
+use anyhow::Context;
+
+use super::issuance::{CheckedRequest, IssueError, IssueInput, KeySource, ProfileRead, check, sign_and_store};
+use super::{Actor, Fault, faults};
 use crate::state::AppState;
+
+/// The longest decision note kept.
+pub const MAX_NOTE: usize = 2000;
+
+/// Why a job was not decided.
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    #[error("note must be at most {MAX_NOTE} characters")]
+    NoteTooLong,
+    #[error("job not found")]
+    NotFound,
+    /// The decider is, or speaks for, the requester (`reason` says how; it is audited).
+    #[error("you requested this job, so someone else must {verb} it")]
+    OwnRequest { verb: &'static str, reason: &'static str },
+    /// The job is not awaiting a decision; this is its status.
+    #[error("the job is already {0}")]
+    AlreadyDecided(String),
+    /// Approving issues the certificate; that failed for a reason other than a rule (a rule
+    /// broken at approval time fails the job instead).
+    #[error(transparent)]
+    Issue(IssueError),
+    #[error(transparent)]
+    Fault(#[from] Fault),
+}
+
+faults!(DecideError);
+
+impl From<IssueError> for DecideError {
+    fn from(e: IssueError) -> Self {
+        match e {
+            IssueError::Fault(f) => DecideError::Fault(f),
+            other => DecideError::Issue(other),
+        }
+    }
+}
 
 /// Principals are compared trimmed and case-insensitively: when in doubt, it is the same person.
 fn same_principal(a: &str, b: &str) -> bool {
@@ -27,11 +63,11 @@ async fn own_request(
     conn: &impl sea_orm::ConnectionTrait,
     job: &Job,
     actor: &Actor,
-) -> Result<Option<&'static str>, ApiError> {
+) -> Result<Option<&'static str>, Fault> {
     if job.requested_by.trim().is_empty() || same_principal(&job.requested_by, &actor.principal) {
         return Ok(Some("self_approval"));
     }
-    let (Some(requester), Some(approver)) = (job.requested_by_key_id, actor.key_id) else {
+    let (Some(requester), Some(approver)) = (job.requested_by_key_id, actor.key_id()) else {
         return Ok(None);
     };
     if requester == approver {
@@ -50,20 +86,13 @@ pub async fn decide(
     id: Uuid,
     approve: bool,
     note: Option<String>,
-) -> Result<Job, ApiError> {
+) -> Result<Job, DecideError> {
     let verb = if approve { "approve" } else { "reject" };
-    if let Some(n) = &note
-        && n.chars().count() > 2000
-    {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            "note must be at most 2000 characters",
-        ));
+    if note.as_ref().is_some_and(|n| n.chars().count() > MAX_NOTE) {
+        return Err(DecideError::NoteTooLong);
     }
     let txn = state.db.begin().await?;
-    let job = jobs::find_for_update(&txn, id)
-        .await?
-        .ok_or(ApiError::NotFound("job"))?;
+    let job = jobs::find_for_update(&txn, id).await?.ok_or(DecideError::NotFound)?;
     if let Some(reason) = own_request(&txn, &job, actor).await? {
         audit::append(
             &txn,
@@ -77,22 +106,16 @@ pub async fn decide(
         )
         .await?;
         txn.commit().await?;
-        return Err(ApiError::Forbidden(
-            "self_approval_forbidden",
-            format!("you requested this job, so someone else must {verb} it"),
-        ));
+        return Err(DecideError::OwnRequest { verb, reason });
     }
     if job.status != JobStatus::AwaitingApproval.as_str() {
-        return Err(ApiError::conflict(
-            "job_already_decided",
-            format!("the job is already {}", job.status),
-        ));
+        return Err(DecideError::AlreadyDecided(job.status));
     }
     let note_ref = note.as_deref();
     if !approve {
         let job = jobs::decide(&txn, id, JobStatus::Rejected, &actor.principal, note_ref, None, None)
             .await?
-            .ok_or_else(|| ApiError::conflict("job_already_decided", "the job was decided concurrently"))?;
+            .ok_or_else(|| DecideError::AlreadyDecided("decided concurrently".to_owned()))?;
         actor
             .audit(&txn, "job.reject", "job", id, json!({ "note": note }))
             .await?;
@@ -102,15 +125,15 @@ pub async fn decide(
         return Ok(job);
     }
 
-    let stored: CheckedRequest = serde_json::from_value(job.request.clone())
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("job {id} has an unreadable request: {e}")))?;
+    let stored: CheckedRequest =
+        serde_json::from_value(job.request.clone()).with_context(|| format!("job {id} has an unreadable request"))?;
     let spki = stored
         .spki_der
         .as_deref()
         .map(|b| STANDARD.decode(b))
         .transpose()
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("job {id} has an unreadable key: {e}")))?
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("job {id} has no public key")))?;
+        .with_context(|| format!("job {id} has an unreadable key"))?
+        .with_context(|| format!("job {id} has no public key"))?;
     // The profile or issuer may have changed since the request: check again, as things are now.
     let rechecked = check(
         state,
@@ -126,8 +149,10 @@ pub async fn decide(
         ProfileRead::Fresh,
     )
     .await;
+    // A request the rules now refuse fails the job (the decision is recorded); anything else
+    // (an issuer or profile gone, the database) is an error of the decision itself.
     let failure = match &rechecked {
-        Err(e @ ApiError::BadRequest(..)) => Some(e.to_string()),
+        Err(e @ IssueError::Refused(..)) => Some(e.to_string()),
         Err(_) => None,
         Ok(_) => match stored.renew_of {
             Some(old) => match certificates::find_for_update(&txn, old).await? {
@@ -148,7 +173,7 @@ pub async fn decide(
             Some(&reason),
         )
         .await?
-        .ok_or_else(|| ApiError::conflict("job_already_decided", "the job was decided concurrently"))?;
+        .ok_or_else(|| DecideError::AlreadyDecided("decided concurrently".to_owned()))?;
         actor
             .audit(
                 &txn,
@@ -186,7 +211,7 @@ pub async fn decide(
         None,
     )
     .await?
-    .ok_or_else(|| ApiError::conflict("job_already_decided", "the job was decided concurrently"))?;
+    .ok_or_else(|| DecideError::AlreadyDecided("decided concurrently".to_owned()))?;
     actor
         .audit(
             &txn,
@@ -205,8 +230,8 @@ pub async fn decide(
 }
 
 /// Queues `approval_decided` for a decided job (inside the decision's transaction).
-async fn decided_event(conn: &impl sea_orm::ConnectionTrait, job: &Job) -> Result<Vec<Uuid>, ApiError> {
-    Ok(notifications::enqueue(
+async fn decided_event(conn: &impl sea_orm::ConnectionTrait, job: &Job) -> Result<Vec<Uuid>, DbErr> {
+    notifications::enqueue(
         conn,
         EventType::ApprovalDecided,
         job.certificate_id,
@@ -214,5 +239,5 @@ async fn decided_event(conn: &impl sea_orm::ConnectionTrait, job: &Job) -> Resul
                 "note": job.decision_note, "requested_by": job.requested_by, "certificate_id": job.certificate_id,
                 "error": job.error }),
     )
-    .await?)
+    .await
 }

@@ -1,57 +1,83 @@
-//! Use cases: each runs in one transaction with its audit row, and returns domain results.
+//! Use cases: issue, renew, revoke, decide a job, requeue a notification, manage keys, issuers,
+//! profiles and channels. Each runs in one transaction (or one statement) with its audit row and
+//! the notifications it causes, publishes after commit, and returns the rows it wrote or a domain
+//! error. Nothing here knows about HTTP: the REST handlers call these functions, and so will the
+//! other front doors (EST, SCEP, ACME), each with an [`Actor`] saying who acts, with which
+//! credential, through which protocol. Each front door maps the domain errors to its own wire
+//! format; the REST mapping is the table in `crate::error`.
 
 pub mod api_keys;
 pub mod channels;
 pub mod issuance;
 pub mod issuers;
 pub mod jobs;
+pub mod notifications;
+pub mod profiles;
 pub mod revocation;
 
 use certctl_shared::repo::audit::{self, NewAuditEvent};
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::{ConnectionTrait, DbErr, SqlErr};
 use uuid::Uuid;
 
-use crate::auth::{Principal, RequestId};
+/// The way in through which an actor came, recorded on every audit row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// The REST API, with an API key (the CLI, the console and MCP come this way too).
+    Api,
+    /// certctl itself: start-up tasks, the scheduled loops.
+    System,
+}
 
-/// Who is acting, for audit rows and approvals: the principal (a name a person or system
-/// answers to) and, when an API key acted, that key's id, which is what audit rows can be traced
-/// back to with certainty.
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Api => "api",
+            Protocol::System => "system",
+        }
+    }
+}
+
+/// The credential an actor presented.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Credential {
+    ApiKey(Uuid),
+}
+
+/// Who is acting, for audit rows and approvals: the principal (the name a person or system
+/// answers to), the credential it presented (what audit rows can be traced back to with
+/// certainty) and the protocol it came through.
 #[derive(Clone, Debug)]
 pub struct Actor {
     pub principal: String,
-    pub key_id: Option<Uuid>,
+    pub credential: Option<Credential>,
+    pub protocol: Protocol,
     pub request_id: Option<String>,
 }
 
 impl Actor {
-    pub fn new(p: &Principal, request_id: RequestId) -> Self {
+    /// A caller of the REST API, authenticated by an API key.
+    pub fn api_key(principal: &str, key_id: Uuid, request_id: Option<String>) -> Self {
         Self {
-            principal: p.principal.clone(),
-            key_id: Some(p.key_id),
-            request_id: request_id.0,
+            principal: principal.to_owned(),
+            credential: Some(Credential::ApiKey(key_id)),
+            protocol: Protocol::Api,
+            request_id,
         }
     }
 
+    /// certctl itself (`system:<what>`).
     pub fn system(what: &str) -> Self {
         Self {
             principal: format!("system:{what}"),
-            key_id: None,
+            credential: None,
+            protocol: Protocol::System,
             request_id: None,
         }
     }
 
-    /// An audit row for something this actor was refused, to be written by the caller.
-    pub fn denial(
-        &self,
-        action: &str,
-        resource_type: &str,
-        resource_id: impl ToString,
-        details: serde_json::Value,
-    ) -> NewAuditEvent {
-        NewAuditEvent {
-            outcome: "denied",
-            ..self.event(action, resource_type, resource_id, details)
-        }
+    /// The API key the actor presented, if it presented one.
+    pub fn key_id(&self) -> Option<Uuid> {
+        self.credential.map(|Credential::ApiKey(id)| id)
     }
 
     /// A successful-action audit row, to be written by the caller.
@@ -70,7 +96,22 @@ impl Actor {
             outcome: "success",
             details,
             request_id: self.request_id.clone(),
-            key_id: self.key_id,
+            key_id: self.key_id(),
+            protocol: self.protocol.as_str(),
+        }
+    }
+
+    /// An audit row for something this actor was refused, to be written by the caller.
+    pub fn denial(
+        &self,
+        action: &str,
+        resource_type: &str,
+        resource_id: impl ToString,
+        details: serde_json::Value,
+    ) -> NewAuditEvent {
+        NewAuditEvent {
+            outcome: "denied",
+            ..self.event(action, resource_type, resource_id, details)
         }
     }
 
@@ -87,4 +128,60 @@ impl Actor {
             .await
             .map(|_| ())
     }
+}
+
+/// A failure of the machinery under a use case (the database, key sealing, building a
+/// certificate), as opposed to a refusal of the request: no caller can fix it by asking
+/// differently. The REST API answers an unreachable database with 503 and the rest with 500.
+#[derive(Debug, thiserror::Error)]
+pub enum Fault {
+    #[error(transparent)]
+    Database(#[from] DbErr),
+    #[error("{0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<certctl_shared::crypto::SealError> for Fault {
+    fn from(e: certctl_shared::crypto::SealError) -> Self {
+        Fault::Internal(e.into())
+    }
+}
+
+/// Gives a use-case error type `From` conversions for everything that is a [`Fault`], so `?`
+/// works on database and sealing results. The type needs a `Fault(Fault)` variant.
+macro_rules! faults {
+    ($($error:ty),+ $(,)?) => {$(
+        impl From<sea_orm::DbErr> for $error {
+            fn from(e: sea_orm::DbErr) -> Self {
+                Self::Fault(crate::service::Fault::Database(e))
+            }
+        }
+        impl From<certctl_shared::crypto::SealError> for $error {
+            fn from(e: certctl_shared::crypto::SealError) -> Self {
+                Self::Fault(e.into())
+            }
+        }
+        impl From<anyhow::Error> for $error {
+            fn from(e: anyhow::Error) -> Self {
+                Self::Fault(crate::service::Fault::Internal(e))
+            }
+        }
+    )+};
+}
+pub(crate) use faults;
+
+/// Whether a write failed because a unique name is already taken.
+pub fn name_taken(e: &DbErr) -> bool {
+    matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(detail)) if detail.contains("_name_key"))
+}
+
+/// Names and principals: 1–100 printable characters without spaces at the ends. The error says
+/// what is wrong with `field`.
+pub fn check_identifier(field: &str, value: &str) -> Result<(), String> {
+    if value.is_empty() || value.chars().count() > 100 || value.trim() != value || value.chars().any(char::is_control) {
+        return Err(format!(
+            "{field} must be 1-100 printable characters without leading or trailing spaces"
+        ));
+    }
+    Ok(())
 }

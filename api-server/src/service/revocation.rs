@@ -3,62 +3,62 @@
 use certctl_shared::entities::certificate::Model as Certificate;
 use certctl_shared::entities::certificate_revocation::Model as Revocation;
 use certctl_shared::model::{CertificateStatus, EventType, RevocationReason};
-use certctl_shared::repo::{certificates, notifications, revocations};
-use chrono::Utc;
-use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+use certctl_shared::repo::{audit, certificates, notifications, revocations};
+use chrono::{DateTime, Utc};
+use sea_orm::TransactionTrait;
 use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::Actor;
-use crate::error::ApiError;
+use super::{Actor, Fault, faults};
 use crate::state::AppState;
 
-/// Parses a reason as RFC 5280 spells it, refusing the two certctl does not offer.
-pub fn parse_reason(raw: Option<&str>) -> Result<RevocationReason, ApiError> {
-    let Some(raw) = raw else {
-        return Ok(RevocationReason::Unspecified);
-    };
-    match raw {
-        "certificateHold" | "removeFromCRL" => Err(ApiError::bad_request(
-            "unsupported_reason",
-            format!("`{raw}` is not supported: certctl revocations are final, there is no hold to release"),
-        )),
-        _ => RevocationReason::parse(raw).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_reason",
-                format!(
-                    "`{raw}` is not a revocation reason; use one of {}",
-                    RevocationReason::ALL.map(|r| r.as_str()).join(", ")
-                ),
-            )
-        }),
-    }
+/// Why a certificate was not revoked.
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeError {
+    #[error("certificate not found")]
+    NotFound,
+    /// Revocation is final; this is when it happened.
+    #[error("the certificate was already revoked at {}", .0.map(|t| t.to_rfc3339()).unwrap_or_default())]
+    AlreadyRevoked(Option<DateTime<Utc>>),
+    #[error(transparent)]
+    Fault(#[from] Fault),
 }
 
+faults!(RevokeError);
+
+/// Why a bulk revocation did nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum BulkRevokeError {
+    #[error(
+        "give at least one criterion (issuer_id, profile_id or a non-empty certificate_ids): bulk revocation never means everything"
+    )]
+    NoCriteria,
+    #[error(transparent)]
+    Fault(#[from] Fault),
+}
+
+faults!(BulkRevokeError);
+
+/// Revokes one certificate, records its key as compromised if that is the reason, and queues
+/// `certificate_revoked`. Returns the certificate as revoked, and the revocation.
 #[tracing::instrument(name = "revoke_certificate", skip_all, fields(certificate.id = %id, reason = reason.as_str()))]
 pub async fn revoke(
     state: &AppState,
     actor: &Actor,
     id: Uuid,
     reason: RevocationReason,
-) -> Result<(Certificate, Revocation), ApiError> {
+) -> Result<(Certificate, Revocation), RevokeError> {
     let txn = state.db.begin().await?;
     let cert = certificates::find_for_update(&txn, id)
         .await?
-        .ok_or(ApiError::NotFound("certificate"))?;
+        .ok_or(RevokeError::NotFound)?;
     if cert.status == CertificateStatus::Revoked.as_str() {
-        let at = revocations::find_by_certificate(&txn, id)
-            .await?
-            .map(|r| r.revoked_at.to_rfc3339())
-            .unwrap_or_default();
-        return Err(ApiError::conflict(
-            "already_revoked",
-            format!("the certificate was already revoked at {at}"),
-        ));
+        let at = revocations::find_by_certificate(&txn, id).await?.map(|r| r.revoked_at);
+        return Err(RevokeError::AlreadyRevoked(at));
     }
     let from = CertificateStatus::parse(&cert.status)
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("certificate {id} has unknown status {}", cert.status)))?;
+        .ok_or_else(|| anyhow::anyhow!("certificate {id} has unknown status {}", cert.status))?;
     let rev = revocations::insert(
         &txn,
         Revocation {
@@ -73,7 +73,9 @@ pub async fn revoke(
         },
     )
     .await?;
-    certificates::transition(&txn, id, from, CertificateStatus::Revoked, None).await?;
+    let cert = certificates::transition(&txn, id, from, CertificateStatus::Revoked, None)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("certificate {id} changed under its row lock"))?;
     if reason == RevocationReason::KeyCompromise {
         certificates::record_compromised_keys(&txn, &[id]).await?;
     }
@@ -97,9 +99,6 @@ pub async fn revoke(
     .await?;
     txn.commit().await?;
     state.dispatch(notifications);
-    let cert = certificates::find_by_id(&state.db, id)
-        .await?
-        .ok_or(ApiError::NotFound("certificate"))?;
     Ok((cert, rev))
 }
 
@@ -129,13 +128,10 @@ pub async fn bulk_revoke(
     actor: &Actor,
     criteria: BulkCriteria,
     reason: RevocationReason,
-) -> Result<BulkResult, ApiError> {
+) -> Result<BulkResult, BulkRevokeError> {
     let ids = criteria.certificate_ids.filter(|v| !v.is_empty());
     if criteria.issuer_id.is_none() && criteria.profile_id.is_none() && ids.is_none() {
-        return Err(ApiError::bad_request(
-            "empty_criteria",
-            "give at least one criterion (issuer_id, profile_id or a non-empty certificate_ids): bulk revocation never means everything",
-        ));
+        return Err(BulkRevokeError::NoCriteria);
     }
     let txn = state.db.begin().await?;
     let done = certificates::bulk_revoke(
@@ -154,19 +150,16 @@ pub async fn bulk_revoke(
         certificates::record_compromised_keys(&txn, &revoked_ids).await?;
     }
     // One audit row per certificate, so each certificate's history is complete on its own.
-    txn.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "INSERT INTO audit_events (id, actor, action, resource_type, resource_id, outcome, details, request_id, key_id) \
-         SELECT gen_random_uuid(), $1, 'certificate.revoke', 'certificate', c::text, 'success', \
-                jsonb_build_object('reason', $2::text, 'bulk', true), $3, $5 FROM unnest($4::uuid[]) AS c",
-        [
-            actor.principal.clone().into(),
-            reason.as_str().into(),
-            actor.request_id.clone().into(),
-            revoked_ids.clone().into(),
-            actor.key_id.into(),
-        ],
-    ))
+    audit::append_each(
+        &txn,
+        &actor.event(
+            "certificate.revoke",
+            "certificate",
+            "",
+            json!({ "reason": reason.as_str(), "bulk": true }),
+        ),
+        &revoked_ids,
+    )
     .await?;
     let not_found = done.not_found;
     // Every count comes from the one statement's snapshot: matched = revoked + skipped.

@@ -134,6 +134,7 @@ async fn approvals_compare_keys_as_well_as_principals_and_audit_names_the_key() 
         .iter()
         .map(|r| {
             assert_eq!(r["key_id"], olga_id.as_str());
+            assert_eq!(r["protocol"], "api");
             r["action"].as_str().unwrap()
         })
         .collect();
@@ -152,6 +153,15 @@ async fn approvals_compare_keys_as_well_as_principals_and_audit_names_the_key() 
             .await,
         0,
         "an audit row written for a key without its key_id"
+    );
+    // Every row says how its actor came in: through the API with a key, or certctl itself.
+    assert_eq!(
+        app.scalar_i64(
+            "SELECT count(*) FROM audit_events WHERE protocol IS DISTINCT FROM \
+             CASE WHEN actor LIKE 'system:%' THEN 'system' ELSE 'api' END"
+        )
+        .await,
+        0
     );
     let (_, keys) = app.get("/api/v1/api-keys", &app.admin_key).await;
     let walt_row = keys["data"]

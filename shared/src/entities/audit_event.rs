@@ -18,6 +18,8 @@ pub struct Model {
     pub request_id: Option<String>,
     /// The API key that acted; `None` for system actors and rows written before keys were recorded.
     pub key_id: Option<Uuid>,
+    /// How the actor came in (`api`, `system`, …); `None` on rows older than the column.
+    pub protocol: Option<String>,
     pub created_at: DateTimeUtc,
 }
 

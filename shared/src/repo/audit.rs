@@ -19,8 +19,17 @@ pub struct NewAuditEvent {
     pub request_id: Option<String>,
     /// The API key that acted, if a key did.
     pub key_id: Option<Uuid>,
+    /// How the actor came in: `api`, `system`, …
+    pub protocol: &'static str,
 }
 
+/// The head of every statement that appends audit rows: follow it with a `SELECT` (or `VALUES`)
+/// of the same columns, in this order. Statements that write a row together with its audit row
+/// (a certificate, a channel test) use it, so the column list is written once.
+pub const INSERT_INTO: &str = "INSERT INTO audit_events \
+    (id, actor, action, resource_type, resource_id, outcome, details, request_id, key_id, protocol, created_at)";
+
+/// Appends one row.
 pub async fn append(conn: &impl ConnectionTrait, ev: NewAuditEvent) -> Result<AuditEvent, DbErr> {
     audit_event::ActiveModel {
         seq: NotSet,
@@ -33,10 +42,43 @@ pub async fn append(conn: &impl ConnectionTrait, ev: NewAuditEvent) -> Result<Au
         details: Set(ev.details),
         request_id: Set(ev.request_id),
         key_id: Set(ev.key_id),
+        protocol: Set(Some(ev.protocol.to_owned())),
         created_at: Set(chrono::Utc::now()),
     }
     .insert(conn)
     .await
+}
+
+/// Appends one row per resource id, each like `template` but for that resource (bulk changes:
+/// each resource's history stays complete on its own). One statement.
+pub async fn append_each(
+    conn: &impl ConnectionTrait,
+    template: &NewAuditEvent,
+    resource_ids: &[Uuid],
+) -> Result<(), DbErr> {
+    if resource_ids.is_empty() {
+        return Ok(());
+    }
+    conn.execute_raw(sea_orm::Statement::from_sql_and_values(
+        sea_orm::DbBackend::Postgres,
+        format!(
+            "{INSERT_INTO} SELECT gen_random_uuid(), $1, $2, $3, r::text, $4, $5, $6, $7, $8, now() \
+             FROM unnest($9::uuid[]) AS r"
+        ),
+        [
+            template.actor.clone().into(),
+            template.action.clone().into(),
+            template.resource_type.clone().into(),
+            template.outcome.into(),
+            template.details.clone().into(),
+            template.request_id.clone().into(),
+            template.key_id.into(),
+            template.protocol.into(),
+            resource_ids.to_vec().into(),
+        ],
+    ))
+    .await?;
+    Ok(())
 }
 
 #[derive(Debug, Default, Clone)]

@@ -22,19 +22,20 @@ pub async fn find_for_update(conn: &impl ConnectionTrait, id: Uuid) -> Result<Op
     Certificates::find_by_id(id).lock_exclusive().one(conn).await
 }
 
-/// Moves a certificate from `from` to `to`; returns false if it was not in `from`.
+/// Moves a certificate from `from` to `to`; returns the row as it now is, or `None` if it was
+/// not in `from`.
 pub async fn transition(
     conn: &impl ConnectionTrait,
     id: Uuid,
     from: CertificateStatus,
     to: CertificateStatus,
     superseded_by: Option<Uuid>,
-) -> Result<bool, DbErr> {
-    let res = conn
-        .execute_raw(Statement::from_sql_and_values(
+) -> Result<Option<Certificate>, DbErr> {
+    Certificates::find()
+        .from_raw_sql(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "UPDATE certificates SET status = $3, superseded_by_id = COALESCE($4, superseded_by_id) \
-             WHERE id = $1 AND status = $2",
+             WHERE id = $1 AND status = $2 RETURNING *",
             [
                 id.into(),
                 from.as_str().into(),
@@ -42,8 +43,8 @@ pub async fn transition(
                 superseded_by.into(),
             ],
         ))
-        .await?;
-    Ok(res.rows_affected() == 1)
+        .one(conn)
+        .await
 }
 
 #[derive(Debug, Default, Clone)]
@@ -108,6 +109,30 @@ pub enum InsertOutcome {
     ProfileChanged,
 }
 
+/// The statement of [`insert_audited`], assembled once from the fragments each table's module
+/// owns.
+static INSERT_AUDITED_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH cert AS ( \
+           INSERT INTO certificates (id, issuer_id, profile_id, serial_hex, common_name, sans, key_algorithm, \
+             public_key_der, status, short_lived, not_before, not_after, certificate_der, certificate_pem, \
+             renewed_from_id, superseded_by_id, job_id, requested_by, created_at) \
+           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19 \
+           WHERE NOT EXISTS (SELECT 1 FROM compromised_keys WHERE spki_sha256 = sha256($8)) \
+             AND EXISTS (SELECT 1 FROM certificate_profiles WHERE id = $3 AND revision = $27) \
+           RETURNING id), \
+         audit AS ( \
+           {audit} SELECT $20, $21, $22, $23, cert.id::text, $24, $25, $26, $30, $31, $19 FROM cert RETURNING seq), \
+         ev AS ( \
+           {events} SELECT gen_random_uuid(), $28, ch.id, cert.id, $29 \
+           FROM cert CROSS JOIN notification_channels ch WHERE {subscribed} RETURNING id) \
+         SELECT (SELECT count(*) FROM audit) AS inserted, ARRAY(SELECT id FROM ev) AS events",
+        audit = super::audit::INSERT_INTO,
+        events = super::notifications::INSERT_INTO,
+        subscribed = super::notifications::subscribed("$28"),
+    )
+});
+
 /// Inserts a certificate, its audit row and one notification per subscribed channel in one
 /// statement (atomic without a transaction), unless its public key was revoked for keyCompromise
 /// or its profile has moved past `profile_revision`.
@@ -122,22 +147,7 @@ pub async fn insert_audited(
     let row = conn
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "WITH cert AS ( \
-               INSERT INTO certificates (id, issuer_id, profile_id, serial_hex, common_name, sans, key_algorithm, \
-                 public_key_der, status, short_lived, not_before, not_after, certificate_der, certificate_pem, \
-                 renewed_from_id, superseded_by_id, job_id, requested_by, created_at) \
-               SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19 \
-               WHERE NOT EXISTS (SELECT 1 FROM compromised_keys WHERE spki_sha256 = sha256($8)) \
-                 AND EXISTS (SELECT 1 FROM certificate_profiles WHERE id = $3 AND revision = $27) \
-               RETURNING id), \
-             audit AS ( \
-               INSERT INTO audit_events (id, actor, action, resource_type, resource_id, outcome, details, request_id, created_at, key_id) \
-               SELECT $20, $21, $22, $23, cert.id::text, $24, $25, $26, $19, $30 FROM cert RETURNING seq), \
-             ev AS ( \
-               INSERT INTO notification_events (id, type, channel_id, certificate_id, payload) \
-               SELECT gen_random_uuid(), $28, ch.id, cert.id, $29 FROM cert CROSS JOIN notification_channels ch \
-               WHERE ch.enabled AND ch.deleted_at IS NULL AND $28 = ANY(ch.event_types) RETURNING id) \
-             SELECT (SELECT count(*) FROM audit) AS inserted, ARRAY(SELECT id FROM ev) AS events",
+            INSERT_AUDITED_SQL.as_str(),
             [
                 c.id.into(),
                 c.issuer_id.into(),
@@ -169,6 +179,7 @@ pub async fn insert_audited(
                 event_type.as_str().into(),
                 super::notifications::envelope(event_type, event_data).into(),
                 audit.key_id.into(),
+                audit.protocol.into(),
             ],
         ))
         .await?

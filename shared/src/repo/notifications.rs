@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::prelude::*;
 use sea_orm::{Condition, ConnectionTrait, DbBackend, FromQueryResult, QueryOrder, Statement, Value};
 
+use super::audit::NewAuditEvent;
 use super::{Page, TimeCursor};
 use crate::entities::notification_attempt::{self, Entity as Attempts, Model as Attempt};
 use crate::entities::notification_channel::Model as Channel;
@@ -32,6 +33,21 @@ pub fn envelope(event_type: EventType, data: serde_json::Value) -> serde_json::V
     serde_json::json!({ "type": event_type.as_str(), "timestamp": Utc::now(), "data": data })
 }
 
+/// [`envelope`] built in SQL, from SQL expressions for the type and the data.
+pub fn envelope_sql(event_type: &str, data: &str) -> String {
+    format!("jsonb_build_object('type', {event_type}, 'timestamp', now(), 'data', {data})")
+}
+
+/// The head of the statements that queue notifications for subscribed channels: follow it with a
+/// `SELECT` of the id, the type, the channel, the certificate and the payload.
+pub const INSERT_INTO: &str = "INSERT INTO notification_events (id, type, channel_id, certificate_id, payload)";
+
+/// The condition, on `notification_channels ch`, of a channel that receives notifications of the
+/// type `event_type` (an SQL expression): enabled, not deleted, subscribed to it.
+pub fn subscribed(event_type: &str) -> String {
+    format!("ch.enabled AND ch.deleted_at IS NULL AND {event_type} = ANY(ch.event_types)")
+}
+
 /// One pending row per enabled, live channel subscribed to `event_type`; returns their ids.
 pub async fn enqueue(
     conn: &impl ConnectionTrait,
@@ -39,12 +55,16 @@ pub async fn enqueue(
     certificate_id: Option<Uuid>,
     data: serde_json::Value,
 ) -> Result<Vec<Uuid>, DbErr> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "{INSERT_INTO} SELECT gen_random_uuid(), $1, ch.id, $2, $3 FROM notification_channels ch \
+             WHERE {} RETURNING id",
+            subscribed("$1")
+        )
+    });
     ids(
         conn,
-        "INSERT INTO notification_events (id, type, channel_id, certificate_id, payload) \
-         SELECT gen_random_uuid(), $1, ch.id, $2, $3 FROM notification_channels ch \
-         WHERE ch.enabled AND ch.deleted_at IS NULL AND $1 = ANY(ch.event_types) \
-         RETURNING id",
+        &SQL,
         vec![
             event_type.as_str().into(),
             certificate_id.into(),
@@ -446,29 +466,31 @@ pub async fn record_lost(conn: &impl ConnectionTrait, lost: &[Lost]) -> Result<u
 /// certificates get none (a short-lived certificate is meant to lapse); certificates that expired
 /// more than a week ago are left alone.
 pub async fn enqueue_expiry_warnings(conn: &impl ConnectionTrait, thresholds_days: &[i32]) -> Result<Vec<Uuid>, DbErr> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "WITH due AS ( \
+               SELECT c.id, c.common_name, c.serial_hex, c.issuer_id, c.not_after, \
+                 (SELECT min(t) FROM unnest($1::int[]) AS t WHERE c.not_after <= now() + make_interval(days => t)) AS threshold \
+               FROM certificates c \
+               WHERE c.status = 'active' AND NOT c.short_lived AND c.not_after <= now() + make_interval(days => $2) \
+                 AND c.not_after > now() - interval '7 days') \
+             INSERT INTO notification_events (id, type, channel_id, certificate_id, payload, dedup_key) \
+             SELECT gen_random_uuid(), 'expiration_warning', ch.id, d.id, {payload}, \
+               'expiry:' || d.id || ':' || d.threshold || ':' || ch.id \
+             FROM due d CROSS JOIN notification_channels ch \
+             WHERE d.threshold IS NOT NULL AND {subscribed} \
+             ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
+            payload = envelope_sql(
+                "'expiration_warning'",
+                "jsonb_build_object('certificate_id', d.id, 'common_name', d.common_name, 'serial_hex', d.serial_hex, \
+                 'issuer_id', d.issuer_id, 'not_after', d.not_after, 'threshold_days', d.threshold, \
+                 'expired', d.not_after <= now())"
+            ),
+            subscribed = subscribed("'expiration_warning'"),
+        )
+    });
     let widest = thresholds_days.iter().copied().max().unwrap_or(0);
-    ids(
-        conn,
-        "WITH due AS ( \
-           SELECT c.id, c.common_name, c.serial_hex, c.issuer_id, c.not_after, \
-             (SELECT min(t) FROM unnest($1::int[]) AS t WHERE c.not_after <= now() + make_interval(days => t)) AS threshold \
-           FROM certificates c \
-           WHERE c.status = 'active' AND NOT c.short_lived AND c.not_after <= now() + make_interval(days => $2) \
-             AND c.not_after > now() - interval '7 days') \
-         INSERT INTO notification_events (id, type, channel_id, certificate_id, payload, dedup_key) \
-         SELECT gen_random_uuid(), 'expiration_warning', ch.id, d.id, \
-           jsonb_build_object('type', 'expiration_warning', 'timestamp', now(), 'data', jsonb_build_object( \
-             'certificate_id', d.id, 'common_name', d.common_name, 'serial_hex', d.serial_hex, \
-             'issuer_id', d.issuer_id, 'not_after', d.not_after, 'threshold_days', d.threshold, \
-             'expired', d.not_after <= now())), \
-           'expiry:' || d.id || ':' || d.threshold || ':' || ch.id \
-         FROM due d CROSS JOIN notification_channels ch \
-         WHERE d.threshold IS NOT NULL AND ch.enabled AND ch.deleted_at IS NULL \
-           AND 'expiration_warning' = ANY(ch.event_types) \
-         ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
-        vec![thresholds_days.to_vec().into(), widest.into()],
-    )
-    .await
+    ids(conn, &SQL, vec![thresholds_days.to_vec().into(), widest.into()]).await
 }
 
 pub async fn count_by_status(conn: &impl ConnectionTrait, status: NotificationStatus) -> Result<u64, DbErr> {
@@ -526,38 +548,47 @@ pub enum ChannelTest {
     Queued { event: Box<Event>, channel_kind: String },
 }
 
-/// Queues a `channel_test` notification for a live, enabled channel with its audit row, in one
-/// statement (atomic without a transaction).
+/// Queues a `channel_test` notification for a live, enabled channel with its audit row (`audit`,
+/// whose details gain the notification's id), in one statement (atomic without a transaction).
 pub async fn enqueue_channel_test(
     conn: &impl ConnectionTrait,
     channel_id: Uuid,
-    actor: &str,
-    key_id: Option<Uuid>,
-    request_id: Option<String>,
+    audit: &NewAuditEvent,
 ) -> Result<ChannelTest, DbErr> {
-    let event_id = Uuid::now_v7();
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "WITH ch AS (SELECT id, name, kind, enabled FROM notification_channels WHERE id = $1 AND deleted_at IS NULL), \
+             ev AS ( \
+               {events} SELECT $2, 'channel_test', ch.id, NULL, {payload} FROM ch WHERE ch.enabled RETURNING *), \
+             au AS ( \
+               {audit} SELECT $4, $3, $5, $6, $1::text, $7, $8 || jsonb_build_object('notification_id', ev.id), \
+                 $9, $10, $11, now() FROM ev RETURNING seq) \
+             SELECT ch.kind AS channel_kind, ch.enabled AS channel_enabled, ev.* FROM ch LEFT JOIN ev ON true",
+            events = INSERT_INTO,
+            audit = super::audit::INSERT_INTO,
+            payload = envelope_sql(
+                "'channel_test'",
+                "jsonb_build_object('channel_id', ch.id, 'channel_name', ch.name, 'requested_by', $3::text, \
+                 'message', 'certctl test notification: this channel works')"
+            ),
+        )
+    });
     let row = conn
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "WITH ch AS (SELECT id, name, kind, enabled FROM notification_channels WHERE id = $1 AND deleted_at IS NULL), \
-             ev AS ( \
-               INSERT INTO notification_events (id, type, channel_id, payload) \
-               SELECT $2, 'channel_test', ch.id, jsonb_build_object('type', 'channel_test', 'timestamp', now(), \
-                 'data', jsonb_build_object('channel_id', ch.id, 'channel_name', ch.name, 'requested_by', $3::text, \
-                   'message', 'certctl test notification: this channel works')) \
-               FROM ch WHERE ch.enabled RETURNING *), \
-             au AS ( \
-               INSERT INTO audit_events (id, actor, action, resource_type, resource_id, outcome, details, request_id, key_id) \
-               SELECT $4, $3, 'channel.test', 'notification_channel', $1::text, 'success', \
-                 jsonb_build_object('notification_id', ev.id), $5, $6 FROM ev RETURNING seq) \
-             SELECT ch.kind AS channel_kind, ch.enabled AS channel_enabled, ev.* FROM ch LEFT JOIN ev ON true",
+            SQL.as_str(),
             [
                 channel_id.into(),
-                event_id.into(),
-                actor.into(),
                 Uuid::now_v7().into(),
-                request_id.into(),
-                key_id.into(),
+                audit.actor.clone().into(),
+                Uuid::now_v7().into(),
+                audit.action.clone().into(),
+                audit.resource_type.clone().into(),
+                audit.outcome.into(),
+                audit.details.clone().into(),
+                audit.request_id.clone().into(),
+                audit.key_id.into(),
+                audit.protocol.into(),
             ],
         ))
         .await?;

@@ -1,0 +1,61 @@
+//! What one replica keeps in memory between requests: issuers with their opened keys, and
+//! profiles as last read. Loading is the use cases' business (`service::issuers`,
+//! `service::issuance`); this module only holds what they loaded.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use certctl_pki::LoadedIssuer;
+use certctl_shared::entities::certificate_profile::Model as Profile;
+use certctl_shared::entities::issuer::Model as Issuer;
+use uuid::Uuid;
+
+/// An issuer ready to sign: its row, its decrypted key and its chain. Issuers are never updated,
+/// so a replica caches them for good; only an unseal and key parse per issuer is saved, and the
+/// two queries per issuance that would otherwise read the row and the chain.
+pub struct CachedIssuer {
+    pub row: Issuer,
+    pub signer: LoadedIssuer,
+    /// The issuer and every CA above it, issuer first.
+    pub chain_pem: String,
+}
+
+#[derive(Default)]
+pub struct Caches {
+    issuers: Mutex<HashMap<Uuid, Arc<CachedIssuer>>>,
+    /// Possibly stale: issuance re-checks the revision in the statement that stores the
+    /// certificate.
+    profiles: Mutex<HashMap<Uuid, Arc<Profile>>>,
+}
+
+impl Caches {
+    pub fn issuer(&self, id: Uuid) -> Option<Arc<CachedIssuer>> {
+        self.issuers.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
+    }
+
+    pub fn keep_issuer(&self, issuer: Arc<CachedIssuer>) {
+        self.issuers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(issuer.row.id, issuer);
+    }
+
+    pub fn profile(&self, id: Uuid) -> Option<Arc<Profile>> {
+        self.profiles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .cloned()
+    }
+
+    pub fn keep_profile(&self, profile: Arc<Profile>) {
+        self.profiles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(profile.id, profile);
+    }
+
+    pub fn forget_profile(&self, id: Uuid) {
+        self.profiles.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    }
+}
