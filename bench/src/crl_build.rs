@@ -1,5 +1,5 @@
 //! `certctl-bench-crl-build`: one tick of the notifier-worker's revocation publisher
-//! (`certctl_notifier_worker::loops::revocation::Publisher::tick`), in a process of its own, so
+//! (`certctl_notifier_worker::loops::revocation::CrlPublisher::tick`), in a process of its own, so
 //! `/usr/bin/time -v` can report the time and peak memory of building one CRL.
 //!
 //! Configuration is the worker's own (`WorkerConfig::from_env`): `CERTCTL_DATABASE_URL`,
@@ -17,7 +17,8 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use certctl_notifier_worker::config::WorkerConfig;
-use certctl_notifier_worker::loops::revocation::Publisher;
+use certctl_notifier_worker::loops::Tick;
+use certctl_notifier_worker::loops::revocation::CrlPublisher;
 use certctl_notifier_worker::metrics::WorkerMetrics;
 use certctl_pki::crl::{CrlEntry, CrlRequest, build_crl};
 use certctl_pki::{KeyAlgorithm, LoadedIssuer};
@@ -62,7 +63,7 @@ async fn main() -> anyhow::Result<()> {
         return phases(&db, &config, issuer).await;
     }
     let metrics = Arc::new(WorkerMetrics::register(&prometheus::Registry::new())?);
-    let publisher = Publisher {
+    let publisher = CrlPublisher {
         db: db.clone(),
         ca_keys: config.keys.clone(),
         settings: config.revocation.clone(),

@@ -99,40 +99,71 @@ pub enum Processed {
     LostLease,
 }
 
-/// Why a row cannot be attempted on its channel at all (deleted, disabled, gone): it goes dead.
-struct Unavailable(String);
+/// What a claimed row's channel allows.
+enum ChannelState {
+    /// Exists, enabled, configured: deliver through it.
+    Ready(ChannelKind, ChannelConfig),
+    /// Exists and is enabled but cannot be used as configured (its secrets do not open under the
+    /// configured keys, say, mid-rotation): a failed attempt like any other, retried on schedule.
+    Broken(String),
+    /// Deleted, disabled or missing: the row goes `dead` naming the channel, never silently `sent`.
+    Gone(String),
+}
 
-/// A channel that exists and is enabled but cannot be used as configured (its secrets do not open
-/// under the configured keys, say, mid-rotation): a failure like any other, retried on schedule.
-fn broken(why: String) -> Result<(ChannelKind, ChannelConfig), Delivery> {
-    Err(Delivery::Unreachable { error: why })
+/// One attempt, made: what happened, the row's next state, and the record to store.
+struct Attempt {
+    kind: String,
+    outcome: Outcome,
+    record: AttemptRecord,
+    elapsed: Duration,
 }
 
 impl Deliverer {
+    /// Claims the row, makes one attempt and records it. The caller acks the message afterwards.
     #[tracing::instrument(name = "deliver", skip_all, fields(notification.id = %id))]
     pub async fn process(&self, id: Uuid) -> Result<Processed, DbErr> {
-        let claimed = self.through_outages(|| self.writes.claims.call(id)).await?;
-        let Some(Claimed {
-            event: row,
-            channel,
-            attempt: attempt_no,
-        }) = claimed
-        else {
+        let Some(claimed) = self.through_outages(|| self.writes.claims.call(id)).await? else {
             self.metrics.skipped.inc();
             return Ok(Processed::Skipped);
         };
-        let Some(token) = row.lease_token else {
+        let Some(lease_token) = claimed.event.lease_token else {
             return Err(DbErr::Custom(format!("claimed notification {id} has no lease token")));
         };
         // The attempt's place in the budget: failed attempts so far, plus this one.
-        let attempt = u32::try_from(row.retry_count).unwrap_or(0) + 1;
+        let budget_slot = u32::try_from(claimed.event.retry_count).unwrap_or(0) + 1;
+        let attempt = self.attempt(&claimed, budget_slot).await;
+        self.record(id, lease_token, claimed.attempt, budget_slot, attempt)
+            .await
+    }
+
+    /// Sends through the row's channel and decides the row's next state. Never fails: whatever
+    /// the receiver or the channel does is an outcome.
+    async fn attempt(&self, claimed: &Claimed, budget_slot: u32) -> Attempt {
+        let row = &claimed.event;
         let clock = Instant::now();
-        let (kind, result) = match self.channel_config(row.channel_id, channel) {
-            Err(Unavailable(why)) => ("unknown".to_owned(), Err(why)),
-            Ok(Err(failure)) => ("unknown".to_owned(), Ok(failure)),
-            Ok(Ok((kind, config))) => {
+        let (kind, delivery) = match self.channel_state(row.channel_id, claimed.channel.clone()) {
+            ChannelState::Gone(why) => {
+                let elapsed = clock.elapsed();
+                return Attempt {
+                    kind: "unknown".to_owned(),
+                    outcome: Outcome::Dead {
+                        retry_count: row.retry_count,
+                        error: why.clone(),
+                    },
+                    record: AttemptRecord {
+                        duration_ms: millis(elapsed),
+                        outcome: "channel_unavailable",
+                        status_code: None,
+                        error: Some(why),
+                        worker: self.worker_id.clone(),
+                    },
+                    elapsed,
+                };
+            }
+            ChannelState::Broken(why) => ("unknown".to_owned(), Delivery::Unreachable { error: why }),
+            ChannelState::Ready(kind, config) => {
                 let out = Outgoing {
-                    id,
+                    id: row.id,
                     event_type: &row.event_type,
                     payload: &row.payload,
                 };
@@ -145,93 +176,88 @@ impl Deliverer {
                 .unwrap_or(Delivery::Unreachable {
                     error: "timed out".to_owned(),
                 });
-                (kind.as_str().to_owned(), Ok(sent))
+                (kind.as_str().to_owned(), sent)
             }
         };
         let elapsed = clock.elapsed();
-        let (outcome, record) = match &result {
-            Err(why) => (
-                // Never a silent `sent`: the row goes dead, visible and requeueable, naming the channel.
-                Outcome::Dead {
-                    retry_count: row.retry_count,
-                    error: why.clone(),
-                },
-                AttemptRecord {
-                    duration_ms: i32::try_from(elapsed.as_millis()).unwrap_or(i32::MAX),
-                    outcome: "channel_unavailable",
-                    status_code: None,
-                    error: Some(why.clone()),
-                    worker: self.worker_id.clone(),
-                },
-            ),
-            Ok(delivery) => {
-                let outcome = match delivery {
-                    Delivery::Delivered { .. } => Outcome::Sent,
-                    failed => {
-                        let error = failed.error().unwrap_or_default();
-                        match self.policy.after_failure(attempt, Utc::now()) {
-                            AfterFailure::Retry {
-                                retry_count,
-                                next_retry_at,
-                            } => Outcome::Failed {
-                                retry_count,
-                                next_retry_at,
-                                error,
-                            },
-                            AfterFailure::Dead { retry_count } => Outcome::Dead { retry_count, error },
-                        }
-                    }
-                };
-                let record = AttemptRecord {
-                    duration_ms: i32::try_from(elapsed.as_millis()).unwrap_or(i32::MAX),
-                    outcome: delivery.outcome(),
-                    status_code: delivery.status_code(),
-                    error: delivery.error(),
-                    worker: self.worker_id.clone(),
-                };
-                (outcome, record)
+        let outcome = match &delivery {
+            Delivery::Delivered { .. } => Outcome::Sent,
+            failed => {
+                let error = failed.error().unwrap_or_default();
+                match self.policy.after_failure(budget_slot, Utc::now()) {
+                    AfterFailure::Retry {
+                        retry_count,
+                        next_retry_at,
+                    } => Outcome::Failed {
+                        retry_count,
+                        next_retry_at,
+                        error,
+                    },
+                    AfterFailure::Dead { retry_count } => Outcome::Dead { retry_count, error },
+                }
             }
         };
+        Attempt {
+            kind,
+            outcome,
+            record: AttemptRecord {
+                duration_ms: millis(elapsed),
+                outcome: delivery.outcome(),
+                status_code: delivery.status_code(),
+                error: delivery.error(),
+                worker: self.worker_id.clone(),
+            },
+            elapsed,
+        }
+    }
+
+    /// Writes the attempt's outcome under the claim's lease, then counts and logs it.
+    async fn record(
+        &self,
+        id: Uuid,
+        lease_token: Uuid,
+        attempt_no: i32,
+        budget_slot: u32,
+        a: Attempt,
+    ) -> Result<Processed, DbErr> {
         let done = Finished {
             id,
-            lease_token: token,
+            lease_token,
             attempt_no,
-            outcome: outcome.clone(),
-            attempt: record.clone(),
+            outcome: a.outcome.clone(),
+            attempt: a.record.clone(),
         };
         let recorded = self.through_outages(|| self.writes.outcomes.call(done.clone())).await?;
         if !recorded {
             self.metrics.lost_leases.inc();
             tracing::warn!(
-                attempt,
+                attempt = budget_slot,
                 "lease expired during the attempt; another worker owns the row now"
             );
             return Ok(Processed::LostLease);
         }
-        self.metrics
-            .attempts
-            .with_label_values(&[kind.as_str(), record.outcome])
-            .inc();
+        let kind = a.kind.as_str();
+        self.metrics.attempts.with_label_values(&[kind, a.record.outcome]).inc();
         self.metrics
             .latency
-            .with_label_values(&[kind.as_str()])
-            .observe(elapsed.as_secs_f64());
-        match &outcome {
+            .with_label_values(&[kind])
+            .observe(a.elapsed.as_secs_f64());
+        match &a.outcome {
             Outcome::Sent => {
-                tracing::info!(attempt, channel.kind = %kind, duration_ms = record.duration_ms, "delivered notification")
+                tracing::info!(attempt = budget_slot, channel.kind = %kind, duration_ms = a.record.duration_ms, "delivered notification")
             }
             Outcome::Failed {
                 next_retry_at, error, ..
             } => {
-                tracing::warn!(attempt, channel.kind = %kind, %next_retry_at, error = %error, "delivery failed; retry scheduled");
+                tracing::warn!(attempt = budget_slot, channel.kind = %kind, %next_retry_at, error = %error, "delivery failed; retry scheduled");
                 self.sweep_wake.notify_one();
             }
             Outcome::Dead { error, .. } => {
                 self.metrics.dead_total.inc();
-                tracing::error!(attempt, channel.kind = %kind, error = %error, "notification is dead; an operator can requeue it");
+                tracing::error!(attempt = budget_slot, channel.kind = %kind, error = %error, "notification is dead; an operator can requeue it");
             }
         }
-        Ok(Processed::Attempted(record.outcome))
+        Ok(Processed::Attempted(a.record.outcome))
     }
 
     /// Runs `write` until it succeeds, or fails for a reason other than an unreachable database;
@@ -272,34 +298,35 @@ impl Deliverer {
     }
 
     /// The channel's full settings, or why it cannot be used.
-    fn channel_config(
-        &self,
-        channel_id: Uuid,
-        channel: Option<Channel>,
-    ) -> Result<Result<(ChannelKind, ChannelConfig), Delivery>, Unavailable> {
+    fn channel_state(&self, channel_id: Uuid, channel: Option<Channel>) -> ChannelState {
         let Some(ch) = channel else {
-            return Err(Unavailable(format!("channel {channel_id} no longer exists")));
+            return ChannelState::Gone(format!("channel {channel_id} no longer exists"));
         };
         if ch.deleted_at.is_some() {
-            return Err(Unavailable(format!("channel '{}' ({channel_id}) was deleted", ch.name)));
+            return ChannelState::Gone(format!("channel '{}' ({channel_id}) was deleted", ch.name));
         }
         if !ch.enabled {
-            return Err(Unavailable(format!("channel '{}' ({channel_id}) is disabled", ch.name)));
+            return ChannelState::Gone(format!("channel '{}' ({channel_id}) is disabled", ch.name));
         }
         let Some(kind) = ChannelKind::parse(&ch.kind) else {
-            return Ok(broken(format!("channel '{}' has unknown kind {}", ch.name, ch.kind)));
+            return ChannelState::Broken(format!("channel '{}' has unknown kind {}", ch.name, ch.kind));
         };
         let secret = match &ch.secret_ciphertext {
             None => serde_json::json!({}),
             Some(sealed) => match self.keys.open(&secret_context(channel_id), sealed) {
                 Ok(plain) => serde_json::from_slice(&plain).unwrap_or_else(|_| serde_json::json!({})),
                 Err(e) => {
-                    return Ok(broken(format!("channel '{}' secrets cannot be opened: {e}", ch.name)));
+                    return ChannelState::Broken(format!("channel '{}' secrets cannot be opened: {e}", ch.name));
                 }
             },
         };
-        Ok(ChannelConfig::parse(kind, &merge(&ch.config, &secret))
-            .map(|c| (kind, c))
-            .or_else(|e| broken(format!("channel '{}' is misconfigured: {e}", ch.name))))
+        match ChannelConfig::parse(kind, &merge(&ch.config, &secret)) {
+            Ok(config) => ChannelState::Ready(kind, config),
+            Err(e) => ChannelState::Broken(format!("channel '{}' is misconfigured: {e}", ch.name)),
+        }
     }
+}
+
+fn millis(d: Duration) -> i32 {
+    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
 }

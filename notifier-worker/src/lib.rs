@@ -85,91 +85,59 @@ pub async fn run(config: WorkerConfig, listeners: Listeners, shutdown: Cancellat
         n.prefetch,
         shutdown.clone(),
     ));
-    {
-        let (db, publisher, metrics) = (db.clone(), publisher.clone(), metrics.clone());
-        let (grace, interval) = (n.relay_grace, n.retry_interval);
-        tasks.spawn(loops::run(
-            "retry_sweep",
-            TICK_TIMEOUT,
-            Some(sweep_wake.clone()),
-            metrics.clone(),
-            shutdown.clone(),
-            move || {
-                let (db, publisher, metrics) = (db.clone(), publisher.clone(), metrics.clone());
-                async move { loops::retry_sweep::tick(&db, &publisher, &metrics, grace, interval).await }
-            },
-        ));
+    let mut loops = loops::Loops {
+        tasks: &mut tasks,
+        tick_timeout: TICK_TIMEOUT,
+        metrics: metrics.clone(),
+        shutdown: shutdown.clone(),
+    };
+    loops.spawn(
+        loops::retry_sweep::RetrySweep {
+            db: db.clone(),
+            publisher: publisher.clone(),
+            metrics: metrics.clone(),
+            grace: n.relay_grace,
+            interval: n.retry_interval,
+        },
+        Some(sweep_wake.clone()),
+    );
+    loops.spawn(
+        loops::relay::Relay {
+            db: db.clone(),
+            publisher: publisher.clone(),
+            metrics: metrics.clone(),
+            policy: n.retry,
+            grace: n.relay_grace,
+            interval: n.relay_interval,
+            sweep_wake,
+        },
+        None,
+    );
+    loops.spawn(
+        loops::expiry::ExpiryScan {
+            db: db.clone(),
+            publisher: publisher.clone(),
+            metrics: metrics.clone(),
+            thresholds: n.expiry_thresholds_days.clone(),
+            interval: n.expiry_scan_interval,
+        },
+        None,
+    );
+    if config.revocation.responder_keys.is_none() {
+        tracing::warn!(
+            "CERTCTL_RESPONDER_KEY_ENCRYPTION_KEY is not set: OCSP signing is off and no responder certificates are made"
+        );
     }
-    {
-        let (db, publisher, metrics) = (db.clone(), publisher.clone(), metrics.clone());
-        let (grace, interval, policy) = (n.relay_grace, n.relay_interval, n.retry);
-        tasks.spawn(loops::run(
-            "relay",
-            TICK_TIMEOUT,
-            None,
-            metrics.clone(),
-            shutdown.clone(),
-            move || {
-                let (db, publisher, metrics, sweep_wake) =
-                    (db.clone(), publisher.clone(), metrics.clone(), sweep_wake.clone());
-                async move {
-                    loops::relay::Relay {
-                        db: &db,
-                        publisher: &publisher,
-                        metrics: &metrics,
-                        policy,
-                        grace,
-                        interval,
-                        sweep_wake: &sweep_wake,
-                    }
-                    .tick()
-                    .await
-                }
-            },
-        ));
-    }
-    {
-        let (db, publisher, metrics) = (db.clone(), publisher.clone(), metrics.clone());
-        let (thresholds, interval) = (n.expiry_thresholds_days.clone(), n.expiry_scan_interval);
-        tasks.spawn(loops::run(
-            "expiry_scan",
-            TICK_TIMEOUT,
-            None,
-            metrics.clone(),
-            shutdown.clone(),
-            move || {
-                let (db, publisher, metrics, thresholds) =
-                    (db.clone(), publisher.clone(), metrics.clone(), thresholds.clone());
-                async move { loops::expiry::tick(&db, &publisher, &metrics, &thresholds, interval).await }
-            },
-        ));
-    }
-
-    {
-        if config.revocation.responder_keys.is_none() {
-            tracing::warn!(
-                "CERTCTL_RESPONDER_KEY_ENCRYPTION_KEY is not set: OCSP signing is off and no responder certificates are made"
-            );
-        }
-        let publisher = Arc::new(loops::revocation::Publisher {
+    loops.spawn(
+        loops::revocation::CrlPublisher {
             db: db.clone(),
             ca_keys: config.keys.clone(),
             settings: config.revocation.clone(),
             worker_id: config.worker_id.clone(),
             metrics: metrics.clone(),
-        });
-        tasks.spawn(loops::run(
-            "revocation_publishing",
-            TICK_TIMEOUT,
-            None,
-            metrics.clone(),
-            shutdown.clone(),
-            move || {
-                let publisher = publisher.clone();
-                async move { publisher.tick().await }
-            },
-        ));
-    }
+        },
+        None,
+    );
 
     // The worker needs both: it reads rows from the database and work from the broker.
     let (ready_db, ready_broker) = (db.clone(), broker.clone());

@@ -9,6 +9,7 @@
 //!    and publish), stamping `dispatched_at` so that a row is published at most once per grace
 //!    period, however long the queue ahead of it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use certctl_shared::queue::Publisher;
@@ -22,21 +23,23 @@ use crate::metrics::WorkerMetrics;
 
 pub const BATCH: i64 = 500;
 
-pub struct Relay<'a> {
-    pub db: &'a DatabaseConnection,
-    pub publisher: &'a Publisher,
-    pub metrics: &'a WorkerMetrics,
+pub struct Relay {
+    pub db: DatabaseConnection,
+    pub publisher: Publisher,
+    pub metrics: Arc<WorkerMetrics>,
     pub policy: RetryPolicy,
     pub grace: Duration,
     pub interval: Duration,
     /// Woken when a lost attempt was scheduled for a retry.
-    pub sweep_wake: &'a Notify,
+    pub sweep_wake: Arc<Notify>,
 }
 
-impl Relay<'_> {
-    pub async fn tick(&self) -> anyhow::Result<Duration> {
+impl super::Tick for Relay {
+    const NAME: &'static str = "relay";
+
+    async fn tick(&self) -> anyhow::Result<Duration> {
         self.reclaim_lost().await?;
-        let stranded = notifications::dispatch_stranded(self.db, self.grace, BATCH).await?;
+        let stranded = notifications::dispatch_stranded(&self.db, self.grace, BATCH).await?;
         let mut published = 0;
         for id in &stranded {
             match self.publisher.publish(*id).await {
@@ -51,10 +54,15 @@ impl Relay<'_> {
         if published > 0 {
             tracing::info!(count = published, "relay republished stranded notifications");
         }
-        self.metrics.republished.with_label_values(&["relay"]).inc_by(published);
+        self.metrics
+            .republished
+            .with_label_values(&[Self::NAME])
+            .inc_by(published);
         Ok(self.interval)
     }
+}
 
+impl Relay {
     /// Records the attempts of rows abandoned mid-attempt as lost, and schedules their rows.
     async fn reclaim_lost(&self) -> anyhow::Result<()> {
         let txn = self.db.begin().await?;

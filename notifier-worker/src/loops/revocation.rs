@@ -31,7 +31,9 @@ const RETRY_FAILED_BUILD: Duration = Duration::from_secs(15);
 /// Key type of the delegated responders: fast to sign with, understood by every OCSP client.
 const SIGNER_KEY: KeyAlgorithm = KeyAlgorithm::EcdsaP256;
 
-pub struct Publisher {
+/// Builds and signs CRLs and issues the delegated OCSP responder certificates: the worker's side
+/// of revocation publishing, the part that holds CA keys.
+pub struct CrlPublisher {
     pub db: DatabaseConnection,
     pub ca_keys: KeyEncryptionKeys,
     pub settings: RevocationPublishing,
@@ -39,8 +41,10 @@ pub struct Publisher {
     pub metrics: std::sync::Arc<WorkerMetrics>,
 }
 
-impl Publisher {
-    pub async fn tick(&self) -> anyhow::Result<Duration> {
+impl super::Tick for CrlPublisher {
+    const NAME: &'static str = "revocation_publishing";
+
+    async fn tick(&self) -> anyhow::Result<Duration> {
         crls::ensure_states(&self.db).await?;
         // Renew a CRL once a third of its validity is left.
         let refresh_before = self.settings.crl_validity / 3;
@@ -76,7 +80,9 @@ impl Publisher {
         self.refresh_gauges().await?;
         Ok(self.settings.check_interval)
     }
+}
 
+impl CrlPublisher {
     async fn load_issuer(&self, issuer_id: Uuid) -> anyhow::Result<LoadedIssuer> {
         let row = issuers::find_by_id(&self.db, issuer_id)
             .await?
