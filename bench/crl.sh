@@ -25,41 +25,30 @@
 # crls.der with lz4 instead of PostgreSQL's default pglz; CRL_WORK_MEM=64MB gives the database
 # that much work_mem (the entries query is a hash join that spills at the default 4MB).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 ENTRIES=${1:-200000}
 ALG=${2:-ecdsa-p256}
 RUNS=${3:-3}
-OUT=bench/out
 W=$OUT/crl
 rm -rf "$W"
 mkdir -p "$W"
-PG=${CERTCTL_BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 DB=certctl_bench_crl
 API=127.0.0.1:18080
 API_ADMIN=127.0.0.1:19090
 
-scripts/services-up.sh
 if [[ ! -x /usr/bin/time ]]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
 fi
-cargo build --release --quiet -p certctl-api-server -p certctl-migrations -p certctl-bench
-BIN=target/release
-
-psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" 2>/dev/null
+bench_build certctl-api-server certctl-migrations certctl-bench
+bench_fresh_db $DB
 export CERTCTL_DATABASE_URL="$PG/$DB" RUST_LOG=warn
-$BIN/certctl-migrate up >/dev/null
 
-KEY="cctl_$(openssl rand -hex 24)"
 CA_KEK=$(openssl rand -base64 32)
-CERTCTL_KEY_ENCRYPTION_KEY="$CA_KEK" CERTCTL_BOOTSTRAP_ADMIN_KEY="$KEY" CERTCTL_API_ADDR=$API CERTCTL_ADMIN_ADDR=$API_ADMIN \
-  $BIN/certctl-api-server >"$OUT/crl-api.log" 2>&1 &
-API_PID=$!
-trap 'kill $API_PID 2>/dev/null || true' EXIT
-for _ in $(seq 1 300); do curl -fsS -o /dev/null "http://$API_ADMIN/readyz" 2>/dev/null && break; sleep 0.1; done
-post() { curl -fsS -H "Authorization: Bearer $KEY" -H 'content-type: application/json' -d "$2" "http://$API$1"; }
-json_id() { python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
-ISSUER=$(post /api/v1/issuers "{\"name\":\"bench-crl-root\",\"common_name\":\"Bench CRL Root CA\",\"key_algorithm\":\"$ALG\"}" | json_id)
-PROFILE=$(post /api/v1/profiles '{"name":"bench","max_ttl_seconds":7776000,"allowed_key_algorithms":["ecdsa-p256"],"ekus":["server_auth"]}' | json_id)
+bench_spawn "$OUT/crl-api.log" env CERTCTL_KEY_ENCRYPTION_KEY="$CA_KEK" CERTCTL_BOOTSTRAP_ADMIN_KEY="$KEY" \
+  CERTCTL_API_ADDR=$API CERTCTL_ADMIN_ADDR=$API_ADMIN $BIN/certctl-api-server
+API_PID=$LAST_PID
+bench_wait_url "http://$API_ADMIN/readyz"
+bench_pki "Bench CRL Root" "$ALG" 7776000
 kill "$API_PID"
 
 echo "== $ENTRIES revoked certificates of issuer $ISSUER ($ALG)"

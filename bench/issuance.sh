@@ -10,35 +10,20 @@
 # 3. pgbench, same clients and duration: one transaction of the same two inserts (a certificate
 #    row with a real certificate's bytes, and an audit row) — the ceiling for those writes.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 SECONDS_RUN=${1:-20}
 CLIENTS=${2:-16}
-OUT=bench/out
-mkdir -p "$OUT"
-PG=${CERTCTL_BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 DB=certctl_bench
 API=127.0.0.1:18080
 ADMIN=127.0.0.1:19090
 
-scripts/services-up.sh
-cargo build --release --quiet -p certctl-api-server -p certctl-migrations -p certctl-bench
-BIN=target/release
-
-psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
-CERTCTL_DATABASE_URL="$PG/$DB" $BIN/certctl-migrate up >/dev/null
-
-KEY="cctl_$(openssl rand -hex 24)"
-CERTCTL_DATABASE_URL="$PG/$DB" CERTCTL_DATABASE_MAX_CONNECTIONS=$((CLIENTS + 4)) \
-CERTCTL_KEY_ENCRYPTION_KEY="$(openssl rand -base64 32)" CERTCTL_BOOTSTRAP_ADMIN_KEY="$KEY" \
-CERTCTL_API_ADDR=$API CERTCTL_ADMIN_ADDR=$ADMIN RUST_LOG=warn \
-  $BIN/certctl-api-server >"$OUT/api-server.log" 2>&1 &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://$ADMIN/readyz" 2>/dev/null && break; sleep 0.1; done
-
-post() { curl -fsS -H "Authorization: Bearer $KEY" -H 'content-type: application/json' -d "$2" "http://$API$1"; }
-ISSUER=$(post /api/v1/issuers '{"name":"bench-root","common_name":"Bench Root CA","key_algorithm":"ecdsa-p256"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-PROFILE=$(post /api/v1/profiles '{"name":"bench","max_ttl_seconds":2592000,"allowed_key_algorithms":["ecdsa-p256"],"ekus":["server_auth"]}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+bench_build certctl-api-server certctl-migrations certctl-bench
+bench_fresh_db $DB
+bench_spawn "$OUT/api-server.log" env CERTCTL_DATABASE_URL="$PG/$DB" CERTCTL_DATABASE_MAX_CONNECTIONS=$((CLIENTS + 4)) \
+  CERTCTL_KEY_ENCRYPTION_KEY="$(openssl rand -base64 32)" CERTCTL_BOOTSTRAP_ADMIN_KEY="$KEY" \
+  CERTCTL_API_ADDR=$API CERTCTL_ADMIN_ADDR=$ADMIN RUST_LOG=warn $BIN/certctl-api-server
+bench_wait_url "http://$ADMIN/readyz"
+bench_pki "Bench Root" ecdsa-p256 2592000
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$OUT/bench.key" -out "$OUT/bench.csr" -subj /CN=bench.example.com 2>/dev/null
 BODY=$(python3 -c 'import json,sys; print(json.dumps({"issuer_id": sys.argv[1], "profile_id": sys.argv[2], "common_name": "bench.example.com", "sans": ["bench.example.com", "www.bench.example.com"], "csr_pem": open(sys.argv[3]).read()}))' "$ISSUER" "$PROFILE" "$OUT/bench.csr")
 
@@ -64,8 +49,8 @@ with open(out, "w") as f:
         f"decode({lit(row['spki'])}, 'hex'), 'active', false, now(), now() + interval '30 days', decode({lit(row['der'])}, 'hex'), {pem}, 'bench', now());\n"
     )
     f.write(
-        "INSERT INTO audit_events (id, actor, action, resource_type, resource_id, outcome, details, request_id) "
-        f"VALUES (gen_random_uuid(), 'bench', 'certificate.issue', 'certificate', gen_random_uuid()::text, 'success', {lit(details)}::jsonb, gen_random_uuid()::text);\n"
+        "INSERT INTO audit_events (id, actor, action, resource_type, resource_id, outcome, details, request_id, key_id, protocol) "
+        f"VALUES (gen_random_uuid(), 'bench', 'certificate.issue', 'certificate', gen_random_uuid()::text, 'success', {lit(details)}::jsonb, gen_random_uuid()::text, gen_random_uuid(), 'api');\n"
     )
     f.write("COMMIT;\n")
 PY

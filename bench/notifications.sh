@@ -17,13 +17,10 @@
 #    the same background noise; the result is the median of the rounds' ratios.
 # 4. Half rate: the same as 2 at half the median peak rate, open loop. Goal: p99 < 250 ms.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 COUNT=${1:-20000}
 CLIENTS=${2:-16}
 ROUNDS=${3:-3}
-OUT=bench/out
-mkdir -p "$OUT"
-PG=${CERTCTL_BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 DB=certctl_bench_notify
 PREFIX="certctl-bench-$$"
 API=127.0.0.1:18080
@@ -31,31 +28,21 @@ API_ADMIN=127.0.0.1:19090
 WORKER_ADMIN=127.0.0.1:19091
 RECEIVER=127.0.0.1:18090
 
-scripts/services-up.sh
-cargo build --release --quiet -p certctl-api-server -p certctl-notifier-worker -p certctl-migrations -p certctl-bench
-BIN=target/release
-
-psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" 2>/dev/null
-CERTCTL_DATABASE_URL="$PG/$DB" $BIN/certctl-migrate up >/dev/null
-
-KEY="cctl_$(openssl rand -hex 24)"
+bench_build certctl-api-server certctl-notifier-worker certctl-migrations certctl-bench
+bench_fresh_db $DB
 export CERTCTL_DATABASE_URL="$PG/$DB" CERTCTL_KEY_ENCRYPTION_KEY="$(openssl rand -base64 32)" \
   CERTCTL_AMQP_PREFIX="$PREFIX" RUST_LOG=warn CERTCTL_DATABASE_MAX_CONNECTIONS=$((CLIENTS + 8))
-CERTCTL_BOOTSTRAP_ADMIN_KEY="$KEY" CERTCTL_API_ADDR=$API CERTCTL_ADMIN_ADDR=$API_ADMIN \
-  $BIN/certctl-api-server >"$OUT/notify-api.log" 2>&1 &
-PIDS=($!)
-CERTCTL_ADMIN_ADDR=$WORKER_ADMIN CERTCTL_OUTBOUND_ALLOW_PRIVATE=true \
-  CERTCTL_NOTIFICATION_CONCURRENCY=64 CERTCTL_NOTIFICATION_PREFETCH=128 \
-  $BIN/certctl-notifier-worker >"$OUT/notify-worker.log" 2>&1 &
-PIDS+=($!)
-trap 'kill "${PIDS[@]}" 2>/dev/null || true' EXIT
-for url in "http://$API_ADMIN/readyz" "http://$WORKER_ADMIN/readyz"; do
-  for _ in $(seq 1 100); do curl -fsS -o /dev/null "$url" 2>/dev/null && break; sleep 0.1; done
-done
+bench_spawn "$OUT/notify-api.log" env CERTCTL_BOOTSTRAP_ADMIN_KEY="$KEY" CERTCTL_API_ADDR=$API \
+  CERTCTL_ADMIN_ADDR=$API_ADMIN $BIN/certctl-api-server
+API_PID=$LAST_PID
+bench_spawn "$OUT/notify-worker.log" env CERTCTL_ADMIN_ADDR=$WORKER_ADMIN CERTCTL_OUTBOUND_ALLOW_PRIVATE=true \
+  CERTCTL_NOTIFICATION_CONCURRENCY=64 CERTCTL_NOTIFICATION_PREFETCH=128 $BIN/certctl-notifier-worker
+WORKER_PID=$LAST_PID
+bench_wait_url "http://$API_ADMIN/readyz"
+bench_wait_url "http://$WORKER_ADMIN/readyz"
 
-CHANNEL=$(curl -fsS -H "Authorization: Bearer $KEY" -H 'content-type: application/json' \
-  -d "{\"name\":\"bench\",\"kind\":\"webhook\",\"config\":{\"url\":\"http://$RECEIVER/hook\",\"secret\":\"whsec_$(openssl rand -base64 24)\"},\"event_types\":[\"channel_test\"]}" \
-  "http://$API/api/v1/notification-channels" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+CHANNEL=$(post /api/v1/notification-channels \
+  "{\"name\":\"bench\",\"kind\":\"webhook\",\"config\":{\"url\":\"http://$RECEIVER/hook\",\"secret\":\"whsec_$(openssl rand -base64 24)\"},\"event_types\":[\"channel_test\"]}" | json_id)
 
 # CPU time used so far (clock ticks, from /proc) by each party, to see where a phase's time
 # goes: the api-server, the notifier-worker, every PostgreSQL process and RabbitMQ. A process that
@@ -68,7 +55,7 @@ cpu() {
   pg=$(pgrep -d ' ' -x postgres | sed -E 's#([0-9]+)#/proc/\1/stat#g')
   mq=$(pgrep -d ' ' beam.smp | sed -E 's#([0-9]+)#/proc/\1/stat#g')
   # shellcheck disable=SC2086
-  echo "$(ticks /proc/${PIDS[0]}/stat) $(ticks /proc/${PIDS[1]}/stat) $(ticks $pg) $(ticks $mq)"
+  echo "$(ticks /proc/$API_PID/stat) $(ticks /proc/$WORKER_PID/stat) $(ticks $pg) $(ticks $mq)"
 }
 
 # phase NAME COUNT [RATE]: prints "rate p50 p99" of that phase on the last line.

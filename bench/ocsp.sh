@@ -39,14 +39,12 @@
 # OCSP_PERF=1 also records a `perf` profile of certctl's responder during each of its runs
 # (bench/out/ocsp/perf-*.txt); those runs' figures are then lower than without it.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 SECONDS_RUN=${1:-10}
 ENTRIES=${2:-100000}
-OUT=bench/out
 W=$OUT/ocsp
 rm -rf "$W"
 mkdir -p "$W"
-PG=${CERTCTL_BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 DB=certctl_bench_ocsp
 API=127.0.0.1:18080
 API_ADMIN=127.0.0.1:19090
@@ -62,39 +60,23 @@ OURS_KEEPALIVE_CONNS=${OURS_KEEPALIVE_CONNS:-"16 32 64"}
 OURS_AB_CONNS=${OURS_AB_CONNS:-"4 8 16 32"}
 OURS_CLOSE_CONNS=${OURS_CLOSE_CONNS:-"8 16 32 64"}
 
-scripts/services-up.sh
 if ! command -v wrk >/dev/null || ! command -v ab >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk apache2-utils >/dev/null
 fi
-cargo build --release --quiet -p certctl-api-server -p certctl-notifier-worker -p certctl-revocation-responder \
-  -p certctl-migrations -p certctl-bench
-BIN=target/release
+bench_build certctl-api-server certctl-notifier-worker certctl-revocation-responder certctl-migrations certctl-bench
+bench_fresh_db $DB
 
-psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" 2>/dev/null
-CERTCTL_DATABASE_URL="$PG/$DB" $BIN/certctl-migrate up >/dev/null
-
-PIDS=()
 OSSL=
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  ossl_stop
-}
-trap cleanup EXIT
-wait_url() { for _ in $(seq 1 300); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "not ready: $1" >&2; return 1; }
+bench_on_exit ossl_stop
 
-KEY="cctl_$(openssl rand -hex 24)"
 CA_KEK=$(openssl rand -base64 32)
 RESP_KEK=$(openssl rand -base64 32)
 export CERTCTL_DATABASE_URL="$PG/$DB" RUST_LOG=warn
-CERTCTL_KEY_ENCRYPTION_KEY="$CA_KEK" CERTCTL_BOOTSTRAP_ADMIN_KEY="$KEY" CERTCTL_API_ADDR=$API CERTCTL_ADMIN_ADDR=$API_ADMIN \
-  $BIN/certctl-api-server >"$OUT/ocsp-api.log" 2>&1 &
-API_PID=$!
-PIDS+=("$API_PID")
-wait_url "http://$API_ADMIN/readyz"
-post() { curl -fsS -H "Authorization: Bearer $KEY" -H 'content-type: application/json' -d "$2" "http://$API$1"; }
-json_id() { python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
-ISSUER=$(post /api/v1/issuers '{"name":"bench-ocsp-root","common_name":"Bench OCSP Root CA","key_algorithm":"ecdsa-p256"}' | json_id)
-PROFILE=$(post /api/v1/profiles '{"name":"bench","max_ttl_seconds":7776000,"allowed_key_algorithms":["ecdsa-p256"],"ekus":["server_auth"]}' | json_id)
+bench_spawn "$OUT/ocsp-api.log" env CERTCTL_KEY_ENCRYPTION_KEY="$CA_KEK" CERTCTL_BOOTSTRAP_ADMIN_KEY="$KEY" \
+  CERTCTL_API_ADDR=$API CERTCTL_ADMIN_ADDR=$API_ADMIN $BIN/certctl-api-server
+API_PID=$LAST_PID
+bench_wait_url "http://$API_ADMIN/readyz"
+bench_pki "Bench OCSP Root" ecdsa-p256 7776000
 kill "$API_PID"
 
 echo "== status list: $ENTRIES certificates of issuer $ISSUER, every tenth revoked"
@@ -116,11 +98,10 @@ FROM (SELECT id, issuer_id, serial_hex, row_number() OVER (ORDER BY serial_hex) 
 SQL
 
 # The worker issues the delegated responder certificate (and the first CRL), then stops.
-CERTCTL_KEY_ENCRYPTION_KEY="$CA_KEK" CERTCTL_RESPONDER_KEY_ENCRYPTION_KEY="$RESP_KEK" CERTCTL_ADMIN_ADDR=$WORKER_ADMIN \
-  CERTCTL_AMQP_PREFIX="certctl-bench-ocsp-$$" CERTCTL_AMQP_QUEUE_EXPIRES=60s \
-  $BIN/certctl-notifier-worker >"$OUT/ocsp-worker.log" 2>&1 &
-WORKER_PID=$!
-PIDS+=("$WORKER_PID")
+bench_spawn "$OUT/ocsp-worker.log" env CERTCTL_KEY_ENCRYPTION_KEY="$CA_KEK" CERTCTL_RESPONDER_KEY_ENCRYPTION_KEY="$RESP_KEK" \
+  CERTCTL_ADMIN_ADDR=$WORKER_ADMIN CERTCTL_AMQP_PREFIX="certctl-bench-ocsp-$$" CERTCTL_AMQP_QUEUE_EXPIRES=60s \
+  $BIN/certctl-notifier-worker
+WORKER_PID=$LAST_PID
 for _ in $(seq 1 600); do
   [[ $(psql "$PG/$DB" -tAc "SELECT (SELECT count(*) FROM ocsp_signers) > 0 AND (SELECT count(*) FROM crls) > 0") == t ]] && break
   sleep 0.1
@@ -131,11 +112,10 @@ wait "$WORKER_PID" 2>/dev/null || true
 $BIN/certctl-bench pki-export --database-url "$PG/$DB" --issuer "$ISSUER" --out "$W" --responder-kek "$RESP_KEK"
 $BIN/certctl-bench ocsp-requests --database-url "$PG/$DB" --issuer "$ISSUER" --out "$W" --count 4096 --samples 24
 
-CERTCTL_RESPONDER_KEY_ENCRYPTION_KEY="$RESP_KEK" CERTCTL_RESPONDER_ADDR=$RESP CERTCTL_ADMIN_ADDR=$RESP_ADMIN \
-  $BIN/certctl-revocation-responder >"$OUT/ocsp-responder.log" 2>&1 &
-RESP_PID=$!
-PIDS+=("$RESP_PID")
-wait_url "http://$RESP_ADMIN/readyz"
+bench_spawn "$OUT/ocsp-responder.log" env CERTCTL_RESPONDER_KEY_ENCRYPTION_KEY="$RESP_KEK" CERTCTL_RESPONDER_ADDR=$RESP \
+  CERTCTL_ADMIN_ADDR=$RESP_ADMIN $BIN/certctl-revocation-responder
+RESP_PID=$LAST_PID
+bench_wait_url "http://$RESP_ADMIN/readyz"
 for _ in $(seq 1 100); do
   [[ $(curl -fsS "http://$RESP_ADMIN/metrics" | awk '/^certctl_responder_serials / {print $2}') == "$ENTRIES" ]] && break
   sleep 0.1
@@ -184,9 +164,8 @@ ossl_start
 # signed responses (same bytes on the wire, none of the work).
 curl -fsS -H 'content-type: application/ocsp-request' --data-binary "@$W/one-plain.der" -o "$W/fixed-response.der" \
   "http://$RESP/.well-known/pki/ocsp/$ISSUER"
-$BIN/certctl-bench fixed --listen "$FIXED" --body-file "$W/fixed-response.der" >"$OUT/ocsp-fixed.log" 2>&1 &
-FIXED_PID=$!
-PIDS+=("$FIXED_PID")
+bench_spawn "$OUT/ocsp-fixed.log" $BIN/certctl-bench fixed --listen "$FIXED" --body-file "$W/fixed-response.der"
+FIXED_PID=$LAST_PID
 for _ in $(seq 1 100); do curl -fsS -o /dev/null --data-binary x "http://$FIXED/" 2>/dev/null && break; sleep 0.1; done
 
 OURS_URL="http://$RESP/.well-known/pki/ocsp/$ISSUER"

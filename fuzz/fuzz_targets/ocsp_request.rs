@@ -7,5 +7,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    certctl_fuzz::check(data);
+    let _ = certctl_fuzz::check(data);
 });

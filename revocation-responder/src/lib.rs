@@ -5,6 +5,8 @@
 //! `CERTCTL_RESPONDER_REFRESH_INTERVAL` of the database.
 
 pub mod config;
+#[cfg(feature = "fixture")]
+pub mod fixture;
 pub mod metrics;
 pub mod ocsp;
 pub mod routes;

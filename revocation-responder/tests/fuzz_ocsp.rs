@@ -12,162 +12,16 @@
 #![allow(clippy::unwrap_used)]
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use certctl_pki::der::{INTEGER, NULL, OCTET_STRING, OID, SEQUENCE, push_tlv, tlv, unsigned_integer};
-use certctl_pki::ocsp::{ErrorStatus, OcspSigner, build_request, parse_request};
-use certctl_pki::{
-    CaIdentity, CaRequest, KeyAlgorithm, LoadedIssuer, PkiUrls, build_ca, generate_key, issue_ocsp_signer,
-};
-use certctl_revocation_responder::metrics::ResponderMetrics;
-use certctl_revocation_responder::ocsp::{AnswerKind, OcspSettings, answer};
-use certctl_revocation_responder::routes::{PublicState, router};
-use certctl_revocation_responder::store::{Issuer, Signer, Status, Store};
-use time::OffsetDateTime;
-use tower::ServiceExt;
-use uuid::Uuid;
+use axum::http::StatusCode;
+use certctl_pki::CaIdentity;
+use certctl_pki::ocsp::{ErrorStatus, build_request, parse_request};
+use certctl_revocation_responder::fixture::{self, Fixture, GOOD, REVOKED, sha256_request};
+use certctl_revocation_responder::ocsp::AnswerKind;
 
 const DEFAULT_ITERATIONS: u64 = 20_000;
 const MAX_LEN: usize = 4096;
-
-const GOOD: &[&[u8]] = &[&[0x01], &[0x7f, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99]];
-const REVOKED: &[&[u8]] = &[&[0x02], &[0x80, 0x01]];
-const UNKNOWN: &[u8] = &[0x03];
-
-struct Fixture {
-    store: Arc<Store>,
-    issuer: Arc<Issuer>,
-    signerless: Arc<Issuer>,
-    fresh: OcspSettings,
-    stale: OcspSettings,
-    router: Router,
-    runtime: tokio::runtime::Runtime,
-}
-
-impl Fixture {
-    fn new() -> Self {
-        let alg = KeyAlgorithm::EcdsaP256;
-        let ca_key = generate_key(alg).unwrap();
-        let pkcs8 = ca_key.serialize_der();
-        let now = OffsetDateTime::now_utc();
-        let id = Uuid::now_v7();
-        let urls = PkiUrls::new("http://responder.invalid");
-        let ca = build_ca(CaRequest {
-            id,
-            common_name: "certctl fuzz root",
-            key: &ca_key,
-            not_before: now - Duration::from_secs(3600),
-            not_after: now + Duration::from_secs(10 * 365 * 86_400),
-            parent: None,
-            urls: &urls,
-        })
-        .unwrap();
-        let loaded = LoadedIssuer::load(id, ca.der.clone(), alg, &pkcs8).unwrap();
-        let signer_key = generate_key(alg).unwrap();
-        let signer_cert = issue_ocsp_signer(
-            &loaded,
-            &signer_key,
-            now - Duration::from_secs(3600),
-            now + Duration::from_secs(30 * 86_400),
-        )
-        .unwrap();
-        let signer = OcspSigner::new(&signer_cert.der, alg, &signer_key.serialize_der()).unwrap();
-        let revoked_at = now - Duration::from_secs(86_400);
-        let statuses = || {
-            let good = GOOD.iter().map(|s| (s.to_vec(), Status::Good));
-            let revoked = REVOKED.iter().zip([Some(1), None]).map(move |(s, reason_code)| {
-                (
-                    s.to_vec(),
-                    Status::Revoked {
-                        at: revoked_at,
-                        reason_code,
-                    },
-                )
-            });
-            good.chain(revoked).collect::<Vec<_>>()
-        };
-        let store = Arc::new(Store::default());
-        let signer = Signer {
-            id: Uuid::now_v7(),
-            signer,
-            not_after: signer_cert.not_after,
-        };
-        let issuer = store
-            .insert_detached(id, ca.der.clone(), Some(signer), statuses())
-            .unwrap();
-        let signerless = store.insert_detached(Uuid::now_v7(), ca.der, None, statuses()).unwrap();
-        let fresh = OcspSettings {
-            validity: Duration::from_secs(3600),
-            stale_after: Duration::from_secs(365 * 86_400),
-        };
-        // Never refreshed again: past the first millisecond this view is stale.
-        let stale = OcspSettings {
-            validity: Duration::from_secs(3600),
-            stale_after: Duration::ZERO,
-        };
-        let metrics = Arc::new(ResponderMetrics::register(&prometheus::Registry::new()).unwrap());
-        let router = router(
-            PublicState {
-                store: store.clone(),
-                settings: fresh,
-                max_age: Duration::from_secs(3600),
-                metrics,
-            },
-            64 * 1024,
-        );
-        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        Self {
-            store,
-            issuer,
-            signerless,
-            fresh,
-            stale,
-            router,
-            runtime,
-        }
-    }
-}
-
-fn sha256_request(ca: &CaIdentity, serials: &[&[u8]]) -> Vec<u8> {
-    const OID_SHA256: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01];
-    let mut list = Vec::new();
-    for serial in serials {
-        let mut alg = tlv(OID, OID_SHA256);
-        alg.extend_from_slice(&[NULL, 0]);
-        let mut body = tlv(SEQUENCE, &alg);
-        push_tlv(&mut body, OCTET_STRING, &ca.name_sha256);
-        push_tlv(&mut body, OCTET_STRING, &ca.key_sha256);
-        push_tlv(&mut body, INTEGER, &unsigned_integer(serial));
-        push_tlv(&mut list, SEQUENCE, &tlv(SEQUENCE, &body));
-    }
-    tlv(SEQUENCE, &tlv(SEQUENCE, &tlv(SEQUENCE, &list)))
-}
-
-fn seeds(ca: &CaIdentity) -> Vec<Vec<u8>> {
-    let nonce16 = [0x5a; 16];
-    let nonce32: Vec<u8> = (0..32).collect();
-    let max: Vec<&[u8]> = GOOD.iter().chain(REVOKED).copied().cycle().take(16).collect();
-    vec![
-        build_request(ca, &[GOOD[0]], None),
-        build_request(ca, &[GOOD[1]], None),
-        build_request(ca, &[REVOKED[0]], None),
-        build_request(ca, &[REVOKED[1]], None),
-        build_request(ca, &[UNKNOWN], None),
-        build_request(ca, &[GOOD[0]], Some(&nonce16)),
-        build_request(ca, &[REVOKED[0]], Some(&nonce32)),
-        build_request(ca, &[GOOD[0], REVOKED[0], UNKNOWN], None),
-        build_request(ca, &[GOOD[1], REVOKED[1], UNKNOWN], Some(&nonce16)),
-        build_request(ca, &max, None),
-        sha256_request(ca, &[GOOD[0]]),
-        sha256_request(ca, &[GOOD[1], REVOKED[0]]),
-    ]
-}
 
 /// xorshift64*: deterministic, no dependencies.
 struct Rng(u64);
@@ -273,58 +127,23 @@ struct Counts {
     get_other: u64,
 }
 
-fn percent_encode_all(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 3);
-    for b in bytes {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            s.push(*b as char);
+impl Counts {
+    fn add(&mut self, checked: &fixture::Checked) {
+        for kind in &checked.answers {
+            match kind {
+                AnswerKind::Error(ErrorStatus::MalformedRequest) => self.malformed += 1,
+                AnswerKind::Error(ErrorStatus::Unauthorized) => self.unauthorized += 1,
+                AnswerKind::Error(ErrorStatus::TryLater) => self.try_later += 1,
+                AnswerKind::Error(ErrorStatus::InternalError) => self.internal_error += 1,
+                AnswerKind::Live => self.live += 1,
+                AnswerKind::Cacheable { .. } => self.cacheable += 1,
+            }
+        }
+        if checked.get == StatusCode::OK {
+            self.get_ok += 1;
         } else {
-            s.push_str(&format!("%{b:02X}"));
+            self.get_other += 1;
         }
-    }
-    s
-}
-
-fn check(f: &Fixture, data: &[u8], counts: &mut Counts) {
-    let malformed = parse_request(data).is_err();
-    for (issuer, settings) in [(&f.issuer, &f.fresh), (&f.issuer, &f.stale), (&f.signerless, &f.fresh)] {
-        let a = answer(&f.store, issuer, data, settings);
-        match &a.kind {
-            AnswerKind::Error(status) => {
-                assert_eq!(&a.der[..], status.response());
-                assert_eq!(malformed, *status == ErrorStatus::MalformedRequest);
-                match status {
-                    ErrorStatus::MalformedRequest => counts.malformed += 1,
-                    ErrorStatus::Unauthorized => counts.unauthorized += 1,
-                    ErrorStatus::TryLater => counts.try_later += 1,
-                    ErrorStatus::InternalError => counts.internal_error += 1,
-                }
-            }
-            AnswerKind::Cacheable { .. } | AnswerKind::Live => {
-                assert!(!malformed, "a malformed request was answered");
-                assert_eq!(a.der.first(), Some(&SEQUENCE));
-                if matches!(a.kind, AnswerKind::Live) {
-                    counts.live += 1;
-                } else {
-                    counts.cacheable += 1;
-                }
-            }
-        }
-    }
-    // The GET forms: base64 (standard and percent-encoded, or URL-safe), or the raw bytes as the
-    // final segment (the serial-in-URL form and garbage).
-    let tail = match data.len() % 3 {
-        0 => percent_encode_all(STANDARD.encode(data).as_bytes()),
-        1 => URL_SAFE_NO_PAD.encode(data),
-        _ => percent_encode_all(data),
-    };
-    let uri = format!("/.well-known/pki/ocsp/{}/{tail}", f.issuer.id);
-    let request = Request::get(uri).body(Body::empty()).unwrap();
-    let status = f.runtime.block_on(f.router.clone().oneshot(request)).unwrap().status();
-    match status {
-        StatusCode::OK => counts.get_ok += 1,
-        StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND => counts.get_other += 1,
-        other => panic!("GET answered {other}"),
     }
 }
 
@@ -339,8 +158,8 @@ fn env_u64(name: &str, default: u64) -> u64 {
 fn mutated_requests_never_panic_and_agree_with_the_parser() {
     let iterations = env_u64("CERTCTL_FUZZ_ITERATIONS", DEFAULT_ITERATIONS);
     let seed = env_u64("CERTCTL_FUZZ_SEED", 0x0c5f_2026_dead_beef) | 1;
-    let f = Fixture::new();
-    let seeds = seeds(&f.issuer.identity);
+    let f = Fixture::get();
+    let seeds: Vec<Vec<u8>> = fixture::seeds(f.identity()).into_iter().map(|(_, der)| der).collect();
     for s in &seeds {
         assert!(parse_request(s).is_ok());
     }
@@ -354,7 +173,7 @@ fn mutated_requests_never_panic_and_agree_with_the_parser() {
         if n < seeds.len() {
             input.extend_from_slice(&seeds[n]);
         } else if rng.below(4) == 0 {
-            input.extend_from_slice(&generate(&mut rng, &f.issuer.identity));
+            input.extend_from_slice(&generate(&mut rng, f.identity()));
             if rng.below(2) == 0 {
                 mutate(&mut rng, &seeds, &mut input);
             }
@@ -362,7 +181,7 @@ fn mutated_requests_never_panic_and_agree_with_the_parser() {
             input.extend_from_slice(&seeds[rng.below(seeds.len())]);
             mutate(&mut rng, &seeds, &mut input);
         }
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| check(&f, &input, &mut counts))) {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| counts.add(&fixture::check(&input)))) {
             eprintln!("input {i} (seed {seed:#x}) panicked: {}", hex::encode(&input));
             resume_unwind(panic);
         }

@@ -189,7 +189,18 @@ pub enum QueueMessage {
     DeliverV1 { notification_id: Uuid },
 }
 
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Reconnection waits: 250 ms doubling to 30 s, with jitter so replicas that lost the broker
+/// together do not all come back in the same instant; reset by every successful connection.
+fn reconnect_backoff() -> backon::ExponentialBackoff {
+    use backon::BackoffBuilder;
+    backon::ExponentialBuilder::new()
+        .with_min_delay(Duration::from_millis(250))
+        .with_max_delay(Duration::from_secs(30))
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
 
 /// A RabbitMQ connection kept up by a supervisor task that reconnects with capped backoff.
 #[derive(Clone, Default)]
@@ -216,7 +227,7 @@ impl Broker {
 
     /// Keeps a connection open until `shutdown`, then closes it.
     pub async fn supervise(self, url: String, shutdown: CancellationToken) {
-        let mut backoff = Duration::from_millis(250);
+        let mut backoff = reconnect_backoff();
         loop {
             let attempt = tokio::select! {
                 () = shutdown.cancelled() => break,
@@ -225,7 +236,7 @@ impl Broker {
             match attempt {
                 Ok(conn) => {
                     tracing::info!("connected to RabbitMQ");
-                    backoff = Duration::from_millis(250);
+                    backoff = reconnect_backoff();
                     let conn = Arc::new(conn);
                     *self.conn.write().unwrap_or_else(|p| p.into_inner()) = Some(conn.clone());
                     while conn.status().connected() {
@@ -240,12 +251,12 @@ impl Broker {
                     tracing::warn!("lost the RabbitMQ connection; reconnecting");
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "failed to connect to RabbitMQ");
+                    let wait = backoff.next().unwrap_or(Duration::from_secs(30));
+                    tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "failed to connect to RabbitMQ");
                     tokio::select! {
                         () = shutdown.cancelled() => break,
-                        () = tokio::time::sleep(backoff) => {}
+                        () = tokio::time::sleep(wait) => {}
                     }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
         }
@@ -392,6 +403,19 @@ pub fn extract_trace_context(headers: Option<&FieldTable>) -> opentelemetry::Con
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reconnects_start_quick_back_off_to_half_a_minute_and_never_give_up() {
+        let waits: Vec<Duration> = reconnect_backoff().take(100).collect();
+        assert_eq!(waits.len(), 100);
+        assert!(
+            waits[0] >= Duration::from_millis(250) && waits[0] < Duration::from_millis(600),
+            "{waits:?}"
+        );
+        // Jitter adds at most the delay itself on top.
+        assert!(waits.iter().all(|w| *w <= Duration::from_secs(60)), "{waits:?}");
+        assert!(waits[20..].iter().all(|w| *w >= Duration::from_secs(30)), "{waits:?}");
+    }
 
     #[test]
     fn messages_are_tagged_and_versioned() {
