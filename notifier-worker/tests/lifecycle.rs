@@ -9,17 +9,15 @@ use std::time::Duration;
 use certctl_notifier_worker::config::WorkerConfig;
 use certctl_notifier_worker::{Listeners, run};
 use certctl_shared::config::Env;
+use certctl_test_support::db::fresh_database;
+use certctl_test_support::wait_ready;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test]
 async fn starts_reports_ready_and_stops_on_shutdown() {
     certctl_shared::telemetry::install_crypto_provider();
     let vars: HashMap<&str, String> = HashMap::from([
-        (
-            "CERTCTL_DATABASE_URL",
-            std::env::var("CERTCTL_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-                + "/postgres",
-        ),
+        ("CERTCTL_DATABASE_URL", fresh_database().await.1),
         ("CERTCTL_DEV_MODE", "true".into()),
     ]);
     let config = WorkerConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).unwrap();
@@ -28,20 +26,8 @@ async fn starts_reports_ready_and_stops_on_shutdown() {
     let shutdown = CancellationToken::new();
     let worker = tokio::spawn(run(config, Listeners { admin }, shutdown.clone()));
     let http = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..100 {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
-            && r.status() == 200
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(
-        ready,
-        "the worker never became ready: RabbitMQ must run on 127.0.0.1:5672 (see .ci/run)"
-    );
+    // RabbitMQ must run on 127.0.0.1:5672 (scripts/test.sh starts it).
+    wait_ready(&http, &base, "notifier-worker", Duration::from_secs(10)).await;
     assert_eq!(http.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
     let metrics = http
         .get(format!("{base}/metrics"))
@@ -67,11 +53,7 @@ async fn starts_reports_ready_and_stops_on_shutdown() {
 async fn is_not_ready_without_a_broker() {
     certctl_shared::telemetry::install_crypto_provider();
     let vars: HashMap<&str, String> = HashMap::from([
-        (
-            "CERTCTL_DATABASE_URL",
-            std::env::var("CERTCTL_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-                + "/postgres",
-        ),
+        ("CERTCTL_DATABASE_URL", fresh_database().await.1),
         ("CERTCTL_DEV_MODE", "true".into()),
         // Nothing listens on port 1.
         ("CERTCTL_AMQP_URL", "amqp://guest:guest@127.0.0.1:1/%2f".into()),

@@ -1,32 +1,22 @@
-//! The responder starts against the real PostgreSQL (a fresh, migrated database), reports ready,
-//! and stops cleanly.
+//! The responder starts against the real PostgreSQL (a fresh database from the test kit), reports
+//! ready, and stops cleanly.
 
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use certctl_migrations::{Migrator, MigratorTrait};
 use certctl_revocation_responder::config::ResponderConfig;
 use certctl_revocation_responder::{Listeners, run};
 use certctl_shared::config::Env;
+use certctl_test_support::db::fresh_database;
+use certctl_test_support::wait_ready;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test]
 async fn starts_reports_ready_and_stops_on_shutdown() {
     certctl_shared::telemetry::install_crypto_provider();
-    let pg = std::env::var("CERTCTL_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    let name = format!("certctl_responder_lifecycle_{}", uuid::Uuid::new_v4().simple());
-    let admin_db = sea_orm::Database::connect(format!("{pg}/postgres")).await.unwrap();
-    use sea_orm::ConnectionTrait;
-    admin_db
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let url = format!("{pg}/{name}");
-    let db = sea_orm::Database::connect(url.as_str()).await.unwrap();
-    Migrator::up(&db, None).await.unwrap();
-    db.close().await.unwrap();
+    let (_, url) = fresh_database().await;
     let vars: HashMap<&str, String> = HashMap::from([
         ("CERTCTL_DATABASE_URL", url),
         // Any 32 bytes: this test has no signers to open.
@@ -43,17 +33,7 @@ async fn starts_reports_ready_and_stops_on_shutdown() {
     let shutdown = CancellationToken::new();
     let responder = tokio::spawn(run(config, Listeners { public, admin }, shutdown.clone()));
     let http = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..100 {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
-            && r.status() == 200
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready);
+    wait_ready(&http, &base, "revocation-responder", Duration::from_secs(5)).await;
     let metrics = http
         .get(format!("{base}/metrics"))
         .send()
@@ -77,9 +57,5 @@ async fn starts_reports_ready_and_stops_on_shutdown() {
         .await
         .expect("stops promptly")
         .unwrap()
-        .unwrap();
-    admin_db
-        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await
         .unwrap();
 }

@@ -221,7 +221,7 @@ async fn bootstrap_creates_one_key_even_with_replicas_racing_and_never_recreates
 #[tokio::test]
 async fn create_admin_key_subcommand_prints_a_working_key_once() {
     let app = TestApp::spawn().await;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_certctl-api-server"))
+    let out = std::process::Command::new(certctl_test_support::process::binary("certctl-api-server"))
         .args(["create-admin-key", "--name", "break-glass"])
         .env("CERTCTL_DATABASE_URL", &app.db_url)
         .output()

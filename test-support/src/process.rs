@@ -1,15 +1,19 @@
-//! The daemons as separate processes, built by Cargo next to this crate's binary: for what an
-//! in-process daemon cannot show (process-wide settings such as telemetry or proxy variables, and
-//! SIGTERM handling).
+//! The daemons as separate processes, built by Cargo next to the tests: for what an in-process
+//! daemon cannot show (process-wide settings such as telemetry or proxy variables, and SIGTERM).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The workspace's binaries sit next to this crate's own.
+/// A binary of the workspace, built by Cargo into the same profile directory as the running test
+/// (`target/<profile>/`, one up from the test's own `deps/`).
 pub fn binary(name: &str) -> PathBuf {
-    let api = PathBuf::from(env!("CARGO_BIN_EXE_certctl-api-server"));
-    let path = api.with_file_name(name);
+    let exe = std::env::current_exe().expect("the test's own path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("tests run from target/<profile>/deps");
+    let path = profile_dir.join(name);
     assert!(
         path.exists(),
         "{} is missing: build the whole workspace first (`cargo build --workspace`; scripts/test.sh does)",
@@ -64,16 +68,4 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
     }
-}
-
-pub async fn wait_ready(http: &reqwest::Client, admin: &str, what: &str) {
-    for _ in 0..400 {
-        if let Ok(r) = http.get(format!("http://{admin}/readyz")).send().await
-            && r.status() == 200
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{what} did not become ready");
 }
