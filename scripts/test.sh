@@ -15,6 +15,7 @@ source scripts/venv.sh
 venv_require 'pkilint>=0.13,<0.14' 'aiosmtpd>=1.4,<2' pyyaml
 
 python3 scripts/check-static.py
+python3 scripts/check-imports.py
 
 export RUST_BACKTRACE=${RUST_BACKTRACE:-0}
 # First the serial group: tests that restart PostgreSQL or RabbitMQ mid-run, which would disturb
