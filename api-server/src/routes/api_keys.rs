@@ -32,7 +32,7 @@ pub struct ApiKeyOut {
     id: Uuid,
     name: String,
     principal: String,
-    role: String,
+    role: Role,
     created_by: String,
     /// The key that created this one (`null` for the bootstrap key).
     created_by_key_id: Option<Uuid>,

@@ -53,7 +53,7 @@ pub struct CertificateOut {
     common_name: String,
     sans: Vec<String>,
     key_algorithm: String,
-    status: String,
+    status: CertificateStatus,
     /// Past `not_after`; expiry is read off the date, not stored as a state.
     expired: bool,
     short_lived: bool,

@@ -21,7 +21,7 @@ use crate::state::AppState;
 pub struct JobOut {
     id: Uuid,
     kind: String,
-    status: String,
+    status: JobStatus,
     issuer_id: Uuid,
     profile_id: Uuid,
     request: serde_json::Value,

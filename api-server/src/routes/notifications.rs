@@ -27,7 +27,7 @@ pub struct NotificationOut {
     id: Uuid,
     #[serde(rename = "type")]
     event_type: String,
-    status: String,
+    status: NotificationStatus,
     channel_id: Uuid,
     channel_kind: Option<String>,
     certificate_id: Option<Uuid>,

@@ -70,7 +70,7 @@ pub async fn create(db: &DatabaseConnection, actor: &Actor, new: NewKey) -> Resu
             name: new.name,
             key_hash: hash_api_key(&secret).to_vec(),
             principal,
-            role: new.role.as_str().to_owned(),
+            role: new.role,
             created_by: actor.principal.clone(),
             created_at: Utc::now(),
             last_used_at: None,
@@ -106,16 +106,13 @@ pub async fn disable(db: &DatabaseConnection, actor: &Actor, id: Uuid) -> Result
     if key.disabled_at.is_some() {
         return Ok(key);
     }
-    if key.role == Role::Admin.as_str() {
+    if key.role == Role::Admin {
         let now = Utc::now();
         let other_admins = api_keys::list(&txn)
             .await?
             .into_iter()
             .filter(|k| {
-                k.id != id
-                    && k.role == Role::Admin.as_str()
-                    && k.disabled_at.is_none()
-                    && k.expires_at.is_none_or(|t| t > now)
+                k.id != id && k.role == Role::Admin && k.disabled_at.is_none() && k.expires_at.is_none_or(|t| t > now)
             })
             .count();
         if other_admins == 0 {
@@ -146,7 +143,7 @@ pub async fn bootstrap(db: &DatabaseConnection, secret: &str) -> Result<bool, Fa
             name: BOOTSTRAP_KEY_NAME.to_owned(),
             key_hash: hash_api_key(secret).to_vec(),
             principal: BOOTSTRAP_KEY_NAME.to_owned(),
-            role: Role::Admin.as_str().to_owned(),
+            role: Role::Admin,
             created_by: "system:bootstrap".to_owned(),
             created_at: Utc::now(),
             last_used_at: None,

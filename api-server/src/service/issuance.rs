@@ -348,7 +348,7 @@ pub async fn file_job(state: &AppState, actor: &Actor, kind: &str, checked: Chec
         Job {
             id: Uuid::now_v7(),
             kind: kind.to_owned(),
-            status: JobStatus::AwaitingApproval.as_str().to_owned(),
+            status: JobStatus::AwaitingApproval,
             issuer_id: checked.issuer_id,
             profile_id: checked.profile_id,
             request: serde_json::to_value(&checked).context("failed to store the checked request")?,
@@ -452,7 +452,7 @@ pub async fn sign_and_store(
         sans: checked.sans.clone(),
         key_algorithm: checked.key_algorithm.as_str().to_owned(),
         public_key_der: spki,
-        status: CertificateStatus::Active.as_str().to_owned(),
+        status: CertificateStatus::Active,
         short_lived,
         not_before: from_time(cert.not_before),
         not_after: from_time(cert.not_after),
@@ -531,9 +531,9 @@ pub async fn renew(
     let old = certificates::find_for_update(&txn, id)
         .await?
         .ok_or(IssueError::CertificateNotFound)?;
-    match CertificateStatus::parse(&old.status) {
-        Some(CertificateStatus::Active) => {}
-        Some(CertificateStatus::Revoked) => {
+    match old.status {
+        CertificateStatus::Active => {}
+        CertificateStatus::Revoked => {
             let reason = certctl_shared::repo::revocations::find_by_certificate(&txn, id)
                 .await?
                 .map(|r| r.reason);

@@ -29,9 +29,9 @@ pub enum DecideError {
     /// The decider is, or speaks for, the requester (`reason` says how; it is audited).
     #[error("you requested this job, so someone else must {verb} it")]
     OwnRequest { verb: &'static str, reason: &'static str },
-    /// The job is not awaiting a decision; this is its status.
-    #[error("the job is already {0}")]
-    AlreadyDecided(String),
+    /// The job is not awaiting a decision (`None`: it was decided while this decision ran).
+    #[error("the job is already {}", .0.map_or("decided", |s| s.as_str()))]
+    AlreadyDecided(Option<JobStatus>),
     /// Approving issues the certificate; that failed for a reason other than a rule (a rule
     /// broken at approval time fails the job instead).
     #[error(transparent)]
@@ -108,14 +108,14 @@ pub async fn decide(
         txn.commit().await?;
         return Err(DecideError::OwnRequest { verb, reason });
     }
-    if job.status != JobStatus::AwaitingApproval.as_str() {
-        return Err(DecideError::AlreadyDecided(job.status));
+    if job.status != JobStatus::AwaitingApproval {
+        return Err(DecideError::AlreadyDecided(Some(job.status)));
     }
     let note_ref = note.as_deref();
     if !approve {
         let job = jobs::decide(&txn, id, JobStatus::Rejected, &actor.principal, note_ref, None, None)
             .await?
-            .ok_or_else(|| DecideError::AlreadyDecided("decided concurrently".to_owned()))?;
+            .ok_or_else(|| DecideError::AlreadyDecided(None))?;
         actor
             .audit(&txn, "job.reject", "job", id, json!({ "note": note }))
             .await?;
@@ -156,7 +156,7 @@ pub async fn decide(
         Err(_) => None,
         Ok(_) => match stored.renew_of {
             Some(old) => match certificates::find_for_update(&txn, old).await? {
-                Some(c) if c.status == CertificateStatus::Active.as_str() => None,
+                Some(c) if c.status == CertificateStatus::Active => None,
                 _ => Some("the certificate to renew is no longer active".to_owned()),
             },
             None => None,
@@ -173,7 +173,7 @@ pub async fn decide(
             Some(&reason),
         )
         .await?
-        .ok_or_else(|| DecideError::AlreadyDecided("decided concurrently".to_owned()))?;
+        .ok_or_else(|| DecideError::AlreadyDecided(None))?;
         actor
             .audit(
                 &txn,
@@ -211,7 +211,7 @@ pub async fn decide(
         None,
     )
     .await?
-    .ok_or_else(|| DecideError::AlreadyDecided("decided concurrently".to_owned()))?;
+    .ok_or_else(|| DecideError::AlreadyDecided(None))?;
     actor
         .audit(
             &txn,

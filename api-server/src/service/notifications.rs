@@ -16,7 +16,7 @@ pub enum RequeueError {
     NotFound,
     /// Only failed or dead notifications can be requeued; this is its status.
     #[error("only failed or dead notifications can be requeued; this one is {0}")]
-    WrongState(String),
+    WrongState(certctl_shared::model::NotificationStatus),
     #[error(transparent)]
     Fault(#[from] Fault),
 }

@@ -53,12 +53,11 @@ pub async fn revoke(
     let cert = certificates::find_for_update(&txn, id)
         .await?
         .ok_or(RevokeError::NotFound)?;
-    if cert.status == CertificateStatus::Revoked.as_str() {
+    if cert.status == CertificateStatus::Revoked {
         let at = revocations::find_by_certificate(&txn, id).await?.map(|r| r.revoked_at);
         return Err(RevokeError::AlreadyRevoked(at));
     }
-    let from = CertificateStatus::parse(&cert.status)
-        .ok_or_else(|| anyhow::anyhow!("certificate {id} has unknown status {}", cert.status))?;
+    let from = cert.status;
     let rev = revocations::insert(
         &txn,
         Revocation {

@@ -10,7 +10,7 @@ pub struct Model {
     pub name: String,
     pub key_hash: Vec<u8>,
     pub principal: String,
-    pub role: String,
+    pub role: crate::model::Role,
     pub created_by: String,
     pub created_at: DateTimeUtc,
     pub last_used_at: Option<DateTimeUtc>,

@@ -14,7 +14,7 @@ pub struct Model {
     pub sans: Vec<String>,
     pub key_algorithm: String,
     pub public_key_der: Vec<u8>,
-    pub status: String,
+    pub status: crate::model::CertificateStatus,
     pub short_lived: bool,
     pub not_before: DateTimeUtc,
     pub not_after: DateTimeUtc,

@@ -8,7 +8,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub kind: String,
-    pub status: String,
+    pub status: crate::model::JobStatus,
     pub issuer_id: Uuid,
     pub profile_id: Uuid,
     pub request: Json,

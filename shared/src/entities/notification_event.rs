@@ -9,7 +9,7 @@ pub struct Model {
     pub id: Uuid,
     #[sea_orm(column_name = "type")]
     pub event_type: String,
-    pub status: String,
+    pub status: crate::model::NotificationStatus,
     pub channel_id: Uuid,
     pub certificate_id: Option<Uuid>,
     pub payload: Json,

@@ -157,7 +157,7 @@ pub async fn insert_audited(
                 c.sans.clone().into(),
                 c.key_algorithm.clone().into(),
                 c.public_key_der.clone().into(),
-                c.status.clone().into(),
+                c.status.into(),
                 c.short_lived.into(),
                 c.not_before.into(),
                 c.not_after.into(),

@@ -294,7 +294,7 @@ pub enum Requeue {
     Done(Box<Event>),
     NotFound,
     /// Only failed or dead rows can be requeued; this is the row's status.
-    WrongState(String),
+    WrongState(NotificationStatus),
 }
 
 /// Resets a failed or dead row to a fresh pending one, atomically. It is stamped as dispatched:

@@ -131,7 +131,7 @@ async fn expired_keys_are_refused_and_last_used_is_stamped() {
             name: "expired".into(),
             key_hash: hash_api_key(&secret).to_vec(),
             principal: "expired".into(),
-            role: "admin".into(),
+            role: certctl_shared::model::Role::Admin,
             created_by: "test".into(),
             created_at: Utc::now() - Duration::days(2),
             last_used_at: None,

@@ -683,7 +683,7 @@ async fn poison_messages_are_dead_lettered_and_rows_stay_safe() {
 /// (the relay's partial indexes once made every claim read all their stale entries).
 #[tokio::test]
 async fn batched_claims_and_outcomes_touch_only_what_they_own() {
-    use certctl_shared::model::EventType;
+    use certctl_shared::model::{EventType, NotificationStatus};
     use certctl_shared::repo::notifications::{self as repo, AttemptRecord, Finished, Outcome};
     use sea_orm::{ConnectionTrait, TransactionTrait};
     let app = TestApp::spawn().await;
@@ -709,7 +709,7 @@ async fn batched_claims_and_outcomes_touch_only_what_they_own() {
     let mut want = vec![a, b];
     want.sort();
     assert_eq!(ids, want, "each claimable row once, unknown ids ignored");
-    assert!(claimed.iter().all(|c| c.event.status == "sending"
+    assert!(claimed.iter().all(|c| c.event.status == NotificationStatus::Sending
         && c.event.locked_by.as_deref() == Some("w1")
         && c.channel.as_ref().map(|ch| ch.id) == Some(channel)
         && c.attempt == 1));
@@ -759,9 +759,9 @@ async fn batched_claims_and_outcomes_touch_only_what_they_own() {
         let app = &app;
         async move { repo::find(&app.db, id).await.unwrap().unwrap() }
     };
-    assert_eq!(row(a).await.status, "sent");
-    assert_eq!(row(b).await.status, "sending");
-    assert_eq!(row(c).await.status, "pending");
+    assert_eq!(row(a).await.status, NotificationStatus::Sent);
+    assert_eq!(row(b).await.status, NotificationStatus::Sending);
+    assert_eq!(row(c).await.status, NotificationStatus::Pending);
     // Every claim recorded its attempt as in progress; only `a`'s was finished.
     let attempts = repo::attempts(&app.db, a).await.unwrap();
     assert_eq!(
