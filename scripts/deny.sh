@@ -14,13 +14,17 @@ if ! cargo deny --version >/dev/null 2>&1; then
 fi
 
 cargo deny --log-level error check bans licenses sources
-db_dir=$(compgen -G "${CARGO_HOME:-$HOME/.cargo}/advisory-dbs/advisory-db-*" | head -n1 || true)
-db_date() { git -C "$db_dir" log -1 --format=%cs 2>/dev/null || echo "unknown date"; }
-if cargo deny --log-level error fetch db >/dev/null 2>&1 && [[ -n $db_dir ]]; then
-  echo "RustSec advisory database as of $(db_date)"
-  cargo deny --offline --log-level error check advisories
-elif [[ -n $db_dir && -d $db_dir/crates ]]; then
-  echo "the advisory database cannot be fetched; checking against the copy on disk, as of $(db_date)"
+db_on_disk() { compgen -G "${CARGO_HOME:-$HOME/.cargo}/advisory-dbs/advisory-db-*/crates" | head -n1 | xargs -r dirname; }
+db_date() { git -C "$1" log -1 --format=%cs 2>/dev/null || echo "an unknown date"; }
+if cargo deny --log-level error fetch db >/dev/null 2>&1; then
+  fetched=yes
+else
+  fetched=no
+fi
+db_dir=$(db_on_disk || true)
+if [[ -n $db_dir ]]; then
+  [[ $fetched == yes ]] || echo "the advisory database cannot be fetched; checking against the copy on disk"
+  echo "RustSec advisory database as of $(db_date "$db_dir")"
   cargo deny --offline --log-level error check advisories
 else
   echo "WARNING: no RustSec advisory database reachable or on disk: advisories NOT checked" >&2

@@ -12,10 +12,9 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use certctl_shared::crypto::{hash_api_key, hashes_equal};
-use certctl_shared::model::Role;
+use certctl_shared::model::{ApiKeyId, Role};
 use certctl_shared::repo::{api_keys, audit};
 use chrono::Utc;
-use uuid::Uuid;
 
 use crate::denials::Denial;
 use crate::error::ApiError;
@@ -96,7 +95,7 @@ pub fn role_grants(role: Role, permission: Permission) -> bool {
 /// The authenticated caller, available to handlers as an extension.
 #[derive(Clone, Debug)]
 pub struct Principal {
-    pub key_id: Uuid,
+    pub key_id: ApiKeyId,
     pub key_name: String,
     /// The identity written to audit rows and compared for self-approval.
     pub principal: String,
@@ -234,7 +233,7 @@ async fn authenticate(state: &AppState, authorization: Option<header::HeaderValu
 }
 
 /// Writes `last_used_at` at most once a minute per key and replica, off the request path.
-fn stamp_last_used(state: &AppState, key_id: Uuid) {
+fn stamp_last_used(state: &AppState, key_id: ApiKeyId) {
     let now = Instant::now();
     {
         let mut stamps = state.key_stamps.lock().unwrap_or_else(|p| p.into_inner());

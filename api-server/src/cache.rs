@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use certctl_pki::LoadedIssuer;
 use certctl_shared::entities::certificate_profile::Model as Profile;
 use certctl_shared::entities::issuer::Model as Issuer;
-use uuid::Uuid;
+use certctl_shared::model::{IssuerId, ProfileId};
 
 /// An issuer ready to sign: its row, its decrypted key and its chain. Issuers are never updated,
 /// so a replica caches them for good; only an unseal and key parse per issuer is saved, and the
@@ -22,14 +22,14 @@ pub struct CachedIssuer {
 
 #[derive(Default)]
 pub struct Caches {
-    issuers: Mutex<HashMap<Uuid, Arc<CachedIssuer>>>,
+    issuers: Mutex<HashMap<IssuerId, Arc<CachedIssuer>>>,
     /// Possibly stale: issuance re-checks the revision in the statement that stores the
     /// certificate.
-    profiles: Mutex<HashMap<Uuid, Arc<Profile>>>,
+    profiles: Mutex<HashMap<ProfileId, Arc<Profile>>>,
 }
 
 impl Caches {
-    pub fn issuer(&self, id: Uuid) -> Option<Arc<CachedIssuer>> {
+    pub fn issuer(&self, id: IssuerId) -> Option<Arc<CachedIssuer>> {
         self.issuers.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
     }
 
@@ -40,7 +40,7 @@ impl Caches {
             .insert(issuer.row.id, issuer);
     }
 
-    pub fn profile(&self, id: Uuid) -> Option<Arc<Profile>> {
+    pub fn profile(&self, id: ProfileId) -> Option<Arc<Profile>> {
         self.profiles
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -55,7 +55,7 @@ impl Caches {
             .insert(profile.id, profile);
     }
 
-    pub fn forget_profile(&self, id: Uuid) {
+    pub fn forget_profile(&self, id: ProfileId) {
         self.profiles.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
     }
 }

@@ -14,12 +14,12 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use certctl_shared::model::ApiKeyId;
 use certctl_shared::repo::audit::{self, NewAuditEvent};
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 /// Open windows tracked at once; past this, denials are written one row each (still audited).
 const MAX_TRACKED: usize = 10_000;
@@ -27,7 +27,7 @@ const MAX_TRACKED: usize = 10_000;
 /// What is the same about two denials that are counted together.
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
 struct Repeat {
-    key_id: Uuid,
+    key_id: ApiKeyId,
     method: String,
     route: String,
 }
@@ -46,7 +46,7 @@ struct Window {
 
 /// One refused request.
 pub struct Denial<'a> {
-    pub key_id: Uuid,
+    pub key_id: ApiKeyId,
     pub principal: &'a str,
     pub role: &'static str,
     pub permission: &'static str,
@@ -197,7 +197,7 @@ fn aggregate_row(key: &Repeat, w: &Window) -> NewAuditEvent {
 mod tests {
     use super::*;
 
-    fn denial<'a>(key_id: Uuid, route: &'a str) -> Denial<'a> {
+    fn denial<'a>(key_id: ApiKeyId, route: &'a str) -> Denial<'a> {
         Denial {
             key_id,
             principal: "mallory",
@@ -217,7 +217,7 @@ mod tests {
     #[test]
     fn repeats_in_a_window_cost_one_row_and_add_up_when_it_closes() {
         let d = Denials::new(Duration::from_secs(60));
-        let (key, t0) = (Uuid::now_v7(), Instant::now());
+        let (key, t0) = (ApiKeyId::new(), Instant::now());
         let mut written = Vec::new();
         for i in 0..1000 {
             written.extend(d.record(&denial(key, "/api/v1/certificates"), t0 + Duration::from_millis(i)));
@@ -236,7 +236,7 @@ mod tests {
     fn different_keys_and_routes_are_counted_apart() {
         let d = Denials::new(Duration::from_secs(60));
         let t0 = Instant::now();
-        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let (a, b) = (ApiKeyId::new(), ApiKeyId::new());
         assert!(d.record(&denial(a, "/x"), t0).is_some());
         assert!(d.record(&denial(b, "/x"), t0).is_some());
         assert!(d.record(&denial(a, "/y"), t0).is_some());
@@ -246,7 +246,7 @@ mod tests {
     #[test]
     fn a_new_window_after_a_closed_one_keeps_the_old_count() {
         let d = Denials::new(Duration::from_secs(10));
-        let (key, t0) = (Uuid::now_v7(), Instant::now());
+        let (key, t0) = (ApiKeyId::new(), Instant::now());
         let mut rows: Vec<NewAuditEvent> = Vec::new();
         for i in 0..5 {
             rows.extend(d.record(&denial(key, "/x"), t0 + Duration::from_secs(i)));
@@ -261,7 +261,7 @@ mod tests {
     #[test]
     fn shutdown_writes_every_open_window() {
         let d = Denials::new(Duration::from_secs(600));
-        let (key, t0) = (Uuid::now_v7(), Instant::now());
+        let (key, t0) = (ApiKeyId::new(), Instant::now());
         for _ in 0..3 {
             d.record(&denial(key, "/x"), t0);
         }

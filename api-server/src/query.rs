@@ -68,10 +68,11 @@ impl Params {
         Ok(Some(v))
     }
 
-    pub fn uuid(&mut self, name: &str) -> Result<Option<Uuid>, ApiError> {
+    /// A UUID, as whichever id type the parameter names.
+    pub fn uuid<T: From<Uuid>>(&mut self, name: &str) -> Result<Option<T>, ApiError> {
         self.text(name)?
             .map(|v| {
-                v.parse::<Uuid>().map_err(|_| {
+                v.parse::<Uuid>().map(T::from).map_err(|_| {
                     invalid(format!(
                         "{name} must be a UUID such as 0191e7a4-5b7c-7d2e-9f10-123456789abc"
                     ))

@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use crate::config::ApiConfig;
 use certctl_pki::PkiUrls;
+use certctl_shared::model::{ApiKeyId, NotificationId};
 use sea_orm::DatabaseConnection;
-use uuid::Uuid;
 
 use certctl_shared::queue::Publisher;
 
@@ -26,7 +26,7 @@ pub struct AppState {
     /// Publishes notification ids after their rows are committed.
     pub publisher: Publisher,
     /// When this replica last stamped each key's `last_used_at`, to keep that off the hot path.
-    pub key_stamps: Arc<Mutex<HashMap<Uuid, Instant>>>,
+    pub key_stamps: Arc<Mutex<HashMap<ApiKeyId, Instant>>>,
     /// Repeated identical 403s, aggregated before they reach the audit log.
     pub denials: Arc<Denials>,
 }
@@ -35,7 +35,7 @@ impl AppState {
     /// Publishes committed notifications in the background. The request does not wait on the
     /// broker: if publishing fails (the broker is down, say), the rows stay `pending` and the
     /// worker's relay loop republishes them after its grace period.
-    pub fn dispatch(&self, ids: Vec<Uuid>) {
+    pub fn dispatch(&self, ids: Vec<NotificationId>) {
         if ids.is_empty() {
             return;
         }

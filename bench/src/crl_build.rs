@@ -25,9 +25,9 @@ use certctl_pki::{KeyAlgorithm, LoadedIssuer};
 use certctl_shared::clock::to_time;
 use certctl_shared::config::Env;
 use certctl_shared::crypto::issuer_key_context;
+use certctl_shared::model::IssuerId;
 use certctl_shared::repo::{crls, issuers};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult, Statement};
-use uuid::Uuid;
 
 /// The worker's allocator, so the peak memory is the worker's.
 #[global_allocator]
@@ -56,7 +56,7 @@ async fn main() -> anyhow::Result<()> {
         if flag != "--phases" {
             bail!("usage: certctl-bench-crl-build [--phases ISSUER_ID]");
         }
-        let issuer: Uuid = std::env::args()
+        let issuer: IssuerId = std::env::args()
             .nth(2)
             .context("--phases needs the issuer id")?
             .parse()?;
@@ -99,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// The tick's parts, timed one by one (the worker's code, without the claim and the numbering).
-async fn phases(db: &DatabaseConnection, config: &WorkerConfig, issuer_id: Uuid) -> anyhow::Result<()> {
+async fn phases(db: &DatabaseConnection, config: &WorkerConfig, issuer_id: IssuerId) -> anyhow::Result<()> {
     let t = Instant::now();
     let row = issuers::find_by_id(db, issuer_id).await?.context("no such issuer")?;
     let alg = KeyAlgorithm::parse(&row.key_algorithm).context("unknown key algorithm")?;
@@ -107,7 +107,7 @@ async fn phases(db: &DatabaseConnection, config: &WorkerConfig, issuer_id: Uuid)
         .keys
         .open(&issuer_key_context(row.id), &row.private_key_ciphertext)
         .context("cannot open the CA key")?;
-    let issuer = LoadedIssuer::load(row.id, row.certificate_der, alg, &pkcs8)?;
+    let issuer = LoadedIssuer::load(row.id.into(), row.certificate_der, alg, &pkcs8)?;
     let load_ms = t.elapsed().as_millis();
 
     let t = Instant::now();

@@ -136,7 +136,7 @@ pub async fn export(args: Vec<String>) -> anyhow::Result<()> {
     write(&out, "ca.pem", pem("CERTIFICATE", &row.certificate_der))?;
     if let Some(kek) = flags.get("ca-kek") {
         let pkcs8 = keys(kek)?
-            .open(&issuer_key_context(issuer), &row.private_key_ciphertext)
+            .open(&issuer_key_context(issuer.into()), &row.private_key_ciphertext)
             .context("cannot open the CA key with --ca-kek")?;
         write(&out, "ca.key", pem("PRIVATE KEY", &pkcs8))?;
     }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use certctl_shared::channel_config::{ChannelConfig, merge, secret_context};
 use certctl_shared::crypto::KeyEncryptionKeys;
 use certctl_shared::entities::notification_channel::Model as Channel;
-use certctl_shared::model::ChannelKind;
+use certctl_shared::model::{ChannelId, ChannelKind, NotificationId};
 use certctl_shared::repo::notifications::{self, AttemptRecord, Claimed, Finished, Outcome};
 use certctl_shared::retry::{AfterFailure, RetryPolicy};
 use chrono::Utc;
@@ -55,7 +55,7 @@ pub const WRITE_CONNECTIONS: u32 = 2 * BATCHES_IN_FLIGHT as u32;
 
 /// The claim and outcome writes of concurrent deliveries, batched (see [`crate::batch`]).
 pub struct Writes {
-    claims: Batcher<Uuid, Option<Claimed>>,
+    claims: Batcher<NotificationId, Option<Claimed>>,
     outcomes: Batcher<Finished, bool>,
 }
 
@@ -63,10 +63,10 @@ impl Writes {
     pub fn spawn(db: DatabaseConnection, worker_id: String, lease: Duration) -> Self {
         let claim_db = db.clone();
         let worker_id = Arc::new(worker_id);
-        let claims = Batcher::spawn(MAX_BATCH, BATCHES_IN_FLIGHT, move |ids: Arc<[Uuid]>| {
+        let claims = Batcher::spawn(MAX_BATCH, BATCHES_IN_FLIGHT, move |ids: Arc<[NotificationId]>| {
             let (db, worker_id) = (claim_db.clone(), worker_id.clone());
             async move {
-                let mut claimed: std::collections::HashMap<Uuid, _> =
+                let mut claimed: std::collections::HashMap<NotificationId, _> =
                     notifications::claim_many(&db, &ids, &worker_id, lease)
                         .await?
                         .into_iter()
@@ -79,7 +79,7 @@ impl Writes {
         let outcomes = Batcher::spawn(MAX_BATCH, BATCHES_IN_FLIGHT, move |done: Arc<[Finished]>| {
             let db = db.clone();
             async move {
-                let recorded: std::collections::HashSet<(Uuid, Uuid)> =
+                let recorded: std::collections::HashSet<(NotificationId, Uuid)> =
                     notifications::finish_many(&db, &done).await?.into_iter().collect();
                 Ok(done.iter().map(|d| recorded.contains(&(d.id, d.lease_token))).collect())
             }
@@ -121,7 +121,7 @@ struct Attempt {
 impl Deliverer {
     /// Claims the row, makes one attempt and records it. The caller acks the message afterwards.
     #[tracing::instrument(name = "deliver", skip_all, fields(notification.id = %id))]
-    pub async fn process(&self, id: Uuid) -> Result<Processed, DbErr> {
+    pub async fn process(&self, id: NotificationId) -> Result<Processed, DbErr> {
         let Some(claimed) = self.through_outages(|| self.writes.claims.call(id)).await? else {
             self.metrics.skipped.inc();
             return Ok(Processed::Skipped);
@@ -214,7 +214,7 @@ impl Deliverer {
     /// Writes the attempt's outcome under the claim's lease, then counts and logs it.
     async fn record(
         &self,
-        id: Uuid,
+        id: NotificationId,
         lease_token: Uuid,
         attempt_no: i32,
         budget_slot: u32,
@@ -298,7 +298,7 @@ impl Deliverer {
     }
 
     /// The channel's full settings, or why it cannot be used.
-    fn channel_state(&self, channel_id: Uuid, channel: Option<Channel>) -> ChannelState {
+    fn channel_state(&self, channel_id: ChannelId, channel: Option<Channel>) -> ChannelState {
         let Some(ch) = channel else {
             return ChannelState::Gone(format!("channel {channel_id} no longer exists"));
         };

@@ -19,6 +19,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use certctl_pki::der::{INTEGER, NULL, OCTET_STRING, OID, SEQUENCE, push_tlv, tlv, unsigned_integer};
 use certctl_pki::ocsp::{ErrorStatus, OcspSigner, build_request, parse_request};
 use certctl_pki::{CaIdentity, CaRequest, KeyAlgorithm, LoadedIssuer, PkiUrls, build_ca, generate_key};
+use certctl_shared::model::IssuerId;
 use time::OffsetDateTime;
 use tower::ServiceExt;
 use uuid::Uuid;
@@ -38,9 +39,9 @@ const CA_KEY_PKCS8_HEX: &str = concat!(
 );
 
 pub const CA_COMMON_NAME: &str = "certctl fuzz root";
-pub const ISSUER_ID: Uuid = Uuid::from_u128(0x0196_0000_0000_7000_8000_0000_0000_0001);
+pub const ISSUER_ID: IssuerId = IssuerId(Uuid::from_u128(0x0196_0000_0000_7000_8000_0000_0000_0001));
 /// The same CA again, without an OCSP signer (answers `tryLater` once past the parser).
-pub const SIGNERLESS_ID: Uuid = Uuid::from_u128(0x0196_0000_0000_7000_8000_0000_0000_0002);
+pub const SIGNERLESS_ID: IssuerId = IssuerId(Uuid::from_u128(0x0196_0000_0000_7000_8000_0000_0000_0002));
 
 /// Serial magnitudes (no leading zero octets) the store knows.
 pub const GOOD: &[&[u8]] = &[&[0x01], &[0x7f, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99]];
@@ -76,7 +77,7 @@ impl Fixture {
         let now = OffsetDateTime::now_utc();
         let urls = PkiUrls::new("http://responder.invalid");
         let ca = build_ca(CaRequest {
-            id: ISSUER_ID,
+            id: ISSUER_ID.as_uuid(),
             common_name: CA_COMMON_NAME,
             key: &ca_key,
             not_before: now - Duration::from_secs(3600),
@@ -85,7 +86,7 @@ impl Fixture {
             urls: &urls,
         })
         .expect("CA builds");
-        let loaded = LoadedIssuer::load(ISSUER_ID, ca.der.clone(), alg, &pkcs8).expect("CA loads");
+        let loaded = LoadedIssuer::load(ISSUER_ID.as_uuid(), ca.der.clone(), alg, &pkcs8).expect("CA loads");
         let signer_key = generate_key(alg).expect("signer key");
         let signer_cert = certctl_pki::issue_ocsp_signer(
             &loaded,

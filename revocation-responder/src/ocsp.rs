@@ -203,7 +203,7 @@ mod tests {
         };
         let store = Store::default();
         let issuer = store
-            .insert_detached(id, cert.der, Some(signer), [(vec![1u8; 16], Status::Good)])
+            .insert_detached(id.into(), cert.der, Some(signer), [(vec![1u8; 16], Status::Good)])
             .unwrap();
         (store, issuer)
     }

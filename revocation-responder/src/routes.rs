@@ -13,8 +13,8 @@ use base64::Engine;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use certctl_pki::ocsp::{ErrorStatus, cert_id_for};
+use certctl_shared::model::IssuerId;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::metrics::ResponderMetrics;
 use crate::ocsp::{Answer, AnswerKind, OcspSettings, answer, cached_answer};
@@ -59,7 +59,7 @@ fn unknown_issuer() -> Response {
 }
 
 fn find_issuer(state: &PublicState, raw: &str) -> Option<Arc<Issuer>> {
-    Uuid::parse_str(raw).ok().and_then(|id| state.store.issuer(&id))
+    raw.parse::<IssuerId>().ok().and_then(|id| state.store.issuer(&id))
 }
 
 fn http_date(t: OffsetDateTime) -> HeaderValue {

@@ -16,6 +16,7 @@ use certctl_pki::ocsp::OcspSigner;
 use certctl_pki::{CaIdentity, KeyAlgorithm};
 use certctl_shared::clock::to_time;
 use certctl_shared::crypto::{KeyEncryptionKeys, signer_key_context};
+use certctl_shared::model::IssuerId;
 use certctl_shared::repo::responder as repo;
 use sea_orm::DatabaseConnection;
 use time::OffsetDateTime;
@@ -58,7 +59,7 @@ pub struct CachedResponse {
 }
 
 pub struct Issuer {
-    pub id: Uuid,
+    pub id: IssuerId,
     pub identity: CaIdentity,
     pub ca_der: Bytes,
     pub ca_etag: String,
@@ -127,7 +128,7 @@ pub fn etag_of(bytes: &[u8]) -> String {
 }
 
 pub struct Store {
-    issuers: RwLock<HashMap<Uuid, Arc<Issuer>>>,
+    issuers: RwLock<HashMap<IssuerId, Arc<Issuer>>>,
     /// Signed responses cached across all issuers, and the bound on them.
     cached: std::sync::atomic::AtomicUsize,
     cache_limit: usize,
@@ -165,7 +166,7 @@ impl Store {
     /// Adds an issuer without a database: for fuzzing and benchmarks of the request path.
     pub fn insert_detached(
         &self,
-        id: Uuid,
+        id: IssuerId,
         ca_der: Vec<u8>,
         signer: Option<Signer>,
         statuses: impl IntoIterator<Item = (Vec<u8>, Status)>,
@@ -194,7 +195,7 @@ impl Store {
         self.loaded.store(true, Ordering::Release);
     }
 
-    pub fn issuer(&self, id: &Uuid) -> Option<Arc<Issuer>> {
+    pub fn issuer(&self, id: &IssuerId) -> Option<Arc<Issuer>> {
         read(&self.issuers).get(id).cloned()
     }
 
@@ -244,7 +245,7 @@ pub struct Refresher {
     since: Option<String>,
     /// Issuers whose CA certificate cannot be read: not served, and their rows skipped rather
     /// than holding the horizon back.
-    unreadable: std::collections::HashSet<Uuid>,
+    unreadable: std::collections::HashSet<IssuerId>,
 }
 
 impl Refresher {
@@ -272,7 +273,7 @@ impl Refresher {
             ..RefreshStats::default()
         };
         // Group by issuer so each map is locked once.
-        let mut by_issuer: HashMap<Uuid, Vec<Change>> = HashMap::new();
+        let mut by_issuer: HashMap<IssuerId, Vec<Change>> = HashMap::new();
         for c in certs {
             let Ok(serial) = hex::decode(&c.serial_hex) else {
                 tracing::warn!(serial = c.serial_hex, "certificate with an unreadable serial skipped");
@@ -324,7 +325,7 @@ impl Refresher {
 
     async fn refresh_issuers(&mut self) -> anyhow::Result<()> {
         let rows = repo::issuers(&self.db).await?;
-        let known: Vec<Uuid> = read(&self.store.issuers).keys().copied().collect();
+        let known: Vec<IssuerId> = read(&self.store.issuers).keys().copied().collect();
         let new: Vec<_> = rows
             .into_iter()
             .filter(|r| !known.contains(&r.id) && !self.unreadable.contains(&r.id))
@@ -414,7 +415,7 @@ impl Refresher {
                 number: meta.crl_number,
                 this_update: to_time(meta.this_update),
                 next_update: to_time(meta.next_update),
-                etag: format!("\"{}-{}\"", meta.issuer_id.simple(), meta.crl_number),
+                etag: format!("\"{}-{}\"", meta.issuer_id.as_uuid().simple(), meta.crl_number),
                 der: Bytes::from(der),
             };
             *write(&issuer.crl) = Some(Arc::new(crl));

@@ -307,7 +307,7 @@ pub fn merge(clear: &Value, secret: &Value) -> Value {
 }
 
 /// The AAD binding a channel's sealed secrets to its row.
-pub fn secret_context(channel_id: uuid::Uuid) -> String {
+pub fn secret_context(channel_id: crate::model::ChannelId) -> String {
     format!("channel:{channel_id}")
 }
 

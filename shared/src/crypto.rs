@@ -176,7 +176,7 @@ impl KeyEncryptionKeys {
 }
 
 /// Associated data binding a sealed CA key to its issuer row.
-pub fn issuer_key_context(issuer_id: uuid::Uuid) -> String {
+pub fn issuer_key_context(issuer_id: crate::model::IssuerId) -> String {
     format!("issuer:{issuer_id}")
 }
 

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use crate::model::NotificationId;
 use lapin::options::{
     BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
@@ -18,7 +19,6 @@ use opentelemetry::propagation::{Extractor, Injector};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 /// The routing key of delivery messages.
 pub const ROUTING_KEY: &str = "deliver";
@@ -186,7 +186,7 @@ impl Topology {
 #[serde(tag = "type")]
 pub enum QueueMessage {
     #[serde(rename = "deliver.v1")]
-    DeliverV1 { notification_id: Uuid },
+    DeliverV1 { notification_id: NotificationId },
 }
 
 /// Reconnection waits: 250 ms doubling to 30 s, with jitter so replicas that lost the broker
@@ -313,7 +313,7 @@ impl Publisher {
     /// Publishes one delivery message and waits for the broker's confirm. The message carries the
     /// trace context of this `publish` span, so the worker's spans join the same trace.
     #[tracing::instrument(name = "publish", skip_all, fields(notification.id = %notification_id, messaging.system = "rabbitmq"))]
-    pub async fn publish(&self, notification_id: Uuid) -> Result<(), PublishError> {
+    pub async fn publish(&self, notification_id: NotificationId) -> Result<(), PublishError> {
         let ch = self.confirm_channel().await?;
         let body = serde_json::to_vec(&QueueMessage::DeliverV1 { notification_id }).unwrap_or_default();
         let mut headers = FieldTable::default();
@@ -403,6 +403,7 @@ pub fn extract_trace_context(headers: Option<&FieldTable>) -> opentelemetry::Con
 #[cfg(test)]
 mod tests {
     use super::*;
+    use uuid::Uuid;
 
     #[test]
     fn reconnects_start_quick_back_off_to_half_a_minute_and_never_give_up() {
@@ -419,7 +420,7 @@ mod tests {
 
     #[test]
     fn messages_are_tagged_and_versioned() {
-        let id = Uuid::nil();
+        let id = NotificationId(Uuid::nil());
         let json = serde_json::to_string(&QueueMessage::DeliverV1 { notification_id: id }).unwrap();
         assert_eq!(json, format!(r#"{{"type":"deliver.v1","notification_id":"{id}"}}"#));
         assert!(serde_json::from_str::<QueueMessage>(r#"{"type":"deliver.v9","notification_id":"x"}"#).is_err());

@@ -3,11 +3,11 @@
 use axum::Json;
 use axum::http::StatusCode;
 use certctl_shared::entities::api_key::Model as ApiKey;
+use certctl_shared::model::ApiKeyId;
 use certctl_shared::model::Role;
 use certctl_shared::repo::api_keys;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::ListOut;
 use crate::auth::{Principal, RequestId};
@@ -29,13 +29,13 @@ pub struct ApiKeyIn {
 /// A key as listed: never the secret, never the hash.
 #[derive(Serialize)]
 pub struct ApiKeyOut {
-    id: Uuid,
+    id: ApiKeyId,
     name: String,
     principal: String,
     role: Role,
     created_by: String,
     /// The key that created this one (`null` for the bootstrap key).
-    created_by_key_id: Option<Uuid>,
+    created_by_key_id: Option<ApiKeyId>,
     created_at: DateTime<Utc>,
     last_used_at: Option<DateTime<Utc>>,
     disabled_at: Option<DateTime<Utc>>,
@@ -96,7 +96,7 @@ pub async fn disable_api_key(
     State(state): State<AppState>,
     principal: Principal,
     request_id: RequestId,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<ApiKeyId>,
 ) -> Result<Json<ApiKeyOut>, ApiError> {
     let key = svc::disable(&state.db, &principal.actor(request_id), id).await?;
     Ok(Json(key.into()))

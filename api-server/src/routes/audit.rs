@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use certctl_shared::entities::audit_event::Model as AuditEvent;
+use certctl_shared::model::ApiKeyId;
 use certctl_shared::repo::audit::{self, AuditFilter};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -24,7 +25,7 @@ pub struct AuditEventOut {
     details: serde_json::Value,
     request_id: Option<String>,
     /// The API key that acted; `null` for system actors.
-    key_id: Option<Uuid>,
+    key_id: Option<ApiKeyId>,
     /// How the actor came in (`api`, `system`); `null` on rows older than this field.
     protocol: Option<String>,
     created_at: DateTime<Utc>,

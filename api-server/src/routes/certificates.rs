@@ -7,13 +7,13 @@ use axum::response::{IntoResponse, Response};
 use certctl_pki::KeyAlgorithm;
 use certctl_shared::entities::certificate::Model as Certificate;
 use certctl_shared::entities::certificate_revocation::Model as Revocation;
+use certctl_shared::model::{CertificateId, IssuerId, JobId, ProfileId};
 use certctl_shared::model::{CertificateStatus, RevocationReason};
 use certctl_shared::repo::certificates::{self, CertificateFilter};
 use certctl_shared::repo::revocations;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use uuid::Uuid;
 
 use super::ListOut;
 use crate::auth::{Principal, RequestId};
@@ -28,8 +28,8 @@ use crate::state::AppState;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IssueIn {
-    issuer_id: Uuid,
-    profile_id: Uuid,
+    issuer_id: IssuerId,
+    profile_id: ProfileId,
     common_name: String,
     sans: Option<Vec<String>>,
     ttl_seconds: Option<i64>,
@@ -46,9 +46,9 @@ pub struct RevocationOut {
 
 #[derive(Serialize)]
 pub struct CertificateOut {
-    id: Uuid,
-    issuer_id: Uuid,
-    profile_id: Uuid,
+    id: CertificateId,
+    issuer_id: IssuerId,
+    profile_id: ProfileId,
     serial_hex: String,
     common_name: String,
     sans: Vec<String>,
@@ -59,9 +59,9 @@ pub struct CertificateOut {
     short_lived: bool,
     not_before: DateTime<Utc>,
     not_after: DateTime<Utc>,
-    renewed_from_id: Option<Uuid>,
-    superseded_by_id: Option<Uuid>,
-    job_id: Option<Uuid>,
+    renewed_from_id: Option<CertificateId>,
+    superseded_by_id: Option<CertificateId>,
+    job_id: Option<JobId>,
     requested_by: String,
     created_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -197,7 +197,7 @@ pub async fn list_certificates(
 
 pub async fn get_certificate(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<CertificateId>,
 ) -> Result<Json<CertificateOut>, ApiError> {
     let cert = certificates::find_by_id(&state.db, id)
         .await?
@@ -209,7 +209,7 @@ pub async fn get_certificate(
 /// The certificate followed by its issuing chain, as `application/pem-certificate-chain`.
 pub async fn get_certificate_pem(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<CertificateId>,
 ) -> Result<Response, ApiError> {
     let cert = certificates::find_by_id(&state.db, id)
         .await?
@@ -232,7 +232,7 @@ pub async fn renew_certificate(
     State(state): State<AppState>,
     principal: Principal,
     request_id: RequestId,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<CertificateId>,
     ApiJson(body): ApiJson<RenewIn>,
 ) -> Result<Response, ApiError> {
     let outcome = issuance::renew(&state, &principal.actor(request_id), id, body.ttl_seconds).await?;
@@ -272,7 +272,7 @@ pub async fn revoke_certificate(
     State(state): State<AppState>,
     principal: Principal,
     request_id: RequestId,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<CertificateId>,
     ApiJson(body): ApiJson<RevokeIn>,
 ) -> Result<Json<CertificateOut>, ApiError> {
     let reason = parse_reason(body.reason.as_deref())?;
@@ -284,9 +284,9 @@ pub async fn revoke_certificate(
 #[serde(deny_unknown_fields)]
 pub struct BulkRevokeIn {
     reason: Option<String>,
-    issuer_id: Option<Uuid>,
-    profile_id: Option<Uuid>,
-    certificate_ids: Option<Vec<Uuid>>,
+    issuer_id: Option<IssuerId>,
+    profile_id: Option<ProfileId>,
+    certificate_ids: Option<Vec<CertificateId>>,
 }
 
 pub async fn bulk_revoke_certificates(

@@ -6,12 +6,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use certctl_shared::channel_config::{displayed, secret_context, secret_fields};
 use certctl_shared::entities::notification_channel::Model as Channel;
+use certctl_shared::model::ChannelId;
 use certctl_shared::model::{ChannelKind, EventType};
 use certctl_shared::repo::channels;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use super::ListOut;
 use super::notifications::NotificationOut;
@@ -49,7 +49,7 @@ pub struct ChannelPatch {
 /// A channel as shown: settings without secrets, and which secrets are set.
 #[derive(Serialize)]
 pub struct ChannelOut {
-    id: Uuid,
+    id: ChannelId,
     name: String,
     kind: String,
     config: Value,
@@ -126,7 +126,7 @@ pub async fn list_channels(State(state): State<AppState>) -> Result<Json<ListOut
 
 pub async fn get_channel(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<ChannelId>,
 ) -> Result<Json<ChannelOut>, ApiError> {
     let row = channels::find_live(&state.db, id)
         .await?
@@ -138,7 +138,7 @@ pub async fn update_channel(
     State(state): State<AppState>,
     principal: Principal,
     request_id: RequestId,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<ChannelId>,
     ApiJson(patch): ApiJson<ChannelPatch>,
 ) -> Result<Json<ChannelOut>, ApiError> {
     let row = svc::update(
@@ -160,7 +160,7 @@ pub async fn delete_channel(
     State(state): State<AppState>,
     principal: Principal,
     request_id: RequestId,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<ChannelId>,
 ) -> Result<StatusCode, ApiError> {
     svc::delete(&state, &principal.actor(request_id), id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -171,7 +171,7 @@ pub async fn test_channel(
     State(state): State<AppState>,
     principal: Principal,
     request_id: RequestId,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<ChannelId>,
 ) -> Result<Response, ApiError> {
     let (event, kind) = svc::test(&state, &principal.actor(request_id), id).await?;
     let out = NotificationOut::new(event, Some(kind), state.config.notifications.retry.max_attempts);

@@ -5,10 +5,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use certctl_pki::KeyAlgorithm;
 use certctl_shared::entities::issuer::Model as Issuer;
+use certctl_shared::model::IssuerId;
 use certctl_shared::repo::issuers;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::ListOut;
 use crate::auth::{Principal, RequestId};
@@ -23,18 +23,18 @@ pub struct IssuerIn {
     name: String,
     common_name: String,
     key_algorithm: KeyAlgorithm,
-    parent_issuer_id: Option<Uuid>,
+    parent_issuer_id: Option<IssuerId>,
     validity_days: Option<u32>,
 }
 
 /// An issuer as shown: never its key.
 #[derive(Serialize)]
 pub struct IssuerOut {
-    id: Uuid,
+    id: IssuerId,
     name: String,
     common_name: String,
     key_algorithm: String,
-    parent_issuer_id: Option<Uuid>,
+    parent_issuer_id: Option<IssuerId>,
     is_root: bool,
     serial_hex: String,
     not_before: DateTime<Utc>,
@@ -96,7 +96,7 @@ pub async fn list_issuers(State(state): State<AppState>) -> Result<Json<ListOut<
 
 pub async fn get_issuer(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<IssuerId>,
 ) -> Result<Json<IssuerOut>, ApiError> {
     let row = issuers::find_by_id(&state.db, id)
         .await?

@@ -4,10 +4,10 @@ use axum::Json;
 use axum::extract::State;
 use certctl_shared::entities::job::Model as Job;
 use certctl_shared::model::JobStatus;
+use certctl_shared::model::{CertificateId, IssuerId, JobId, ProfileId};
 use certctl_shared::repo::jobs;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::ListOut;
 use crate::auth::{Principal, RequestId};
@@ -19,17 +19,17 @@ use crate::state::AppState;
 
 #[derive(Serialize)]
 pub struct JobOut {
-    id: Uuid,
+    id: JobId,
     kind: String,
     status: JobStatus,
-    issuer_id: Uuid,
-    profile_id: Uuid,
+    issuer_id: IssuerId,
+    profile_id: ProfileId,
     request: serde_json::Value,
     requested_by: String,
     decided_by: Option<String>,
     decision_note: Option<String>,
     decided_at: Option<DateTime<Utc>>,
-    certificate_id: Option<Uuid>,
+    certificate_id: Option<CertificateId>,
     error: Option<String>,
     created_at: DateTime<Utc>,
 }
@@ -67,7 +67,7 @@ pub async fn list_jobs(State(state): State<AppState>, mut q: Params) -> Result<J
     }))
 }
 
-pub async fn get_job(State(state): State<AppState>, ApiPath(id): ApiPath<Uuid>) -> Result<Json<JobOut>, ApiError> {
+pub async fn get_job(State(state): State<AppState>, ApiPath(id): ApiPath<JobId>) -> Result<Json<JobOut>, ApiError> {
     let job = jobs::find_by_id(&state.db, id)
         .await?
         .ok_or(ApiError::NotFound("job"))?;
@@ -84,7 +84,7 @@ pub async fn approve_job(
     State(state): State<AppState>,
     principal: Principal,
     request_id: RequestId,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<JobId>,
     ApiJson(body): ApiJson<DecisionIn>,
 ) -> Result<Json<JobOut>, ApiError> {
     let job = svc::decide(&state, &principal.actor(request_id), id, true, body.note).await?;
@@ -95,7 +95,7 @@ pub async fn reject_job(
     State(state): State<AppState>,
     principal: Principal,
     request_id: RequestId,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<JobId>,
     ApiJson(body): ApiJson<DecisionIn>,
 ) -> Result<Json<JobOut>, ApiError> {
     let job = svc::decide(&state, &principal.actor(request_id), id, false, body.note).await?;

@@ -6,13 +6,13 @@ use axum::Json;
 use axum::extract::State;
 use certctl_shared::entities::notification_attempt::Model as Attempt;
 use certctl_shared::entities::notification_event::Model as Event;
+use certctl_shared::model::{CertificateId, ChannelId, NotificationId};
 use certctl_shared::model::{EventType, NotificationStatus};
 use certctl_shared::repo::channels;
 use certctl_shared::repo::notifications::{self, EventFilter};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
-use uuid::Uuid;
 
 use super::ListOut;
 use crate::auth::{Principal, RequestId};
@@ -24,13 +24,13 @@ use crate::state::AppState;
 
 #[derive(Serialize)]
 pub struct NotificationOut {
-    id: Uuid,
+    id: NotificationId,
     #[serde(rename = "type")]
     event_type: String,
     status: NotificationStatus,
-    channel_id: Uuid,
+    channel_id: ChannelId,
     channel_kind: Option<String>,
-    certificate_id: Option<Uuid>,
+    certificate_id: Option<CertificateId>,
     retry_count: i32,
     max_attempts: u32,
     next_retry_at: Option<DateTime<Utc>>,
@@ -86,7 +86,10 @@ impl From<Attempt> for AttemptOut {
     }
 }
 
-async fn channel_kinds(state: &AppState, ids: impl Iterator<Item = Uuid>) -> Result<HashMap<Uuid, String>, ApiError> {
+async fn channel_kinds(
+    state: &AppState,
+    ids: impl Iterator<Item = ChannelId>,
+) -> Result<HashMap<ChannelId, String>, ApiError> {
     let mut kinds = HashMap::new();
     for id in ids {
         if let std::collections::hash_map::Entry::Vacant(slot) = kinds.entry(id)
@@ -130,7 +133,7 @@ pub async fn list_notifications(
 
 pub async fn get_notification(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<NotificationId>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let event = notifications::find(&state.db, id)
         .await?
@@ -158,7 +161,7 @@ pub async fn requeue_notification(
     State(state): State<AppState>,
     principal: Principal,
     request_id: RequestId,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<NotificationId>,
 ) -> Result<Json<NotificationOut>, ApiError> {
     let (event, kind) = svc::requeue(&state, &principal.actor(request_id), id).await?;
     Ok(Json(NotificationOut::new(

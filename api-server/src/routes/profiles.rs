@@ -6,10 +6,10 @@ use axum::http::StatusCode;
 use certctl_pki::names::SanRules;
 use certctl_pki::{Eku, KeyAlgorithm};
 use certctl_shared::entities::certificate_profile::Model as Profile;
+use certctl_shared::model::ProfileId;
 use certctl_shared::repo::profiles;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::ListOut;
 use crate::auth::{Principal, RequestId};
@@ -37,7 +37,7 @@ pub struct ProfileIn {
 
 #[derive(Serialize)]
 pub struct ProfileOut {
-    id: Uuid,
+    id: ProfileId,
     name: String,
     description: String,
     max_ttl_seconds: i64,
@@ -99,7 +99,7 @@ pub async fn replace_profile(
     State(state): State<AppState>,
     principal: Principal,
     request_id: RequestId,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<ProfileId>,
     ApiJson(body): ApiJson<ProfileIn>,
 ) -> Result<Json<ProfileOut>, ApiError> {
     let row = svc::replace(&state, &principal.actor(request_id), id, body.into()).await?;
@@ -118,7 +118,7 @@ pub async fn list_profiles(State(state): State<AppState>) -> Result<Json<ListOut
 
 pub async fn get_profile(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<ProfileId>,
 ) -> Result<Json<ProfileOut>, ApiError> {
     let row = profiles::find_by_id(&state.db, id)
         .await?

@@ -2,12 +2,12 @@
 
 use certctl_shared::crypto::{generate_api_key, hash_api_key};
 use certctl_shared::entities::api_key::Model as ApiKey;
+use certctl_shared::model::ApiKeyId;
 use certctl_shared::model::Role;
 use certctl_shared::repo::api_keys;
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use serde_json::json;
-use uuid::Uuid;
 
 use super::{Actor, Fault, check_identifier, faults, name_taken};
 
@@ -66,7 +66,7 @@ pub async fn create(db: &DatabaseConnection, actor: &Actor, new: NewKey) -> Resu
     let inserted = api_keys::insert(
         &txn,
         ApiKey {
-            id: Uuid::now_v7(),
+            id: ApiKeyId::new(),
             name: new.name,
             key_hash: hash_api_key(&secret).to_vec(),
             principal,
@@ -98,7 +98,7 @@ pub async fn create(db: &DatabaseConnection, actor: &Actor, new: NewKey) -> Resu
 }
 
 /// Disables a key. Refuses to disable the last enabled admin key, which would lock everyone out.
-pub async fn disable(db: &DatabaseConnection, actor: &Actor, id: Uuid) -> Result<ApiKey, KeyError> {
+pub async fn disable(db: &DatabaseConnection, actor: &Actor, id: ApiKeyId) -> Result<ApiKey, KeyError> {
     let txn = db.begin().await?;
     // Serialise disables so two admins cannot each disable the other's last key at once.
     api_keys::advisory_xact_lock(&txn, BOOTSTRAP_LOCK).await?;
@@ -139,7 +139,7 @@ pub async fn bootstrap(db: &DatabaseConnection, secret: &str) -> Result<bool, Fa
     let key = api_keys::insert(
         &txn,
         ApiKey {
-            id: Uuid::now_v7(),
+            id: ApiKeyId::new(),
             name: BOOTSTRAP_KEY_NAME.to_owned(),
             key_hash: hash_api_key(secret).to_vec(),
             principal: BOOTSTRAP_KEY_NAME.to_owned(),

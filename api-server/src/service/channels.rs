@@ -12,7 +12,8 @@ use certctl_shared::repo::notifications::{self, ChannelTest};
 use chrono::Utc;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use serde_json::{Value, json};
-use uuid::Uuid;
+
+use certctl_shared::model::ChannelId;
 
 use super::{Actor, Fault, check_identifier, faults, name_taken};
 use crate::state::AppState;
@@ -60,7 +61,7 @@ pub struct ChannelChanges {
 /// Validates full settings and returns (clear part, sealed secret part).
 fn seal(
     keys: &KeyEncryptionKeys,
-    id: Uuid,
+    id: ChannelId,
     kind: ChannelKind,
     full: &Value,
 ) -> Result<(Value, Option<Vec<u8>>), ChannelError> {
@@ -90,7 +91,7 @@ fn event_names(types: &[EventType]) -> Result<Vec<String>, ChannelError> {
 
 pub async fn create(state: &AppState, actor: &Actor, new: NewChannel) -> Result<Channel, ChannelError> {
     check_identifier("name", &new.name).map_err(ChannelError::Invalid)?;
-    let id = Uuid::now_v7();
+    let id = ChannelId::new();
     let (config, secret_ciphertext) = seal(&state.config.keys, id, new.kind, &new.config)?;
     let now = Utc::now();
     let row = Channel {
@@ -127,7 +128,7 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewChannel) -> Result<
 pub async fn update(
     state: &AppState,
     actor: &Actor,
-    id: Uuid,
+    id: ChannelId,
     changes: ChannelChanges,
 ) -> Result<Channel, ChannelError> {
     let txn = state.db.begin().await?;
@@ -181,7 +182,7 @@ pub async fn update(
 
 /// Soft delete: the channel stops receiving new notifications; rows already queued for it go
 /// `dead` naming it, so nothing disappears silently.
-pub async fn delete(state: &AppState, actor: &Actor, id: Uuid) -> Result<Channel, ChannelError> {
+pub async fn delete(state: &AppState, actor: &Actor, id: ChannelId) -> Result<Channel, ChannelError> {
     let txn = state.db.begin().await?;
     let mut row = channels::find_live(&txn, id).await?.ok_or(ChannelError::NotFound)?;
     row.deleted_at = Some(Utc::now());
@@ -202,7 +203,7 @@ pub async fn delete(state: &AppState, actor: &Actor, id: Uuid) -> Result<Channel
 
 /// Sends a `channel_test` notification through the whole pipeline (outbox, broker, worker).
 /// Returns the queued notification and the channel's kind.
-pub async fn test(state: &AppState, actor: &Actor, id: Uuid) -> Result<(Event, String), ChannelError> {
+pub async fn test(state: &AppState, actor: &Actor, id: ChannelId) -> Result<(Event, String), ChannelError> {
     let audit = actor.event("channel.test", "notification_channel", id, json!({}));
     let (event, kind) = match notifications::enqueue_channel_test(&state.db, id, &audit).await? {
         ChannelTest::NotFound => return Err(ChannelError::NotFound),
@@ -265,7 +266,7 @@ fn needs_reseal(row: &Channel, kind: ChannelKind, keys: &KeyEncryptionKeys) -> a
 async fn reseal(
     db: &DatabaseConnection,
     keys: &KeyEncryptionKeys,
-    id: Uuid,
+    id: ChannelId,
     kind: ChannelKind,
 ) -> anyhow::Result<bool> {
     let txn = db.begin().await?;

@@ -19,10 +19,10 @@ use certctl_shared::repo::{certificates, jobs, notifications, profiles};
 use chrono::{Duration, Utc};
 use std::sync::Arc;
 
+use certctl_shared::model::{CertificateId, IssuerId, JobId, NotificationId, ProfileId};
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use uuid::Uuid;
 
 use anyhow::Context;
 use certctl_pki::PkiError;
@@ -59,9 +59,9 @@ pub enum Rule {
 #[derive(Debug, thiserror::Error)]
 pub enum IssueError {
     #[error("issuer {0} does not exist")]
-    UnknownIssuer(Uuid),
+    UnknownIssuer(IssuerId),
     #[error("profile {0} does not exist")]
-    UnknownProfile(Uuid),
+    UnknownProfile(ProfileId),
     /// The request breaks a rule; the text says which and how.
     #[error("{1}")]
     Refused(Rule, String),
@@ -120,8 +120,8 @@ pub enum KeySource {
 
 #[derive(Clone)]
 pub struct IssueInput {
-    pub issuer_id: Uuid,
-    pub profile_id: Uuid,
+    pub issuer_id: IssuerId,
+    pub profile_id: ProfileId,
     pub common_name: String,
     pub sans: Option<Vec<String>>,
     pub ttl_seconds: Option<i64>,
@@ -131,8 +131,8 @@ pub struct IssueInput {
 /// A request that passed every rule. Stored as a job's `request` while it awaits approval.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CheckedRequest {
-    pub issuer_id: Uuid,
-    pub profile_id: Uuid,
+    pub issuer_id: IssuerId,
+    pub profile_id: ProfileId,
     pub common_name: String,
     pub sans: Vec<String>,
     pub ttl_seconds: i64,
@@ -141,7 +141,7 @@ pub struct CheckedRequest {
     pub spki_der: Option<String>,
     /// The certificate this one renews, if any.
     #[serde(default)]
-    pub renew_of: Option<Uuid>,
+    pub renew_of: Option<CertificateId>,
 }
 
 pub enum IssueOutcome {
@@ -155,7 +155,7 @@ pub struct Issued {
     /// PKCS#8 PEM of a key certctl generated; returned this once and never stored.
     pub private_key_pem: Option<String>,
     /// Notifications queued with the certificate, to publish once committed.
-    pub notifications: Vec<Uuid>,
+    pub notifications: Vec<NotificationId>,
 }
 
 /// Applies the issuer's and profile's rules. Every failure is a 400 naming the rule.
@@ -170,7 +170,7 @@ pub enum ProfileRead {
 async fn load_profile(
     state: &AppState,
     conn: &impl ConnectionTrait,
-    id: Uuid,
+    id: ProfileId,
     read: ProfileRead,
 ) -> Result<Option<Arc<Profile>>, Fault> {
     if read == ProfileRead::Cached
@@ -346,7 +346,7 @@ pub async fn file_job(state: &AppState, actor: &Actor, kind: &str, checked: Chec
     let job = jobs::insert(
         &txn,
         Job {
-            id: Uuid::now_v7(),
+            id: JobId::new(),
             kind: kind.to_owned(),
             status: JobStatus::AwaitingApproval,
             issuer_id: checked.issuer_id,
@@ -402,7 +402,7 @@ pub async fn sign_and_store(
     issuer: &CachedIssuer,
     profile: &Profile,
     checked: &CheckedRequest,
-    job_id: Option<Uuid>,
+    job_id: Option<JobId>,
     requested_by: &str,
 ) -> Result<Issued, IssueError> {
     let (spki, private_key_pem) = match &checked.spki_der {
@@ -444,7 +444,7 @@ pub async fn sign_and_store(
         urls: &state.urls,
     })?;
     let row = Certificate {
-        id: Uuid::now_v7(),
+        id: CertificateId::new(),
         issuer_id: issuer.row.id,
         profile_id: profile.id,
         serial_hex: cert.serial_hex(),
@@ -524,7 +524,7 @@ fn certificate_event(c: &Certificate, renewal: bool) -> (EventType, serde_json::
 pub async fn renew(
     state: &AppState,
     actor: &Actor,
-    id: Uuid,
+    id: CertificateId,
     ttl_seconds: Option<i64>,
 ) -> Result<IssueOutcome, IssueError> {
     let txn = state.db.begin().await?;

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use anyhow::Context;
 use certctl_pki::{CaRequest, KeyAlgorithm, LoadedIssuer, build_ca, generate_key};
 use certctl_shared::entities::issuer::Model as Issuer;
+use certctl_shared::model::IssuerId;
 use certctl_shared::repo::issuers;
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::json;
-use uuid::Uuid;
 
 use super::{Actor, Fault, check_identifier, faults, name_taken};
 use crate::cache::CachedIssuer;
@@ -21,7 +21,7 @@ pub enum IssuerError {
     #[error("{0}")]
     Invalid(String),
     #[error("parent issuer {0} does not exist")]
-    UnknownParent(Uuid),
+    UnknownParent(IssuerId),
     #[error("an intermediate can only be created under a root: intermediates issue end-entity certificates only")]
     ParentNotRoot,
     #[error("the intermediate would outlast its parent, which expires at {0}")]
@@ -38,7 +38,7 @@ pub struct NewIssuer {
     pub name: String,
     pub common_name: String,
     pub key_algorithm: KeyAlgorithm,
-    pub parent_issuer_id: Option<Uuid>,
+    pub parent_issuer_id: Option<IssuerId>,
     pub validity_days: Option<u32>,
 }
 
@@ -49,7 +49,7 @@ const MAX_DAYS: u32 = 36_500;
 pub const MAX_COMMON_NAME: usize = 64;
 
 /// The AAD binding a sealed CA key to its issuer row.
-pub fn key_context(issuer_id: Uuid) -> String {
+pub fn key_context(issuer_id: IssuerId) -> String {
     certctl_shared::crypto::issuer_key_context(issuer_id)
 }
 
@@ -90,7 +90,7 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewIssuer) -> Result<I
     {
         return Err(IssuerError::OutlastsParent(from_time(p.signer.not_after)));
     }
-    let id = Uuid::now_v7();
+    let id = IssuerId::new();
     let alg = new.key_algorithm;
     let key = tokio::task::spawn_blocking(move || generate_key(alg))
         .await
@@ -98,7 +98,7 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewIssuer) -> Result<I
         .context("failed to generate the CA key")?;
     let urls = state.urls.clone();
     let cert = build_ca(CaRequest {
-        id,
+        id: id.into(),
         common_name: &new.common_name,
         key: &key,
         not_before: now,
@@ -151,7 +151,7 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewIssuer) -> Result<I
 pub async fn cached_issuer(
     state: &AppState,
     conn: &impl ConnectionTrait,
-    id: Uuid,
+    id: IssuerId,
 ) -> Result<Option<Arc<CachedIssuer>>, Fault> {
     if let Some(hit) = state.caches.issuer(id) {
         return Ok(Some(hit));
@@ -165,7 +165,7 @@ pub async fn cached_issuer(
         .config
         .keys
         .open(&key_context(row.id), &row.private_key_ciphertext)?;
-    let signer = LoadedIssuer::load(row.id, row.certificate_der.clone(), alg, &pkcs8)
+    let signer = LoadedIssuer::load(row.id.into(), row.certificate_der.clone(), alg, &pkcs8)
         .with_context(|| format!("issuer {} does not load", row.id))?;
     let chain_pem = chain_pem(conn, row.id).await?;
     let cached = Arc::new(CachedIssuer { row, signer, chain_pem });
@@ -174,7 +174,7 @@ pub async fn cached_issuer(
 }
 
 /// PEM of the issuer and every CA above it, issuer first, root last.
-pub async fn chain_pem(conn: &impl ConnectionTrait, issuer_id: Uuid) -> Result<String, Fault> {
+pub async fn chain_pem(conn: &impl ConnectionTrait, issuer_id: IssuerId) -> Result<String, Fault> {
     let mut out = String::new();
     let mut next = Some(issuer_id);
     let mut depth = 0;

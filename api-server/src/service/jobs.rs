@@ -4,11 +4,11 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use certctl_shared::entities::job::Model as Job;
 use certctl_shared::model::{CertificateStatus, EventType, JobStatus};
+use certctl_shared::model::{JobId, NotificationId};
 use certctl_shared::repo::audit;
 use certctl_shared::repo::{api_keys, certificates, jobs, notifications};
 use sea_orm::{DbErr, TransactionTrait};
 use serde_json::json;
-use uuid::Uuid;
 
 use anyhow::Context;
 
@@ -83,7 +83,7 @@ async fn own_request(
 pub async fn decide(
     state: &AppState,
     actor: &Actor,
-    id: Uuid,
+    id: JobId,
     approve: bool,
     note: Option<String>,
 ) -> Result<Job, DecideError> {
@@ -230,7 +230,7 @@ pub async fn decide(
 }
 
 /// Queues `approval_decided` for a decided job (inside the decision's transaction).
-async fn decided_event(conn: &impl sea_orm::ConnectionTrait, job: &Job) -> Result<Vec<Uuid>, DbErr> {
+async fn decided_event(conn: &impl sea_orm::ConnectionTrait, job: &Job) -> Result<Vec<NotificationId>, DbErr> {
     notifications::enqueue(
         conn,
         EventType::ApprovalDecided,

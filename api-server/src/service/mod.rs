@@ -15,9 +15,9 @@ pub mod notifications;
 pub mod profiles;
 pub mod revocation;
 
+use certctl_shared::model::ApiKeyId;
 use certctl_shared::repo::audit::{self, NewAuditEvent};
 use sea_orm::{ConnectionTrait, DbErr, SqlErr};
-use uuid::Uuid;
 
 /// The way in through which an actor came, recorded on every audit row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,7 +40,7 @@ impl Protocol {
 /// The credential an actor presented.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Credential {
-    ApiKey(Uuid),
+    ApiKey(ApiKeyId),
 }
 
 /// Who is acting, for audit rows and approvals: the principal (the name a person or system
@@ -56,7 +56,7 @@ pub struct Actor {
 
 impl Actor {
     /// A caller of the REST API, authenticated by an API key.
-    pub fn api_key(principal: &str, key_id: Uuid, request_id: Option<String>) -> Self {
+    pub fn api_key(principal: &str, key_id: ApiKeyId, request_id: Option<String>) -> Self {
         Self {
             principal: principal.to_owned(),
             credential: Some(Credential::ApiKey(key_id)),
@@ -76,7 +76,7 @@ impl Actor {
     }
 
     /// The API key the actor presented, if it presented one.
-    pub fn key_id(&self) -> Option<Uuid> {
+    pub fn key_id(&self) -> Option<ApiKeyId> {
         self.credential.map(|Credential::ApiKey(id)| id)
     }
 

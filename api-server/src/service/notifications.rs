@@ -1,10 +1,10 @@
 //! Operating on notifications: giving a failed or dead one a fresh budget.
 
 use certctl_shared::entities::notification_event::Model as Event;
+use certctl_shared::model::NotificationId;
 use certctl_shared::repo::notifications::{self, Requeue};
 use sea_orm::TransactionTrait;
 use serde_json::json;
-use uuid::Uuid;
 
 use super::{Actor, Fault, faults};
 use crate::state::AppState;
@@ -25,7 +25,11 @@ faults!(RequeueError);
 
 /// Resets a failed or dead notification to `pending` with a fresh attempt budget, audits it, and
 /// publishes it after commit. Returns the row as requeued, with its channel's kind.
-pub async fn requeue(state: &AppState, actor: &Actor, id: Uuid) -> Result<(Event, Option<String>), RequeueError> {
+pub async fn requeue(
+    state: &AppState,
+    actor: &Actor,
+    id: NotificationId,
+) -> Result<(Event, Option<String>), RequeueError> {
     let txn = state.db.begin().await?;
     let event = match notifications::requeue(&txn, id).await? {
         Requeue::Done(e) => *e,

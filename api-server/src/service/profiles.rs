@@ -8,11 +8,11 @@ use anyhow::Context;
 use certctl_pki::names::SanRules;
 use certctl_pki::{Eku, KeyAlgorithm};
 use certctl_shared::entities::certificate_profile::Model as Profile;
+use certctl_shared::model::ProfileId;
 use certctl_shared::repo::profiles;
 use chrono::Utc;
 use sea_orm::TransactionTrait;
 use serde_json::json;
-use uuid::Uuid;
 
 use super::{Actor, Fault, check_identifier, faults, name_taken};
 use crate::state::AppState;
@@ -47,7 +47,7 @@ pub enum ProfileError {
 
 faults!(ProfileError);
 
-fn to_row(id: Uuid, spec: ProfileSpec) -> Result<Profile, ProfileError> {
+fn to_row(id: ProfileId, spec: ProfileSpec) -> Result<Profile, ProfileError> {
     check_identifier("name", &spec.name).map_err(ProfileError::Invalid)?;
     if spec.max_ttl_seconds <= 0 || spec.max_ttl_seconds > MAX_PROFILE_TTL {
         return Err(ProfileError::Invalid(format!(
@@ -100,7 +100,7 @@ fn audit_details(p: &Profile) -> serde_json::Value {
 }
 
 pub async fn create(state: &AppState, actor: &Actor, spec: ProfileSpec) -> Result<Profile, ProfileError> {
-    let row = to_row(Uuid::now_v7(), spec)?;
+    let row = to_row(ProfileId::new(), spec)?;
     let txn = state.db.begin().await?;
     let row = match profiles::insert(&txn, row).await {
         Err(e) if name_taken(&e) => return Err(ProfileError::NameTaken),
@@ -115,7 +115,12 @@ pub async fn create(state: &AppState, actor: &Actor, spec: ProfileSpec) -> Resul
 
 /// Replaces a profile whole, at the next revision. Certificates being issued under the previous
 /// revision, on any replica, are refused at insert and checked again (see `service::issuance`).
-pub async fn replace(state: &AppState, actor: &Actor, id: Uuid, spec: ProfileSpec) -> Result<Profile, ProfileError> {
+pub async fn replace(
+    state: &AppState,
+    actor: &Actor,
+    id: ProfileId,
+    spec: ProfileSpec,
+) -> Result<Profile, ProfileError> {
     let mut row = to_row(id, spec)?;
     let txn = state.db.begin().await?;
     let before = profiles::find_for_update(&txn, id)

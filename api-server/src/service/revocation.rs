@@ -2,6 +2,7 @@
 
 use certctl_shared::entities::certificate::Model as Certificate;
 use certctl_shared::entities::certificate_revocation::Model as Revocation;
+use certctl_shared::model::{CertificateId, IssuerId, ProfileId};
 use certctl_shared::model::{CertificateStatus, EventType, RevocationReason};
 use certctl_shared::repo::{audit, certificates, notifications, revocations};
 use chrono::{DateTime, Utc};
@@ -46,7 +47,7 @@ faults!(BulkRevokeError);
 pub async fn revoke(
     state: &AppState,
     actor: &Actor,
-    id: Uuid,
+    id: CertificateId,
     reason: RevocationReason,
 ) -> Result<(Certificate, Revocation), RevokeError> {
     let txn = state.db.begin().await?;
@@ -102,9 +103,9 @@ pub async fn revoke(
 }
 
 pub struct BulkCriteria {
-    pub issuer_id: Option<Uuid>,
-    pub profile_id: Option<Uuid>,
-    pub certificate_ids: Option<Vec<Uuid>>,
+    pub issuer_id: Option<IssuerId>,
+    pub profile_id: Option<ProfileId>,
+    pub certificate_ids: Option<Vec<CertificateId>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -117,7 +118,7 @@ pub struct BulkResult {
     pub skipped: u64,
     /// Listed ids that do not exist.
     pub failed: u64,
-    pub not_found: Vec<Uuid>,
+    pub not_found: Vec<CertificateId>,
 }
 
 /// Revokes everything matching all given criteria, in one transaction, set-based.

@@ -208,6 +208,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use certctl_shared::model::NotificationId;
     use serde_json::json;
     use uuid::Uuid;
 
@@ -228,7 +229,7 @@ mod tests {
         let payload =
             json!({ "type": "channel_test", "timestamp": "2026-01-01T00:00:00Z", "data": { "channel": "x" } });
         let n = Outgoing {
-            id: Uuid::nil(),
+            id: NotificationId(Uuid::nil()),
             event_type: "channel_test",
             payload: &payload,
         };
@@ -251,7 +252,7 @@ mod tests {
     fn a_bad_address_is_a_misconfiguration_not_a_panic() {
         let payload = json!({ "data": {} });
         let n = Outgoing {
-            id: Uuid::nil(),
+            id: NotificationId(Uuid::nil()),
             event_type: "channel_test",
             payload: &payload,
         };

@@ -14,8 +14,8 @@ pub mod webhook;
 use std::time::Duration;
 
 use certctl_shared::channel_config::ChannelConfig;
+use certctl_shared::model::NotificationId;
 use serde_json::Value;
-use uuid::Uuid;
 
 pub use http::HttpSender;
 
@@ -64,7 +64,7 @@ impl Delivery {
 
 /// A notification ready to send: its id (the receivers' idempotency key) and its stored envelope.
 pub struct Outgoing<'a> {
-    pub id: Uuid,
+    pub id: NotificationId,
     pub event_type: &'a str,
     /// `{"type", "timestamp", "data"}`.
     pub payload: &'a Value,

@@ -15,6 +15,7 @@ use certctl_pki::crl::{CrlEntry, CrlRequest, build_crl};
 use certctl_pki::{KeyAlgorithm, LoadedIssuer, generate_key, issue_ocsp_signer};
 use certctl_shared::clock::{from_time, to_time};
 use certctl_shared::crypto::{KeyEncryptionKeys, issuer_key_context, signer_key_context};
+use certctl_shared::model::IssuerId;
 use certctl_shared::repo::{crls, issuers, ocsp_signers};
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, TransactionTrait};
@@ -83,7 +84,7 @@ impl super::Tick for CrlPublisher {
 }
 
 impl CrlPublisher {
-    async fn load_issuer(&self, issuer_id: Uuid) -> anyhow::Result<LoadedIssuer> {
+    async fn load_issuer(&self, issuer_id: IssuerId) -> anyhow::Result<LoadedIssuer> {
         let row = issuers::find_by_id(&self.db, issuer_id)
             .await?
             .with_context(|| format!("issuer {issuer_id} vanished"))?;
@@ -93,7 +94,7 @@ impl CrlPublisher {
             .ca_keys
             .open(&issuer_key_context(row.id), &row.private_key_ciphertext)
             .context("cannot open the CA key")?;
-        Ok(LoadedIssuer::load(row.id, row.certificate_der, alg, &pkcs8)?)
+        Ok(LoadedIssuer::load(row.id.into(), row.certificate_der, alg, &pkcs8)?)
     }
 
     /// Builds, signs and stores one CRL; returns its entry count.
@@ -149,7 +150,7 @@ impl CrlPublisher {
         Ok(count)
     }
 
-    async fn make_signer(&self, keys: &KeyEncryptionKeys, issuer_id: Uuid) -> anyhow::Result<()> {
+    async fn make_signer(&self, keys: &KeyEncryptionKeys, issuer_id: IssuerId) -> anyhow::Result<()> {
         let issuer = self.load_issuer(issuer_id).await?;
         let tx = self.db.begin().await?;
         ocsp_signers::lock_issuer(&tx, issuer_id).await?;

@@ -6,7 +6,7 @@ use sea_orm::entity::prelude::*;
 #[sea_orm(table_name = "api_keys")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
+    pub id: crate::model::ApiKeyId,
     pub name: String,
     pub key_hash: Vec<u8>,
     pub principal: String,
@@ -17,7 +17,7 @@ pub struct Model {
     pub disabled_at: Option<DateTimeUtc>,
     pub expires_at: Option<DateTimeUtc>,
     /// The key that created this one; `None` for the bootstrap key and keys made by the CLI command.
-    pub created_by_key_id: Option<Uuid>,
+    pub created_by_key_id: Option<crate::model::ApiKeyId>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

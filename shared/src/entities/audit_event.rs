@@ -17,7 +17,7 @@ pub struct Model {
     pub details: Json,
     pub request_id: Option<String>,
     /// The API key that acted; `None` for system actors and rows written before keys were recorded.
-    pub key_id: Option<Uuid>,
+    pub key_id: Option<crate::model::ApiKeyId>,
     /// How the actor came in (`api`, `system`, …); `None` on rows older than the column.
     pub protocol: Option<String>,
     pub created_at: DateTimeUtc,

@@ -6,9 +6,9 @@ use sea_orm::entity::prelude::*;
 #[sea_orm(table_name = "certificates")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub issuer_id: Uuid,
-    pub profile_id: Uuid,
+    pub id: crate::model::CertificateId,
+    pub issuer_id: crate::model::IssuerId,
+    pub profile_id: crate::model::ProfileId,
     pub serial_hex: String,
     pub common_name: String,
     pub sans: Vec<String>,
@@ -20,9 +20,9 @@ pub struct Model {
     pub not_after: DateTimeUtc,
     pub certificate_der: Vec<u8>,
     pub certificate_pem: String,
-    pub renewed_from_id: Option<Uuid>,
-    pub superseded_by_id: Option<Uuid>,
-    pub job_id: Option<Uuid>,
+    pub renewed_from_id: Option<crate::model::CertificateId>,
+    pub superseded_by_id: Option<crate::model::CertificateId>,
+    pub job_id: Option<crate::model::JobId>,
     pub requested_by: String,
     pub created_at: DateTimeUtc,
 }

@@ -6,7 +6,7 @@ use sea_orm::entity::prelude::*;
 #[sea_orm(table_name = "certificate_profiles")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
+    pub id: crate::model::ProfileId,
     pub name: String,
     pub description: String,
     pub allowed_key_algorithms: Vec<String>,

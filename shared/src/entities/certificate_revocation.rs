@@ -7,8 +7,8 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    pub certificate_id: Uuid,
-    pub issuer_id: Uuid,
+    pub certificate_id: crate::model::CertificateId,
+    pub issuer_id: crate::model::IssuerId,
     pub serial_hex: String,
     pub reason: String,
     pub reason_code: Option<i16>,

@@ -6,11 +6,11 @@ use sea_orm::entity::prelude::*;
 #[sea_orm(table_name = "issuers")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
+    pub id: crate::model::IssuerId,
     pub name: String,
     pub common_name: String,
     pub key_algorithm: String,
-    pub parent_issuer_id: Option<Uuid>,
+    pub parent_issuer_id: Option<crate::model::IssuerId>,
     pub serial_hex: String,
     pub certificate_der: Vec<u8>,
     pub certificate_pem: String,

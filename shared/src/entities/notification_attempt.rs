@@ -7,7 +7,7 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    pub notification_id: Uuid,
+    pub notification_id: crate::model::NotificationId,
     pub attempt: i32,
     pub started_at: DateTimeUtc,
     /// `None` while the attempt is in progress.

@@ -6,12 +6,12 @@ use sea_orm::entity::prelude::*;
 #[sea_orm(table_name = "notification_events")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
+    pub id: crate::model::NotificationId,
     #[sea_orm(column_name = "type")]
     pub event_type: String,
     pub status: crate::model::NotificationStatus,
-    pub channel_id: Uuid,
-    pub certificate_id: Option<Uuid>,
+    pub channel_id: crate::model::ChannelId,
+    pub certificate_id: Option<crate::model::CertificateId>,
     pub payload: Json,
     pub retry_count: i32,
     pub next_retry_at: Option<DateTimeUtc>,

@@ -1,7 +1,9 @@
 //! Domain vocabulary shared by the daemons: roles, certificate and job states, revocation reasons.
 
+mod ids;
 mod revocation;
 
+pub use ids::{ApiKeyId, CertificateId, ChannelId, IssuerId, JobId, NotificationId, ProfileId};
 pub use revocation::RevocationReason;
 
 use serde::{Deserialize, Serialize};

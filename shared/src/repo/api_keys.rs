@@ -4,6 +4,7 @@ use sea_orm::prelude::*;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbBackend, QueryOrder, Statement};
 
 use crate::entities::api_key::{self, Entity as ApiKeys, Model as ApiKey};
+use crate::model::ApiKeyId;
 
 pub async fn insert(conn: &impl ConnectionTrait, key: ApiKey) -> Result<ApiKey, DbErr> {
     api_key::ActiveModel {
@@ -36,7 +37,7 @@ pub async fn find_by_hash(conn: &impl ConnectionTrait, hash: &[u8]) -> Result<Op
         .await
 }
 
-pub async fn find_by_id(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<ApiKey>, DbErr> {
+pub async fn find_by_id(conn: &impl ConnectionTrait, id: ApiKeyId) -> Result<Option<ApiKey>, DbErr> {
     ApiKeys::find_by_id(id).one(conn).await
 }
 
@@ -49,7 +50,7 @@ pub async fn count(conn: &impl ConnectionTrait) -> Result<u64, DbErr> {
 }
 
 /// Disables the key if it is enabled; returns the row as it now stands, or `None` if unknown.
-pub async fn disable(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<ApiKey>, DbErr> {
+pub async fn disable(conn: &impl ConnectionTrait, id: ApiKeyId) -> Result<Option<ApiKey>, DbErr> {
     conn.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "UPDATE api_keys SET disabled_at = now() WHERE id = $1 AND disabled_at IS NULL",
@@ -60,7 +61,7 @@ pub async fn disable(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<Api
 }
 
 /// Stamps `last_used_at`, writing only when the stored stamp is older than `throttle_secs`.
-pub async fn stamp_last_used(conn: &impl ConnectionTrait, id: Uuid, throttle_secs: i64) -> Result<(), DbErr> {
+pub async fn stamp_last_used(conn: &impl ConnectionTrait, id: ApiKeyId, throttle_secs: i64) -> Result<(), DbErr> {
     conn.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "UPDATE api_keys SET last_used_at = now() \
@@ -83,7 +84,11 @@ pub async fn advisory_xact_lock(conn: &impl ConnectionTrait, key: i64) -> Result
 }
 
 /// Whether `ancestor` created `key`, directly or through a chain of keys it created.
-pub async fn created_by_chain_contains(conn: &impl ConnectionTrait, key: Uuid, ancestor: Uuid) -> Result<bool, DbErr> {
+pub async fn created_by_chain_contains(
+    conn: &impl ConnectionTrait,
+    key: ApiKeyId,
+    ancestor: ApiKeyId,
+) -> Result<bool, DbErr> {
     let row = conn
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
@@ -108,7 +113,7 @@ pub async fn created_by_chain_contains(conn: &impl ConnectionTrait, key: Uuid, a
 pub async fn principal_held_by_other_creator(
     conn: &impl ConnectionTrait,
     principal: &str,
-    creator: Option<Uuid>,
+    creator: Option<ApiKeyId>,
 ) -> Result<Option<ApiKey>, DbErr> {
     ApiKeys::find()
         .from_raw_sql(Statement::from_sql_and_values(

@@ -6,6 +6,7 @@ use sea_orm::{ActiveValue::NotSet, ActiveValue::Set, ConnectionTrait, QueryOrder
 
 use super::Page;
 use crate::entities::audit_event::{self, Entity as AuditEvents, Model as AuditEvent};
+use crate::model::ApiKeyId;
 
 /// A row to append.
 #[derive(Debug, Clone)]
@@ -18,7 +19,7 @@ pub struct NewAuditEvent {
     pub details: serde_json::Value,
     pub request_id: Option<String>,
     /// The API key that acted, if a key did.
-    pub key_id: Option<Uuid>,
+    pub key_id: Option<ApiKeyId>,
     /// How the actor came in: `api`, `system`, …
     pub protocol: &'static str,
 }
@@ -51,11 +52,12 @@ pub async fn append(conn: &impl ConnectionTrait, ev: NewAuditEvent) -> Result<Au
 
 /// Appends one row per resource id, each like `template` but for that resource (bulk changes:
 /// each resource's history stays complete on its own). One statement.
-pub async fn append_each(
+pub async fn append_each<T: Copy + Into<Uuid>>(
     conn: &impl ConnectionTrait,
     template: &NewAuditEvent,
-    resource_ids: &[Uuid],
+    resource_ids: &[T],
 ) -> Result<(), DbErr> {
+    let resource_ids: Vec<Uuid> = resource_ids.iter().map(|&id| id.into()).collect();
     if resource_ids.is_empty() {
         return Ok(());
     }
@@ -74,7 +76,7 @@ pub async fn append_each(
             template.request_id.clone().into(),
             template.key_id.into(),
             template.protocol.into(),
-            resource_ids.to_vec().into(),
+            resource_ids.into(),
         ],
     ))
     .await?;
@@ -87,7 +89,7 @@ pub struct AuditFilter {
     pub action: Option<String>,
     pub resource_type: Option<String>,
     pub resource_id: Option<String>,
-    pub key_id: Option<Uuid>,
+    pub key_id: Option<ApiKeyId>,
 }
 
 /// Newest first; the cursor is the `seq` of the last row of the previous page.

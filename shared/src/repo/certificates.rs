@@ -7,18 +7,19 @@ use sea_orm::{Condition, ConnectionTrait, DbBackend, FromQueryResult, IntoActive
 use super::audit::NewAuditEvent;
 use super::{Page, TimeCursor};
 use crate::entities::certificate::{self, Entity as Certificates, Model as Certificate};
+use crate::model::{CertificateId, IssuerId, NotificationId, ProfileId};
 use crate::model::{CertificateStatus, EventType};
 
 pub async fn insert(conn: &impl ConnectionTrait, row: Certificate) -> Result<Certificate, DbErr> {
     row.into_active_model().insert(conn).await
 }
 
-pub async fn find_by_id(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<Certificate>, DbErr> {
+pub async fn find_by_id(conn: &impl ConnectionTrait, id: CertificateId) -> Result<Option<Certificate>, DbErr> {
     Certificates::find_by_id(id).one(conn).await
 }
 
 /// Locks the row for the rest of the transaction (revoke, renew and bulk revoke serialise on it).
-pub async fn find_for_update(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<Certificate>, DbErr> {
+pub async fn find_for_update(conn: &impl ConnectionTrait, id: CertificateId) -> Result<Option<Certificate>, DbErr> {
     Certificates::find_by_id(id).lock_exclusive().one(conn).await
 }
 
@@ -26,10 +27,10 @@ pub async fn find_for_update(conn: &impl ConnectionTrait, id: Uuid) -> Result<Op
 /// not in `from`.
 pub async fn transition(
     conn: &impl ConnectionTrait,
-    id: Uuid,
+    id: CertificateId,
     from: CertificateStatus,
     to: CertificateStatus,
-    superseded_by: Option<Uuid>,
+    superseded_by: Option<CertificateId>,
 ) -> Result<Option<Certificate>, DbErr> {
     Certificates::find()
         .from_raw_sql(Statement::from_sql_and_values(
@@ -50,8 +51,8 @@ pub async fn transition(
 #[derive(Debug, Default, Clone)]
 pub struct CertificateFilter {
     pub status: Option<CertificateStatus>,
-    pub issuer_id: Option<Uuid>,
-    pub profile_id: Option<Uuid>,
+    pub issuer_id: Option<IssuerId>,
+    pub profile_id: Option<ProfileId>,
     pub common_name: Option<String>,
     pub expiring_before: Option<DateTime<Utc>>,
 }
@@ -92,7 +93,7 @@ pub async fn list(
         limit,
         |c| TimeCursor {
             created_at: c.created_at,
-            id: c.id,
+            id: c.id.into(),
         },
     )
     .await
@@ -102,7 +103,7 @@ pub async fn list(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InsertOutcome {
     /// Stored, with the ids of the notifications it queued (to publish after commit).
-    Inserted(Vec<Uuid>),
+    Inserted(Vec<NotificationId>),
     /// The public key was revoked for keyCompromise; nothing was written.
     KeyCompromised,
     /// The profile is no longer at the revision the certificate was built under; nothing was written.
@@ -185,7 +186,10 @@ pub async fn insert_audited(
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("insert returned no row".into()))?;
     if row.try_get::<i64>("", "inserted")? > 0 {
-        return Ok(InsertOutcome::Inserted(row.try_get::<Vec<Uuid>>("", "events")?));
+        let events: Vec<Uuid> = row.try_get("", "events")?;
+        return Ok(InsertOutcome::Inserted(
+            events.into_iter().map(NotificationId).collect(),
+        ));
     }
     // Nothing written: say why (a rare path, so a second query is fine).
     let why = conn
@@ -207,7 +211,7 @@ pub async fn insert_audited(
 }
 
 /// Records the keys of these certificates as compromised (revoked for keyCompromise).
-pub async fn record_compromised_keys(conn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<(), DbErr> {
+pub async fn record_compromised_keys(conn: &impl ConnectionTrait, ids: &[CertificateId]) -> Result<(), DbErr> {
     conn.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "INSERT INTO compromised_keys (spki_sha256, certificate_id) \
@@ -264,9 +268,9 @@ pub async fn counts(
 /// Which certificates a bulk revocation covers: all given criteria at once.
 #[derive(Debug, Default, Clone)]
 pub struct BulkFilter {
-    pub issuer_id: Option<Uuid>,
-    pub profile_id: Option<Uuid>,
-    pub ids: Option<Vec<Uuid>>,
+    pub issuer_id: Option<IssuerId>,
+    pub profile_id: Option<ProfileId>,
+    pub ids: Option<Vec<CertificateId>>,
 }
 
 /// What a bulk revocation did, every figure from the same statement and so the same snapshot.
@@ -275,11 +279,11 @@ pub struct BulkRevoked {
     /// Certificates matching the criteria, in any state.
     pub matched: u64,
     /// Newly revoked by this statement.
-    pub revoked: Vec<Uuid>,
+    pub revoked: Vec<CertificateId>,
     /// Matched but already revoked.
     pub skipped: u64,
     /// Listed ids that match no certificate.
-    pub not_found: Vec<Uuid>,
+    pub not_found: Vec<CertificateId>,
 }
 
 /// Revokes every certificate matching `f` in one statement: locks the matching rows, records a
@@ -337,10 +341,17 @@ pub async fn bulk_revoke(
         let n: i64 = row.try_get("", col)?;
         u64::try_from(n).map_err(|_| DbErr::Custom(format!("bulk revocation counted {n} {col}")))
     };
+    let ids = |col: &str| -> Result<Vec<CertificateId>, DbErr> {
+        Ok(row
+            .try_get::<Vec<Uuid>>("", col)?
+            .into_iter()
+            .map(CertificateId)
+            .collect())
+    };
     Ok(BulkRevoked {
         matched: count("matched")?,
         skipped: count("skipped")?,
-        revoked: row.try_get("", "revoked")?,
-        not_found: row.try_get("", "not_found")?,
+        revoked: ids("revoked")?,
+        not_found: ids("not_found")?,
     })
 }

@@ -4,23 +4,24 @@ use sea_orm::prelude::*;
 use sea_orm::{ConnectionTrait, IntoActiveModel, QueryOrder, QuerySelect};
 
 use crate::entities::notification_channel::{self, Entity as Channels, Model as Channel};
+use crate::model::ChannelId;
 
 pub async fn insert(conn: &impl ConnectionTrait, row: Channel) -> Result<Channel, DbErr> {
     row.into_active_model().insert(conn).await
 }
 
 /// A channel, deleted or not (the worker needs to know which it is).
-pub async fn find_any(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<Channel>, DbErr> {
+pub async fn find_any(conn: &impl ConnectionTrait, id: ChannelId) -> Result<Option<Channel>, DbErr> {
     Channels::find_by_id(id).one(conn).await
 }
 
 /// Locks a channel row for the rest of the transaction.
-pub async fn find_for_update(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<Channel>, DbErr> {
+pub async fn find_for_update(conn: &impl ConnectionTrait, id: ChannelId) -> Result<Option<Channel>, DbErr> {
     Channels::find_by_id(id).lock_exclusive().one(conn).await
 }
 
 /// A channel that has not been deleted.
-pub async fn find_live(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<Channel>, DbErr> {
+pub async fn find_live(conn: &impl ConnectionTrait, id: ChannelId) -> Result<Option<Channel>, DbErr> {
     Ok(find_any(conn, id).await?.filter(|c| c.deleted_at.is_none()))
 }
 

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::model::IssuerId;
 use chrono::{DateTime, Utc};
 use sea_orm::prelude::*;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult, Statement, TransactionTrait};
@@ -21,7 +22,7 @@ pub async fn ensure_states(conn: &impl ConnectionTrait) -> Result<(), DbErr> {
 /// A CRL build this worker has claimed: the number it must carry and the revision it covers.
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct ClaimedBuild {
-    pub issuer_id: Uuid,
+    pub issuer_id: IssuerId,
     pub number: i64,
     pub revision: i64,
 }
@@ -66,7 +67,7 @@ pub struct RevokedEntry {
 
 /// What the CRL of `issuer_id` lists: its revoked certificates that are neither short-lived
 /// (RFC 9608: they promise no revocation information) nor expired.
-pub async fn revoked_entries(conn: &impl ConnectionTrait, issuer_id: Uuid) -> Result<Vec<RevokedEntry>, DbErr> {
+pub async fn revoked_entries(conn: &impl ConnectionTrait, issuer_id: IssuerId) -> Result<Vec<RevokedEntry>, DbErr> {
     RevokedEntry::find_by_statement(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "SELECT serial_hex, revoked_at, reason_code FROM certificate_revocations \
@@ -79,7 +80,7 @@ pub async fn revoked_entries(conn: &impl ConnectionTrait, issuer_id: Uuid) -> Re
 
 /// A built CRL, ready to store.
 pub struct NewCrl<'a> {
-    pub issuer_id: Uuid,
+    pub issuer_id: IssuerId,
     pub number: i64,
     pub revision: i64,
     pub this_update: DateTime<Utc>,
@@ -137,7 +138,7 @@ pub async fn store(conn: &DatabaseConnection, crl: NewCrl<'_>, keep: u32) -> Res
 /// Gives a claimed build back after a failure, so another tick (or worker) can retry it soon.
 pub async fn release(
     conn: &impl ConnectionTrait,
-    issuer_id: Uuid,
+    issuer_id: IssuerId,
     worker: &str,
     retry_in: Duration,
 ) -> Result<(), DbErr> {
@@ -154,7 +155,7 @@ pub async fn release(
 /// Age in seconds of each issuer's newest CRL, and seconds to its nextUpdate (for metrics).
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct CrlFreshness {
-    pub issuer_id: Uuid,
+    pub issuer_id: IssuerId,
     pub age_seconds: f64,
     pub next_update_in_seconds: f64,
     pub ca_expires_in_seconds: f64,

@@ -7,28 +7,29 @@ use sea_orm::{ConnectionTrait, DbBackend, IntoActiveModel, QuerySelect, Statemen
 use super::{Page, TimeCursor};
 use crate::entities::job::{self, Entity as Jobs, Model as Job};
 use crate::model::JobStatus;
+use crate::model::{CertificateId, JobId};
 
 pub async fn insert(conn: &impl ConnectionTrait, row: Job) -> Result<Job, DbErr> {
     row.into_active_model().insert(conn).await
 }
 
-pub async fn find_by_id(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<Job>, DbErr> {
+pub async fn find_by_id(conn: &impl ConnectionTrait, id: JobId) -> Result<Option<Job>, DbErr> {
     Jobs::find_by_id(id).one(conn).await
 }
 
 /// Locks the job row for the rest of the transaction, so two concurrent decisions serialise.
-pub async fn find_for_update(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<Job>, DbErr> {
+pub async fn find_for_update(conn: &impl ConnectionTrait, id: JobId) -> Result<Option<Job>, DbErr> {
     Jobs::find_by_id(id).lock_exclusive().one(conn).await
 }
 
 /// Records a decision on a job still awaiting one; returns `None` if it was already decided.
 pub async fn decide(
     conn: &impl ConnectionTrait,
-    id: Uuid,
+    id: JobId,
     status: JobStatus,
     decided_by: &str,
     note: Option<&str>,
-    certificate_id: Option<Uuid>,
+    certificate_id: Option<CertificateId>,
     error: Option<&str>,
 ) -> Result<Option<Job>, DbErr> {
     let res = conn
@@ -65,7 +66,7 @@ pub async fn list(
     super::newest_first(conn, q, (job::Column::CreatedAt, job::Column::Id), cursor, limit, |j| {
         TimeCursor {
             created_at: j.created_at,
-            id: j.id,
+            id: j.id.into(),
         }
     })
     .await

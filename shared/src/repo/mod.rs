@@ -1,5 +1,6 @@
-//! Repositories: queries over one table each, taking any connection (pool or transaction) so a
-//! service can compose them inside one transaction.
+//! Repositories: the SQL, grouped by the table it mostly serves (a few modules, such as
+//! `responder` and `crls`, read across several). Every function takes any connection (pool or
+//! transaction) so a service can compose several of them inside one transaction.
 
 pub mod api_keys;
 pub mod audit;

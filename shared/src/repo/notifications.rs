@@ -10,14 +10,14 @@ use super::{Page, TimeCursor};
 use crate::entities::notification_attempt::{self, Entity as Attempts, Model as Attempt};
 use crate::entities::notification_channel::Model as Channel;
 use crate::entities::notification_event::{self, Entity as Events, Model as Event};
-use crate::model::{EventType, NotificationStatus};
+use crate::model::{CertificateId, ChannelId, EventType, NotificationId, NotificationStatus};
 
 #[derive(FromQueryResult)]
 struct IdRow {
-    id: Uuid,
+    id: NotificationId,
 }
 
-async fn ids(conn: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Result<Vec<Uuid>, DbErr> {
+async fn ids(conn: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Result<Vec<NotificationId>, DbErr> {
     Ok(
         IdRow::find_by_statement(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
             .all(conn)
@@ -52,9 +52,9 @@ pub fn subscribed(event_type: &str) -> String {
 pub async fn enqueue(
     conn: &impl ConnectionTrait,
     event_type: EventType,
-    certificate_id: Option<Uuid>,
+    certificate_id: Option<CertificateId>,
     data: serde_json::Value,
-) -> Result<Vec<Uuid>, DbErr> {
+) -> Result<Vec<NotificationId>, DbErr> {
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!(
             "{INSERT_INTO} SELECT gen_random_uuid(), $1, ch.id, $2, $3 FROM notification_channels ch \
@@ -77,11 +77,11 @@ pub async fn enqueue(
 /// One pending row for one channel, whatever it subscribes to (channel tests).
 pub async fn enqueue_for_channel(
     conn: &impl ConnectionTrait,
-    channel_id: Uuid,
+    channel_id: ChannelId,
     event_type: EventType,
     data: serde_json::Value,
-) -> Result<Uuid, DbErr> {
-    let id = Uuid::now_v7();
+) -> Result<NotificationId, DbErr> {
+    let id = NotificationId::new();
     conn.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "INSERT INTO notification_events (id, type, channel_id, payload) VALUES ($1, $2, $3, $4)",
@@ -96,11 +96,11 @@ pub async fn enqueue_for_channel(
     Ok(id)
 }
 
-pub async fn find(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<Event>, DbErr> {
+pub async fn find(conn: &impl ConnectionTrait, id: NotificationId) -> Result<Option<Event>, DbErr> {
     Events::find_by_id(id).one(conn).await
 }
 
-pub async fn attempts(conn: &impl ConnectionTrait, id: Uuid) -> Result<Vec<Attempt>, DbErr> {
+pub async fn attempts(conn: &impl ConnectionTrait, id: NotificationId) -> Result<Vec<Attempt>, DbErr> {
     Attempts::find()
         .filter(notification_attempt::Column::NotificationId.eq(id))
         .order_by_asc(notification_attempt::Column::Attempt)
@@ -155,7 +155,7 @@ pub struct Claimed {
 /// the `CASE` leaves the primary key as the only way in. The same goes for `finish_many`.
 pub async fn claim_many(
     conn: &impl ConnectionTrait,
-    ids: &[Uuid],
+    ids: &[NotificationId],
     worker: &str,
     lease: std::time::Duration,
 ) -> Result<Vec<Claimed>, DbErr> {
@@ -172,7 +172,7 @@ pub async fn claim_many(
     rows.iter()
         .map(|row| {
             let event = Event::from_query_result(row, "")?;
-            let channel = match row.try_get::<Option<Uuid>>("", "ch_id")? {
+            let channel = match row.try_get::<Option<ChannelId>>("", "ch_id")? {
                 Some(_) => Some(Channel::from_query_result(row, "ch_")?),
                 None => None,
             };
@@ -214,7 +214,7 @@ pub struct AttemptRecord {
 /// attempt recorded at claim time, the new state, and how the attempt went.
 #[derive(Debug, Clone)]
 pub struct Finished {
-    pub id: Uuid,
+    pub id: NotificationId,
     pub lease_token: Uuid,
     pub attempt_no: i32,
     pub outcome: Outcome,
@@ -251,10 +251,10 @@ impl Finished {
 /// The `LIMIT` (the number of entries, so it drops nothing) is there for the planner: it knows
 /// nothing of a JSON array's length and assumes 100 rows, which on a table of some thousands of
 /// rows makes a sequential scan look cheaper than one primary-key lookup per entry.
-pub async fn finish_many(conn: &impl ConnectionTrait, done: &[Finished]) -> Result<Vec<(Uuid, Uuid)>, DbErr> {
+pub async fn finish_many(conn: &impl ConnectionTrait, done: &[Finished]) -> Result<Vec<(NotificationId, Uuid)>, DbErr> {
     #[derive(FromQueryResult)]
     struct Recorded {
-        id: Uuid,
+        id: NotificationId,
         token: Uuid,
     }
     if done.is_empty() {
@@ -299,7 +299,7 @@ pub enum Requeue {
 
 /// Resets a failed or dead row to a fresh pending one, atomically. It is stamped as dispatched:
 /// the caller publishes it right after commit, so the relay leaves it alone for its grace.
-pub async fn requeue(conn: &impl ConnectionTrait, id: Uuid) -> Result<Requeue, DbErr> {
+pub async fn requeue(conn: &impl ConnectionTrait, id: NotificationId) -> Result<Requeue, DbErr> {
     let row = Events::find()
         .from_raw_sql(Statement::from_sql_and_values(
             DbBackend::Postgres,
@@ -335,7 +335,7 @@ pub async fn dispatch_due_retries(
     conn: &impl ConnectionTrait,
     grace: std::time::Duration,
     limit: i64,
-) -> Result<Vec<Uuid>, DbErr> {
+) -> Result<Vec<NotificationId>, DbErr> {
     ids(
         conn,
         &format!(
@@ -372,7 +372,7 @@ pub async fn dispatch_stranded(
     conn: &impl ConnectionTrait,
     grace: std::time::Duration,
     limit: i64,
-) -> Result<Vec<Uuid>, DbErr> {
+) -> Result<Vec<NotificationId>, DbErr> {
     ids(
         conn,
         "UPDATE notification_events SET dispatched_at = now() \
@@ -389,7 +389,7 @@ pub async fn dispatch_stranded(
 /// A row whose worker vanished mid-attempt: its lease expired while it was `sending`.
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct Abandoned {
-    pub id: Uuid,
+    pub id: NotificationId,
     pub retry_count: i32,
     pub locked_by: Option<String>,
 }
@@ -411,7 +411,7 @@ pub async fn lock_abandoned(conn: &impl ConnectionTrait, limit: i64) -> Result<V
 /// What becomes of an abandoned row: its attempt counts as failed, like any other.
 #[derive(Debug, Clone)]
 pub struct Lost {
-    pub id: Uuid,
+    pub id: NotificationId,
     /// `Failed` (retry on the schedule) or `Dead` (that was the last attempt).
     pub outcome: Outcome,
 }
@@ -465,7 +465,10 @@ pub async fn record_lost(conn: &impl ConnectionTrait, lost: &[Lost]) -> Result<u
 /// certificate × threshold × channel is warned once. Revoked, superseded and short-lived
 /// certificates get none (a short-lived certificate is meant to lapse); certificates that expired
 /// more than a week ago are left alone.
-pub async fn enqueue_expiry_warnings(conn: &impl ConnectionTrait, thresholds_days: &[i32]) -> Result<Vec<Uuid>, DbErr> {
+pub async fn enqueue_expiry_warnings(
+    conn: &impl ConnectionTrait,
+    thresholds_days: &[i32],
+) -> Result<Vec<NotificationId>, DbErr> {
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!(
             "WITH due AS ( \
@@ -504,8 +507,8 @@ pub async fn count_by_status(conn: &impl ConnectionTrait, status: NotificationSt
 pub struct EventFilter {
     pub status: Option<NotificationStatus>,
     pub event_type: Option<EventType>,
-    pub channel_id: Option<Uuid>,
-    pub certificate_id: Option<Uuid>,
+    pub channel_id: Option<ChannelId>,
+    pub certificate_id: Option<CertificateId>,
 }
 
 pub async fn list(
@@ -535,7 +538,7 @@ pub async fn list(
         limit,
         |e| TimeCursor {
             created_at: e.created_at,
-            id: e.id,
+            id: e.id.into(),
         },
     )
     .await
@@ -552,7 +555,7 @@ pub enum ChannelTest {
 /// whose details gain the notification's id), in one statement (atomic without a transaction).
 pub async fn enqueue_channel_test(
     conn: &impl ConnectionTrait,
-    channel_id: Uuid,
+    channel_id: ChannelId,
     audit: &NewAuditEvent,
 ) -> Result<ChannelTest, DbErr> {
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -596,7 +599,7 @@ pub async fn enqueue_channel_test(
         return Ok(ChannelTest::NotFound);
     };
     let enabled: bool = row.try_get("", "channel_enabled")?;
-    let inserted: Option<Uuid> = row.try_get("", "id")?;
+    let inserted: Option<NotificationId> = row.try_get("", "id")?;
     if !enabled || inserted.is_none() {
         return Ok(ChannelTest::Disabled);
     }

@@ -2,13 +2,14 @@
 
 use std::time::Duration;
 
+use crate::model::IssuerId;
 use chrono::{DateTime, Utc};
 use sea_orm::prelude::*;
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement};
 
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct IssuerNeedingSigner {
-    pub issuer_id: Uuid,
+    pub issuer_id: IssuerId,
 }
 
 /// Issuers with no signer that stays valid for at least `rotate_before` more (or until the CA
@@ -18,7 +19,7 @@ pub async fn issuers_needing_signer(
     conn: &impl ConnectionTrait,
     rotate_before: Duration,
     current_kek: &str,
-) -> Result<Vec<Uuid>, DbErr> {
+) -> Result<Vec<IssuerId>, DbErr> {
     Ok(IssuerNeedingSigner::find_by_statement(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "SELECT i.id AS issuer_id FROM issuers i \
@@ -37,7 +38,7 @@ pub async fn issuers_needing_signer(
 
 /// Takes the per-issuer signer lock for the rest of the transaction, so two workers never both
 /// create a signer for one issuer.
-pub async fn lock_issuer(conn: &impl ConnectionTrait, issuer_id: Uuid) -> Result<(), DbErr> {
+pub async fn lock_issuer(conn: &impl ConnectionTrait, issuer_id: IssuerId) -> Result<(), DbErr> {
     conn.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "SELECT pg_advisory_xact_lock(hashtextextended('certctl:ocsp-signer:' || $1::text, 0))",
@@ -49,7 +50,7 @@ pub async fn lock_issuer(conn: &impl ConnectionTrait, issuer_id: Uuid) -> Result
 
 pub struct NewSigner<'a> {
     pub id: Uuid,
-    pub issuer_id: Uuid,
+    pub issuer_id: IssuerId,
     pub serial_hex: &'a str,
     pub key_algorithm: &'a str,
     pub certificate_der: &'a [u8],
@@ -86,7 +87,7 @@ pub async fn insert(conn: &impl ConnectionTrait, s: NewSigner<'_>) -> Result<(),
 /// Seconds until the newest signer of each live issuer expires (for metrics).
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct SignerExpiry {
-    pub issuer_id: Uuid,
+    pub issuer_id: IssuerId,
     pub expires_in_seconds: f64,
 }
 

@@ -4,12 +4,13 @@ use sea_orm::prelude::*;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, IntoActiveModel, QueryOrder, QuerySelect};
 
 use crate::entities::certificate_profile::{self, Entity as Profiles, Model as Profile};
+use crate::model::ProfileId;
 
 pub async fn insert(conn: &impl ConnectionTrait, row: Profile) -> Result<Profile, DbErr> {
     row.into_active_model().insert(conn).await
 }
 
-pub async fn find_by_id(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<Profile>, DbErr> {
+pub async fn find_by_id(conn: &impl ConnectionTrait, id: ProfileId) -> Result<Option<Profile>, DbErr> {
     Profiles::find_by_id(id).one(conn).await
 }
 
@@ -21,7 +22,7 @@ pub async fn list(conn: &impl ConnectionTrait) -> Result<Vec<Profile>, DbErr> {
 }
 
 /// Locks the row for the rest of the transaction, so concurrent updates number their revisions in turn.
-pub async fn find_for_update(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<Profile>, DbErr> {
+pub async fn find_for_update(conn: &impl ConnectionTrait, id: ProfileId) -> Result<Option<Profile>, DbErr> {
     Profiles::find_by_id(id).lock_exclusive().one(conn).await
 }
 

@@ -1,13 +1,14 @@
 //! The revocation responder's reads. Every query names its columns: the responder's database
 //! role may read only these (deploy/postgres/responder-role.sql), never a CA key.
 
+use crate::model::IssuerId;
 use chrono::{DateTime, Utc};
 use sea_orm::prelude::*;
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement};
 
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct IssuerRow {
-    pub id: Uuid,
+    pub id: IssuerId,
     pub certificate_der: Vec<u8>,
     pub not_after: DateTime<Utc>,
 }
@@ -25,7 +26,7 @@ pub async fn issuers(conn: &impl ConnectionTrait) -> Result<Vec<IssuerRow>, DbEr
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct SignerRow {
     pub id: Uuid,
-    pub issuer_id: Uuid,
+    pub issuer_id: IssuerId,
     pub key_algorithm: String,
     pub certificate_der: Vec<u8>,
     pub private_key_ciphertext: Vec<u8>,
@@ -45,7 +46,7 @@ pub async fn current_signers(conn: &impl ConnectionTrait) -> Result<Vec<SignerRo
 
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct CrlMeta {
-    pub issuer_id: Uuid,
+    pub issuer_id: IssuerId,
     pub crl_number: i64,
     pub this_update: DateTime<Utc>,
     pub next_update: DateTime<Utc>,
@@ -67,7 +68,7 @@ struct DerRow {
     der: Vec<u8>,
 }
 
-pub async fn crl_der(conn: &impl ConnectionTrait, issuer_id: Uuid, number: i64) -> Result<Option<Vec<u8>>, DbErr> {
+pub async fn crl_der(conn: &impl ConnectionTrait, issuer_id: IssuerId, number: i64) -> Result<Option<Vec<u8>>, DbErr> {
     Ok(DerRow::find_by_statement(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "SELECT der FROM crls WHERE issuer_id = $1 AND crl_number = $2",
@@ -98,7 +99,7 @@ pub async fn snapshot_xmin(conn: &impl ConnectionTrait) -> Result<String, DbErr>
 
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct IssuedRow {
-    pub issuer_id: Uuid,
+    pub issuer_id: IssuerId,
     pub serial_hex: String,
 }
 
@@ -112,7 +113,7 @@ pub async fn certificates_since(conn: &impl ConnectionTrait, since: Option<&str>
 
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct RevokedRow {
-    pub issuer_id: Uuid,
+    pub issuer_id: IssuerId,
     pub serial_hex: String,
     pub revoked_at: DateTime<Utc>,
     pub reason_code: Option<i16>,

@@ -127,7 +127,7 @@ async fn expired_keys_are_refused_and_last_used_is_stamped() {
     api_keys::insert(
         &app.db,
         ApiKey {
-            id: uuid::Uuid::now_v7(),
+            id: certctl_shared::model::ApiKeyId::new(),
             name: "expired".into(),
             key_hash: hash_api_key(&secret).to_vec(),
             principal: "expired".into(),

@@ -690,7 +690,7 @@ async fn batched_claims_and_outcomes_touch_only_what_they_own() {
     let (channel, _) = app
         .webhook_channel("batch", "http://127.0.0.1:9", &["channel_test"])
         .await;
-    let channel: uuid::Uuid = channel.parse().unwrap();
+    let channel: certctl_shared::model::ChannelId = channel.parse().unwrap();
     let mut rows = Vec::new();
     for _ in 0..3 {
         rows.push(
@@ -701,9 +701,14 @@ async fn batched_claims_and_outcomes_touch_only_what_they_own() {
     }
     let (a, b, c) = (rows[0], rows[1], rows[2]);
     let lease = Duration::from_secs(60);
-    let claimed = repo::claim_many(&app.db, &[a, a, b, uuid::Uuid::now_v7()], "w1", lease)
-        .await
-        .unwrap();
+    let claimed = repo::claim_many(
+        &app.db,
+        &[a, a, b, certctl_shared::model::NotificationId::new()],
+        "w1",
+        lease,
+    )
+    .await
+    .unwrap();
     let mut ids: Vec<_> = claimed.iter().map(|c| c.event.id).collect();
     ids.sort();
     let mut want = vec![a, b];
