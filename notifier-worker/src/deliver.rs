@@ -16,7 +16,7 @@ use certctl_shared::crypto::KeyEncryptionKeys;
 use certctl_shared::entities::notification_channel::Model as Channel;
 use certctl_shared::model::{ChannelId, ChannelKind, NotificationId};
 use certctl_shared::repo::notifications::{self, AttemptRecord, Claimed, Finished, Outcome};
-use certctl_shared::retry::{AfterFailure, RetryPolicy};
+use certctl_shared::retry::RetryPolicy;
 use chrono::Utc;
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::Notify;
@@ -184,17 +184,7 @@ impl Deliverer {
             Delivery::Delivered { .. } => Outcome::Sent,
             failed => {
                 let error = failed.error().unwrap_or_default();
-                match self.policy.after_failure(budget_slot, Utc::now()) {
-                    AfterFailure::Retry {
-                        retry_count,
-                        next_retry_at,
-                    } => Outcome::Failed {
-                        retry_count,
-                        next_retry_at,
-                        error,
-                    },
-                    AfterFailure::Dead { retry_count } => Outcome::Dead { retry_count, error },
-                }
+                Outcome::failed(self.policy.after_failure(budget_slot, Utc::now()), error)
             }
         };
         Attempt {

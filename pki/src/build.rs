@@ -165,10 +165,21 @@ pub struct CaRequest<'a> {
     pub urls: &'a PkiUrls,
 }
 
-fn subject(common_name: &str) -> DistinguishedName {
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, common_name);
-    dn
+/// The fields every certificate certctl builds starts from: a subject with one common name, the
+/// serial, and the validity truncated to whole seconds (what DER `UTCTime` can carry).
+fn base_params(
+    common_name: &str,
+    serial: &[u8],
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = DistinguishedName::new();
+    params.distinguished_name.push(DnType::CommonName, common_name);
+    params.serial_number = Some(SerialNumber::from_slice(serial));
+    params.not_before = truncate_seconds(not_before);
+    params.not_after = truncate_seconds(not_after);
+    params
 }
 
 /// RFC 5280 §4.2.1.2 method (1): SHA-1 of the subjectPublicKey BIT STRING contents. It is what
@@ -185,11 +196,7 @@ fn truncate_seconds(t: OffsetDateTime) -> OffsetDateTime {
 /// Builds a root (self-signed) or intermediate CA certificate.
 pub fn build_ca(req: CaRequest<'_>) -> Result<IssuedCertificate, PkiError> {
     let serial = random_serial()?;
-    let mut params = CertificateParams::default();
-    params.distinguished_name = subject(req.common_name);
-    params.serial_number = Some(SerialNumber::from_slice(&serial));
-    params.not_before = truncate_seconds(req.not_before);
-    params.not_after = truncate_seconds(req.not_after);
+    let mut params = base_params(req.common_name, &serial, req.not_before, req.not_after);
     params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
@@ -238,11 +245,7 @@ pub fn issue_leaf(req: LeafRequest<'_>) -> Result<IssuedCertificate, PkiError> {
     let public_key =
         rcgen::SubjectPublicKeyInfo::from_der(req.spki_der).map_err(|e| PkiError::UnsupportedKey(e.to_string()))?;
     let serial = random_serial()?;
-    let mut params = CertificateParams::default();
-    params.distinguished_name = subject(req.common_name);
-    params.serial_number = Some(SerialNumber::from_slice(&serial));
-    params.not_before = truncate_seconds(req.not_before);
-    params.not_after = truncate_seconds(req.not_after);
+    let mut params = base_params(req.common_name, &serial, req.not_before, req.not_after);
     params.subject_alt_names = req
         .names
         .iter()
@@ -291,11 +294,8 @@ pub fn issue_ocsp_signer(
     not_after: OffsetDateTime,
 ) -> Result<IssuedCertificate, PkiError> {
     let serial = random_serial()?;
-    let mut params = CertificateParams::default();
-    params.distinguished_name = subject(&format!("{} OCSP Responder", issuer.common_name));
-    params.serial_number = Some(SerialNumber::from_slice(&serial));
-    params.not_before = truncate_seconds(not_before);
-    params.not_after = truncate_seconds(not_after.min(issuer.not_after));
+    let name = format!("{} OCSP Responder", issuer.common_name);
+    let mut params = base_params(&name, &serial, not_before, not_after.min(issuer.not_after));
     params.is_ca = IsCa::ExplicitNoCa;
     params.key_identifier_method = key_identifier(key);
     params.use_authority_key_identifier_extension = true;

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use certctl_shared::queue::Publisher;
 use certctl_shared::repo::notifications::{self, Lost, Outcome};
-use certctl_shared::retry::{AfterFailure, RetryPolicy};
+use certctl_shared::retry::RetryPolicy;
 use chrono::Utc;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use tokio::sync::Notify;
@@ -79,17 +79,7 @@ impl Relay {
                     a.locked_by.as_deref().unwrap_or("unknown")
                 );
                 let attempt = u32::try_from(a.retry_count).unwrap_or(0) + 1;
-                let outcome = match self.policy.after_failure(attempt, now) {
-                    AfterFailure::Retry {
-                        retry_count,
-                        next_retry_at,
-                    } => Outcome::Failed {
-                        retry_count,
-                        next_retry_at,
-                        error,
-                    },
-                    AfterFailure::Dead { retry_count } => Outcome::Dead { retry_count, error },
-                };
+                let outcome = Outcome::failed(self.policy.after_failure(attempt, now), error);
                 Lost { id: a.id, outcome }
             })
             .collect();

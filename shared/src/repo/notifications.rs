@@ -11,6 +11,7 @@ use crate::entities::notification_attempt::{self, Entity as Attempts, Model as A
 use crate::entities::notification_channel::Model as Channel;
 use crate::entities::notification_event::{self, Entity as Events, Model as Event};
 use crate::model::{CertificateId, ChannelId, EventType, NotificationId, NotificationStatus};
+use crate::retry::AfterFailure;
 
 #[derive(FromQueryResult)]
 struct IdRow {
@@ -198,6 +199,23 @@ pub enum Outcome {
         retry_count: i32,
         error: String,
     },
+}
+
+impl Outcome {
+    /// The outcome of a failed attempt, as the retry policy decided it.
+    pub fn failed(after: AfterFailure, error: String) -> Self {
+        match after {
+            AfterFailure::Retry {
+                retry_count,
+                next_retry_at,
+            } => Outcome::Failed {
+                retry_count,
+                next_retry_at,
+                error,
+            },
+            AfterFailure::Dead { retry_count } => Outcome::Dead { retry_count, error },
+        }
+    }
 }
 
 /// How one attempt went, recorded on its `in_progress` row (which holds when it started).
