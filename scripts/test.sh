@@ -18,6 +18,9 @@ python3 scripts/check-static.py
 python3 scripts/check-imports.py
 
 export RUST_BACKTRACE=${RUST_BACKTRACE:-0}
+# The system tests start the daemons' binaries, which Cargo builds only for their own package's
+# tests: build every binary and test together (one feature resolution, so nextest reuses it all).
+cargo build --workspace --bins --tests --locked
 # First the serial group: tests that restart PostgreSQL or RabbitMQ mid-run, which would disturb
 # every other test, run alone. Then everything else, in parallel.
 if cargo nextest --version >/dev/null 2>&1; then

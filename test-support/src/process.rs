@@ -7,19 +7,49 @@ use std::time::{Duration, Instant};
 
 /// A binary of the workspace, built by Cargo into the same profile directory as the running test
 /// (`target/<profile>/`, one up from the test's own `deps/`).
+///
+/// Cargo builds a package's binaries only for that package's own integration tests, so these,
+/// which live in another package, need them built beforehand: `scripts/test.sh` runs
+/// `cargo build --workspace --bins --tests` first. A binary older than the last build of its own
+/// library is stale (the library changed and the binary was not relinked), and is refused rather
+/// than tested.
 pub fn binary(name: &str) -> PathBuf {
+    const BUILD: &str = "cargo build --workspace --bins --tests";
     let exe = std::env::current_exe().expect("the test's own path");
     let profile_dir = exe
         .parent()
         .and_then(|deps| deps.parent())
         .expect("tests run from target/<profile>/deps");
     let path = profile_dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build the whole workspace first (`cargo build --workspace`; scripts/test.sh does)",
-        path.display()
-    );
+    let built = std::fs::metadata(&path).and_then(|m| m.modified()).unwrap_or_else(|_| {
+        panic!(
+            "{} is missing: build it first with `{BUILD}` (scripts/test.sh does)",
+            path.display()
+        )
+    });
+    if let Some(lib) = newest_rlib(&profile_dir.join("deps"), &name.replace('-', "_")) {
+        assert!(
+            lib <= built,
+            "{} is older than its library: rebuild it with `{BUILD}` (scripts/test.sh does)",
+            path.display()
+        );
+    }
     path
+}
+
+/// When `lib<crate>-<hash>.rlib` in `deps` was last written, the newest of its builds.
+fn newest_rlib(deps: &std::path::Path, krate: &str) -> Option<std::time::SystemTime> {
+    let prefix = format!("lib{krate}-");
+    std::fs::read_dir(deps)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            n.starts_with(&prefix) && n.ends_with(".rlib")
+        })
+        .filter_map(|e| e.metadata().and_then(|m| m.modified()).ok())
+        .max()
 }
 
 pub fn free_addr() -> String {
