@@ -308,3 +308,263 @@ fn unique_violation_detail(detail: &str) -> String {
         "the resource already exists".to_owned()
     }
 }
+
+/// The problems a use case's error can become, for the API description: each operation in the
+/// OpenAPI document lists the codes of the errors its handler returns, next to the ones every
+/// route shares (see `openapi.rs`). The tests below keep each list equal to what the `From`
+/// table above produces.
+pub trait Problems {
+    fn problems() -> Vec<(StatusCode, &'static str)>;
+}
+
+macro_rules! problems {
+    ($($error:ty => [$($status:ident $code:literal),* $(,)?] $(+ $inner:ty)?;)+) => {$(
+        impl Problems for $error {
+            fn problems() -> Vec<(StatusCode, &'static str)> {
+                #[allow(unused_mut)]
+                let mut all = vec![$((StatusCode::$status, $code)),*];
+                $(all.extend(<$inner as Problems>::problems());)?
+                all
+            }
+        }
+    )+};
+}
+
+problems! {
+    IssueError => [
+        BAD_REQUEST "unknown_issuer", BAD_REQUEST "unknown_profile", BAD_REQUEST "invalid_request",
+        BAD_REQUEST "invalid_csr", BAD_REQUEST "bad_csr_signature", BAD_REQUEST "san_not_allowed",
+        BAD_REQUEST "key_not_allowed", BAD_REQUEST "ttl_exceeds_profile", BAD_REQUEST "short_lived_not_allowed",
+        BAD_REQUEST "validity_exceeds_issuer", BAD_REQUEST "csr_required", CONFLICT "profile_changed",
+        CONFLICT "key_compromised", NOT_FOUND "not_found", CONFLICT "certificate_revoked",
+        CONFLICT "certificate_superseded", CONFLICT "certificate_not_active",
+    ];
+    DecideError => [
+        BAD_REQUEST "invalid_request", NOT_FOUND "not_found", FORBIDDEN "self_approval_forbidden",
+        CONFLICT "job_already_decided",
+    ] + IssueError;
+    RevokeError => [NOT_FOUND "not_found", CONFLICT "already_revoked"];
+    BulkRevokeError => [BAD_REQUEST "empty_criteria"];
+    IssuerError => [
+        BAD_REQUEST "invalid_request", BAD_REQUEST "unknown_issuer", BAD_REQUEST "parent_not_root",
+        BAD_REQUEST "validity_exceeds_issuer", CONFLICT "already_exists",
+    ];
+    ProfileError => [BAD_REQUEST "invalid_request", NOT_FOUND "not_found", CONFLICT "already_exists"];
+    KeyError => [
+        BAD_REQUEST "invalid_request", CONFLICT "already_exists", CONFLICT "principal_taken",
+        NOT_FOUND "not_found", CONFLICT "last_admin_key",
+    ];
+    ChannelError => [
+        BAD_REQUEST "invalid_request", BAD_REQUEST "invalid_channel_config", NOT_FOUND "not_found",
+        CONFLICT "channel_disabled", CONFLICT "already_exists",
+    ];
+    RequeueError => [NOT_FOUND "not_found", CONFLICT "not_requeueable"];
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use certctl_shared::model::{IssuerId, JobStatus, ProfileId};
+
+    use super::*;
+
+    /// Every variant of every use-case error, built once. The `match`es make adding a variant
+    /// without a sample a compile error.
+    fn issue_samples() -> Vec<IssueError> {
+        use IssueError as E;
+        let rules = [
+            Rule::Request,
+            Rule::Csr,
+            Rule::CsrSignature,
+            Rule::Names,
+            Rule::KeyType,
+            Rule::Lifetime,
+            Rule::ShortLived,
+            Rule::OutlastsIssuer,
+            Rule::CsrRequired,
+        ];
+        for r in rules {
+            match r {
+                Rule::Request
+                | Rule::Csr
+                | Rule::CsrSignature
+                | Rule::Names
+                | Rule::KeyType
+                | Rule::Lifetime
+                | Rule::ShortLived
+                | Rule::OutlastsIssuer
+                | Rule::CsrRequired => {}
+            }
+        }
+        let mut all: Vec<IssueError> = rules.into_iter().map(|r| E::Refused(r, String::new())).collect();
+        all.extend([
+            E::UnknownIssuer(IssuerId::new()),
+            E::UnknownProfile(ProfileId::new()),
+            E::ProfileChanged,
+            E::KeyCompromised,
+            E::CertificateNotFound,
+            E::CertificateRevoked,
+            E::CertificateSuperseded(String::new()),
+            E::CertificateNotActive,
+        ]);
+        for e in &all {
+            match e {
+                E::UnknownIssuer(_)
+                | E::UnknownProfile(_)
+                | E::Refused(..)
+                | E::ProfileChanged
+                | E::KeyCompromised
+                | E::CertificateNotFound
+                | E::CertificateRevoked
+                | E::CertificateSuperseded(_)
+                | E::CertificateNotActive
+                | E::Fault(_) => {}
+            }
+        }
+        all
+    }
+
+    fn produced<E: Into<ApiError>>(samples: Vec<E>) -> BTreeSet<(StatusCode, &'static str)> {
+        samples
+            .into_iter()
+            .map(|e| {
+                let api = e.into();
+                (api.status(), api.code())
+            })
+            .collect()
+    }
+
+    fn listed<E: Problems>() -> BTreeSet<(StatusCode, &'static str)> {
+        E::problems().into_iter().collect()
+    }
+
+    #[test]
+    fn each_use_case_lists_exactly_the_problems_its_errors_become() {
+        assert_eq!(produced(issue_samples()), listed::<IssueError>());
+
+        let mut decide = vec![
+            DecideError::NoteTooLong,
+            DecideError::NotFound,
+            DecideError::OwnRequest {
+                verb: "approve",
+                reason: "",
+            },
+            DecideError::AlreadyDecided(Some(JobStatus::Approved)),
+        ];
+        decide.extend(issue_samples().into_iter().map(DecideError::Issue));
+        for e in &decide {
+            match e {
+                DecideError::NoteTooLong
+                | DecideError::NotFound
+                | DecideError::OwnRequest { .. }
+                | DecideError::AlreadyDecided(_)
+                | DecideError::Issue(_)
+                | DecideError::Fault(_) => {}
+            }
+        }
+        assert_eq!(produced(decide), listed::<DecideError>());
+
+        let revoke = vec![RevokeError::NotFound, RevokeError::AlreadyRevoked(None)];
+        for e in &revoke {
+            match e {
+                RevokeError::NotFound | RevokeError::AlreadyRevoked(_) | RevokeError::Fault(_) => {}
+            }
+        }
+        assert_eq!(produced(revoke), listed::<RevokeError>());
+
+        let bulk = vec![BulkRevokeError::NoCriteria];
+        for e in &bulk {
+            match e {
+                BulkRevokeError::NoCriteria | BulkRevokeError::Fault(_) => {}
+            }
+        }
+        assert_eq!(produced(bulk), listed::<BulkRevokeError>());
+
+        let issuer = vec![
+            IssuerError::Invalid(String::new()),
+            IssuerError::UnknownParent(IssuerId::new()),
+            IssuerError::ParentNotRoot,
+            IssuerError::OutlastsParent(chrono::Utc::now()),
+            IssuerError::NameTaken,
+        ];
+        for e in &issuer {
+            match e {
+                IssuerError::Invalid(_)
+                | IssuerError::UnknownParent(_)
+                | IssuerError::ParentNotRoot
+                | IssuerError::OutlastsParent(_)
+                | IssuerError::NameTaken
+                | IssuerError::Fault(_) => {}
+            }
+        }
+        assert_eq!(produced(issuer), listed::<IssuerError>());
+
+        let profile = vec![
+            ProfileError::Invalid(String::new()),
+            ProfileError::NotFound,
+            ProfileError::NameTaken,
+        ];
+        for e in &profile {
+            match e {
+                ProfileError::Invalid(_)
+                | ProfileError::NotFound
+                | ProfileError::NameTaken
+                | ProfileError::Fault(_) => {}
+            }
+        }
+        assert_eq!(produced(profile), listed::<ProfileError>());
+
+        let key = vec![
+            KeyError::Invalid(String::new()),
+            KeyError::NameTaken,
+            KeyError::PrincipalTaken {
+                principal: String::new(),
+                holder: String::new(),
+            },
+            KeyError::NotFound,
+            KeyError::LastAdmin,
+        ];
+        for e in &key {
+            match e {
+                KeyError::Invalid(_)
+                | KeyError::NameTaken
+                | KeyError::PrincipalTaken { .. }
+                | KeyError::NotFound
+                | KeyError::LastAdmin
+                | KeyError::Fault(_) => {}
+            }
+        }
+        assert_eq!(produced(key), listed::<KeyError>());
+
+        let channel = vec![
+            ChannelError::Invalid(String::new()),
+            ChannelError::InvalidConfig(String::new()),
+            ChannelError::NotFound,
+            ChannelError::Disabled,
+            ChannelError::NameTaken,
+        ];
+        for e in &channel {
+            match e {
+                ChannelError::Invalid(_)
+                | ChannelError::InvalidConfig(_)
+                | ChannelError::NotFound
+                | ChannelError::Disabled
+                | ChannelError::NameTaken
+                | ChannelError::Fault(_) => {}
+            }
+        }
+        assert_eq!(produced(channel), listed::<ChannelError>());
+
+        let requeue = vec![
+            RequeueError::NotFound,
+            RequeueError::WrongState(certctl_shared::model::NotificationStatus::Sent),
+        ];
+        for e in &requeue {
+            match e {
+                RequeueError::NotFound | RequeueError::WrongState(_) | RequeueError::Fault(_) => {}
+            }
+        }
+        assert_eq!(produced(requeue), listed::<RequeueError>());
+    }
+}

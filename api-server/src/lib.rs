@@ -8,6 +8,7 @@ pub mod denials;
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod openapi;
 pub mod query;
 pub mod routes;
 pub mod service;

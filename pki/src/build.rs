@@ -1,60 +1,27 @@
 //! CA and leaf certificate construction.
 
+pub use certctl_types::vocab::Eku;
 use rcgen::{
     BasicConstraints, CertificateParams, CrlDistributionPoint, CustomExtension, DistinguishedName, DnType,
     ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, PublicKeyData, SanType, SerialNumber,
 };
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::der::{OID_AUTHORITY_INFO_ACCESS, OID_NO_REV_AVAIL, OID_OCSP_NOCHECK, authority_info_access, null_value};
+use super::keys::load_key;
 use super::names::SanName;
 use super::sign::CaIdentity;
 use super::{KeyAlgorithm, PkiError, random_serial};
 
-/// Extended key usages a profile may grant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Eku {
-    ServerAuth,
-    ClientAuth,
-    CodeSigning,
-    EmailProtection,
-    TimeStamping,
-}
-
-impl Eku {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Eku::ServerAuth => "server_auth",
-            Eku::ClientAuth => "client_auth",
-            Eku::CodeSigning => "code_signing",
-            Eku::EmailProtection => "email_protection",
-            Eku::TimeStamping => "time_stamping",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            Eku::ServerAuth,
-            Eku::ClientAuth,
-            Eku::CodeSigning,
-            Eku::EmailProtection,
-            Eku::TimeStamping,
-        ]
-        .into_iter()
-        .find(|e| e.as_str() == s)
-    }
-
-    fn purpose(self) -> ExtendedKeyUsagePurpose {
-        match self {
-            Eku::ServerAuth => ExtendedKeyUsagePurpose::ServerAuth,
-            Eku::ClientAuth => ExtendedKeyUsagePurpose::ClientAuth,
-            Eku::CodeSigning => ExtendedKeyUsagePurpose::CodeSigning,
-            Eku::EmailProtection => ExtendedKeyUsagePurpose::EmailProtection,
-            Eku::TimeStamping => ExtendedKeyUsagePurpose::TimeStamping,
-        }
+/// The rcgen purpose of an extended key usage.
+fn purpose(eku: Eku) -> ExtendedKeyUsagePurpose {
+    match eku {
+        Eku::ServerAuth => ExtendedKeyUsagePurpose::ServerAuth,
+        Eku::ClientAuth => ExtendedKeyUsagePurpose::ClientAuth,
+        Eku::CodeSigning => ExtendedKeyUsagePurpose::CodeSigning,
+        Eku::EmailProtection => ExtendedKeyUsagePurpose::EmailProtection,
+        Eku::TimeStamping => ExtendedKeyUsagePurpose::TimeStamping,
     }
 }
 
@@ -110,7 +77,7 @@ impl LoadedIssuer {
         key_algorithm: KeyAlgorithm,
         pkcs8: &[u8],
     ) -> Result<Self, PkiError> {
-        let key = key_algorithm.load_key(pkcs8)?;
+        let key = load_key(key_algorithm, pkcs8)?;
         let (_, parsed) = x509_parser::parse_x509_certificate(&certificate_der)
             .map_err(|e| PkiError::Build(format!("stored CA certificate does not parse: {e}")))?;
         let not_after = parsed.validity().not_after.to_datetime();
@@ -266,7 +233,7 @@ pub fn issue_leaf(req: LeafRequest<'_>) -> Result<IssuedCertificate, PkiError> {
     if req.key_algorithm.is_rsa() && req.ekus.contains(&Eku::ServerAuth) {
         params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
     }
-    params.extended_key_usages = req.ekus.iter().map(|e| e.purpose()).collect();
+    params.extended_key_usages = req.ekus.iter().map(|e| purpose(*e)).collect();
     if req.short_lived {
         params
             .custom_extensions

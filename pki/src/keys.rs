@@ -1,83 +1,34 @@
 //! Key algorithms, key generation and serial numbers.
 
+pub use certctl_types::vocab::KeyAlgorithm;
 use rcgen::{KeyPair, PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_RSA_SHA256, SignatureAlgorithm};
 use ring::rand::{SecureRandom, SystemRandom};
-use serde::{Deserialize, Serialize};
 use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey;
 use x509_parser::x509::SubjectPublicKeyInfo;
 
 use super::PkiError;
 
-/// Key types certctl issues for and accepts in CSRs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum KeyAlgorithm {
-    #[serde(rename = "ecdsa-p256")]
-    EcdsaP256,
-    #[serde(rename = "ecdsa-p384")]
-    EcdsaP384,
-    #[serde(rename = "rsa-2048")]
-    Rsa2048,
-    #[serde(rename = "rsa-3072")]
-    Rsa3072,
-    #[serde(rename = "rsa-4096")]
-    Rsa4096,
-}
-
-impl KeyAlgorithm {
-    pub const ALL: [KeyAlgorithm; 5] = [
-        Self::EcdsaP256,
-        Self::EcdsaP384,
-        Self::Rsa2048,
-        Self::Rsa3072,
-        Self::Rsa4096,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::EcdsaP256 => "ecdsa-p256",
-            Self::EcdsaP384 => "ecdsa-p384",
-            Self::Rsa2048 => "rsa-2048",
-            Self::Rsa3072 => "rsa-3072",
-            Self::Rsa4096 => "rsa-4096",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.as_str() == s)
-    }
-
-    pub fn is_rsa(self) -> bool {
-        matches!(self, Self::Rsa2048 | Self::Rsa3072 | Self::Rsa4096)
-    }
-
-    /// The signature algorithm a key of this type signs with.
-    pub fn signature_algorithm(self) -> &'static SignatureAlgorithm {
-        match self {
-            Self::EcdsaP256 => &PKCS_ECDSA_P256_SHA256,
-            Self::EcdsaP384 => &PKCS_ECDSA_P384_SHA384,
-            _ => &PKCS_RSA_SHA256,
-        }
-    }
-
-    /// Loads a PKCS#8 private key of this type for signing.
-    pub fn load_key(self, pkcs8: &[u8]) -> Result<KeyPair, PkiError> {
-        KeyPair::from_pkcs8_der_and_sign_algo(&pkcs8.to_vec().into(), self.signature_algorithm())
-            .map_err(|e| PkiError::Build(format!("cannot load private key: {e}")))
+/// The signature algorithm a key of this type signs with.
+pub fn signature_algorithm(alg: KeyAlgorithm) -> &'static SignatureAlgorithm {
+    match alg {
+        KeyAlgorithm::EcdsaP256 => &PKCS_ECDSA_P256_SHA256,
+        KeyAlgorithm::EcdsaP384 => &PKCS_ECDSA_P384_SHA384,
+        KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => &PKCS_RSA_SHA256,
     }
 }
 
-impl std::fmt::Display for KeyAlgorithm {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// Loads a PKCS#8 private key of this type for signing.
+pub fn load_key(alg: KeyAlgorithm, pkcs8: &[u8]) -> Result<KeyPair, PkiError> {
+    KeyPair::from_pkcs8_der_and_sign_algo(&pkcs8.to_vec().into(), signature_algorithm(alg))
+        .map_err(|e| PkiError::Build(format!("cannot load private key: {e}")))
 }
 
 /// Generates a fresh private key.
 pub fn generate_key(alg: KeyAlgorithm) -> Result<KeyPair, PkiError> {
     let size = match alg {
         KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384 => {
-            return KeyPair::generate_for(alg.signature_algorithm()).map_err(|_| PkiError::KeyGeneration);
+            return KeyPair::generate_for(signature_algorithm(alg)).map_err(|_| PkiError::KeyGeneration);
         }
         KeyAlgorithm::Rsa2048 => aws_lc_rs::rsa::KeySize::Rsa2048,
         KeyAlgorithm::Rsa3072 => aws_lc_rs::rsa::KeySize::Rsa3072,
@@ -86,7 +37,7 @@ pub fn generate_key(alg: KeyAlgorithm) -> Result<KeyPair, PkiError> {
     use aws_lc_rs::encoding::AsDer;
     let rsa = aws_lc_rs::rsa::KeyPair::generate(size).map_err(|_| PkiError::KeyGeneration)?;
     let pkcs8 = rsa.as_der().map_err(|_| PkiError::KeyGeneration)?;
-    alg.load_key(pkcs8.as_ref())
+    load_key(alg, pkcs8.as_ref())
 }
 
 const OID_EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";

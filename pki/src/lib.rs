@@ -19,7 +19,7 @@ pub use build::{
     spki_of,
 };
 pub use csr::{ParsedCsr, parse_csr};
-pub use keys::{KeyAlgorithm, generate_key, key_algorithm_of_spki, random_serial};
+pub use keys::{KeyAlgorithm, generate_key, key_algorithm_of_spki, load_key, random_serial, signature_algorithm};
 pub use sign::{CaIdentity, sha1, sha256, signature_algorithm_identifier};
 
 /// Failures building or checking PKI material. Variants that describe bad input are shown to the

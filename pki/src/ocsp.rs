@@ -275,7 +275,7 @@ pub struct OcspSigner {
 
 impl OcspSigner {
     pub fn new(certificate_der: &[u8], key_algorithm: KeyAlgorithm, pkcs8: &[u8]) -> Result<Self, PkiError> {
-        let key = key_algorithm.load_key(pkcs8)?;
+        let key = crate::keys::load_key(key_algorithm, pkcs8)?;
         let key_bits = {
             use x509_parser::prelude::FromDer;
             let (_, cert) = x509_parser::certificate::X509Certificate::from_der(certificate_der)

@@ -73,7 +73,7 @@ impl Fixture {
     pub fn new() -> Self {
         let alg = KeyAlgorithm::EcdsaP256;
         let pkcs8 = hex_decode(CA_KEY_PKCS8_HEX);
-        let ca_key = alg.load_key(&pkcs8).expect("CA key loads");
+        let ca_key = certctl_pki::load_key(alg, &pkcs8).expect("CA key loads");
         let now = OffsetDateTime::now_utc();
         let urls = PkiUrls::new("http://responder.invalid");
         let ca = build_ca(CaRequest {

@@ -4,20 +4,21 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use certctl_pki::KeyAlgorithm;
 use certctl_shared::entities::certificate::Model as Certificate;
 use certctl_shared::entities::certificate_revocation::Model as Revocation;
-use certctl_shared::model::{CertificateId, IssuerId, JobId, ProfileId};
+use certctl_shared::model::CertificateId;
 use certctl_shared::model::{CertificateStatus, RevocationReason};
 use certctl_shared::repo::certificates::{self, CertificateFilter};
 use certctl_shared::repo::revocations;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use certctl_types::api::ListOut;
+use certctl_types::api::certificates::{
+    AwaitingApprovalOut, BulkRevokeIn, BulkRevokeOut, CertificateOut, CertificateQuery, IssueIn, IssuedOut, RenewIn,
+    RevocationOut, RevokeIn,
+};
+use chrono::Utc;
 
-use super::ListOut;
 use crate::auth::{Principal, RequestId};
-use crate::error::ApiError;
+use crate::error::{ApiError, Problems};
 use crate::extract::{ApiJson, ApiPath};
 use crate::query::Params;
 use crate::service::issuance::{self, IssueInput, IssueOutcome, KeySource};
@@ -25,89 +26,35 @@ use crate::service::issuers;
 use crate::service::revocation::{self, BulkCriteria};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IssueIn {
-    issuer_id: IssuerId,
-    profile_id: ProfileId,
-    common_name: String,
-    sans: Option<Vec<String>>,
-    ttl_seconds: Option<i64>,
-    csr_pem: Option<String>,
-    key_algorithm: Option<KeyAlgorithm>,
-}
+/// The id of a certificate, in the path.
+const CERTIFICATE_ID: &str = "The certificate's id";
 
-#[derive(Serialize)]
-pub struct RevocationOut {
-    reason: String,
-    revoked_at: DateTime<Utc>,
-    revoked_by: String,
-}
-
-#[derive(Serialize)]
-pub struct CertificateOut {
-    id: CertificateId,
-    issuer_id: IssuerId,
-    profile_id: ProfileId,
-    serial_hex: String,
-    common_name: String,
-    sans: Vec<String>,
-    key_algorithm: String,
-    status: CertificateStatus,
-    /// Past `not_after`; expiry is read off the date, not stored as a state.
-    expired: bool,
-    short_lived: bool,
-    not_before: DateTime<Utc>,
-    not_after: DateTime<Utc>,
-    renewed_from_id: Option<CertificateId>,
-    superseded_by_id: Option<CertificateId>,
-    job_id: Option<JobId>,
-    requested_by: String,
-    created_at: DateTime<Utc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    revocation: Option<RevocationOut>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    certificate_pem: Option<String>,
-}
-
-impl CertificateOut {
-    fn new(c: Certificate, revocation: Option<Revocation>, with_pem: bool) -> Self {
-        Self {
-            expired: c.not_after <= Utc::now(),
-            id: c.id,
-            issuer_id: c.issuer_id,
-            profile_id: c.profile_id,
-            serial_hex: c.serial_hex,
-            common_name: c.common_name,
-            sans: c.sans,
-            key_algorithm: c.key_algorithm,
-            status: c.status,
-            short_lived: c.short_lived,
-            not_before: c.not_before,
-            not_after: c.not_after,
-            renewed_from_id: c.renewed_from_id,
-            superseded_by_id: c.superseded_by_id,
-            job_id: c.job_id,
-            requested_by: c.requested_by,
-            created_at: c.created_at,
-            revocation: revocation.map(|r| RevocationOut {
-                reason: r.reason,
-                revoked_at: r.revoked_at,
-                revoked_by: r.revoked_by,
-            }),
-            certificate_pem: with_pem.then_some(c.certificate_pem),
-        }
+pub(super) fn certificate_out(c: Certificate, revocation: Option<Revocation>, with_pem: bool) -> CertificateOut {
+    CertificateOut {
+        expired: c.not_after <= Utc::now(),
+        id: c.id,
+        issuer_id: c.issuer_id,
+        profile_id: c.profile_id,
+        serial_hex: c.serial_hex,
+        common_name: c.common_name,
+        sans: c.sans,
+        key_algorithm: c.key_algorithm,
+        status: c.status,
+        short_lived: c.short_lived,
+        not_before: c.not_before,
+        not_after: c.not_after,
+        renewed_from_id: c.renewed_from_id,
+        superseded_by_id: c.superseded_by_id,
+        job_id: c.job_id,
+        requested_by: c.requested_by,
+        created_at: c.created_at,
+        revocation: revocation.map(|r| RevocationOut {
+            reason: r.reason,
+            revoked_at: r.revoked_at,
+            revoked_by: r.revoked_by,
+        }),
+        certificate_pem: with_pem.then_some(c.certificate_pem),
     }
-}
-
-/// A freshly issued certificate: the details, the chain, and a generated key shown this once.
-#[derive(Serialize)]
-struct IssuedOut {
-    #[serde(flatten)]
-    certificate: CertificateOut,
-    chain_pem: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    private_key_pem: Option<String>,
 }
 
 fn outcome_response(outcome: IssueOutcome, created: StatusCode) -> Response {
@@ -115,7 +62,7 @@ fn outcome_response(outcome: IssueOutcome, created: StatusCode) -> Response {
         IssueOutcome::Issued(issued) => {
             let issued = *issued;
             let body = IssuedOut {
-                certificate: CertificateOut::new(issued.certificate, None, true),
+                certificate: certificate_out(issued.certificate, None, true),
                 chain_pem: issued.chain_pem,
                 private_key_pem: issued.private_key_pem,
             };
@@ -123,12 +70,21 @@ fn outcome_response(outcome: IssueOutcome, created: StatusCode) -> Response {
         }
         IssueOutcome::AwaitingApproval(job) => (
             StatusCode::ACCEPTED,
-            Json(json!({ "job_id": job.id, "status": job.status, "requested_by": job.requested_by })),
+            Json(AwaitingApprovalOut {
+                job_id: job.id,
+                status: job.status,
+                requested_by: job.requested_by,
+            }),
         )
             .into_response(),
     }
 }
 
+/// Issues a certificate under a profile, or opens an approval job if the profile requires one.
+#[utoipa::path(post, path = "/api/v1/certificates", tag = "certificates", request_body = IssueIn, responses(
+    (status = 201, description = "Issued", body = IssuedOut),
+    (status = 202, description = "The profile requires approval: a job now waits for an approver", body = AwaitingApprovalOut),
+))]
 pub async fn issue_certificate(
     State(state): State<AppState>,
     principal: Principal,
@@ -161,6 +117,10 @@ pub async fn issue_certificate(
     Ok(outcome_response(outcome, StatusCode::CREATED))
 }
 
+/// Lists certificates, newest first.
+#[utoipa::path(get, path = "/api/v1/certificates", tag = "certificates", params(CertificateQuery), responses(
+    (status = 200, description = "One page", body = ListOut<CertificateOut>),
+))]
 pub async fn list_certificates(
     State(state): State<AppState>,
     mut q: Params,
@@ -174,27 +134,24 @@ pub async fn list_certificates(
     };
     let cursor = q.time_cursor()?;
     let limit = q.limit()?;
-    q.finish(&[
-        "status",
-        "issuer_id",
-        "profile_id",
-        "common_name",
-        "expiring_before",
-        "cursor",
-        "limit",
-    ])?;
+    q.finish(CertificateQuery::NAMES)?;
     let page = certificates::list(&state.db, &filter, cursor, limit).await?;
     Ok(Json(ListOut {
         data: page
             .items
             .into_iter()
-            .map(|c| CertificateOut::new(c, None, false))
+            .map(|c| certificate_out(c, None, false))
             .collect(),
         next_cursor: page.next_cursor,
         total: page.total,
     }))
 }
 
+/// One certificate, with its PEM and revocation.
+#[utoipa::path(get, path = "/api/v1/certificates/{id}", tag = "certificates",
+    params(("id" = CertificateId, Path, description = CERTIFICATE_ID)),
+    responses((status = 200, description = "The certificate", body = CertificateOut)),
+)]
 pub async fn get_certificate(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<CertificateId>,
@@ -203,10 +160,14 @@ pub async fn get_certificate(
         .await?
         .ok_or(ApiError::NotFound("certificate"))?;
     let rev = revocations::find_by_certificate(&state.db, id).await?;
-    Ok(Json(CertificateOut::new(cert, rev, true)))
+    Ok(Json(certificate_out(cert, rev, true)))
 }
 
 /// The certificate followed by its issuing chain, as `application/pem-certificate-chain`.
+#[utoipa::path(get, path = "/api/v1/certificates/{id}/pem", tag = "certificates",
+    params(("id" = CertificateId, Path, description = CERTIFICATE_ID)),
+    responses((status = 200, description = "PEM certificates, leaf first", body = String, content_type = "application/pem-certificate-chain")),
+)]
 pub async fn get_certificate_pem(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<CertificateId>,
@@ -222,12 +183,15 @@ pub async fn get_certificate_pem(
         .into_response())
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct RenewIn {
-    ttl_seconds: Option<i64>,
-}
-
+/// Issues a successor with the same names and key source; the old certificate is superseded.
+#[utoipa::path(post, path = "/api/v1/certificates/{id}/renew", tag = "certificates",
+    params(("id" = CertificateId, Path, description = CERTIFICATE_ID)),
+    request_body = Option<RenewIn>,
+    responses(
+        (status = 200, description = "Renewed", body = IssuedOut),
+        (status = 202, description = "The profile requires approval: a job now waits for an approver", body = AwaitingApprovalOut),
+    ),
+)]
 pub async fn renew_certificate(
     State(state): State<AppState>,
     principal: Principal,
@@ -239,10 +203,16 @@ pub async fn renew_certificate(
     Ok(outcome_response(outcome, StatusCode::OK))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct RevokeIn {
-    reason: Option<String>,
+/// The problems of reading a revocation reason, which happens here at the edge.
+pub struct ReasonProblems;
+
+impl Problems for ReasonProblems {
+    fn problems() -> Vec<(StatusCode, &'static str)> {
+        vec![
+            (StatusCode::BAD_REQUEST, "unsupported_reason"),
+            (StatusCode::BAD_REQUEST, "invalid_reason"),
+        ]
+    }
 }
 
 /// Reads a revocation reason as RFC 5280 spells it (`keyCompromise`, …), refusing the two
@@ -261,13 +231,19 @@ fn parse_reason(raw: Option<&str>) -> Result<RevocationReason, ApiError> {
                 "invalid_reason",
                 format!(
                     "`{raw}` is not a revocation reason; use one of {}",
-                    RevocationReason::ALL.map(|r| r.as_str()).join(", ")
+                    RevocationReason::names().join(", ")
                 ),
             )
         }),
     }
 }
 
+/// Revokes a certificate; the revocation responder publishes it in the next CRL and at once in OCSP.
+#[utoipa::path(post, path = "/api/v1/certificates/{id}/revoke", tag = "certificates",
+    params(("id" = CertificateId, Path, description = CERTIFICATE_ID)),
+    request_body = Option<RevokeIn>,
+    responses((status = 200, description = "Revoked", body = CertificateOut)),
+)]
 pub async fn revoke_certificate(
     State(state): State<AppState>,
     principal: Principal,
@@ -277,24 +253,19 @@ pub async fn revoke_certificate(
 ) -> Result<Json<CertificateOut>, ApiError> {
     let reason = parse_reason(body.reason.as_deref())?;
     let (cert, rev) = revocation::revoke(&state, &principal.actor(request_id), id, reason).await?;
-    Ok(Json(CertificateOut::new(cert, Some(rev), false)))
+    Ok(Json(certificate_out(cert, Some(rev), false)))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BulkRevokeIn {
-    reason: Option<String>,
-    issuer_id: Option<IssuerId>,
-    profile_id: Option<ProfileId>,
-    certificate_ids: Option<Vec<CertificateId>>,
-}
-
+/// Revokes every certificate matching all the given criteria, in one transaction.
+#[utoipa::path(post, path = "/api/v1/certificates/bulk-revoke", tag = "certificates", request_body = BulkRevokeIn,
+    responses((status = 200, description = "What was revoked", body = BulkRevokeOut)),
+)]
 pub async fn bulk_revoke_certificates(
     State(state): State<AppState>,
     principal: Principal,
     request_id: RequestId,
     ApiJson(body): ApiJson<BulkRevokeIn>,
-) -> Result<Json<revocation::BulkResult>, ApiError> {
+) -> Result<Json<BulkRevokeOut>, ApiError> {
     let reason = parse_reason(body.reason.as_deref())?;
     let result = revocation::bulk_revoke(
         &state,
@@ -307,5 +278,30 @@ pub async fn bulk_revoke_certificates(
         reason,
     )
     .await?;
-    Ok(Json(result))
+    Ok(Json(BulkRevokeOut {
+        matched: result.matched,
+        revoked: result.revoked,
+        skipped: result.skipped,
+        failed: result.failed,
+        not_found: result.not_found,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_read_as_rfc5280_spells_them_and_refusals_are_listed_problems() {
+        assert_eq!(parse_reason(None).ok(), Some(RevocationReason::Unspecified));
+        assert_eq!(
+            parse_reason(Some("keyCompromise")).ok(),
+            Some(RevocationReason::KeyCompromise)
+        );
+        let listed = ReasonProblems::problems();
+        for bad in ["certificateHold", "removeFromCRL", "KeyCompromise", ""] {
+            let e = parse_reason(Some(bad)).expect_err(bad);
+            assert!(listed.contains(&(e.status(), e.code())), "{bad}: {}", e.code());
+        }
+    }
 }

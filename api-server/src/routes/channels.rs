@@ -7,92 +7,62 @@ use axum::response::{IntoResponse, Response};
 use certctl_shared::channel_config::{displayed, secret_context, secret_fields};
 use certctl_shared::entities::notification_channel::Model as Channel;
 use certctl_shared::model::ChannelId;
-use certctl_shared::model::{ChannelKind, EventType};
+use certctl_shared::model::ChannelKind;
 use certctl_shared::repo::channels;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use certctl_types::api::ListOut;
+use certctl_types::api::notifications::{ChannelIn, ChannelOut, ChannelPatch, NotificationOut};
+use serde_json::Value;
 
-use super::ListOut;
-use super::notifications::NotificationOut;
+use super::notifications::notification_out;
 use crate::auth::{Principal, RequestId};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::service::channels as svc;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChannelIn {
-    name: String,
-    kind: ChannelKind,
-    config: Value,
-    event_types: Vec<EventType>,
-    #[serde(default = "enabled_by_default")]
-    enabled: bool,
-}
+const CHANNEL_ID: &str = "The channel's id";
 
-fn enabled_by_default() -> bool {
-    true
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChannelPatch {
-    name: Option<String>,
-    /// Merged into the current settings key by key; secret fields omitted keep their value.
-    config: Option<Value>,
-    event_types: Option<Vec<EventType>>,
-    enabled: Option<bool>,
-}
-
-/// A channel as shown: settings without secrets, and which secrets are set.
-#[derive(Serialize)]
-pub struct ChannelOut {
-    id: ChannelId,
-    name: String,
-    kind: String,
-    config: Value,
-    secrets_set: Vec<&'static str>,
-    event_types: Vec<String>,
-    enabled: bool,
-    created_by: String,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl ChannelOut {
-    /// `secrets_set` names the secret fields that actually hold a value, read from the sealed part.
-    fn new(c: Channel, state: &AppState) -> Self {
-        let set: Vec<String> = c
-            .secret_ciphertext
-            .as_ref()
-            .and_then(|sealed| state.config.keys.open(&secret_context(c.id), sealed).ok())
-            .and_then(|plain| serde_json::from_slice::<Value>(&plain).ok())
-            .and_then(|v| v.as_object().map(|o| o.keys().cloned().collect()))
-            .unwrap_or_default();
-        let kind = ChannelKind::parse(&c.kind);
-        Self {
-            secrets_set: kind
-                .map(secret_fields)
-                .unwrap_or(&[])
-                .iter()
-                .copied()
-                .filter(|f| set.iter().any(|s| s == f))
-                .collect(),
-            config: kind.map_or_else(|| json!({}), |k| displayed(k, &c.config)),
-            id: c.id,
-            name: c.name,
-            kind: c.kind,
-            event_types: c.event_types,
-            enabled: c.enabled,
-            created_by: c.created_by,
-            created_at: c.created_at,
-            updated_at: c.updated_at,
-        }
+/// A channel as shown: settings without secrets; `secrets_set` names the secret fields that
+/// actually hold a value, read from the sealed part.
+fn channel_out(c: Channel, state: &AppState) -> ChannelOut {
+    let set: Vec<String> = c
+        .secret_ciphertext
+        .as_ref()
+        .and_then(|sealed| state.config.keys.open(&secret_context(c.id), sealed).ok())
+        .and_then(|plain| serde_json::from_slice::<Value>(&plain).ok())
+        .and_then(|v| v.as_object().map(|o| o.keys().cloned().collect()))
+        .unwrap_or_default();
+    let kind = ChannelKind::parse(&c.kind);
+    ChannelOut {
+        secrets_set: kind
+            .map(secret_fields)
+            .unwrap_or(&[])
+            .iter()
+            .filter(|f| set.iter().any(|s| s == *f))
+            .map(|f| (*f).to_owned())
+            .collect(),
+        config: kind
+            .map(|k| displayed(k, &c.config))
+            .and_then(|v| match v {
+                Value::Object(map) => Some(map),
+                _ => None,
+            })
+            .unwrap_or_default(),
+        id: c.id,
+        name: c.name,
+        kind: c.kind,
+        event_types: c.event_types,
+        enabled: c.enabled,
+        created_by: c.created_by,
+        created_at: c.created_at,
+        updated_at: c.updated_at,
     }
 }
 
+/// Creates a notification channel. Secret settings are sealed at rest and never shown again.
+#[utoipa::path(post, path = "/api/v1/notification-channels", tag = "notification-channels", request_body = ChannelIn, responses(
+    (status = 201, description = "Created", body = ChannelOut),
+))]
 pub async fn create_channel(
     State(state): State<AppState>,
     principal: Principal,
@@ -105,25 +75,34 @@ pub async fn create_channel(
         svc::NewChannel {
             name: body.name,
             kind: body.kind,
-            config: body.config,
+            config: Value::Object(body.config),
             event_types: body.event_types,
             enabled: body.enabled,
         },
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(ChannelOut::new(row, &state))))
+    Ok((StatusCode::CREATED, Json(channel_out(row, &state))))
 }
 
+/// Lists every channel not deleted (one page: `next_cursor` is always `null`).
+#[utoipa::path(get, path = "/api/v1/notification-channels", tag = "notification-channels", responses(
+    (status = 200, description = "Every channel", body = ListOut<ChannelOut>),
+))]
 pub async fn list_channels(State(state): State<AppState>) -> Result<Json<ListOut<ChannelOut>>, ApiError> {
     let rows = channels::list_live(&state.db).await?;
     let total = rows.len() as u64;
     Ok(Json(ListOut {
-        data: rows.into_iter().map(|c| ChannelOut::new(c, &state)).collect(),
+        data: rows.into_iter().map(|c| channel_out(c, &state)).collect(),
         next_cursor: None,
         total,
     }))
 }
 
+/// One channel, secrets redacted.
+#[utoipa::path(get, path = "/api/v1/notification-channels/{id}", tag = "notification-channels",
+    params(("id" = ChannelId, Path, description = CHANNEL_ID)),
+    responses((status = 200, description = "The channel", body = ChannelOut)),
+)]
 pub async fn get_channel(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<ChannelId>,
@@ -131,9 +110,15 @@ pub async fn get_channel(
     let row = channels::find_live(&state.db, id)
         .await?
         .ok_or(ApiError::NotFound("notification channel"))?;
-    Ok(Json(ChannelOut::new(row, &state)))
+    Ok(Json(channel_out(row, &state)))
 }
 
+/// Changes the fields given; `config` is merged key by key and secret fields left out keep their value.
+#[utoipa::path(patch, path = "/api/v1/notification-channels/{id}", tag = "notification-channels",
+    params(("id" = ChannelId, Path, description = CHANNEL_ID)),
+    request_body = ChannelPatch,
+    responses((status = 200, description = "Updated", body = ChannelOut)),
+)]
 pub async fn update_channel(
     State(state): State<AppState>,
     principal: Principal,
@@ -147,15 +132,20 @@ pub async fn update_channel(
         id,
         svc::ChannelChanges {
             name: patch.name,
-            config: patch.config,
+            config: patch.config.map(Value::Object),
             event_types: patch.event_types,
             enabled: patch.enabled,
         },
     )
     .await?;
-    Ok(Json(ChannelOut::new(row, &state)))
+    Ok(Json(channel_out(row, &state)))
 }
 
+/// Deletes a channel; its notification history stays readable.
+#[utoipa::path(delete, path = "/api/v1/notification-channels/{id}", tag = "notification-channels",
+    params(("id" = ChannelId, Path, description = CHANNEL_ID)),
+    responses((status = 204, description = "Deleted")),
+)]
 pub async fn delete_channel(
     State(state): State<AppState>,
     principal: Principal,
@@ -167,6 +157,10 @@ pub async fn delete_channel(
 }
 
 /// Sends a `channel_test` notification through the whole pipeline: outbox, broker, worker.
+#[utoipa::path(post, path = "/api/v1/notification-channels/{id}/test", tag = "notification-channels",
+    params(("id" = ChannelId, Path, description = CHANNEL_ID)),
+    responses((status = 202, description = "Queued; follow it with `GET /api/v1/notifications/{id}`", body = NotificationOut)),
+)]
 pub async fn test_channel(
     State(state): State<AppState>,
     principal: Principal,
@@ -174,6 +168,6 @@ pub async fn test_channel(
     ApiPath(id): ApiPath<ChannelId>,
 ) -> Result<Response, ApiError> {
     let (event, kind) = svc::test(&state, &principal.actor(request_id), id).await?;
-    let out = NotificationOut::new(event, Some(kind), state.config.notifications.retry.max_attempts);
+    let out = notification_out(event, Some(kind), state.config.notifications.retry.max_attempts);
     Ok((StatusCode::ACCEPTED, Json(out)).into_response())
 }

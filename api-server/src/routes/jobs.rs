@@ -3,13 +3,11 @@
 use axum::Json;
 use axum::extract::State;
 use certctl_shared::entities::job::Model as Job;
-use certctl_shared::model::JobStatus;
-use certctl_shared::model::{CertificateId, IssuerId, JobId, ProfileId};
+use certctl_shared::model::{JobId, JobStatus};
 use certctl_shared::repo::jobs;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use certctl_types::api::ListOut;
+use certctl_types::api::certificates::{DecisionIn, JobOut, JobQuery};
 
-use super::ListOut;
 use crate::auth::{Principal, RequestId};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
@@ -17,69 +15,62 @@ use crate::query::Params;
 use crate::service::jobs as svc;
 use crate::state::AppState;
 
-#[derive(Serialize)]
-pub struct JobOut {
-    id: JobId,
-    kind: String,
-    status: JobStatus,
-    issuer_id: IssuerId,
-    profile_id: ProfileId,
-    request: serde_json::Value,
-    requested_by: String,
-    decided_by: Option<String>,
-    decision_note: Option<String>,
-    decided_at: Option<DateTime<Utc>>,
-    certificate_id: Option<CertificateId>,
-    error: Option<String>,
-    created_at: DateTime<Utc>,
-}
+const JOB_ID: &str = "The job's id";
 
-impl From<Job> for JobOut {
-    fn from(j: Job) -> Self {
-        Self {
-            id: j.id,
-            kind: j.kind,
-            status: j.status,
-            issuer_id: j.issuer_id,
-            profile_id: j.profile_id,
-            request: j.request,
-            requested_by: j.requested_by,
-            decided_by: j.decided_by,
-            decision_note: j.decision_note,
-            decided_at: j.decided_at,
-            certificate_id: j.certificate_id,
-            error: j.error,
-            created_at: j.created_at,
-        }
+fn job_out(j: Job) -> JobOut {
+    JobOut {
+        id: j.id,
+        kind: j.kind,
+        status: j.status,
+        issuer_id: j.issuer_id,
+        profile_id: j.profile_id,
+        request: j.request,
+        requested_by: j.requested_by,
+        decided_by: j.decided_by,
+        decision_note: j.decision_note,
+        decided_at: j.decided_at,
+        certificate_id: j.certificate_id,
+        error: j.error,
+        created_at: j.created_at,
     }
 }
 
+/// Lists approval jobs, newest first.
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(JobQuery), responses(
+    (status = 200, description = "One page", body = ListOut<JobOut>),
+))]
 pub async fn list_jobs(State(state): State<AppState>, mut q: Params) -> Result<Json<ListOut<JobOut>>, ApiError> {
     let status = q.one_of("status", &JobStatus::names(), JobStatus::parse)?;
     let cursor = q.time_cursor()?;
     let limit = q.limit()?;
-    q.finish(&["status", "cursor", "limit"])?;
+    q.finish(JobQuery::NAMES)?;
     let page = jobs::list(&state.db, status, cursor, limit).await?;
     Ok(Json(ListOut {
-        data: page.items.into_iter().map(Into::into).collect(),
+        data: page.items.into_iter().map(job_out).collect(),
         next_cursor: page.next_cursor,
         total: page.total,
     }))
 }
 
+/// One approval job.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs",
+    params(("id" = JobId, Path, description = JOB_ID)),
+    responses((status = 200, description = "The job", body = JobOut)),
+)]
 pub async fn get_job(State(state): State<AppState>, ApiPath(id): ApiPath<JobId>) -> Result<Json<JobOut>, ApiError> {
     let job = jobs::find_by_id(&state.db, id)
         .await?
         .ok_or(ApiError::NotFound("job"))?;
-    Ok(Json(job.into()))
+    Ok(Json(job_out(job)))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct DecisionIn {
-    note: Option<String>,
-}
-
+/// Approves a job: the certificate is issued now, under the profile as it was requested. The
+/// requester (same principal, same key, or a key it created) cannot approve their own request.
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/approve", tag = "jobs",
+    params(("id" = JobId, Path, description = JOB_ID)),
+    request_body = Option<DecisionIn>,
+    responses((status = 200, description = "Decided; `status` says whether issuance succeeded", body = JobOut)),
+)]
 pub async fn approve_job(
     State(state): State<AppState>,
     principal: Principal,
@@ -88,9 +79,15 @@ pub async fn approve_job(
     ApiJson(body): ApiJson<DecisionIn>,
 ) -> Result<Json<JobOut>, ApiError> {
     let job = svc::decide(&state, &principal.actor(request_id), id, true, body.note).await?;
-    Ok(Json(job.into()))
+    Ok(Json(job_out(job)))
 }
 
+/// Rejects a job; nothing is issued.
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/reject", tag = "jobs",
+    params(("id" = JobId, Path, description = JOB_ID)),
+    request_body = Option<DecisionIn>,
+    responses((status = 200, description = "Rejected", body = JobOut)),
+)]
 pub async fn reject_job(
     State(state): State<AppState>,
     principal: Principal,
@@ -99,5 +96,5 @@ pub async fn reject_job(
     ApiJson(body): ApiJson<DecisionIn>,
 ) -> Result<Json<JobOut>, ApiError> {
     let job = svc::decide(&state, &principal.actor(request_id), id, false, body.note).await?;
-    Ok(Json(job.into()))
+    Ok(Json(job_out(job)))
 }

@@ -3,16 +3,16 @@
 //! The router is built from this table and nothing else, so a route cannot exist without a
 //! declared [`Access`]; the integration tests walk the same table to check every role.
 
-mod api_keys;
-mod audit;
-mod certificates;
-mod channels;
-mod issuers;
-mod jobs;
-mod notifications;
-mod profiles;
-mod stats;
-mod system;
+pub(crate) mod api_keys;
+pub(crate) mod audit;
+pub(crate) mod certificates;
+pub(crate) mod channels;
+pub(crate) mod issuers;
+pub(crate) mod jobs;
+pub(crate) mod notifications;
+pub(crate) mod profiles;
+pub(crate) mod stats;
+pub(crate) mod system;
 
 use std::time::Instant;
 
@@ -22,8 +22,19 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
 
+use axum::http::StatusCode;
+
+use self::certificates::ReasonProblems;
 use crate::auth::{Access, Permission, authorize};
-use crate::error::ApiError;
+use crate::error::{ApiError, Problems};
+use crate::service::api_keys::KeyError;
+use crate::service::channels::ChannelError;
+use crate::service::issuance::IssueError;
+use crate::service::issuers::IssuerError;
+use crate::service::jobs::DecideError;
+use crate::service::notifications::RequeueError;
+use crate::service::profiles::ProfileError;
+use crate::service::revocation::{BulkRevokeError, RevokeError};
 use crate::state::AppState;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,24 +58,33 @@ impl Verb {
     }
 }
 
-/// One route: method, path (axum syntax), required access and its handler.
+/// One route: method, path (axum syntax, which is also OpenAPI's), required access, its
+/// handler, and the use-case errors the handler can return (for the API description; the
+/// problems every route shares are added by `openapi.rs`).
 pub struct RouteDef {
     pub verb: Verb,
     pub path: &'static str,
     pub access: Access,
     handler: fn() -> MethodRouter<AppState>,
+    pub problems: fn() -> Vec<(StatusCode, &'static str)>,
 }
 
 use Access::{Authenticated, Public, Require};
 use Permission as P;
 
 macro_rules! routes {
-    ($($verb:ident $path:literal => $access:expr, $handler:path;)+) => {
+    ($($verb:ident $path:literal => $access:expr, $handler:path $(, [$($error:ty),+])?;)+) => {
         &[$(RouteDef {
             verb: Verb::$verb,
             path: $path,
             access: $access,
             handler: || routes!(@method $verb)($handler),
+            problems: || {
+                #[allow(unused_mut)]
+                let mut all = Vec::new();
+                $($(all.extend(<$error as Problems>::problems());)+)?
+                all
+            },
         }),+]
     };
     (@method Get) => { get };
@@ -76,38 +96,39 @@ macro_rules! routes {
 
 pub const ROUTES: &[RouteDef] = routes! {
     Get  "/api/v1/version"                       => Public, system::version;
+    Get  "/api/v1/openapi.json"                  => Public, system::openapi;
     Get  "/api/v1/auth/me"                       => Authenticated, system::me;
-    Post "/api/v1/api-keys"                      => Require(P::ApiKeysManage), api_keys::create_api_key;
+    Post "/api/v1/api-keys"                      => Require(P::ApiKeysManage), api_keys::create_api_key, [KeyError];
     Get  "/api/v1/api-keys"                      => Require(P::ApiKeysManage), api_keys::list_api_keys;
-    Post "/api/v1/api-keys/{id}/disable"         => Require(P::ApiKeysManage), api_keys::disable_api_key;
-    Post "/api/v1/issuers"                       => Require(P::IssuersWrite), issuers::create_issuer;
+    Post "/api/v1/api-keys/{id}/disable"         => Require(P::ApiKeysManage), api_keys::disable_api_key, [KeyError];
+    Post "/api/v1/issuers"                       => Require(P::IssuersWrite), issuers::create_issuer, [IssuerError];
     Get  "/api/v1/issuers"                       => Require(P::CertificatesRead), issuers::list_issuers;
     Get  "/api/v1/issuers/{id}"                  => Require(P::CertificatesRead), issuers::get_issuer;
-    Post "/api/v1/profiles"                      => Require(P::ProfilesWrite), profiles::create_profile;
+    Post "/api/v1/profiles"                      => Require(P::ProfilesWrite), profiles::create_profile, [ProfileError];
     Get  "/api/v1/profiles"                      => Require(P::CertificatesRead), profiles::list_profiles;
     Get  "/api/v1/profiles/{id}"                 => Require(P::CertificatesRead), profiles::get_profile;
-    Put  "/api/v1/profiles/{id}"                 => Require(P::ProfilesWrite), profiles::replace_profile;
-    Post "/api/v1/certificates"                  => Require(P::CertificatesWrite), certificates::issue_certificate;
+    Put  "/api/v1/profiles/{id}"                 => Require(P::ProfilesWrite), profiles::replace_profile, [ProfileError];
+    Post "/api/v1/certificates"                  => Require(P::CertificatesWrite), certificates::issue_certificate, [IssueError];
     Get  "/api/v1/certificates"                  => Require(P::CertificatesRead), certificates::list_certificates;
-    Post "/api/v1/certificates/bulk-revoke"      => Require(P::CertificatesBulkRevoke), certificates::bulk_revoke_certificates;
+    Post "/api/v1/certificates/bulk-revoke"      => Require(P::CertificatesBulkRevoke), certificates::bulk_revoke_certificates, [BulkRevokeError, ReasonProblems];
     Get  "/api/v1/certificates/{id}"             => Require(P::CertificatesRead), certificates::get_certificate;
     Get  "/api/v1/certificates/{id}/pem"         => Require(P::CertificatesRead), certificates::get_certificate_pem;
-    Post "/api/v1/certificates/{id}/renew"       => Require(P::CertificatesWrite), certificates::renew_certificate;
-    Post "/api/v1/certificates/{id}/revoke"      => Require(P::CertificatesWrite), certificates::revoke_certificate;
+    Post "/api/v1/certificates/{id}/renew"       => Require(P::CertificatesWrite), certificates::renew_certificate, [IssueError];
+    Post "/api/v1/certificates/{id}/revoke"      => Require(P::CertificatesWrite), certificates::revoke_certificate, [RevokeError, ReasonProblems];
     Get  "/api/v1/jobs"                          => Require(P::CertificatesRead), jobs::list_jobs;
     Get  "/api/v1/jobs/{id}"                     => Require(P::CertificatesRead), jobs::get_job;
-    Post "/api/v1/jobs/{id}/approve"             => Require(P::JobsDecide), jobs::approve_job;
-    Post "/api/v1/jobs/{id}/reject"              => Require(P::JobsDecide), jobs::reject_job;
+    Post "/api/v1/jobs/{id}/approve"             => Require(P::JobsDecide), jobs::approve_job, [DecideError];
+    Post "/api/v1/jobs/{id}/reject"              => Require(P::JobsDecide), jobs::reject_job, [DecideError];
     Get  "/api/v1/audit"                         => Require(P::AuditRead), audit::list_audit_events;
-    Post "/api/v1/notification-channels"            => Require(P::ChannelsWrite), channels::create_channel;
+    Post "/api/v1/notification-channels"            => Require(P::ChannelsWrite), channels::create_channel, [ChannelError];
     Get  "/api/v1/notification-channels"            => Require(P::CertificatesRead), channels::list_channels;
     Get  "/api/v1/notification-channels/{id}"       => Require(P::CertificatesRead), channels::get_channel;
-    Patch "/api/v1/notification-channels/{id}"      => Require(P::ChannelsWrite), channels::update_channel;
-    Delete "/api/v1/notification-channels/{id}"     => Require(P::ChannelsWrite), channels::delete_channel;
-    Post "/api/v1/notification-channels/{id}/test"  => Require(P::NotificationsOperate), channels::test_channel;
+    Patch "/api/v1/notification-channels/{id}"      => Require(P::ChannelsWrite), channels::update_channel, [ChannelError];
+    Delete "/api/v1/notification-channels/{id}"     => Require(P::ChannelsWrite), channels::delete_channel, [ChannelError];
+    Post "/api/v1/notification-channels/{id}/test"  => Require(P::NotificationsOperate), channels::test_channel, [ChannelError];
     Get  "/api/v1/notifications"                    => Require(P::CertificatesRead), notifications::list_notifications;
     Get  "/api/v1/notifications/{id}"               => Require(P::CertificatesRead), notifications::get_notification;
-    Post "/api/v1/notifications/{id}/requeue"       => Require(P::NotificationsOperate), notifications::requeue_notification;
+    Post "/api/v1/notifications/{id}/requeue"       => Require(P::NotificationsOperate), notifications::requeue_notification, [RequeueError];
     Get  "/api/v1/stats/summary"                 => Require(P::CertificatesRead), stats::summary;
 };
 
@@ -154,12 +175,4 @@ async fn record_metrics(State(state): State<AppState>, req: Request, next: Next)
         .with_label_values(&[method.as_str(), route.as_str()])
         .observe(started.elapsed().as_secs_f64());
     resp
-}
-
-/// `{"data": [...], "next_cursor": ..., "total": N}`
-#[derive(serde::Serialize)]
-pub struct ListOut<T> {
-    pub data: Vec<T>,
-    pub next_cursor: Option<String>,
-    pub total: u64,
 }

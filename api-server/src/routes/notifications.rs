@@ -2,87 +2,52 @@
 
 use std::collections::HashMap;
 
-use axum::Json;
-use axum::extract::State;
-use certctl_shared::entities::notification_attempt::Model as Attempt;
-use certctl_shared::entities::notification_event::Model as Event;
-use certctl_shared::model::{CertificateId, ChannelId, NotificationId};
-use certctl_shared::model::{EventType, NotificationStatus};
-use certctl_shared::repo::channels;
-use certctl_shared::repo::notifications::{self, EventFilter};
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-use serde_json::json;
-
-use super::ListOut;
 use crate::auth::{Principal, RequestId};
 use crate::error::ApiError;
 use crate::extract::ApiPath;
 use crate::query::Params;
 use crate::service::notifications as svc;
 use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use certctl_shared::entities::notification_attempt::Model as Attempt;
+use certctl_shared::entities::notification_event::Model as Event;
+use certctl_shared::model::{ChannelId, NotificationId};
+use certctl_shared::model::{EventType, NotificationStatus};
+use certctl_shared::repo::channels;
+use certctl_shared::repo::notifications::{self, EventFilter};
+use certctl_types::api::ListOut;
+use certctl_types::api::notifications::{AttemptOut, NotificationDetailOut, NotificationOut, NotificationQuery};
 
-#[derive(Serialize)]
-pub struct NotificationOut {
-    id: NotificationId,
-    #[serde(rename = "type")]
-    event_type: String,
-    status: NotificationStatus,
-    channel_id: ChannelId,
-    channel_kind: Option<String>,
-    certificate_id: Option<CertificateId>,
-    retry_count: i32,
-    max_attempts: u32,
-    next_retry_at: Option<DateTime<Utc>>,
-    last_error: Option<String>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    sent_at: Option<DateTime<Utc>>,
-}
+const NOTIFICATION_ID: &str = "The notification's id";
 
-impl NotificationOut {
-    pub fn new(e: Event, channel_kind: Option<String>, max_attempts: u32) -> Self {
-        Self {
-            id: e.id,
-            event_type: e.event_type,
-            status: e.status,
-            channel_id: e.channel_id,
-            channel_kind,
-            certificate_id: e.certificate_id,
-            retry_count: e.retry_count,
-            max_attempts,
-            next_retry_at: e.next_retry_at,
-            last_error: e.last_error,
-            created_at: e.created_at,
-            updated_at: e.updated_at,
-            sent_at: e.sent_at,
-        }
+pub(super) fn notification_out(e: Event, channel_kind: Option<String>, max_attempts: u32) -> NotificationOut {
+    NotificationOut {
+        id: e.id,
+        event_type: e.event_type,
+        status: e.status,
+        channel_id: e.channel_id,
+        channel_kind,
+        certificate_id: e.certificate_id,
+        retry_count: e.retry_count,
+        max_attempts,
+        next_retry_at: e.next_retry_at,
+        last_error: e.last_error,
+        created_at: e.created_at,
+        updated_at: e.updated_at,
+        sent_at: e.sent_at,
     }
 }
 
-#[derive(Serialize)]
-pub struct AttemptOut {
-    attempt: i32,
-    started_at: DateTime<Utc>,
-    /// `null` while the attempt is in progress.
-    duration_ms: Option<i32>,
-    outcome: String,
-    status_code: Option<i32>,
-    error: Option<String>,
-    worker: String,
-}
-
-impl From<Attempt> for AttemptOut {
-    fn from(a: Attempt) -> Self {
-        Self {
-            attempt: a.attempt,
-            started_at: a.started_at,
-            duration_ms: a.duration_ms,
-            outcome: a.outcome,
-            status_code: a.status_code,
-            error: a.error,
-            worker: a.worker,
-        }
+fn attempt_out(a: Attempt) -> AttemptOut {
+    AttemptOut {
+        attempt: a.attempt,
+        started_at: a.started_at,
+        duration_ms: a.duration_ms,
+        outcome: a.outcome,
+        status_code: a.status_code,
+        error: a.error,
+        worker: a.worker,
     }
 }
 
@@ -101,6 +66,10 @@ async fn channel_kinds(
     Ok(kinds)
 }
 
+/// Lists notifications, newest first; `status=dead` lists those waiting for an operator.
+#[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications", params(NotificationQuery), responses(
+    (status = 200, description = "One page", body = ListOut<NotificationOut>),
+))]
 pub async fn list_notifications(
     State(state): State<AppState>,
     mut q: Params,
@@ -113,7 +82,7 @@ pub async fn list_notifications(
     };
     let cursor = q.time_cursor()?;
     let limit = q.limit()?;
-    q.finish(&["status", "type", "channel_id", "certificate_id", "cursor", "limit"])?;
+    q.finish(NotificationQuery::NAMES)?;
     let page = notifications::list(&state.db, &filter, cursor, limit).await?;
     let kinds = channel_kinds(&state, page.items.iter().map(|e| e.channel_id)).await?;
     let max = state.config.notifications.retry.max_attempts;
@@ -123,7 +92,7 @@ pub async fn list_notifications(
             .into_iter()
             .map(|e| {
                 let kind = kinds.get(&e.channel_id).cloned();
-                NotificationOut::new(e, kind, max)
+                notification_out(e, kind, max)
             })
             .collect(),
         next_cursor: page.next_cursor,
@@ -131,32 +100,37 @@ pub async fn list_notifications(
     }))
 }
 
+/// One notification with its payload and every delivery attempt.
+#[utoipa::path(get, path = "/api/v1/notifications/{id}", tag = "notifications",
+    params(("id" = NotificationId, Path, description = NOTIFICATION_ID)),
+    responses((status = 200, description = "The notification", body = NotificationDetailOut)),
+)]
 pub async fn get_notification(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<NotificationId>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<NotificationDetailOut>, ApiError> {
     let event = notifications::find(&state.db, id)
         .await?
         .ok_or(ApiError::NotFound("notification"))?;
-    let attempts: Vec<AttemptOut> = notifications::attempts(&state.db, id)
+    let attempts = notifications::attempts(&state.db, id)
         .await?
         .into_iter()
-        .map(Into::into)
+        .map(attempt_out)
         .collect();
     let kind = channels::find_any(&state.db, event.channel_id).await?.map(|c| c.kind);
     let payload = event.payload.clone();
-    let mut out = serde_json::to_value(NotificationOut::new(
-        event,
-        kind,
-        state.config.notifications.retry.max_attempts,
-    ))
-    .map_err(ApiError::internal)?;
-    out["payload"] = payload;
-    out["attempts"] = json!(attempts);
-    Ok(Json(out))
+    Ok(Json(NotificationDetailOut {
+        notification: notification_out(event, kind, state.config.notifications.retry.max_attempts),
+        payload,
+        attempts,
+    }))
 }
 
 /// Gives a failed or dead notification a fresh budget and dispatches it.
+#[utoipa::path(post, path = "/api/v1/notifications/{id}/requeue", tag = "notifications",
+    params(("id" = NotificationId, Path, description = NOTIFICATION_ID)),
+    responses((status = 200, description = "Pending again, with a fresh budget", body = NotificationOut)),
+)]
 pub async fn requeue_notification(
     State(state): State<AppState>,
     principal: Principal,
@@ -164,7 +138,7 @@ pub async fn requeue_notification(
     ApiPath(id): ApiPath<NotificationId>,
 ) -> Result<Json<NotificationOut>, ApiError> {
     let (event, kind) = svc::requeue(&state, &principal.actor(request_id), id).await?;
-    Ok(Json(NotificationOut::new(
+    Ok(Json(notification_out(
         event,
         kind,
         state.config.notifications.retry.max_attempts,

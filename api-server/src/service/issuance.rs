@@ -6,7 +6,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use certctl_pki::names::SanRules;
+use certctl_pki::names::{SanRules, check_names};
 use certctl_pki::{
     Eku, KeyAlgorithm, LeafRequest, generate_key, issue_leaf, key_algorithm_of_spki, parse_csr, spki_of,
 };
@@ -214,7 +214,7 @@ pub async fn check(
     }
     let rules: SanRules = serde_json::from_value(profile.san_rules.clone())
         .with_context(|| format!("profile {} has unreadable san_rules", profile.id))?;
-    let names = rules.check(&requested).map_err(|m| refused(Rule::Names, m))?;
+    let names = check_names(&rules, &requested).map_err(|m| refused(Rule::Names, m))?;
 
     let ttl = input.ttl_seconds.unwrap_or(profile.max_ttl_seconds);
     if ttl < MIN_TTL_SECONDS {
@@ -426,7 +426,7 @@ pub async fn sign_and_store(
     };
     let rules: SanRules = serde_json::from_value(profile.san_rules.clone())
         .with_context(|| format!("profile {} has unreadable san_rules", profile.id))?;
-    let names = rules.check(&checked.sans).map_err(|m| refused(Rule::Names, m))?;
+    let names = check_names(&rules, &checked.sans).map_err(|m| refused(Rule::Names, m))?;
     let ekus: Vec<Eku> = profile.ekus.iter().filter_map(|e| Eku::parse(e)).collect();
     let now = Utc::now();
     let not_after = now + Duration::seconds(checked.ttl_seconds);

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use certctl_pki::names::SanRules;
+use certctl_pki::names::{SanRules, validate_rules};
 use certctl_pki::{Eku, KeyAlgorithm};
 use certctl_shared::entities::certificate_profile::Model as Profile;
 use certctl_shared::model::ProfileId;
@@ -64,7 +64,7 @@ fn to_row(id: ProfileId, spec: ProfileSpec) -> Result<Profile, ProfileError> {
             "ekus must name at least one extended key usage".into(),
         ));
     }
-    spec.san_rules.validate().map_err(ProfileError::Invalid)?;
+    validate_rules(&spec.san_rules).map_err(ProfileError::Invalid)?;
     let now = Utc::now();
     Ok(Profile {
         id,

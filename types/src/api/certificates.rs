@@ -1,0 +1,219 @@
+//! Certificates and the approval jobs that gate their issuance.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::ids::{CertificateId, IssuerId, JobId, ProfileId};
+use crate::vocab::{CertificateStatus, JobStatus, KeyAlgorithm, RevocationReason};
+
+/// `POST /api/v1/certificates`: give exactly one of `csr_pem` (your key) or `key_algorithm`
+/// (certctl generates the key and returns it once).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueIn {
+    pub issuer_id: IssuerId,
+    pub profile_id: ProfileId,
+    pub common_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sans: Option<Vec<String>>,
+    /// Lifetime in seconds; the profile's maximum when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<i64>,
+    /// A PEM PKCS#10 request; its subject public key is certified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csr_pem: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_algorithm: Option<KeyAlgorithm>,
+}
+
+/// `POST /api/v1/certificates/{id}/renew`
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenewIn {
+    /// Lifetime in seconds; the profile's maximum when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<i64>,
+}
+
+/// `POST /api/v1/certificates/{id}/revoke`. The reason is RFC 5280's spelling; `unspecified`
+/// when absent. `certificateHold` and `removeFromCRL` are refused: revocations are final.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeIn {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<RevocationReason>)]
+    pub reason: Option<String>,
+}
+
+/// `POST /api/v1/certificates/bulk-revoke`: revokes every certificate matching all the given
+/// criteria (at least one).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRevokeIn {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<RevocationReason>)]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer_id: Option<IssuerId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_id: Option<ProfileId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_ids: Option<Vec<CertificateId>>,
+}
+
+/// What bulk revocation did, all counts from one snapshot.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct BulkRevokeOut {
+    /// Certificates matching the criteria, in any state.
+    pub matched: u64,
+    /// Newly revoked by this call.
+    pub revoked: u64,
+    /// Matched but already revoked.
+    pub skipped: u64,
+    /// Listed ids that do not exist.
+    pub failed: u64,
+    pub not_found: Vec<CertificateId>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct RevocationOut {
+    #[schema(value_type = RevocationReason)]
+    pub reason: String,
+    pub revoked_at: DateTime<Utc>,
+    pub revoked_by: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CertificateOut {
+    pub id: CertificateId,
+    pub issuer_id: IssuerId,
+    pub profile_id: ProfileId,
+    /// The serial number, lowercase hex.
+    pub serial_hex: String,
+    pub common_name: String,
+    pub sans: Vec<String>,
+    #[schema(value_type = KeyAlgorithm)]
+    pub key_algorithm: String,
+    pub status: CertificateStatus,
+    /// Past `not_after`; expiry is read off the date, not stored as a state.
+    pub expired: bool,
+    /// Lives under an hour and so carries no CRL or OCSP URL (RFC 9608).
+    pub short_lived: bool,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    pub renewed_from_id: Option<CertificateId>,
+    pub superseded_by_id: Option<CertificateId>,
+    /// The approval job it was issued through, if any.
+    pub job_id: Option<JobId>,
+    pub requested_by: String,
+    pub created_at: DateTime<Utc>,
+    /// Present once revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<RevocationOut>,
+    /// The certificate in PEM; present on single-certificate reads, absent in lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_pem: Option<String>,
+}
+
+/// A freshly issued certificate: its details, the issuing chain, and a generated key shown
+/// this once (absent when a CSR was given).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct IssuedOut {
+    #[serde(flatten)]
+    pub certificate: CertificateOut,
+    pub chain_pem: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key_pem: Option<String>,
+}
+
+/// The request waits for an approver: the job to watch.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct AwaitingApprovalOut {
+    pub job_id: JobId,
+    pub status: JobStatus,
+    pub requested_by: String,
+}
+
+/// `GET /api/v1/certificates`: filters combine with AND; newest first.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CertificateQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<CertificateStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer_id: Option<IssuerId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_id: Option<ProfileId>,
+    /// Case-insensitive substring of the common name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub common_name: Option<String>,
+    /// Only certificates whose `not_after` is before this RFC 3339 time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiring_before: Option<DateTime<Utc>>,
+    /// `next_cursor` of the previous page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u64>,
+}
+
+impl CertificateQuery {
+    pub const NAMES: &[&str] = &[
+        "status",
+        "issuer_id",
+        "profile_id",
+        "common_name",
+        "expiring_before",
+        "cursor",
+        "limit",
+    ];
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct JobOut {
+    pub id: JobId,
+    /// What the job will do once approved (`issue`, `renew`).
+    pub kind: String,
+    pub status: JobStatus,
+    pub issuer_id: IssuerId,
+    pub profile_id: ProfileId,
+    /// The request as it was made, replayed on approval.
+    pub request: serde_json::Value,
+    pub requested_by: String,
+    pub decided_by: Option<String>,
+    pub decision_note: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub certificate_id: Option<CertificateId>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `POST /api/v1/jobs/{id}/approve` and `/reject`: an optional note for the audit trail.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionIn {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// `GET /api/v1/jobs`
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct JobQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<JobStatus>,
+    /// `next_cursor` of the previous page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u64>,
+}
+
+impl JobQuery {
+    pub const NAMES: &[&str] = &["status", "cursor", "limit"];
+}

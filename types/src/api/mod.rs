@@ -1,0 +1,104 @@
+//! The REST API's bodies and query strings, as the server writes and reads them and as clients
+//! use them. Field names and optionality here are the wire format; the OpenAPI document is
+//! generated from these types, so a change here is a change of the API.
+//!
+//! `*In` types are request bodies (unknown fields refused), `*Out` types responses, `*Query`
+//! types the query strings of list routes (each lists its parameter names in `NAMES`, which the
+//! server's parser accepts and nothing else).
+
+pub mod access;
+pub mod certificates;
+pub mod notifications;
+pub mod policy;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The page size when a list request gives no `limit`.
+pub const DEFAULT_PAGE: u64 = 50;
+/// The largest `limit` a list request may ask for.
+pub const MAX_PAGE: u64 = 500;
+
+/// One page of a list: pass `next_cursor` back as `cursor` for the next page, until it is `null`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ListOut<T> {
+    pub data: Vec<T>,
+    /// Opaque; `null` on the last page.
+    pub next_cursor: Option<String>,
+    /// How many items match the filter, across all pages.
+    pub total: u64,
+}
+
+/// An error, as RFC 9457 `application/problem+json`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem: `https://certctl.dev/problems/{code}`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The HTTP status's reason phrase.
+    pub title: String,
+    pub status: u16,
+    /// What went wrong, for a person.
+    pub detail: String,
+    /// A stable machine-readable code; each operation lists the codes it can return.
+    pub code: String,
+}
+
+/// `GET /api/v1/version`
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct VersionOut {
+    pub name: String,
+    pub version: String,
+    pub api: String,
+}
+
+/// `GET /api/v1/stats/summary`: what needs attention, at a glance.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct SummaryOut {
+    pub certificates: CertificateCounts,
+    /// Active certificates expiring within `expiring_soon_days`.
+    pub expiring_soon: u64,
+    pub expiring_soon_days: u32,
+    pub jobs_awaiting_approval: u64,
+    /// Notifications that used their whole retry budget and wait for an operator.
+    pub notifications_dead: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct CertificateCounts {
+    pub active: u64,
+    pub revoked: u64,
+    pub superseded: u64,
+    pub total: u64,
+    /// Active certificates past `not_after`.
+    pub expired: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::IntoParams;
+
+    use super::access::AuditQuery;
+    use super::certificates::{CertificateQuery, JobQuery};
+    use super::notifications::NotificationQuery;
+
+    fn documented<T: IntoParams>() -> Vec<String> {
+        let mut names: Vec<String> = T::into_params(|| None).into_iter().map(|p| p.name).collect();
+        names.sort();
+        names
+    }
+
+    fn declared(names: &[&str]) -> Vec<String> {
+        let mut names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn every_query_type_names_exactly_the_parameters_it_documents() {
+        assert_eq!(documented::<CertificateQuery>(), declared(CertificateQuery::NAMES));
+        assert_eq!(documented::<JobQuery>(), declared(JobQuery::NAMES));
+        assert_eq!(documented::<NotificationQuery>(), declared(NotificationQuery::NAMES));
+        assert_eq!(documented::<AuditQuery>(), declared(AuditQuery::NAMES));
+    }
+}

@@ -1,0 +1,92 @@
+//! Issuers (the certificate authorities) and profiles (what may be issued under them).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::ids::{IssuerId, ProfileId};
+use crate::vocab::{Eku, KeyAlgorithm};
+
+/// `POST /api/v1/issuers`: a new root CA, or an intermediate under `parent_issuer_id`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerIn {
+    pub name: String,
+    pub common_name: String,
+    pub key_algorithm: KeyAlgorithm,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_issuer_id: Option<IssuerId>,
+    /// Validity in days (default 3650 for a root, 1825 for an intermediate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validity_days: Option<u32>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct IssuerOut {
+    pub id: IssuerId,
+    pub name: String,
+    pub common_name: String,
+    #[schema(value_type = KeyAlgorithm)]
+    pub key_algorithm: String,
+    pub parent_issuer_id: Option<IssuerId>,
+    pub is_root: bool,
+    pub serial_hex: String,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    pub certificate_pem: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A profile's rules for the names it certifies. An empty `allowed_domains` allows any DNS name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct SanRules {
+    /// DNS names (and with `allow_subdomains`, names under them) this profile may certify.
+    pub allowed_domains: Vec<String>,
+    pub allow_subdomains: bool,
+    pub allow_wildcards: bool,
+    pub allow_ip_addresses: bool,
+    /// At most this many names per certificate (0 means the default of 100).
+    pub max_names: usize,
+}
+
+/// `POST /api/v1/profiles` and `PUT /api/v1/profiles/{id}` (a whole replacement).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileIn {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub max_ttl_seconds: i64,
+    pub allowed_key_algorithms: Vec<KeyAlgorithm>,
+    pub ekus: Vec<Eku>,
+    #[serde(default)]
+    pub san_rules: SanRules,
+    /// Issuance and renewal wait for an approver other than the requester.
+    #[serde(default)]
+    pub requires_approval: bool,
+    /// Certificates of under an hour may be issued, short-lived (RFC 9608): without CRL and OCSP
+    /// URLs.
+    #[serde(default)]
+    pub allow_short_lived: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProfileOut {
+    pub id: ProfileId,
+    pub name: String,
+    pub description: String,
+    pub max_ttl_seconds: i64,
+    #[schema(value_type = Vec<KeyAlgorithm>)]
+    pub allowed_key_algorithms: Vec<String>,
+    #[schema(value_type = Vec<Eku>)]
+    pub ekus: Vec<String>,
+    pub san_rules: SanRules,
+    pub requires_approval: bool,
+    pub allow_short_lived: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Bumped by every replacement; an approval issued under an older revision is refused.
+    pub revision: i64,
+}

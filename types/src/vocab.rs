@@ -1,0 +1,205 @@
+//! certctl's vocabulary: roles, the states of certificates, jobs and notifications, event and
+//! channel kinds, key algorithms, extended key usages and revocation reasons.
+//!
+//! Each is an enum with one spelling on the wire, in the database and in messages; `ALL` lists
+//! every value and `parse` reads one back.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        ///
+        /// Stored as its text in a `TEXT` column (with a `CHECK` of the same values), so rows
+        /// carry the enum itself, not a string to compare.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        #[cfg_attr(feature = "db", derive(sea_orm::EnumIter, sea_orm::DeriveActiveEnum))]
+        #[cfg_attr(feature = "db", sea_orm(rs_type = "String", db_type = "Text"))]
+        pub enum $name {
+            $(#[serde(rename = $text)] #[cfg_attr(feature = "db", sea_orm(string_value = $text))] $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// Every value as written, for error messages.
+            pub fn names() -> Vec<&'static str> {
+                Self::ALL.iter().map(|v| v.as_str()).collect()
+            }
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                match s {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+string_enum! {
+    /// What an API key may do; `role_grants` in the api-server maps roles to permissions.
+    Role {
+        Admin => "admin",
+        Operator => "operator",
+        Viewer => "viewer",
+        Auditor => "auditor",
+    }
+}
+
+string_enum! {
+    /// A certificate's stored state. Expiry is not a state: it is read off `not_after`.
+    CertificateStatus {
+        Active => "active",
+        Revoked => "revoked",
+        Superseded => "superseded",
+    }
+}
+
+string_enum! {
+    /// A notification's state: pending → sending (leased) → sent | failed → … → dead.
+    NotificationStatus {
+        Pending => "pending",
+        Sending => "sending",
+        Sent => "sent",
+        Failed => "failed",
+        Dead => "dead",
+    }
+}
+
+string_enum! {
+    /// What a notification is about; channels subscribe to these.
+    EventType {
+        CertificateIssued => "certificate_issued",
+        CertificateRenewed => "certificate_renewed",
+        CertificateRevoked => "certificate_revoked",
+        ApprovalRequested => "approval_requested",
+        ApprovalDecided => "approval_decided",
+        ExpirationWarning => "expiration_warning",
+        ChannelTest => "channel_test",
+    }
+}
+
+string_enum! {
+    /// How a channel delivers.
+    ChannelKind {
+        Webhook => "webhook",
+        Email => "email",
+        Slack => "slack",
+        Teams => "teams",
+        Pagerduty => "pagerduty",
+        Opsgenie => "opsgenie",
+    }
+}
+
+string_enum! {
+    /// An approval job's state.
+    JobStatus {
+        AwaitingApproval => "awaiting_approval",
+        Approved => "approved",
+        Rejected => "rejected",
+        Failed => "failed",
+    }
+}
+
+string_enum! {
+    /// Key types certctl issues for and accepts in CSRs.
+    KeyAlgorithm {
+        EcdsaP256 => "ecdsa-p256",
+        EcdsaP384 => "ecdsa-p384",
+        Rsa2048 => "rsa-2048",
+        Rsa3072 => "rsa-3072",
+        Rsa4096 => "rsa-4096",
+    }
+}
+
+impl KeyAlgorithm {
+    pub fn is_rsa(self) -> bool {
+        matches!(self, Self::Rsa2048 | Self::Rsa3072 | Self::Rsa4096)
+    }
+}
+
+string_enum! {
+    /// Extended key usages a profile may grant.
+    Eku {
+        ServerAuth => "server_auth",
+        ClientAuth => "client_auth",
+        CodeSigning => "code_signing",
+        EmailProtection => "email_protection",
+        TimeStamping => "time_stamping",
+    }
+}
+
+string_enum! {
+    /// RFC 5280 §5.3.1 CRLReason values an operator may give. `certificateHold` and
+    /// `removeFromCRL` are not offered: certctl has no suspension, so a revocation is final.
+    RevocationReason {
+        Unspecified => "unspecified",
+        KeyCompromise => "keyCompromise",
+        CaCompromise => "cACompromise",
+        AffiliationChanged => "affiliationChanged",
+        Superseded => "superseded",
+        CessationOfOperation => "cessationOfOperation",
+        PrivilegeWithdrawn => "privilegeWithdrawn",
+    }
+}
+
+impl RevocationReason {
+    /// The CRLReason code, or `None` for `unspecified`: RFC 5280 §5.3.1 says the reason code
+    /// extension SHOULD be absent rather than carry unspecified (0).
+    pub fn code(self) -> Option<i16> {
+        match self {
+            Self::Unspecified => None,
+            Self::KeyCompromise => Some(1),
+            Self::CaCompromise => Some(2),
+            Self::AffiliationChanged => Some(3),
+            Self::Superseded => Some(4),
+            Self::CessationOfOperation => Some(5),
+            Self::PrivilegeWithdrawn => Some(9),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revocation_reasons_round_trip_and_codes_follow_rfc5280() {
+        for r in RevocationReason::ALL.iter().copied() {
+            assert_eq!(RevocationReason::parse(r.as_str()), Some(r));
+            let json = serde_json::to_string(&r).unwrap();
+            assert_eq!(json, format!("\"{}\"", r.as_str()));
+        }
+        assert_eq!(RevocationReason::Unspecified.code(), None);
+        assert_eq!(RevocationReason::PrivilegeWithdrawn.code(), Some(9));
+        assert_eq!(RevocationReason::parse("certificateHold"), None);
+        assert_eq!(RevocationReason::parse("removeFromCRL"), None);
+    }
+
+    #[test]
+    fn every_value_is_written_as_it_is_parsed() {
+        fn check<T: Copy + PartialEq + std::fmt::Debug + serde::Serialize>(all: &[T], text: fn(T) -> &'static str) {
+            for v in all.iter().copied() {
+                assert_eq!(serde_json::to_value(v).unwrap(), serde_json::json!(text(v)));
+            }
+        }
+        check(KeyAlgorithm::ALL, KeyAlgorithm::as_str);
+        check(Eku::ALL, Eku::as_str);
+        check(Role::ALL, Role::as_str);
+        check(EventType::ALL, EventType::as_str);
+    }
+}
