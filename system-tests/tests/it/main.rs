@@ -14,6 +14,7 @@ mod issuance;
 mod migrations;
 mod notifications;
 mod notify_harness;
+mod openapi;
 mod process;
 mod responder;
 mod responder_harness;

@@ -12,10 +12,21 @@ use crate::vocab::Role;
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyIn {
+    /// 1-100 printable characters, no spaces at the ends; unique.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+    )]
     pub name: String,
     pub role: Role,
     /// The person or system the key acts for, as audit shows it; the key's name when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+    )]
     pub principal: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
@@ -89,6 +100,7 @@ pub struct AuditQuery {
     pub key_id: Option<ApiKeyId>,
     /// `next_cursor` of the previous page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(pattern = "^[A-Za-z0-9_-]{1,256}$")]
     pub cursor: Option<String>,
     /// Page size, 1 to 500 (default 50).
     #[serde(default, skip_serializing_if = "Option::is_none")]

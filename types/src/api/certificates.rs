@@ -153,6 +153,7 @@ pub struct CertificateQuery {
     pub expiring_before: Option<DateTime<Utc>>,
     /// `next_cursor` of the previous page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(pattern = "^[A-Za-z0-9_-]{1,256}$")]
     pub cursor: Option<String>,
     /// Page size, 1 to 500 (default 50).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -207,6 +208,7 @@ pub struct JobQuery {
     pub status: Option<JobStatus>,
     /// `next_cursor` of the previous page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(pattern = "^[A-Za-z0-9_-]{1,256}$")]
     pub cursor: Option<String>,
     /// Page size, 1 to 500 (default 50).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -14,9 +14,16 @@ use crate::vocab::{ChannelKind, EventType, NotificationStatus};
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelIn {
+    /// 1-100 printable characters, no spaces at the ends; unique.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+    )]
     pub name: String,
     pub kind: ChannelKind,
     pub config: serde_json::Map<String, Value>,
+    #[schema(min_items = 1)]
     pub event_types: Vec<EventType>,
     #[serde(default = "enabled_by_default")]
     #[schema(default = true)]
@@ -37,6 +44,7 @@ pub struct ChannelPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<serde_json::Map<String, Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1)]
     pub event_types: Option<Vec<EventType>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
@@ -121,6 +129,7 @@ pub struct NotificationQuery {
     pub certificate_id: Option<CertificateId>,
     /// `next_cursor` of the previous page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(pattern = "^[A-Za-z0-9_-]{1,256}$")]
     pub cursor: Option<String>,
     /// Page size, 1 to 500 (default 50).
     #[serde(default, skip_serializing_if = "Option::is_none")]

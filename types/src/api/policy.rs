@@ -11,13 +11,22 @@ use crate::vocab::{Eku, KeyAlgorithm};
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IssuerIn {
+    /// 1-100 printable characters, no spaces at the ends; unique.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+    )]
     pub name: String,
+    /// The CA certificate's subject common name.
+    #[schema(min_length = 1, max_length = 64, pattern = r"\S")]
     pub common_name: String,
     pub key_algorithm: KeyAlgorithm,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_issuer_id: Option<IssuerId>,
     /// Validity in days (default 3650 for a root, 1825 for an intermediate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 36500)]
     pub validity_days: Option<u32>,
 }
 
@@ -55,11 +64,21 @@ pub struct SanRules {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileIn {
+    /// 1-100 printable characters, no spaces at the ends; unique.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+    )]
     pub name: String,
     #[serde(default)]
     pub description: String,
+    /// The longest lifetime a certificate may be issued for, up to ten years.
+    #[schema(minimum = 1, maximum = 315_360_000)]
     pub max_ttl_seconds: i64,
+    #[schema(min_items = 1)]
     pub allowed_key_algorithms: Vec<KeyAlgorithm>,
+    #[schema(min_items = 1)]
     pub ekus: Vec<Eku>,
     #[serde(default)]
     pub san_rules: SanRules,
