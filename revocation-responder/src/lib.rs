@@ -9,6 +9,7 @@ pub mod config;
 pub mod fixture;
 pub mod metrics;
 pub mod ocsp;
+pub mod openapi;
 pub mod routes;
 pub mod store;
 

@@ -29,15 +29,24 @@ pub struct PublicState {
     pub metrics: Arc<ResponderMetrics>,
 }
 
+/// The routes, as the router and the API description (`openapi.rs`) both name them.
+pub const CRL: &str = "/.well-known/pki/crl/{issuer_id}";
+pub const CA: &str = "/.well-known/pki/ca/{issuer_id}";
+pub const OCSP_POST: &str = "/.well-known/pki/ocsp/{issuer_id}";
+/// The request is the rest of the path (base64 may hold `/`).
+pub const OCSP_GET: &str = "/.well-known/pki/ocsp/{issuer_id}/{*request}";
+pub const OPENAPI: &str = "/.well-known/pki/openapi.json";
+
 pub fn router(state: PublicState, max_request_bytes: usize) -> Router {
     Router::new()
-        .route("/.well-known/pki/crl/{issuer_id}", get(crl))
-        .route("/.well-known/pki/ca/{issuer_id}", get(ca_certificate))
+        .route(CRL, get(crl))
+        .route(CA, get(ca_certificate))
         .route(
-            "/.well-known/pki/ocsp/{issuer_id}",
+            OCSP_POST,
             axum::routing::post(ocsp_post).layer(DefaultBodyLimit::max(max_request_bytes)),
         )
-        .route("/.well-known/pki/ocsp/{issuer_id}/{*request}", get(ocsp_get))
+        .route(OCSP_GET, get(ocsp_get))
+        .route(OPENAPI, get(crate::openapi::serve))
         .fallback(|| async { problem(StatusCode::NOT_FOUND, "not found", "no such resource") })
         .with_state(state)
 }
@@ -102,7 +111,21 @@ fn cache_headers(
     out.insert(header::EXPIRES, http_date(now + Duration::from_secs(age)));
 }
 
-async fn crl(State(state): State<PublicState>, Path(issuer_id): Path<String>, headers: HeaderMap) -> Response {
+/// The issuer's current CRL (DER), with caching headers valid until its nextUpdate.
+#[utoipa::path(get, path = "/.well-known/pki/crl/{issuer_id}", tag = "pki",
+    params(("issuer_id" = String, Path, description = "The issuer's id", format = Uuid), ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
+    responses(
+        (status = 200, description = "The CRL", content_type = "application/pkix-crl", body = Vec<u8>),
+        (status = 304, description = "Unchanged since the ETag given"),
+        (status = 404, description = "No such issuer", content_type = "application/problem+json", body = Object),
+        (status = 503, description = "The issuer's first CRL is still being built; see Retry-After", content_type = "application/problem+json", body = Object),
+    ),
+)]
+pub(crate) async fn crl(
+    State(state): State<PublicState>,
+    Path(issuer_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let Some(issuer) = find_issuer(&state, &issuer_id) else {
         return unknown_issuer();
     };
@@ -127,7 +150,16 @@ async fn crl(State(state): State<PublicState>, Path(issuer_id): Path<String>, he
     (out, crl.der.clone()).into_response()
 }
 
-async fn ca_certificate(
+/// The issuer's CA certificate (DER), for the AIA caIssuers URL.
+#[utoipa::path(get, path = "/.well-known/pki/ca/{issuer_id}", tag = "pki",
+    params(("issuer_id" = String, Path, description = "The issuer's id", format = Uuid), ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
+    responses(
+        (status = 200, description = "The certificate", content_type = "application/pkix-cert", body = Vec<u8>),
+        (status = 304, description = "Unchanged since the ETag given"),
+        (status = 404, description = "No such issuer", content_type = "application/problem+json", body = Object),
+    ),
+)]
+pub(crate) async fn ca_certificate(
     State(state): State<PublicState>,
     Path(issuer_id): Path<String>,
     headers: HeaderMap,
@@ -146,7 +178,22 @@ async fn ca_certificate(
     (out, issuer.ca_der.clone()).into_response()
 }
 
-async fn ocsp_post(State(state): State<PublicState>, Path(issuer_id): Path<String>, body: Bytes) -> Response {
+/// An OCSP request (RFC 6960) in the body. Malformed requests get an OCSP error response, not
+/// an HTTP error; a request with a nonce is answered live and never cached.
+#[utoipa::path(post, path = "/.well-known/pki/ocsp/{issuer_id}", tag = "pki",
+    params(("issuer_id" = String, Path, description = "The issuer's id", format = Uuid)),
+    request_body(content = Vec<u8>, content_type = "application/ocsp-request"),
+    responses(
+        (status = 200, description = "An OCSP response, successful or an OCSP error status", content_type = "application/ocsp-response", body = Vec<u8>),
+        (status = 404, description = "No such issuer", content_type = "application/problem+json", body = Object),
+        (status = 413, description = "The request is larger than the responder accepts"),
+    ),
+)]
+pub(crate) async fn ocsp_post(
+    State(state): State<PublicState>,
+    Path(issuer_id): Path<String>,
+    body: Bytes,
+) -> Response {
     let Some(issuer) = find_issuer(&state, &issuer_id) else {
         return unknown_issuer();
     };
@@ -165,7 +212,21 @@ const LENIENT: GeneralPurposeConfig =
 const STANDARD_LENIENT: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::STANDARD, LENIENT);
 const URL_SAFE_LENIENT: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::URL_SAFE, LENIENT);
 
-async fn ocsp_get(
+/// An OCSP request by GET (RFC 5019): the base64 DER request, URL-encoded, as the rest of the
+/// path; or a serial number in hex (2-40 digits), answered from the cache.
+#[utoipa::path(get, path = "/.well-known/pki/ocsp/{issuer_id}/{request}", tag = "pki",
+    params(
+        ("issuer_id" = String, Path, description = "The issuer's id", format = Uuid),
+        ("request" = String, Path, description = "The base64 DER OCSP request (may span `/`), or a serial number in hex"),
+        ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer"),
+    ),
+    responses(
+        (status = 200, description = "An OCSP response, successful or an OCSP error status", content_type = "application/ocsp-response", body = Vec<u8>),
+        (status = 304, description = "Unchanged since the ETag given"),
+        (status = 404, description = "No such issuer", content_type = "application/problem+json", body = Object),
+    ),
+)]
+pub(crate) async fn ocsp_get(
     State(state): State<PublicState>,
     Path((issuer_id, request)): Path<(String, String)>,
     headers: HeaderMap,
