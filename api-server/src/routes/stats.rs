@@ -3,8 +3,8 @@
 use axum::Json;
 use axum::extract::State;
 use certctl_shared::model::{CertificateStatus, NotificationStatus};
-use certctl_shared::repo::{certificates, jobs, notifications};
-use certctl_types::api::{CertificateCounts, SummaryOut};
+use certctl_shared::repo::{certificates, crls, jobs, notifications, ocsp_signers};
+use certctl_types::api::{CertificateCounts, IssuerRevocationOut, SummaryOut};
 use chrono::{Duration, Utc};
 
 use crate::error::ApiError;
@@ -14,7 +14,7 @@ use crate::state::AppState;
 const EXPIRING_SOON_DAYS: u32 = 30;
 
 /// What needs attention: certificates by state, expiring soon, approvals waiting, dead
-/// notifications.
+/// notifications, and how fresh each issuer's CRL and OCSP signer are.
 #[utoipa::path(get, path = "/api/v1/stats/summary", tag = "stats", responses(
     (status = 200, description = "The summary", body = SummaryOut),
 ))]
@@ -46,7 +46,23 @@ pub async fn summary(State(state): State<AppState>) -> Result<Json<SummaryOut>, 
             0
         }
     };
+    let signers = ocsp_signers::expiries(&state.db).await?;
+    let finite = |x: f64| x.is_finite().then_some(x.round());
+    let revocation = crls::freshness(&state.db)
+        .await?
+        .into_iter()
+        .map(|f| IssuerRevocationOut {
+            issuer_id: f.issuer_id,
+            crl_age_seconds: finite(f.age_seconds),
+            crl_next_update_in_seconds: finite(f.next_update_in_seconds),
+            ocsp_signer_expires_in_seconds: signers
+                .iter()
+                .find(|s| s.issuer_id == f.issuer_id)
+                .and_then(|s| finite(s.expires_in_seconds)),
+        })
+        .collect();
     Ok(Json(SummaryOut {
+        revocation,
         certificates: counts,
         expiring_soon: count(expiring),
         expiring_soon_days: EXPIRING_SOON_DAYS,

@@ -62,6 +62,20 @@ pub struct SummaryOut {
     pub jobs_awaiting_approval: u64,
     /// Notifications that used their whole retry budget and wait for an operator.
     pub notifications_dead: u64,
+    /// What the revocation responder publishes for each live issuer, as of the database it reads.
+    pub revocation: Vec<IssuerRevocationOut>,
+}
+
+/// How fresh an issuer's published revocation status is. `null` means there is none yet.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct IssuerRevocationOut {
+    pub issuer_id: crate::ids::IssuerId,
+    /// Seconds since the newest CRL's thisUpdate.
+    pub crl_age_seconds: Option<f64>,
+    /// Seconds until the newest CRL's nextUpdate; negative once it has passed.
+    pub crl_next_update_in_seconds: Option<f64>,
+    /// Seconds until the newest delegated OCSP signer expires.
+    pub ocsp_signer_expires_in_seconds: Option<f64>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
