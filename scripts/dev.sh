@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole platform on this machine: PostgreSQL and RabbitMQ (started if down), migrations,
-# and the three daemons in the background, then prints the admin key and the URLs.
+# and the three daemons in the background, then prints the admin key and the URLs and makes a
+# `certctl` context named "dev" (in ~/.config/certctl/config.toml, or $CERTCTL_CONFIG) current.
 #
 #   scripts/dev.sh up       build, migrate, start, wait until ready, print key and URLs
 #   scripts/dev.sh down     stop the daemons
@@ -81,6 +82,10 @@ up() {
     key=$("$PROFILE_DIR/certctl-api-server" create-admin-key --name "dev-admin-$(date +%s)" 2>/dev/null)
     echo "$key" > "$STATE/admin-key"
   fi
+  # A context for the command-line client, so `certctl status` works at once.
+  "$PROFILE_DIR/certctl" config set-context dev --context-server http://127.0.0.1:8080 \
+    --context-api-key-file "$STATE/admin-key" 2>/dev/null
+  "$PROFILE_DIR/certctl" config use-context dev 2>/dev/null
   cat <<MSG
 
 certctl is running.
@@ -90,8 +95,13 @@ certctl is running.
   logs                   $STATE/logs/
   admin key              $key
 
+  CLI (context "dev" is current):
+  export PATH=$PROFILE_DIR:\$PATH
+  certctl status
+
   export KEY=$key
   curl -H "Authorization: Bearer \$KEY" http://127.0.0.1:8080/api/v1/auth/me
+  API description        http://127.0.0.1:8080/api/v1/openapi.json
 
 Stop with: scripts/dev.sh down
 MSG

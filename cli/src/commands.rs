@@ -123,7 +123,7 @@ pub enum Certs {
         /// Profile id or name.
         #[arg(long)]
         profile: Option<String>,
-        /// Common name contains this (case-insensitive).
+        /// Exactly this common name.
         #[arg(long)]
         cn: Option<String>,
         /// Expiring within this long, e.g. 30d, 12h.

@@ -5,6 +5,7 @@
 mod approvals;
 mod audit;
 mod auth;
+mod cli;
 mod delivery;
 mod email;
 mod faults;

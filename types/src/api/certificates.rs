@@ -145,7 +145,7 @@ pub struct CertificateQuery {
     pub issuer_id: Option<IssuerId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile_id: Option<ProfileId>,
-    /// Case-insensitive substring of the common name.
+    /// Exactly this common name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub common_name: Option<String>,
     /// Only certificates whose `not_after` is before this RFC 3339 time.
