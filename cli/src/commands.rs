@@ -91,6 +91,8 @@ pub enum Command {
     /// Contexts: named servers and keys.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Serves the MCP tools (stdio, or streamable HTTP with --http) over this API.
+    Mcp(crate::mcp::McpArgs),
     /// Prints a shell completion script.
     Completion {
         #[arg(value_enum)]
@@ -496,6 +498,14 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Channels(cmd) => channels(&client, format, cmd).await,
         Command::Audit(cmd) => audit(&client, format, cmd).await,
         Command::Keys(cmd) => keys(&client, format, cmd).await,
+        Command::Mcp(args) => {
+            let from = crate::mcp::ServeFrom {
+                client,
+                ca_bundle: cli.ca_bundle,
+                context: cli.context,
+            };
+            Ok(crate::mcp::serve(from, args).await?)
+        }
         Command::Config(_) | Command::Completion { .. } => Ok(()),
     }
 }

@@ -12,6 +12,7 @@ mod faults;
 mod hardening;
 mod helpers;
 mod issuance;
+mod mcp;
 mod migrations;
 mod notifications;
 mod notify_harness;
