@@ -9,10 +9,11 @@ scripts/services-up.sh
 
 command -v openssl >/dev/null || { echo "openssl is required" >&2; exit 1; }
 # pkilint (lint_pkix_cert, lint_crl, lint_ocsp_response), aiosmtpd (the email tests' SMTP server),
-# PyYAML (check-static.py) and schemathesis (the OpenAPI document against the live API) go into the
-# project virtualenv .venv/, which then comes first on PATH for everything below, the tests included.
+# PyYAML (check-static.py, the CLI's YAML output), schemathesis (the OpenAPI document against the
+# live API) and the official MCP client (mcp, for `certctl mcp`) go into the project virtualenv
+# .venv/, which then comes first on PATH for everything below, the tests included.
 source scripts/venv.sh
-venv_require 'pkilint>=0.13,<0.14' 'aiosmtpd>=1.4,<2' pyyaml 'schemathesis>=4.32,<5'
+venv_require 'pkilint>=0.13,<0.14' 'aiosmtpd>=1.4,<2' pyyaml 'schemathesis>=4.32,<5' 'mcp>=2.3,<3'
 
 python3 scripts/check-static.py
 python3 scripts/check-imports.py
