@@ -700,6 +700,15 @@ fn human_seconds(s: f64) -> String {
 
 async fn status(client: &Client, format: Format) -> Result<(), Failure> {
     let s = client.summary().await?;
+    // Issuers by name for the revocation table; the ids alone if they cannot be listed.
+    let names: std::collections::HashMap<IssuerId, String> = match (format, s.value.revocation.is_empty()) {
+        (Format::Table, false) => client
+            .list_issuers()
+            .await
+            .map(|r| r.value.data.into_iter().map(|i| (i.id, i.name)).collect())
+            .unwrap_or_default(),
+        _ => Default::default(),
+    };
     output::print(format, &s.raw, || {
         let v = &s.value;
         let c = &v.certificates;
@@ -735,7 +744,10 @@ async fn status(client: &Client, format: Format) -> Result<(), Failure> {
             ]);
             for r in &v.revocation {
                 t.row(vec![
-                    r.issuer_id.to_string(),
+                    names
+                        .get(&r.issuer_id)
+                        .cloned()
+                        .unwrap_or_else(|| r.issuer_id.to_string()),
                     ago(r.crl_age_seconds),
                     r.crl_next_update_in_seconds.map_or("-".into(), human_seconds),
                     r.ocsp_signer_expires_in_seconds.map_or("none".into(), human_seconds),

@@ -436,6 +436,11 @@ async fn status_identity_policy_keys_and_audit_from_the_command_line() {
         "{}",
         status.stdout
     );
+    assert!(
+        status.stdout.contains("ops-int") && status.stdout.contains("CRL PUBLISHED"),
+        "{}",
+        status.stdout
+    );
     let summary = cli.run(&admin, &["-o", "json", "status"]).json();
     assert_eq!(summary["certificates"]["active"], 1);
     assert_eq!(summary["revocation"].as_array().unwrap().len(), 2);
