@@ -26,7 +26,7 @@ pub enum ApiError {
     BadRequest(&'static str, String),
     #[error("missing or invalid API key")]
     Unauthorized,
-    #[error("{0}")]
+    #[error("{1}")]
     Forbidden(&'static str, String),
     #[error("{0} not found")]
     NotFound(&'static str),

@@ -14,7 +14,7 @@ use certctl_types::api::certificates::{
     JobOut, JobQuery, RenewIn, RevokeIn,
 };
 use certctl_types::api::notifications::{
-    ChannelIn, ChannelOut, NotificationDetailOut, NotificationOut, NotificationQuery,
+    ChannelIn, ChannelOut, ChannelPatch, NotificationDetailOut, NotificationOut, NotificationQuery,
 };
 use certctl_types::api::policy::{IssuerIn, IssuerOut, ProfileIn, ProfileOut};
 use certctl_types::api::{ListOut, Problem, SummaryOut, VersionOut};
@@ -302,6 +302,30 @@ impl Client {
 
     pub async fn create_channel(&self, body: &ChannelIn) -> Result<Reply<ChannelOut>, ClientError> {
         self.post("/api/v1/notification-channels", body).await
+    }
+
+    pub async fn update_channel(&self, id: ChannelId, body: &ChannelPatch) -> Result<Reply<ChannelOut>, ClientError> {
+        let body = serde_json::to_value(body).map_err(|e| ClientError::Unexpected(e.to_string()))?;
+        Ok(self
+            .json(
+                Method::PATCH,
+                &format!("/api/v1/notification-channels/{id}"),
+                None,
+                Some(body),
+            )
+            .await?
+            .1)
+    }
+
+    pub async fn delete_channel(&self, id: ChannelId) -> Result<(), ClientError> {
+        self.send(
+            Method::DELETE,
+            &format!("/api/v1/notification-channels/{id}"),
+            None,
+            None,
+        )
+        .await?;
+        Ok(())
     }
 
     pub async fn test_channel(&self, id: ChannelId) -> Result<Reply<NotificationOut>, ClientError> {

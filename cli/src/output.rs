@@ -74,9 +74,23 @@ pub fn fields(pairs: &[(&str, String)]) -> String {
 /// Prints `raw` as JSON or YAML, or the table `human` builds.
 pub fn print(format: Format, raw: &Value, human: impl FnOnce() -> String) {
     match format {
-        Format::Table => print!("{}", human()),
-        Format::Json => println!("{}", serde_json::to_string_pretty(raw).unwrap_or_default()),
-        Format::Yaml => print!("{}", yaml(raw)),
+        Format::Table => emit(&human()),
+        Format::Json => emit(&format!("{}\n", serde_json::to_string_pretty(raw).unwrap_or_default())),
+        Format::Yaml => emit(&yaml(raw)),
+    }
+}
+
+/// Writes to stdout. When the reader has gone (`certctl certs list | head -1`), stops quietly
+/// with success, as Unix tools do, rather than panicking on the broken pipe.
+pub fn emit(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write the output: {e}");
+        std::process::exit(1);
     }
 }
 

@@ -115,27 +115,29 @@ pub async fn run(config: ResponderConfig, listeners: Listeners, shutdown: Cancel
     let shed_metrics = metrics.clone();
     // Load shedding: past the concurrency limit a request is refused at once (503) instead of
     // queueing, and none runs longer than the timeout.
-    let public = routes::router(state, config.max_request_bytes).layer(
-        ServiceBuilder::new()
-            .layer(HandleErrorLayer::new(move |err: tower::BoxError| {
-                let metrics = shed_metrics.clone();
-                async move {
-                    metrics.shed.inc();
-                    let detail = if err.is::<tower::timeout::error::Elapsed>() {
-                        "the request took too long"
-                    } else {
-                        "the responder is at its concurrency limit"
-                    };
-                    let mut r = routes::problem(StatusCode::SERVICE_UNAVAILABLE, "overloaded", detail);
-                    r.headers_mut()
-                        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                    r.into_response()
-                }
-            }))
-            .load_shed()
-            .concurrency_limit(config.concurrency_limit)
-            .timeout(config.request_timeout),
-    );
+    let public = routes::router(state, config.max_request_bytes)
+        .merge(openapi::router())
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(move |err: tower::BoxError| {
+                    let metrics = shed_metrics.clone();
+                    async move {
+                        metrics.shed.inc();
+                        let detail = if err.is::<tower::timeout::error::Elapsed>() {
+                            "the request took too long"
+                        } else {
+                            "the responder is at its concurrency limit"
+                        };
+                        let mut r = routes::problem(StatusCode::SERVICE_UNAVAILABLE, "overloaded", detail);
+                        r.headers_mut()
+                            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                        r.into_response()
+                    }
+                }))
+                .load_shed()
+                .concurrency_limit(config.concurrency_limit)
+                .timeout(config.request_timeout),
+        );
     tracing::info!(public = %listeners.public.local_addr()?, admin = %listeners.admin.local_addr()?, "revocation-responder listening");
     let (a, b) = tokio::join!(
         async {

@@ -38,6 +38,11 @@ pub fn json() -> String {
     out
 }
 
+/// The route serving this document, merged into the public router.
+pub fn router() -> axum::Router {
+    axum::Router::new().route(routes::OPENAPI, axum::routing::get(serve))
+}
+
 /// This document.
 #[utoipa::path(get, path = "/.well-known/pki/openapi.json", tag = "pki", responses(
     (status = 200, description = "The OpenAPI document", body = Object),

@@ -35,6 +35,7 @@ pub const CA: &str = "/.well-known/pki/ca/{issuer_id}";
 pub const OCSP_POST: &str = "/.well-known/pki/ocsp/{issuer_id}";
 /// The request is the rest of the path (base64 may hold `/`).
 pub const OCSP_GET: &str = "/.well-known/pki/ocsp/{issuer_id}/{*request}";
+/// Served by `openapi::router`, merged beside these in `lib.rs`.
 pub const OPENAPI: &str = "/.well-known/pki/openapi.json";
 
 pub fn router(state: PublicState, max_request_bytes: usize) -> Router {
@@ -46,7 +47,6 @@ pub fn router(state: PublicState, max_request_bytes: usize) -> Router {
             axum::routing::post(ocsp_post).layer(DefaultBodyLimit::max(max_request_bytes)),
         )
         .route(OCSP_GET, get(ocsp_get))
-        .route(OPENAPI, get(crate::openapi::serve))
         .fallback(|| async { problem(StatusCode::NOT_FOUND, "not found", "no such resource") })
         .with_state(state)
 }

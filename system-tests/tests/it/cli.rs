@@ -353,6 +353,8 @@ async fn status_identity_policy_keys_and_audit_from_the_command_line() {
             "operator",
             "--principal",
             "alice",
+            "--expires-in",
+            "90d",
             "--out",
             op_key_file.to_str().unwrap(),
         ],
@@ -458,13 +460,16 @@ async fn status_identity_policy_keys_and_audit_from_the_command_line() {
         "{}",
         keys.stdout
     );
-    let op_id = cli.run(&admin, &["-o", "json", "keys", "list"]).json()["data"]
+    let listed = cli.run(&admin, &["-o", "json", "keys", "list"]).json();
+    let op_row = listed["data"]
         .as_array()
         .unwrap()
         .iter()
         .find(|k| k["name"] == "op")
-        .map(id)
-        .unwrap();
+        .unwrap()
+        .clone();
+    assert!(op_row["expires_at"].is_string(), "{op_row}");
+    let op_id = id(&op_row);
     cli.run(&admin, &["keys", "disable", &op_id]).ok();
     let gone = cli.run(&op, &["whoami"]);
     assert_eq!(gone.code, 1);
@@ -517,6 +522,10 @@ async fn status_identity_policy_keys_and_audit_from_the_command_line() {
     let seen = seen.expect("follow printed in time").unwrap();
     assert!(seen.contains("api_key.create"), "{seen}");
 
+    let version = cli.run(&admin, &["-o", "json", "version"]).json();
+    assert_eq!(version["name"], "certctl");
+    assert!(cli.run(&admin, &["version"]).ok().contains("Client:"));
+
     // Usage errors exit 2, before any request.
     assert_eq!(cli.run_bare(&["status"]).code, 2);
     assert_eq!(cli.run(&admin, &["certs", "list", "--status", "bogus"]).code, 2);
@@ -530,6 +539,17 @@ async fn status_identity_policy_keys_and_audit_from_the_command_line() {
     assert_eq!(down.code, 1);
     assert!(down.stderr.contains("cannot reach"), "{}", down.stderr);
     assert!(cli.run_bare(&["completion", "bash"]).ok().contains("certctl"));
+    // A reader that goes away early is not an error (`certctl … | head -1`).
+    let mut c = cli.command();
+    c.args(["completion", "bash"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // An unknown context is a usage error.
+    assert_eq!(cli.run(&admin, &["--context", "nope", "whoami"]).code, 2);
     app.stop().await.unwrap();
 }
 
@@ -585,9 +605,54 @@ async fn dead_notifications_are_listed_and_requeued_and_contexts_hold_the_server
             .unwrap();
     }
 
-    // Through a context: no --server, no key in the environment.
+    // Channels change and go.
+    let updated = cli
+        .run(
+            &admin,
+            &[
+                "-o",
+                "json",
+                "channels",
+                "update",
+                &channel_id,
+                "--event",
+                "certificate_revoked",
+                "--disable",
+            ],
+        )
+        .json();
+    assert_eq!(
+        (updated["enabled"].as_bool(), updated["secrets_set"].clone()),
+        (Some(false), json!(["secret", "url"]))
+    );
+    assert_eq!(updated["event_types"], json!(["certificate_revoked"]));
+    let spare = cli
+        .run(
+            &admin,
+            &[
+                "-o",
+                "json",
+                "channels",
+                "create",
+                "--name",
+                "spare",
+                "--kind",
+                "webhook",
+                "--config",
+                &config.to_string(),
+                "--event",
+                "certificate_issued",
+            ],
+        )
+        .json();
+    cli.run(&admin, &["channels", "delete", &id(&spare)]).ok();
+    assert_eq!(cli.run(&admin, &["channels", "get", &id(&spare)]).code, 1);
+
+    // Through a context: no --server, no key in the environment. Setting a context reads only
+    // its own flags, never the environment's CERTCTL_SERVER.
     let key_file = write(&tempdir(), "admin.key", format!("{admin}\n"));
-    cli.run_bare(&[
+    let mut c = cli.command();
+    c.env("CERTCTL_SERVER", "http://elsewhere.invalid").args([
         "config",
         "set-context",
         "test",
@@ -595,8 +660,9 @@ async fn dead_notifications_are_listed_and_requeued_and_contexts_hold_the_server
         &app.base,
         "--context-api-key-file",
         &key_file,
-    ])
-    .ok();
+    ]);
+    finish(c.output().unwrap()).ok();
+    assert!(!std::fs::read_to_string(&cli.config).unwrap().contains("elsewhere"));
     cli.run_bare(&["config", "use-context", "test"]).ok();
     assert_eq!(cli.run_bare(&["config", "current-context"]).ok().trim(), "test");
     let contexts = cli.run_bare(&["config", "get-contexts"]);

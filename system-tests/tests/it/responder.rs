@@ -239,6 +239,19 @@ async fn openssl_judges_ocsp_over_post_and_get_and_the_crl() {
     let (ok, text) = openssl(&["x509", "-inform", "DER", "-in", &ca_der, "-noout", "-subject"]);
     assert!(ok && text.contains("root CA"), "{text}");
 
+    // Its API description, as committed.
+    let served: serde_json::Value = app
+        .http
+        .get(format!("{}/.well-known/pki/openapi.json", responder.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let committed: serde_json::Value = serde_json::from_str(include_str!("../../../docs/openapi-pki.json")).unwrap();
+    assert_eq!(served, committed);
+
     step("CRL and CA certificate judged; stopping the responder");
     responder.stop().await;
     step("responder stopped; stopping the worker");
