@@ -4,7 +4,7 @@ use axum::Json;
 use certctl_types::api::VersionOut;
 use certctl_types::api::access::MeOut;
 
-use crate::auth::Principal;
+use crate::auth::{Permission, Principal, role_grants};
 
 /// The server's version; needs no key.
 #[utoipa::path(get, path = "/api/v1/version", tag = "system", responses(
@@ -28,6 +28,11 @@ pub async fn me(principal: Principal) -> Json<MeOut> {
         role: principal.role,
         key_id: principal.key_id,
         key_name: principal.key_name,
+        permissions: Permission::ALL
+            .into_iter()
+            .filter(|p| role_grants(principal.role, *p))
+            .map(|p| p.as_str().to_owned())
+            .collect(),
     })
 }
 

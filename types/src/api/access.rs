@@ -63,6 +63,9 @@ pub struct MeOut {
     pub role: Role,
     pub key_id: ApiKeyId,
     pub key_name: String,
+    /// What the role grants (`certificates:read`, `jobs:decide`, …): each operation of the API
+    /// names the one it requires in `x-required-permission`.
+    pub permissions: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]

@@ -1,0 +1,150 @@
+// The console's client of the certctl REST API. Every type comes from `schema.d.ts`, which
+// `npm run gen:api` generates from docs/openapi.json (the document the server itself is checked
+// against), so the console cannot drift from the API.
+//
+// Each function is one operation and takes only its own arguments: TanStack Query passes extra
+// context to `mutationFn`/`queryFn`, which must never reach a request.
+
+import type { components, operations } from "./schema";
+
+export type Schemas = components["schemas"];
+export type Problem = Schemas["Problem"];
+export type Certificate = Schemas["CertificateOut"];
+export type Issued = Schemas["IssuedOut"];
+export type AwaitingApproval = Schemas["AwaitingApprovalOut"];
+export type Issuer = Schemas["IssuerOut"];
+export type Profile = Schemas["ProfileOut"];
+export type Job = Schemas["JobOut"];
+export type Notification = Schemas["NotificationOut"];
+export type NotificationDetail = Schemas["NotificationDetailOut"];
+export type Channel = Schemas["ChannelOut"];
+export type AuditEvent = Schemas["AuditEventOut"];
+export type ApiKey = Schemas["ApiKeyOut"];
+export type ApiKeyCreated = Schemas["ApiKeyCreatedOut"];
+export type Me = Schemas["MeOut"];
+export type Summary = Schemas["SummaryOut"];
+export type NotificationStatus = Schemas["NotificationStatus"];
+export type CertificateStatus = Schemas["CertificateStatus"];
+export type RevocationReason = Schemas["RevocationReason"];
+export type EventType = Schemas["EventType"];
+export type ChannelKind = Schemas["ChannelKind"];
+export type KeyAlgorithm = Schemas["KeyAlgorithm"];
+export type Role = Schemas["Role"];
+
+/** One page of a list. */
+export interface Page<T> {
+  data: T[];
+  next_cursor?: string | null;
+  total: number;
+}
+
+type Query<Op extends keyof operations> = operations[Op] extends { parameters: { query?: infer Q } }
+  ? NonNullable<Q>
+  : never;
+export type CertificateQuery = Query<"list_certificates">;
+export type NotificationQuery = Query<"list_notifications">;
+export type JobQuery = Query<"list_jobs">;
+export type AuditQuery = Query<"list_audit_events">;
+
+/** A refusal of the API, with its RFC 9457 problem. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly problem: Problem;
+  constructor(problem: Problem) {
+    super(problem.detail || problem.title);
+    this.status = problem.status;
+    this.problem = problem;
+  }
+}
+
+const KEY = "certctl.apiKey";
+
+/** The API key of this tab: sessionStorage only (never localStorage, never a cookie). */
+export const session = {
+  get: (): string | null => sessionStorage.getItem(KEY),
+  set: (key: string) => sessionStorage.setItem(KEY, key),
+  clear: () => sessionStorage.removeItem(KEY),
+};
+
+type Params = Record<string, string | number | boolean | null | undefined>;
+
+function search(query?: Params): string {
+  if (!query) return "";
+  const out = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) {
+    if (v !== undefined && v !== null && v !== "") out.set(k, String(v));
+  }
+  const s = out.toString();
+  return s ? `?${s}` : "";
+}
+
+async function request<T>(method: string, path: string, opts: { query?: Params; body?: unknown; key?: string } = {}): Promise<T> {
+  const key = opts.key ?? session.get();
+  const headers: Record<string, string> = { Accept: "application/json" };
+  if (key) headers.Authorization = `Bearer ${key}`;
+  let body: string | undefined;
+  if (opts.body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    body = JSON.stringify(opts.body);
+  }
+  const resp = await fetch(`/api/v1${path}${search(opts.query)}`, { method, headers, body });
+  if (!resp.ok) {
+    let problem: Problem;
+    try {
+      problem = (await resp.json()) as Problem;
+    } catch {
+      problem = { type: "about:blank", title: resp.statusText, status: resp.status, detail: "", code: "http_error" };
+    }
+    throw new ApiError(problem);
+  }
+  if (resp.status === 204) return undefined as T;
+  const type = resp.headers.get("content-type") ?? "";
+  return (type.includes("json") ? resp.json() : resp.text()) as Promise<T>;
+}
+
+const enc = encodeURIComponent;
+
+export const me = (key?: string) => request<Me>("GET", "/auth/me", key ? { key } : {});
+export const getSummary = () => request<Summary>("GET", "/stats/summary");
+
+export const listCertificates = (query: CertificateQuery) => request<Page<Certificate>>("GET", "/certificates", { query });
+export const getCertificate = (id: string) => request<Certificate>("GET", `/certificates/${enc(id)}`);
+export const getCertificatePem = (id: string) => request<string>("GET", `/certificates/${enc(id)}/pem`);
+export const issueCertificate = (body: Schemas["IssueIn"]) =>
+  request<Issued | AwaitingApproval>("POST", "/certificates", { body });
+export const renewCertificate = (id: string, body: Schemas["RenewIn"] = {}) =>
+  request<Issued | AwaitingApproval>("POST", `/certificates/${enc(id)}/renew`, { body });
+export const revokeCertificate = (id: string, body: Schemas["RevokeIn"]) =>
+  request<Certificate>("POST", `/certificates/${enc(id)}/revoke`, { body });
+export const bulkRevoke = (body: Schemas["BulkRevokeIn"]) =>
+  request<Schemas["BulkRevokeOut"]>("POST", "/certificates/bulk-revoke", { body });
+
+export const listIssuers = () => request<Page<Issuer>>("GET", "/issuers");
+export const getIssuer = (id: string) => request<Issuer>("GET", `/issuers/${enc(id)}`);
+export const createIssuer = (body: Schemas["IssuerIn"]) => request<Issuer>("POST", "/issuers", { body });
+export const listProfiles = () => request<Page<Profile>>("GET", "/profiles");
+export const getProfile = (id: string) => request<Profile>("GET", `/profiles/${enc(id)}`);
+export const createProfile = (body: Schemas["ProfileIn"]) => request<Profile>("POST", "/profiles", { body });
+
+export const listJobs = (query: JobQuery) => request<Page<Job>>("GET", "/jobs", { query });
+export const approveJob = (id: string, note?: string) => request<Job>("POST", `/jobs/${enc(id)}/approve`, { body: note ? { note } : {} });
+export const rejectJob = (id: string, note?: string) => request<Job>("POST", `/jobs/${enc(id)}/reject`, { body: note ? { note } : {} });
+
+export const listNotifications = (query: NotificationQuery) => request<Page<Notification>>("GET", "/notifications", { query });
+export const getNotification = (id: string) => request<NotificationDetail>("GET", `/notifications/${enc(id)}`);
+export const requeueNotification = (id: string) => request<Notification>("POST", `/notifications/${enc(id)}/requeue`, { body: {} });
+
+export const listChannels = () => request<Page<Channel>>("GET", "/notification-channels");
+export const createChannel = (body: Schemas["ChannelIn"]) => request<Channel>("POST", "/notification-channels", { body });
+export const updateChannel = (id: string, body: Schemas["ChannelPatch"]) =>
+  request<Channel>("PATCH", `/notification-channels/${enc(id)}`, { body });
+export const testChannel = (id: string) => request<Notification>("POST", `/notification-channels/${enc(id)}/test`, { body: {} });
+
+export const listAudit = (query: AuditQuery) => request<Page<AuditEvent>>("GET", "/audit", { query });
+
+export const listKeys = () => request<Page<ApiKey>>("GET", "/api-keys");
+export const createKey = (body: Schemas["ApiKeyIn"]) => request<ApiKeyCreated>("POST", "/api-keys", { body });
+export const disableKey = (id: string) => request<ApiKey>("POST", `/api-keys/${enc(id)}/disable`, { body: {} });
+
+/** Whether an issuance answer is a job waiting for approval rather than a certificate. */
+export const isAwaiting = (r: Issued | AwaitingApproval): r is AwaitingApproval => "job_id" in r && !("serial_hex" in r);
