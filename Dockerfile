@@ -5,6 +5,9 @@
 #
 #   certctl-api-server | certctl-notifier-worker | certctl-revocation-responder | certctl-migrate up
 #
+# It also carries the built web console (web/, a Vite app), which certctl-api-server serves at /
+# from CERTCTL_WEB_DIR.
+#
 # Build:  docker build -t certctl:latest .
 
 ############################
@@ -35,6 +38,24 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     done
 
 ############################
+# Web console
+############################
+FROM node:20-bookworm-slim AS web
+
+WORKDIR /src/web
+
+# Dependencies first, in their own layer, so source edits do not repeat the install.
+COPY web/package.json web/package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm,sharing=locked \
+    npm ci
+
+# A node_modules/ or dist/ left in web/ on the build host must not overwrite the ones made here.
+COPY --exclude=node_modules --exclude=dist web/ ./
+# The build generates its API types from ../docs/openapi.json.
+COPY docs/openapi.json /src/docs/openapi.json
+RUN npm run build
+
+############################
 # Runtime
 ############################
 # Same Debian release as the builder, so the glibc the binaries link against matches.
@@ -55,6 +76,10 @@ COPY --from=builder /out/certctl-api-server           /usr/local/bin/certctl-api
 COPY --from=builder /out/certctl-notifier-worker      /usr/local/bin/certctl-notifier-worker
 COPY --from=builder /out/certctl-revocation-responder /usr/local/bin/certctl-revocation-responder
 COPY --from=builder /out/certctl-migrate              /usr/local/bin/certctl-migrate
+
+# Static files only (no Node.js in the runtime image). Only the api-server reads CERTCTL_WEB_DIR.
+COPY --from=web /src/web/dist /usr/share/certctl/web
+ENV CERTCTL_WEB_DIR=/usr/share/certctl/web
 
 USER 10001:10001
 

@@ -45,6 +45,13 @@ wait_ready() {
 up() {
   scripts/services-up.sh
   cargo build --bins --quiet
+  # The web console: built into web/dist, which the api-server serves at /.
+  if command -v npm >/dev/null; then
+    (cd web && { [[ -d node_modules ]] || npm ci --no-audit --no-fund; } && npm run build --silent >/dev/null)
+    export CERTCTL_WEB_DIR="$ROOT/web/dist"
+  else
+    echo "npm not found: the web console is not built (install Node 20.19+ and npm)" >&2
+  fi
   mkdir -p "$STATE/logs"
   [[ -f $STATE/kek ]] || { openssl rand -base64 32 > "$STATE/kek"; chmod 600 "$STATE/kek"; }
   # The responder's key-encryption key seals the OCSP signing keys; it must differ from the CA one.
@@ -89,6 +96,7 @@ up() {
   cat <<MSG
 
 certctl is running.
+  console                http://127.0.0.1:8080/ (sign in with the admin key below)
   API                    http://127.0.0.1:8080/api/v1
   revocation responder   http://127.0.0.1:8081/.well-known/pki/
   admin (health/metrics) http://127.0.0.1:9090 (api)  :9091 (worker)  :9092 (responder)

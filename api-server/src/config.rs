@@ -2,6 +2,7 @@
 //! are read by `certctl_shared::config`).
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use certctl_shared::config::{
@@ -25,8 +26,15 @@ pub struct ApiConfig {
     /// Identical 403s of one key on one route within this window share one audit row (and a
     /// second with their count when the window closes).
     pub audit_denial_window: Duration,
+    /// The built web console (`index.html` and `assets/`), served at `/` beside the API; `None`
+    /// serves no console. An absolute path, checked at start to hold `index.html`.
+    pub web_dir: Option<PathBuf>,
     pub dev_mode: bool,
 }
+
+/// Where the console is looked for when `CERTCTL_WEB_DIR` is unset: relative to the working
+/// directory, so a checkout with a built console serves it.
+pub const DEFAULT_WEB_DIR: &str = "web/dist";
 
 impl ApiConfig {
     pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
@@ -69,6 +77,7 @@ impl ApiConfig {
             max_body_bytes,
             request_timeout: env.duration("CERTCTL_REQUEST_TIMEOUT", Duration::from_secs(30))?,
             audit_denial_window: audit_denial_window(env)?,
+            web_dir: web_dir(env)?,
             dev_mode,
         })
     }
@@ -83,6 +92,34 @@ fn audit_denial_window(env: &Env<'_>) -> Result<Duration, ConfigError> {
         ));
     }
     Ok(window)
+}
+
+/// `CERTCTL_WEB_DIR`: unset, `web/dist` if it holds `index.html` (else no console); `off`, no
+/// console; any other value, a directory that must hold `index.html`.
+fn web_dir(env: &Env<'_>) -> Result<Option<PathBuf>, ConfigError> {
+    const VAR: &str = "CERTCTL_WEB_DIR";
+    let Some(raw) = env.get(VAR) else {
+        let default = Path::new(DEFAULT_WEB_DIR);
+        return Ok(default
+            .join("index.html")
+            .is_file()
+            .then(|| std::path::absolute(default).ok())
+            .flatten());
+    };
+    let raw = raw.trim();
+    if raw.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let dir = std::path::absolute(raw).map_err(|e| ConfigError::new(VAR, format!("`{raw}`: {e}")))?;
+    if !dir.join("index.html").is_file() {
+        return Err(ConfigError::new(
+            VAR,
+            format!(
+                "`{raw}` is not a directory holding index.html (build the console with `npm run build` in web/, or set {VAR}=off)"
+            ),
+        ));
+    }
+    Ok(Some(dir))
 }
 
 #[cfg(test)]
@@ -118,5 +155,28 @@ mod tests {
         let vars = env(&[("CERTCTL_DEV_MODE", "maybe")]);
         let err = ApiConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).unwrap_err();
         assert_eq!(err.var, "CERTCTL_DEV_MODE");
+    }
+
+    #[test]
+    fn the_web_dir_must_hold_index_html_unless_off() {
+        let read = |value: &str| {
+            let vars = env(&[("CERTCTL_DEV_MODE", "true"), ("CERTCTL_WEB_DIR", value)]);
+            ApiConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).map(|c| c.web_dir)
+        };
+        let dir = std::env::temp_dir().join(format!("certctl-web-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let err = read(dir.to_str().unwrap()).unwrap_err();
+        assert_eq!(err.var, "CERTCTL_WEB_DIR");
+        assert!(err.message.contains("index.html"), "{}", err.message);
+        let err = read(dir.join("missing").to_str().unwrap()).unwrap_err();
+        assert_eq!(err.var, "CERTCTL_WEB_DIR");
+        std::fs::write(dir.join("index.html"), "<!doctype html>").unwrap();
+        assert_eq!(read(dir.to_str().unwrap()).unwrap(), Some(dir.clone()));
+        assert_eq!(read("off").unwrap(), None);
+        assert_eq!(read("OFF").unwrap(), None);
+        // Unset (or empty, which counts as unset) looks for web/dist in the working directory;
+        // the crate directory the tests run in has none.
+        assert_eq!(read("").unwrap(), None);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -13,6 +13,7 @@ pub mod query;
 pub mod routes;
 pub mod service;
 pub mod state;
+pub mod web;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -83,6 +84,13 @@ pub async fn run(config: ApiConfig, listeners: Listeners, shutdown: Cancellation
         broker,
         certctl_shared::queue::Topology::new(&config.amqp.prefix).with_expiry(config.amqp.queue_expires),
     );
+    match &config.web_dir {
+        Some(dir) => tracing::info!(dir = %dir.display(), "serving the web console at /"),
+        None => tracing::info!(
+            "no web console: CERTCTL_WEB_DIR is off, or unset and {} has no index.html",
+            config::DEFAULT_WEB_DIR
+        ),
+    }
     let config_denial_window = config.audit_denial_window;
     let state = AppState {
         publisher,

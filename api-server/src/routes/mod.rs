@@ -140,7 +140,9 @@ pub fn router(state: AppState) -> Router {
         router = router.route(def.path, (def.handler)().route_layer(layer));
     }
     router
-        .fallback(|| async { ApiError::NotFound("route") })
+        // Paths no route matches: the web console when one is configured (never under /api/),
+        // else the problem 404.
+        .fallback(crate::web::fallback)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.config.request_timeout, deadline))
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
@@ -158,12 +160,12 @@ async fn deadline(State(limit): State<std::time::Duration>, req: Request, next: 
 async fn record_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().as_str().to_owned();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let matched = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
     let resp = next.run(req).await.into_response();
+    let route = matched.unwrap_or_else(|| {
+        let console = resp.extensions().get::<crate::web::ConsoleResponse>().is_some();
+        (if console { "console" } else { "unmatched" }).to_owned()
+    });
     state
         .metrics
         .requests

@@ -6,6 +6,7 @@ mod approvals;
 mod audit;
 mod auth;
 mod cli;
+mod console;
 mod delivery;
 mod email;
 mod faults;
