@@ -130,6 +130,7 @@ pub async fn list_certificates(
         issuer_id: q.uuid("issuer_id")?,
         profile_id: q.uuid("profile_id")?,
         common_name: q.text("common_name")?,
+        search: q.text("q")?,
         expiring_before: q.time("expiring_before")?,
     };
     let cursor = q.time_cursor()?;

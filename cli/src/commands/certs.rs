@@ -30,6 +30,9 @@ pub enum Certs {
         /// Exactly this common name.
         #[arg(long)]
         cn: Option<String>,
+        /// The common name or a SAN contains this (case-insensitive).
+        #[arg(long)]
+        search: Option<String>,
         /// Expiring within this long, e.g. 30d, 12h.
         #[arg(long, value_parser = parse_duration)]
         expiring_within: Option<Duration>,
@@ -198,6 +201,7 @@ pub(super) async fn certs(client: &Client, format: Format, cmd: Certs) -> Result
             issuer,
             profile,
             cn,
+            search,
             expiring_within,
             page,
         } => {
@@ -212,6 +216,7 @@ pub(super) async fn certs(client: &Client, format: Format, cmd: Certs) -> Result
                     None => None,
                 },
                 common_name: cn,
+                q: search,
                 expiring_before: expiring_within
                     .map(|d| chrono::Utc::now() + chrono::Duration::seconds(d.as_secs() as i64)),
                 ..CertificateQuery::default()

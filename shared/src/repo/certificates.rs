@@ -54,7 +54,23 @@ pub struct CertificateFilter {
     pub issuer_id: Option<IssuerId>,
     pub profile_id: Option<ProfileId>,
     pub common_name: Option<String>,
+    /// Case-insensitive substring of the common name or of any SAN.
+    pub search: Option<String>,
     pub expiring_before: Option<DateTime<Utc>>,
+}
+
+/// `text` as a `LIKE` pattern matching it anywhere, with `%`, `_` and `\` taken literally.
+fn contains_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
 }
 
 impl CertificateFilter {
@@ -71,6 +87,13 @@ impl CertificateFilter {
         }
         if let Some(v) = &self.common_name {
             c = c.add(certificate::Column::CommonName.eq(v.clone()));
+        }
+        if let Some(v) = &self.search {
+            let pattern = contains_pattern(v);
+            c = c.add(Expr::cust_with_values(
+                "(common_name ILIKE $1 OR EXISTS (SELECT 1 FROM unnest(sans) AS san WHERE san ILIKE $1))",
+                [pattern],
+            ));
         }
         if let Some(v) = self.expiring_before {
             c = c.add(certificate::Column::NotAfter.lt(v));
@@ -354,4 +377,15 @@ pub async fn bulk_revoke(
         revoked: ids("revoked")?,
         not_found: ids("not_found")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains_pattern;
+
+    #[test]
+    fn search_text_is_matched_literally() {
+        assert_eq!(contains_pattern("api.example"), "%api.example%");
+        assert_eq!(contains_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
+    }
 }

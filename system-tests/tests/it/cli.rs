@@ -229,6 +229,12 @@ async fn certificates_are_issued_listed_renewed_and_revoked_from_the_command_lin
         )
         .json();
     assert_eq!(filtered["total"], 1);
+    // Text search over CN and SANs: "www.example" is only a SAN of the first certificate.
+    let found = cli.run(&admin, &["-o", "json", "certs", "list", "--search", "WWW.EXAMPLE"]).json();
+    assert_eq!(found["total"], 1, "{found}");
+    assert_eq!(found["data"][0]["common_name"], "api.example.com");
+    let none = cli.run(&admin, &["-o", "json", "certs", "list", "--search", "%"]).json();
+    assert_eq!(none["total"], 0, "a % is matched literally: {none}");
 
     // Renew, then revoke the successor; a viewer may not revoke (403, exit 1).
     let renewed = cli

@@ -148,6 +148,10 @@ pub struct CertificateQuery {
     /// Exactly this common name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub common_name: Option<String>,
+    /// Text search: the common name or any SAN contains this (case-insensitive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(max_length = 256)]
+    pub q: Option<String>,
     /// Only certificates whose `not_after` is before this RFC 3339 time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiring_before: Option<DateTime<Utc>>,
@@ -167,6 +171,7 @@ impl CertificateQuery {
         "issuer_id",
         "profile_id",
         "common_name",
+        "q",
         "expiring_before",
         "cursor",
         "limit",
