@@ -33,3 +33,23 @@ else
   scripts/services-up.sh
   cargo test --workspace "$@"
 fi
+
+# The web console: its unit tests (Vitest, jsdom), its production build, then the end-to-end
+# suite, which drives that build in a real Chromium against the three daemons built above (its
+# own database, RabbitMQ prefix and ports; see web/e2e/run.mjs). playwright-core brings no browser
+# and cannot download one here, so the suite uses Debian's chromium, installed if missing.
+if [[ ! -x /usr/bin/chromium ]]; then
+  if [[ $(id -u) -eq 0 ]]; then sudo=(); else sudo=(sudo); fi
+  # env inside sudo: sudo drops the caller's environment, DEBIAN_FRONTEND included.
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+fi
+(
+  cd web
+  # `npm ci` installs exactly package-lock.json; only when node_modules is missing, so a run does
+  # not reinstall every time (after a lockfile change, delete node_modules to pick it up).
+  [[ -d node_modules ]] || npm ci --no-audit --no-fund
+  npm test
+  npm run build
+  npm run e2e
+)

@@ -126,18 +126,26 @@ export function Dialog({ open, title, onClose, children }: { open: boolean; titl
   );
 }
 
-/** A panel on the right for a row's details. */
+/** A panel on the right for a row's details, below the top bar. Escape closes it, and focus
+ * goes back to what opened it. */
 export function Drawer({ title, onClose, children }: { title: string; onClose: () => void; children: ReactNode }) {
   const titleId = useId();
   const closeRef = useRef<HTMLButtonElement>(null);
+  // The latest onClose, without re-running the effect (which moves focus) on every render.
+  const close = useRef(onClose);
+  close.current = onClose;
   useEffect(() => {
+    const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
     closeRef.current?.focus();
-    const onKey = (e: KeyboardEvent) => e.key === "Escape" && onClose();
+    const onKey = (e: KeyboardEvent) => e.key === "Escape" && close.current();
     window.addEventListener("keydown", onKey);
-    return () => window.removeEventListener("keydown", onKey);
-  }, [onClose]);
+    return () => {
+      window.removeEventListener("keydown", onKey);
+      if (opener?.isConnected) opener.focus();
+    };
+  }, []);
   return (
-    <aside className="drawer" role="dialog" aria-modal="false" aria-labelledby={titleId}>
+    <div className="drawer" role="dialog" aria-modal="false" aria-labelledby={titleId}>
       <header className="drawer-head">
         <h2 id={titleId}>{title}</h2>
         <button ref={closeRef} type="button" className="btn" onClick={onClose} aria-label="Close details">
@@ -145,7 +153,7 @@ export function Drawer({ title, onClose, children }: { title: string; onClose: (
         </button>
       </header>
       <div className="drawer-body">{children}</div>
-    </aside>
+    </div>
   );
 }
 

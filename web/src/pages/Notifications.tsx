@@ -5,7 +5,7 @@
 // not even for a render. A dead or failed row can be requeued: the mutation passes the id, and
 // only the id, to the API client.
 
-import { useState } from "react";
+import { useCallback, useState } from "react";
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useSearchParams } from "react-router";
 
@@ -82,6 +82,7 @@ export function NotificationsPage() {
     },
   });
 
+  const closeDrawer = useCallback(() => setSelected(null), []);
   const switchTab = (tab: Tab) => {
     setActiveTab(tab);
     setCursors([]);
@@ -238,7 +239,7 @@ export function NotificationsPage() {
           </nav>
         )}
       </div>
-      {selected && <NotificationDrawer id={selected} onClose={() => setSelected(null)} />}
+      {selected && <NotificationDrawer id={selected} onClose={closeDrawer} />}
     </section>
   );
 }
@@ -301,7 +302,9 @@ function NotificationDrawer({ id, onClose }: { id: string; onClose: () => void }
             </table>
           )}
           <h3>Payload</h3>
-          <pre className="pre">{JSON.stringify(detail.data.payload, null, 2)}</pre>
+          <pre className="pre" tabIndex={0} role="region" aria-label="Payload (JSON)">
+            {JSON.stringify(detail.data.payload, null, 2)}
+          </pre>
         </>
       )}
     </Drawer>

@@ -1,0 +1,873 @@
+// Certificates: the list (filters, cursor pagination, newest first), one certificate's details with
+// renew / revoke / PEM download, issuance, and bulk revocation for admins.
+//
+// The list's filters live in the URL (`?status=…&issuer_id=…`), so a link from an issuer or profile
+// can open the list filtered, and Back returns to the same filters. The API has no sort parameter:
+// it answers newest first, and "what expires soonest" is asked with the "Expiring before" filter,
+// never by re-sorting one page in the browser.
+
+import { useEffect, useId, useRef, useState, type FormEvent } from "react";
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { Link, useParams, useSearchParams } from "react-router";
+
+import {
+  bulkRevoke,
+  getCertificate,
+  getCertificatePem,
+  isAwaiting,
+  issueCertificate,
+  listCertificates,
+  listIssuers,
+  listProfiles,
+  renewCertificate,
+  revokeCertificate,
+  type AwaitingApproval,
+  type Certificate,
+  type CertificateQuery,
+  type CertificateStatus,
+  type Issued,
+  type Issuer,
+  type KeyAlgorithm,
+  type Profile,
+  type RevocationReason,
+  type Schemas,
+} from "../api/client";
+import { useSession } from "../auth/session";
+import {
+  Field,
+  KEY_ALGORITHMS,
+  Pager,
+  Pre,
+  REVOCATION_REASONS,
+  RadioGroup,
+  download,
+  duration,
+  fileName,
+  focusFirstInvalid,
+  keysOf,
+  lines,
+  plural,
+  useCursors,
+  useDebounced,
+  useTitle,
+  wholeNumber,
+} from "../components/forms";
+import { Button, Dialog, Empty, Loading, ProblemAlert, When } from "../components/ui";
+
+const STATUSES: CertificateStatus[] = ["active", "revoked", "superseded"];
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+/** The status a person reads: an active certificate past its not_after shows as "expired". */
+export function shownStatus(c: Pick<Certificate, "status" | "expired">): string {
+  return c.status === "active" && c.expired ? "expired" : c.status;
+}
+
+export function StatusBadge({ cert }: { cert: Pick<Certificate, "status" | "expired"> }) {
+  const s = shownStatus(cert);
+  return <span className={`badge badge-${s}`}>{s}</span>;
+}
+
+/** The date of a date input as the RFC 3339 instant the API takes: midnight UTC that day. */
+export const expiringBefore = (date: string) => `${date}T00:00:00Z`;
+
+const useIssuers = () => useQuery({ queryKey: ["issuers"], queryFn: () => listIssuers() });
+const useProfiles = () => useQuery({ queryKey: ["profiles"], queryFn: () => listProfiles() });
+const names = <T extends { id: string; name: string }>(rows: T[] | undefined) => new Map((rows ?? []).map((r) => [r.id, r.name]));
+
+// ---------------------------------------------------------------------------------------------
+// List
+
+export function CertificatesPage() {
+  useTitle("Certificates");
+  const { can } = useSession();
+  const [params, setParams] = useSearchParams();
+  const status = (STATUSES as string[]).includes(params.get("status") ?? "") ? (params.get("status") as CertificateStatus) : "";
+  const issuerId = params.get("issuer_id") ?? "";
+  const profileId = params.get("profile_id") ?? "";
+  const expiring = DATE.test(params.get("expiring_before") ?? "") ? (params.get("expiring_before") as string) : "";
+  const [searchText, setSearchText] = useState(params.get("q") ?? "");
+  const search = useDebounced(searchText.trim());
+  const [issuing, setIssuing] = useState(false);
+  const [bulk, setBulk] = useState(false);
+
+  const filters = { status, issuerId, profileId, expiring, search };
+  const cursors = useCursors(JSON.stringify(filters));
+  const query: CertificateQuery = {
+    status: status || undefined,
+    issuer_id: issuerId || undefined,
+    profile_id: profileId || undefined,
+    expiring_before: expiring ? expiringBefore(expiring) : undefined,
+    q: search || undefined,
+    cursor: cursors.cursor,
+    limit: 50,
+  };
+  const list = useQuery({
+    queryKey: ["certificates", "list", filters, cursors.cursor ?? null],
+    queryFn: () => listCertificates(query),
+    placeholderData: keepPreviousData,
+  });
+  const issuers = useIssuers();
+  const profiles = useProfiles();
+  const issuerNames = names(issuers.data?.data);
+
+  const setFilter = (key: string, value: string) =>
+    setParams(
+      (prev) => {
+        const next = new URLSearchParams(prev);
+        if (value) next.set(key, value);
+        else next.delete(key);
+        return next;
+      },
+      { replace: true },
+    );
+  // The typed search reaches the URL once it has settled, as it reaches the query.
+  useEffect(() => {
+    if ((params.get("q") ?? "") !== search) setFilter("q", search);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [search]);
+
+  return (
+    <section aria-labelledby="certificates-title">
+      <div className="page-head">
+        <h1 id="certificates-title">Certificates</h1>
+        <div className="actions">
+          {can("certificates:write") && (
+            <Button variant="primary" onClick={() => setIssuing(true)}>
+              Issue certificate
+            </Button>
+          )}
+          {can("certificates:bulk_revoke") && (
+            <Button variant="danger" onClick={() => setBulk(true)}>
+              Bulk revoke…
+            </Button>
+          )}
+        </div>
+      </div>
+
+      <form className="filters filter-bar" role="search" aria-label="Filter certificates" onSubmit={(e) => e.preventDefault()}>
+        <label>
+          Status{" "}
+          <select value={status} onChange={(e) => setFilter("status", e.target.value)}>
+            <option value="">any</option>
+            {STATUSES.map((s) => (
+              <option key={s} value={s}>
+                {s}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Issuer{" "}
+          <select value={issuerId} onChange={(e) => setFilter("issuer_id", e.target.value)}>
+            <option value="">any</option>
+            {issuers.data?.data.map((i) => (
+              <option key={i.id} value={i.id}>
+                {i.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Profile{" "}
+          <select value={profileId} onChange={(e) => setFilter("profile_id", e.target.value)}>
+            <option value="">any</option>
+            {profiles.data?.data.map((p) => (
+              <option key={p.id} value={p.id}>
+                {p.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Expiring before{" "}
+          <input type="date" value={expiring} onChange={(e) => setFilter("expiring_before", DATE.test(e.target.value) ? e.target.value : "")} />
+        </label>
+        <label>
+          Search names{" "}
+          <input
+            type="search"
+            value={searchText}
+            onChange={(e) => setSearchText(e.target.value)}
+            placeholder="common name or SAN contains…"
+            spellCheck={false}
+            autoComplete="off"
+          />
+        </label>
+      </form>
+      <p className="hint" id="certificates-order">
+        Newest first, as the API returns them. To find what expires soonest, use “Expiring before” (add status “active” for the
+        renewal queue): the API has no sort by expiry. “Search names” finds certificates whose common name or any SAN
+        contains the text, in any case.
+      </p>
+
+      <ProblemAlert error={list.error ?? issuers.error ?? profiles.error} />
+      {list.isPending && <Loading what="Loading certificates" />}
+      {list.data && list.data.data.length === 0 && <Empty>No certificate matches these filters.</Empty>}
+      {list.data && list.data.data.length > 0 && (
+        <div className="table-wrap">
+          <table className="table" aria-describedby="certificates-order" aria-busy={list.isPlaceholderData || undefined}>
+            <thead>
+              <tr>
+                <th scope="col">Common name</th>
+                <th scope="col">Status</th>
+                <th scope="col">Not after</th>
+                <th scope="col">Serial</th>
+                <th scope="col">Issuer</th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.data.data.map((c) => (
+                <tr key={c.id} data-testid="certificate-row">
+                  <td>
+                    <Link to={`/certificates/${c.id}`}>{c.common_name}</Link>
+                  </td>
+                  <td>
+                    <StatusBadge cert={c} />
+                  </td>
+                  <td>
+                    <When at={c.not_after} />
+                  </td>
+                  <td className="mono serial">{c.serial_hex}</td>
+                  <td>{issuerNames.get(c.issuer_id) ?? <span className="mono">{c.issuer_id}</span>}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <Pager page={list.data} cursors={cursors} />
+
+      <Dialog open={issuing} title="Issue a certificate" onClose={() => setIssuing(false)}>
+        <IssueForm issuers={issuers.data?.data ?? []} profiles={profiles.data?.data ?? []} onDone={() => setIssuing(false)} />
+      </Dialog>
+      <Dialog open={bulk} title="Bulk revoke" onClose={() => setBulk(false)}>
+        <BulkRevokeForm issuers={issuers.data?.data ?? []} profiles={profiles.data?.data ?? []} onDone={() => setBulk(false)} />
+      </Dialog>
+    </section>
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue
+
+export type KeySource = "generate" | "csr";
+const KEY_SOURCES: Record<KeySource, string> = { generate: "Generate the key on the server", csr: "Use my CSR" };
+
+export interface IssueDraft {
+  issuer_id: string;
+  profile_id: string;
+  common_name: string;
+  sans: string;
+  lifetime_days: string;
+  source: KeySource;
+  key_algorithm: KeyAlgorithm | "";
+  csr: string;
+}
+
+export type IssueErrors = Partial<Record<keyof IssueDraft, string>>;
+
+/** What is wrong with the form, field by field; empty when it can be sent. */
+export function validateIssue(d: IssueDraft): IssueErrors {
+  const e: IssueErrors = {};
+  if (!d.issuer_id) e.issuer_id = "Choose an issuer";
+  if (!d.profile_id) e.profile_id = "Choose a profile";
+  const cn = d.common_name.trim();
+  if (!cn) e.common_name = "Common name is required";
+  else if (cn.length > 64) e.common_name = "Common name must be at most 64 characters";
+  if (d.lifetime_days.trim() !== "" && wholeNumber(d.lifetime_days) === null) e.lifetime_days = "Lifetime must be a positive whole number of days";
+  if (d.source === "generate" && !d.key_algorithm) e.key_algorithm = "Choose a key algorithm";
+  if (d.source === "csr") {
+    if (!d.csr.trim()) e.csr = "Paste your CSR (PEM)";
+    else if (!d.csr.includes("BEGIN CERTIFICATE REQUEST")) e.csr = "This is not a PEM CSR: it must contain “-----BEGIN CERTIFICATE REQUEST-----”";
+  }
+  return e;
+}
+
+/** The request body: exactly one key source, the other left out. */
+export function issueBody(d: IssueDraft): Schemas["IssueIn"] {
+  const body: Schemas["IssueIn"] = { issuer_id: d.issuer_id, profile_id: d.profile_id, common_name: d.common_name.trim() };
+  const sans = lines(d.sans);
+  if (sans.length) body.sans = sans;
+  const days = wholeNumber(d.lifetime_days);
+  if (days !== null) body.ttl_seconds = days * 86_400;
+  if (d.source === "csr") body.csr_pem = d.csr;
+  else body.key_algorithm = d.key_algorithm as KeyAlgorithm;
+  return body;
+}
+
+export function IssueForm({ issuers, profiles, onDone }: { issuers: Issuer[]; profiles: Profile[]; onDone: () => void }) {
+  const client = useQueryClient();
+  const formRef = useRef<HTMLFormElement>(null);
+  const [draft, setDraft] = useState<IssueDraft>({
+    issuer_id: "",
+    profile_id: "",
+    common_name: "",
+    sans: "",
+    lifetime_days: "",
+    source: "generate",
+    key_algorithm: "ecdsa-p256",
+    csr: "",
+  });
+  const [errors, setErrors] = useState<IssueErrors>({});
+  const issue = useMutation({
+    mutationFn: (body: Schemas["IssueIn"]) => issueCertificate(body),
+    onSuccess: () => {
+      void client.invalidateQueries({ queryKey: ["certificates"] });
+      void client.invalidateQueries({ queryKey: ["jobs"] });
+      void client.invalidateQueries({ queryKey: ["summary"] });
+    },
+  });
+  const set = <K extends keyof IssueDraft>(k: K, v: IssueDraft[K]) => {
+    setDraft((d) => ({ ...d, [k]: v }));
+    if (errors[k]) setErrors((e) => ({ ...e, [k]: undefined }));
+  };
+  const profile = profiles.find((p) => p.id === draft.profile_id);
+
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    const errs = validateIssue(draft);
+    setErrors(errs);
+    if (Object.values(errs).some(Boolean)) {
+      focusFirstInvalid(formRef.current);
+      return;
+    }
+    issue.mutate(issueBody(draft));
+  };
+
+  if (issue.data) return <IssueResult result={issue.data} onDone={onDone} />;
+
+  return (
+    <form ref={formRef} className="stack wide" onSubmit={submit} noValidate aria-label="Issue a certificate">
+      {issuers.length === 0 && <p className="alert alert-info">There is no issuer yet: an admin must create one first.</p>}
+      <Field label="Issuer" error={errors.issuer_id}>
+        {(p) => (
+          <select {...p} value={draft.issuer_id} onChange={(e) => set("issuer_id", e.target.value)} required>
+            <option value="">Select an issuer</option>
+            {issuers.map((i) => (
+              <option key={i.id} value={i.id}>
+                {i.name} ({i.common_name})
+              </option>
+            ))}
+          </select>
+        )}
+      </Field>
+      <Field
+        label="Profile"
+        error={errors.profile_id}
+        hint={
+          profile &&
+          `Keys: ${profile.allowed_key_algorithms.join(", ")}; at most ${duration(profile.max_ttl_seconds)}${
+            profile.requires_approval ? "; needs approval, so only a CSR is accepted" : ""
+          }.`
+        }
+      >
+        {(p) => (
+          <select {...p} value={draft.profile_id} onChange={(e) => set("profile_id", e.target.value)} required>
+            <option value="">Select a profile</option>
+            {profiles.map((pr) => (
+              <option key={pr.id} value={pr.id}>
+                {pr.name}
+              </option>
+            ))}
+          </select>
+        )}
+      </Field>
+      <Field label="Common name" error={errors.common_name} hint="A DNS name (or an IP address if the profile allows them); always added to the SANs.">
+        {(p) => (
+          <input {...p} value={draft.common_name} onChange={(e) => set("common_name", e.target.value)} required maxLength={64} spellCheck={false} autoComplete="off" />
+        )}
+      </Field>
+      <Field label="Subject alternative names" error={errors.sans} hint="One DNS name or IP address per line.">
+        {(p) => <textarea {...p} rows={3} value={draft.sans} onChange={(e) => set("sans", e.target.value)} spellCheck={false} />}
+      </Field>
+      <Field label="Lifetime (days)" error={errors.lifetime_days} hint="Optional: the profile's maximum when left empty.">
+        {(p) => <input {...p} type="number" min={1} step={1} inputMode="numeric" value={draft.lifetime_days} onChange={(e) => set("lifetime_days", e.target.value)} />}
+      </Field>
+      <RadioGroup legend="Key source" name="key-source" options={KEY_SOURCES} value={draft.source} onChange={(v) => set("source", v)} />
+      {draft.source === "generate" ? (
+        <Field label="Key algorithm" error={errors.key_algorithm} hint="The private key is returned once, in the answer, and is not stored.">
+          {(p) => (
+            <select {...p} value={draft.key_algorithm} onChange={(e) => set("key_algorithm", e.target.value as KeyAlgorithm)}>
+              {keysOf(KEY_ALGORITHMS).map((k) => (
+                <option key={k} value={k}>
+                  {k}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
+      ) : (
+        <Field label="CSR (PEM)" error={errors.csr} hint="A PKCS#10 request; only its public key is used, its subject is ignored.">
+          {(p) => (
+            <textarea
+              {...p}
+              rows={8}
+              value={draft.csr}
+              onChange={(e) => set("csr", e.target.value)}
+              placeholder="-----BEGIN CERTIFICATE REQUEST-----"
+              spellCheck={false}
+            />
+          )}
+        </Field>
+      )}
+      <ProblemAlert error={issue.error} />
+      <div className="actions">
+        <Button type="submit" variant="primary" disabled={issue.isPending}>
+          Issue
+        </Button>
+        <Button onClick={onDone}>Cancel</Button>
+      </div>
+    </form>
+  );
+}
+
+function IssueResult({ result, onDone }: { result: Issued | AwaitingApproval; onDone: () => void }) {
+  if (isAwaiting(result)) return <AwaitingNotice job={result} onDone={onDone} />;
+  return (
+    <div className="stack wide">
+      <p className="alert alert-info" role="status">
+        {`Issued ${result.common_name}`}, valid until <When at={result.not_after} />.{" "}
+        <Link to={`/certificates/${result.id}`} onClick={onDone}>
+          Open the certificate
+        </Link>
+      </p>
+      {result.private_key_pem && (
+        <>
+          <div className="alert alert-warn" role="alert">
+            <strong>Save the private key now.</strong> certctl does not store it: it is shown this once and cannot be fetched
+            again. Closing this dialog discards it.
+          </div>
+          <h3>Private key</h3>
+          <Pre label="Private key (PEM)">{result.private_key_pem}</Pre>
+          <div className="actions">
+            <Button variant="primary" onClick={() => download(fileName(result.common_name, "key"), result.private_key_pem ?? "")}>
+              Download key
+            </Button>
+          </div>
+        </>
+      )}
+      <h3>Certificate</h3>
+      <Pre label="Certificate (PEM)">{result.certificate_pem}</Pre>
+      <div className="actions">
+        <Button
+          onClick={() =>
+            download(fileName(result.common_name, "pem"), `${result.certificate_pem ?? ""}${result.chain_pem}`, "application/pem-certificate-chain")
+          }
+        >
+          Download PEM chain
+        </Button>
+        <Button onClick={onDone}>Done</Button>
+      </div>
+    </div>
+  );
+}
+
+function AwaitingNotice({ job, onDone }: { job: AwaitingApproval; onDone?: () => void }) {
+  return (
+    <div className="alert alert-info" role="status">
+      <p>{`Waiting for approval: job ${job.job_id}`}</p>
+      <p>
+        The profile requires a second person to approve it.{" "}
+        <Link to="/approvals" onClick={onDone}>
+          Go to Approvals
+        </Link>
+      </p>
+      {onDone && <Button onClick={onDone}>Done</Button>}
+    </div>
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bulk revoke
+
+interface Criteria {
+  issuer_id: string;
+  profile_id: string;
+}
+
+export function BulkRevokeForm({ issuers, profiles, onDone }: { issuers: Issuer[]; profiles: Profile[]; onDone: () => void }) {
+  const client = useQueryClient();
+  const [criteria, setCriteria] = useState<Criteria>({ issuer_id: "", profile_id: "" });
+  const [reason, setReason] = useState<RevocationReason>("unspecified");
+  const [previewFor, setPreviewFor] = useState<Criteria | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const q = (status: CertificateStatus) => ({
+    queryKey: ["certificates", "bulk-preview", status, previewFor],
+    queryFn: () =>
+      listCertificates({ status, issuer_id: previewFor?.issuer_id || undefined, profile_id: previewFor?.profile_id || undefined, limit: 1 }),
+    enabled: previewFor !== null,
+    staleTime: 0,
+  });
+  const active = useQuery(q("active"));
+  const superseded = useQuery(q("superseded"));
+  const revoke = useMutation({
+    mutationFn: (body: Schemas["BulkRevokeIn"]) => bulkRevoke(body),
+    onSuccess: () => {
+      void client.invalidateQueries({ queryKey: ["certificates"] });
+      void client.invalidateQueries({ queryKey: ["certificate"] });
+      void client.invalidateQueries({ queryKey: ["summary"] });
+    },
+  });
+  const change = (c: Criteria) => {
+    setCriteria(c);
+    setPreviewFor(null);
+    setError(null);
+  };
+  const preview = (e: FormEvent) => {
+    e.preventDefault();
+    if (!criteria.issuer_id && !criteria.profile_id) {
+      setError("Choose an issuer, a profile or both: bulk revocation never means “everything”.");
+      return;
+    }
+    setPreviewFor(criteria);
+  };
+
+  if (revoke.data) {
+    const r = revoke.data;
+    return (
+      <div className="stack">
+        <p className="alert alert-info" role="status">
+          {`${plural(r.revoked, "certificate")} revoked.`}
+        </p>
+        <dl className="fields">
+          <dt>Matched</dt>
+          <dd>{r.matched}</dd>
+          <dt>Revoked</dt>
+          <dd>{r.revoked}</dd>
+          <dt>Skipped (already revoked)</dt>
+          <dd>{r.skipped}</dd>
+          <dt>Failed</dt>
+          <dd>{r.failed}</dd>
+          {r.not_found.length > 0 && (
+            <>
+              <dt>Not found</dt>
+              <dd className="mono">{r.not_found.join(", ")}</dd>
+            </>
+          )}
+        </dl>
+        <div className="actions">
+          <Button onClick={onDone}>Done</Button>
+        </div>
+      </div>
+    );
+  }
+
+  const n = active.data?.total;
+  const m = superseded.data?.total ?? 0;
+  return (
+    <form className="stack" onSubmit={preview} noValidate aria-label="Bulk revoke">
+      <p className="hint">Revokes every certificate matching all the chosen criteria. Revocation is final.</p>
+      <Field label="Issuer" error={error}>
+        {(p) => (
+          <select {...p} value={criteria.issuer_id} onChange={(e) => change({ ...criteria, issuer_id: e.target.value })}>
+            <option value="">any issuer</option>
+            {issuers.map((i) => (
+              <option key={i.id} value={i.id}>
+                {i.name}
+              </option>
+            ))}
+          </select>
+        )}
+      </Field>
+      <Field label="Profile">
+        {(p) => (
+          <select {...p} value={criteria.profile_id} onChange={(e) => change({ ...criteria, profile_id: e.target.value })}>
+            <option value="">any profile</option>
+            {profiles.map((pr) => (
+              <option key={pr.id} value={pr.id}>
+                {pr.name}
+              </option>
+            ))}
+          </select>
+        )}
+      </Field>
+      <ReasonSelect value={reason} onChange={setReason} />
+      {!previewFor && (
+        <div className="actions">
+          <Button type="submit" variant="primary">
+            Preview
+          </Button>
+          <Button onClick={onDone}>Cancel</Button>
+        </div>
+      )}
+      {previewFor && (
+        <>
+          <ProblemAlert error={active.error ?? superseded.error ?? revoke.error} />
+          {active.isPending && <Loading what="Counting matching certificates" />}
+          {n !== undefined && (
+            <div className="alert alert-warn" role="status">
+              <p>{n + m === 0 ? "No active certificate matches: nothing would be revoked." : `${plural(n, "certificate")} will be revoked`}</p>
+              {m > 0 && <p>{`${plural(m, "superseded certificate")} (already renewed) also match and will be revoked as well.`}</p>}
+            </div>
+          )}
+          <div className="actions">
+            {n !== undefined && n + m > 0 && (
+              <Button
+                variant="danger"
+                disabled={revoke.isPending}
+                onClick={() =>
+                  revoke.mutate({
+                    reason,
+                    ...(previewFor.issuer_id ? { issuer_id: previewFor.issuer_id } : {}),
+                    ...(previewFor.profile_id ? { profile_id: previewFor.profile_id } : {}),
+                  })
+                }
+              >
+                {`Revoke ${plural(n, "certificate")}`}
+              </Button>
+            )}
+            <Button onClick={onDone}>Cancel</Button>
+          </div>
+        </>
+      )}
+    </form>
+  );
+}
+
+function ReasonSelect({ value, onChange }: { value: RevocationReason; onChange: (r: RevocationReason) => void }) {
+  return (
+    <Field
+      label="Reason"
+      hint={value === "keyCompromise" ? "keyCompromise also blocks the public key: no certificate for it is ever issued or renewed again." : undefined}
+    >
+      {(p) => (
+        <select {...p} value={value} onChange={(e) => onChange(e.target.value as RevocationReason)}>
+          {keysOf(REVOCATION_REASONS).map((r) => (
+            <option key={r} value={r}>
+              {r}
+            </option>
+          ))}
+        </select>
+      )}
+    </Field>
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Detail
+
+export function CertificateDetailPage({ id: idProp }: { id?: string } = {}) {
+  const params = useParams();
+  const id = idProp ?? params.id ?? "";
+  // Keyed by id: following a renewal link starts afresh, without the last page's dialogs or results.
+  return <CertificateDetail key={id} id={id} />;
+}
+
+function CertificateDetail({ id }: { id: string }) {
+  const { can } = useSession();
+  const client = useQueryClient();
+  const cert = useQuery({ queryKey: ["certificate", id], queryFn: () => getCertificate(id), enabled: id !== "" });
+  const issuers = useIssuers();
+  const profiles = useProfiles();
+  const [revoking, setRevoking] = useState(false);
+  const [renewing, setRenewing] = useState(false);
+  const [reason, setReason] = useState<RevocationReason>("unspecified");
+  const headingId = useId();
+  useTitle(cert.data ? cert.data.common_name : "Certificate");
+
+  const refresh = () => {
+    void client.invalidateQueries({ queryKey: ["certificate"] });
+    void client.invalidateQueries({ queryKey: ["certificates"] });
+    void client.invalidateQueries({ queryKey: ["summary"] });
+  };
+  const revoke = useMutation({
+    mutationFn: (r: RevocationReason) => revokeCertificate(id, { reason: r }),
+    onSuccess: () => {
+      setRevoking(false);
+      refresh();
+    },
+  });
+  const renew = useMutation({
+    mutationFn: () => renewCertificate(id),
+    onSuccess: () => {
+      setRenewing(false);
+      refresh();
+      void client.invalidateQueries({ queryKey: ["jobs"] });
+    },
+  });
+  const pem = useMutation({
+    mutationFn: (certId: string) => getCertificatePem(certId),
+    onSuccess: (text) => download(fileName(cert.data?.common_name ?? id, "pem"), text, "application/pem-certificate-chain"),
+  });
+
+  if (cert.isPending && id) return <Loading what="Loading the certificate" />;
+  if (cert.error || !cert.data)
+    return (
+      <section>
+        <h1>Certificate</h1>
+        <ProblemAlert error={cert.error ?? new Error("No certificate id in the address.")} />
+        <Link to="/certificates">All certificates</Link>
+      </section>
+    );
+  const c = cert.data;
+  const issuer = issuers.data?.data.find((i) => i.id === c.issuer_id);
+  const profile = profiles.data?.data.find((p) => p.id === c.profile_id);
+  const writable = can("certificates:write");
+
+  return (
+    <section className="detail" aria-labelledby={headingId}>
+      <p className="crumbs">
+        <Link to="/certificates">Certificates</Link> /
+      </p>
+      <div className="page-head">
+        <h1 id={headingId}>{c.common_name}</h1>
+        <div className="actions">
+          <Button onClick={() => pem.mutate(c.id)} disabled={pem.isPending}>
+            Download PEM chain
+          </Button>
+          {writable && (
+            <Button
+              onClick={() => {
+                renew.reset();
+                setRenewing(true);
+              }}
+              deniedReason={c.status !== "active" ? `Only active certificates can be renewed; this one is ${c.status}.` : null}
+            >
+              Renew
+            </Button>
+          )}
+          {writable && (
+            <Button
+              variant="danger"
+              onClick={() => {
+                revoke.reset();
+                setReason("unspecified");
+                setRevoking(true);
+              }}
+              deniedReason={c.status === "revoked" ? "Already revoked: revocation is final." : null}
+            >
+              Revoke
+            </Button>
+          )}
+        </div>
+      </div>
+      <ProblemAlert error={pem.error} />
+      {renew.data && (isAwaiting(renew.data) ? <AwaitingNotice job={renew.data} /> : <RenewedNotice cert={renew.data} />)}
+
+      <dl className="fields">
+        <dt>Status</dt>
+        <dd>
+          <StatusBadge cert={c} /> {c.short_lived && <span className="badge">short-lived</span>}
+        </dd>
+        <dt>Subject CN</dt>
+        <dd>{c.common_name}</dd>
+        <dt>SANs</dt>
+        <dd>{c.sans.length ? <ul className="plain">{c.sans.map((s) => <li key={s}>{s}</li>)}</ul> : <span className="muted">–</span>}</dd>
+        <dt>Valid from</dt>
+        <dd>
+          <When at={c.not_before} />
+        </dd>
+        <dt>Valid until</dt>
+        <dd>
+          <When at={c.not_after} />
+        </dd>
+        <dt>Serial</dt>
+        <dd className="mono">{c.serial_hex}</dd>
+        <dt>Key algorithm</dt>
+        <dd>{c.key_algorithm}</dd>
+        <dt>Requested by</dt>
+        <dd>{c.requested_by}</dd>
+        <dt>Created</dt>
+        <dd>
+          <When at={c.created_at} />
+        </dd>
+        <dt>Issuer</dt>
+        <dd>
+          <Link to={`/issuers/${c.issuer_id}`}>{issuer?.name ?? c.issuer_id}</Link>
+        </dd>
+        <dt>Profile</dt>
+        <dd>
+          <Link to={`/profiles/${c.profile_id}`}>{profile?.name ?? c.profile_id}</Link>
+        </dd>
+        {c.job_id && (
+          <>
+            <dt>Approval job</dt>
+            <dd className="mono">{c.job_id}</dd>
+          </>
+        )}
+        {can("audit:read") && (
+          <>
+            <dt>Audit trail</dt>
+            <dd>
+              <Link to={`/audit?resource_type=certificate&resource_id=${c.id}`}>What happened to this certificate</Link>
+            </dd>
+          </>
+        )}
+        <dt>Renewed from</dt>
+        <dd>{c.renewed_from_id ? <Link to={`/certificates/${c.renewed_from_id}`}>{c.renewed_from_id}</Link> : <span className="muted">–</span>}</dd>
+        <dt>Superseded by</dt>
+        <dd>{c.superseded_by_id ? <Link to={`/certificates/${c.superseded_by_id}`}>{c.superseded_by_id}</Link> : <span className="muted">–</span>}</dd>
+      </dl>
+
+      {c.revocation && (
+        <>
+          <h2>Revocation</h2>
+          <dl className="fields">
+            <dt>Reason</dt>
+            <dd>{c.revocation.reason}</dd>
+            <dt>Revoked</dt>
+            <dd>
+              <When at={c.revocation.revoked_at} />
+            </dd>
+            <dt>Revoked by</dt>
+            <dd>{c.revocation.revoked_by}</dd>
+          </dl>
+        </>
+      )}
+
+      <h2>Certificate (PEM)</h2>
+      {c.certificate_pem ? <Pre label="Certificate (PEM)">{c.certificate_pem}</Pre> : <Empty>The API returned no PEM for this certificate.</Empty>}
+
+      {writable && (
+        <>
+          <Dialog open={revoking} title="Revoke this certificate" onClose={() => setRevoking(false)}>
+            <form
+              className="stack"
+              onSubmit={(e) => {
+                e.preventDefault();
+                revoke.mutate(reason);
+              }}
+            >
+              <p>
+                {`Revoke ${c.common_name} (serial ${c.serial_hex})?`} Revocation is final: relying parties see it through OCSP
+                within seconds and in the next CRL.
+              </p>
+              <ReasonSelect value={reason} onChange={setReason} />
+              <ProblemAlert error={revoke.error} />
+              <div className="actions">
+                <Button type="submit" variant="danger" disabled={revoke.isPending}>
+                  Revoke certificate
+                </Button>
+                <Button onClick={() => setRevoking(false)}>Cancel</Button>
+              </div>
+            </form>
+          </Dialog>
+          <Dialog open={renewing} title="Renew this certificate" onClose={() => setRenewing(false)}>
+            <div className="stack">
+              <p>
+                The same public key, names, issuer and profile are certified again with a fresh lifetime, checked against the profile
+                as it is now. This certificate then becomes superseded. If the profile requires approval, a job is filed instead.
+              </p>
+              <ProblemAlert error={renew.error} />
+              <div className="actions">
+                <Button variant="primary" disabled={renew.isPending} onClick={() => renew.mutate()}>
+                  Renew certificate
+                </Button>
+                <Button onClick={() => setRenewing(false)}>Cancel</Button>
+              </div>
+            </div>
+          </Dialog>
+        </>
+      )}
+    </section>
+  );
+}
+
+function RenewedNotice({ cert }: { cert: Issued }) {
+  return (
+    <p className="alert alert-info" role="status">
+      Renewed: the new certificate is valid until <When at={cert.not_after} />.{" "}
+      <Link to={`/certificates/${cert.id}`}>Open the new certificate</Link>
+    </p>
+  );
+}

@@ -1,0 +1,113 @@
+import { screen, waitFor, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { Route, Routes } from "react-router";
+import { beforeEach, describe, expect, it, vi } from "vitest";
+
+import * as api from "../api/client";
+import { ALL_PERMISSIONS, renderPage, whoami } from "../test/render";
+import { IssuerDetailPage, IssuersPage, validateIssuer } from "./Issuers";
+
+vi.mock("../api/client", async (original) => ({
+  ...(await original<typeof import("../api/client")>()),
+  me: vi.fn(),
+  listIssuers: vi.fn(),
+  getIssuer: vi.fn(),
+  createIssuer: vi.fn(),
+}));
+
+const mocked = vi.mocked(api);
+const ROOT = "0191e7a4-bbbb-7000-8000-000000000001";
+const SUB = "0191e7a4-bbbb-7000-8000-000000000002";
+
+function issuer(id: string, name: string, extra: Partial<api.Issuer> = {}): api.Issuer {
+  return {
+    id,
+    name,
+    common_name: `${name} CA`,
+    key_algorithm: "ecdsa-p384",
+    is_root: true,
+    serial_hex: "0a",
+    not_before: new Date().toISOString(),
+    not_after: new Date(Date.now() + 365 * 86_400_000).toISOString(),
+    certificate_pem: `-----BEGIN CERTIFICATE-----\n${name}\n-----END CERTIFICATE-----\n`,
+    created_by: "admin",
+    created_at: new Date().toISOString(),
+    ...extra,
+  };
+}
+
+beforeEach(() => {
+  vi.resetAllMocks();
+  mocked.me.mockResolvedValue(whoami("admin", ALL_PERMISSIONS));
+  mocked.listIssuers.mockResolvedValue({
+    data: [issuer(ROOT, "corp-root"), issuer(SUB, "corp-sub", { is_root: false, parent_issuer_id: ROOT, key_algorithm: "ecdsa-p256" })],
+    next_cursor: null,
+    total: 2,
+  });
+});
+
+describe("IssuersPage", () => {
+  it("lists issuers as root or intermediate", async () => {
+    renderPage(<IssuersPage />);
+    expect(await screen.findByRole("link", { name: "corp-root" })).toHaveAttribute("href", `/issuers/${ROOT}`);
+    expect(screen.getByText("root")).toBeInTheDocument();
+    expect(screen.getByText("intermediate under corp-root")).toBeInTheDocument();
+  });
+
+  it("creates an intermediate under a root, after checking the fields", async () => {
+    const user = userEvent.setup();
+    mocked.createIssuer.mockResolvedValue(issuer("0191e7a4-bbbb-7000-8000-000000000003", "new-sub"));
+    renderPage(<IssuersPage />);
+    await user.click(await screen.findByRole("button", { name: "Create issuer" }));
+    const form = within(await screen.findByRole("form", { name: "Create an issuer" }));
+    await user.type(form.getByLabelText("Validity (days)"), "40000");
+    await user.click(form.getByRole("button", { name: "Create" }));
+    expect(form.getByText("Name is required")).toBeInTheDocument();
+    expect(form.getByText(/from 1 to 36500/)).toBeInTheDocument();
+    expect(mocked.createIssuer).not.toHaveBeenCalled();
+    // Only roots can be parents.
+    expect(form.getAllByRole("option", { name: /corp-/ }).map((o) => o.textContent)).toEqual(["corp-root (corp-root CA)"]);
+
+    await user.type(form.getByLabelText("Name"), "new-sub");
+    await user.type(form.getByLabelText("Common name"), "New Sub CA");
+    await user.selectOptions(form.getByLabelText("Key algorithm"), "rsa-4096");
+    await user.selectOptions(form.getByLabelText("Parent (optional)"), ROOT);
+    await user.clear(form.getByLabelText("Validity (days)"));
+    await user.type(form.getByLabelText("Validity (days)"), "365");
+    await user.click(form.getByRole("button", { name: "Create" }));
+    await waitFor(() =>
+      expect(mocked.createIssuer).toHaveBeenCalledWith({
+        name: "new-sub",
+        common_name: "New Sub CA",
+        key_algorithm: "rsa-4096",
+        parent_issuer_id: ROOT,
+        validity_days: 365,
+      }),
+    );
+    expect(validateIssuer({ name: "r", common_name: "R", key_algorithm: "ecdsa-p256", parent_issuer_id: "", validity_days: "" })).toEqual({});
+  });
+
+  it("explains the create button to a role without issuers:write", async () => {
+    mocked.me.mockResolvedValue(whoami("operator", ["certificates:read", "certificates:write", "jobs:decide", "notifications:operate"]));
+    const { client } = renderPage(<IssuersPage />);
+    await waitFor(() => expect(client.getQueryData(["me"])).toBeDefined());
+    const button = await screen.findByRole("button", { name: "Create issuer" });
+    expect(button).toBeDisabled();
+    expect(button).toHaveAccessibleDescription("Only admins can create issuers (issuers:write)");
+  });
+
+  it("shows an issuer's details and PEM", async () => {
+    mocked.getIssuer.mockResolvedValue(issuer(SUB, "corp-sub", { is_root: false, parent_issuer_id: ROOT }));
+    renderPage(
+      <Routes>
+        <Route path="/issuers/:id" element={<IssuerDetailPage />} />
+      </Routes>,
+      { path: `/issuers/${SUB}` },
+    );
+    expect(await screen.findByRole("heading", { name: "corp-sub", level: 1 })).toBeInTheDocument();
+    expect(await screen.findByRole("link", { name: "corp-root" })).toHaveAttribute("href", `/issuers/${ROOT}`);
+    expect(screen.getByRole("link", { name: "Certificates from this issuer" })).toHaveAttribute("href", `/certificates?issuer_id=${SUB}`);
+    expect(screen.getByText(/-----BEGIN CERTIFICATE-----/)).toBeInTheDocument();
+    expect(mocked.getIssuer).toHaveBeenCalledWith(SUB);
+  });
+});
