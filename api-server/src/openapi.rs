@@ -74,7 +74,7 @@ certificates under `/.well-known/pki/`) is a separate service with a document of
         routes::notifications::requeue_notification,
         routes::stats::summary,
     ),
-    components(schemas(Problem)),
+    components(schemas(Problem, certctl_types::api::certificates::CertificateSort)),
     tags(
         (name = "certificates", description = "Issue, renew, revoke and read certificates"),
         (name = "jobs", description = "Approval jobs: issuance that waits for a second person"),

@@ -42,6 +42,8 @@ pub async fn list_audit_events(
         resource_type: q.text("resource_type")?,
         resource_id: q.text("resource_id")?,
         key_id: q.uuid("key_id")?,
+        since: q.time("since")?,
+        until: q.time("until")?,
     };
     let before = q.seq_cursor()?;
     let limit = q.limit()?;

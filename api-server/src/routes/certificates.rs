@@ -8,12 +8,12 @@ use certctl_shared::entities::certificate::Model as Certificate;
 use certctl_shared::entities::certificate_revocation::Model as Revocation;
 use certctl_shared::model::CertificateId;
 use certctl_shared::model::{CertificateStatus, RevocationReason};
-use certctl_shared::repo::certificates::{self, CertificateFilter};
+use certctl_shared::repo::certificates::{self, CertificateFilter, CertificateOrder};
 use certctl_shared::repo::revocations;
 use certctl_types::api::ListOut;
 use certctl_types::api::certificates::{
-    AwaitingApprovalOut, BulkRevokeIn, BulkRevokeOut, CertificateOut, CertificateQuery, IssueIn, IssuedOut, RenewIn,
-    RevocationOut, RevokeIn,
+    AwaitingApprovalOut, BulkRevokeIn, BulkRevokeOut, CertificateOut, CertificateQuery, CertificateSort, IssueIn,
+    IssuedOut, RenewIn, RevocationOut, RevokeIn,
 };
 use chrono::Utc;
 
@@ -133,10 +133,14 @@ pub async fn list_certificates(
         search: q.text("q")?,
         expiring_before: q.time("expiring_before")?,
     };
+    let order = match q.one_of("sort", &["newest", "expiry"], CertificateSort::parse)? {
+        None | Some(CertificateSort::Newest) => CertificateOrder::Newest,
+        Some(CertificateSort::Expiry) => CertificateOrder::Expiry,
+    };
     let cursor = q.time_cursor()?;
     let limit = q.limit()?;
     q.finish(CertificateQuery::NAMES)?;
-    let page = certificates::list(&state.db, &filter, cursor, limit).await?;
+    let page = certificates::list(&state.db, &filter, order, cursor, limit).await?;
     Ok(Json(ListOut {
         data: page
             .items

@@ -29,6 +29,12 @@ pub enum Audit {
         resource_id: Option<String>,
         #[arg(long)]
         key_id: Option<ApiKeyId>,
+        /// Only events written at or after this RFC 3339 time.
+        #[arg(long)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only events written before this RFC 3339 time.
+        #[arg(long)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
         /// Keep printing new events as they are written (Ctrl-C stops).
         #[arg(long, conflicts_with = "all")]
         follow: bool,
@@ -67,6 +73,8 @@ pub(super) async fn audit(client: &Client, format: Format, cmd: Audit) -> Result
         resource_type,
         resource_id,
         key_id,
+        since,
+        until,
         follow,
         page,
     } = cmd;
@@ -76,6 +84,8 @@ pub(super) async fn audit(client: &Client, format: Format, cmd: Audit) -> Result
         resource_type,
         resource_id,
         key_id,
+        since,
+        until,
         ..AuditQuery::default()
     };
     let row = |e: &certctl_types::api::access::AuditEventOut| {

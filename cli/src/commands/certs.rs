@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use certctl_types::api::certificates::{BulkRevokeIn, CertificateOut, CertificateQuery, IssueIn, RenewIn, RevokeIn};
+use certctl_types::api::certificates::{
+    BulkRevokeIn, CertificateOut, CertificateQuery, CertificateSort, IssueIn, RenewIn, RevokeIn,
+};
 use certctl_types::ids::CertificateId;
 use certctl_types::vocab::{CertificateStatus, KeyAlgorithm, RevocationReason};
 use clap::Subcommand;
@@ -14,6 +16,10 @@ use crate::config::{self};
 use crate::output::{self, Format, Table, fields, when};
 
 use super::{Failure, Page, confirm, issuer_id, more, pages, parse_duration, parse_word, profile_id, progress, usage};
+
+fn parse_sort(s: &str) -> Result<CertificateSort, String> {
+    CertificateSort::parse(s).ok_or_else(|| "must be newest or expiry".to_owned())
+}
 
 #[derive(Debug, Subcommand)]
 pub enum Certs {
@@ -33,6 +39,9 @@ pub enum Certs {
         /// The common name or a SAN contains this (case-insensitive).
         #[arg(long)]
         search: Option<String>,
+        /// `newest` (default) or `expiry`: soonest expiry first.
+        #[arg(long, value_parser = parse_sort)]
+        sort: Option<CertificateSort>,
         /// Expiring within this long, e.g. 30d, 12h.
         #[arg(long, value_parser = parse_duration)]
         expiring_within: Option<Duration>,
@@ -202,6 +211,7 @@ pub(super) async fn certs(client: &Client, format: Format, cmd: Certs) -> Result
             profile,
             cn,
             search,
+            sort,
             expiring_within,
             page,
         } => {
@@ -217,6 +227,7 @@ pub(super) async fn certs(client: &Client, format: Format, cmd: Certs) -> Result
                 },
                 common_name: cn,
                 q: search,
+                sort,
                 expiring_before: expiring_within
                     .map(|d| chrono::Utc::now() + chrono::Duration::seconds(d.as_secs() as i64)),
                 ..CertificateQuery::default()

@@ -90,6 +90,10 @@ pub struct AuditFilter {
     pub resource_type: Option<String>,
     pub resource_id: Option<String>,
     pub key_id: Option<ApiKeyId>,
+    /// Written at or after this time.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Written before this time.
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Newest first; the cursor is the `seq` of the last row of the previous page.
@@ -114,6 +118,12 @@ pub async fn list(
     }
     if let Some(v) = f.key_id {
         q = q.filter(audit_event::Column::KeyId.eq(v));
+    }
+    if let Some(v) = f.since {
+        q = q.filter(audit_event::Column::CreatedAt.gte(v));
+    }
+    if let Some(v) = f.until {
+        q = q.filter(audit_event::Column::CreatedAt.lt(v));
     }
     let total = q.clone().count(conn).await?;
     if let Some(seq) = before_seq {

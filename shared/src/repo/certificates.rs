@@ -102,24 +102,56 @@ impl CertificateFilter {
     }
 }
 
+/// How a certificate list is ordered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CertificateOrder {
+    /// Newest first (by creation).
+    #[default]
+    Newest,
+    /// Soonest `not_after` first: the renewal queue.
+    Expiry,
+}
+
 pub async fn list(
     conn: &impl ConnectionTrait,
     f: &CertificateFilter,
+    order: CertificateOrder,
     cursor: Option<TimeCursor>,
     limit: u64,
 ) -> Result<Page<Certificate>, DbErr> {
-    super::newest_first(
-        conn,
-        Certificates::find().filter(f.condition()),
-        (certificate::Column::CreatedAt, certificate::Column::Id),
-        cursor,
-        limit,
-        |c| TimeCursor {
-            created_at: c.created_at,
-            id: c.id.into(),
-        },
-    )
-    .await
+    let query = Certificates::find().filter(f.condition());
+    match order {
+        CertificateOrder::Newest => {
+            super::keyset(
+                conn,
+                query,
+                (certificate::Column::CreatedAt, certificate::Column::Id),
+                super::Direction::Descending,
+                cursor,
+                limit,
+                |c| TimeCursor {
+                    created_at: c.created_at,
+                    id: c.id.into(),
+                },
+            )
+            .await
+        }
+        CertificateOrder::Expiry => {
+            super::keyset(
+                conn,
+                query,
+                (certificate::Column::NotAfter, certificate::Column::Id),
+                super::Direction::Ascending,
+                cursor,
+                limit,
+                |c| TimeCursor {
+                    created_at: c.not_after,
+                    id: c.id.into(),
+                },
+            )
+            .await
+        }
+    }
 }
 
 /// What [`insert_audited`] did.

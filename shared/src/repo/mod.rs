@@ -24,7 +24,8 @@ use uuid::Uuid;
 pub const DEFAULT_PAGE: u64 = 50;
 pub const MAX_PAGE: u64 = 500;
 
-/// A keyset position `(created_at, id)` in a newest-first listing, opaque to clients.
+/// A keyset position `(time, id)` in a listing ordered by a time column (`created_at`, or
+/// `not_after` for certificates by expiry), opaque to clients.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimeCursor {
     pub created_at: DateTime<Utc>,
@@ -54,12 +55,21 @@ impl TimeCursor {
     }
 }
 
+/// Which way a keyset listing runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Latest time first (`created_at` lists: newest first).
+    Descending,
+    /// Earliest time first (`not_after` lists: soonest expiry first).
+    Ascending,
+}
+
 /// One page of a newest-first listing by `(created_at, id)`, with the total for the same filters.
 /// `key` reads a row's position, for the next cursor.
 pub(crate) async fn newest_first<E>(
     conn: &impl sea_orm::ConnectionTrait,
     query: sea_orm::Select<E>,
-    (created_at, id): (E::Column, E::Column),
+    columns: (E::Column, E::Column),
     cursor: Option<TimeCursor>,
     limit: u64,
     key: impl Fn(&E::Model) -> TimeCursor,
@@ -68,19 +78,45 @@ where
     E: sea_orm::EntityTrait,
     E::Model: Send + Sync,
 {
-    use sea_orm::{ColumnTrait, Condition, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+    keyset(conn, query, columns, Direction::Descending, cursor, limit, key).await
+}
+
+/// One page of a listing ordered by a time column and then the id, either way, with the total
+/// for the same filters. The cursor is the last row's `(time, id)`; `key` reads it.
+pub(crate) async fn keyset<E>(
+    conn: &impl sea_orm::ConnectionTrait,
+    query: sea_orm::Select<E>,
+    (time, id): (E::Column, E::Column),
+    direction: Direction,
+    cursor: Option<TimeCursor>,
+    limit: u64,
+    key: impl Fn(&E::Model) -> TimeCursor,
+) -> Result<Page<E::Model>, sea_orm::DbErr>
+where
+    E: sea_orm::EntityTrait,
+    E::Model: Send + Sync,
+{
+    use sea_orm::{ColumnTrait, Condition, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
     let total = query.clone().count(conn).await?;
     let mut query = query;
     if let Some(c) = cursor {
-        query = query.filter(
-            Condition::any()
-                .add(created_at.lt(c.created_at))
-                .add(Condition::all().add(created_at.eq(c.created_at)).add(id.lt(c.id))),
-        );
+        let (at, uuid) = (c.created_at, c.id);
+        query = query.filter(match direction {
+            Direction::Descending => Condition::any()
+                .add(time.lt(at))
+                .add(Condition::all().add(time.eq(at)).add(id.lt(uuid))),
+            Direction::Ascending => Condition::any()
+                .add(time.gt(at))
+                .add(Condition::all().add(time.eq(at)).add(id.gt(uuid))),
+        });
     }
+    let order = match direction {
+        Direction::Descending => Order::Desc,
+        Direction::Ascending => Order::Asc,
+    };
     let mut items = query
-        .order_by_desc(created_at)
-        .order_by_desc(id)
+        .order_by(time, order.clone())
+        .order_by(id, order)
         .limit(limit + 1)
         .all(conn)
         .await?;

@@ -230,11 +230,33 @@ async fn certificates_are_issued_listed_renewed_and_revoked_from_the_command_lin
         .json();
     assert_eq!(filtered["total"], 1);
     // Text search over CN and SANs: "www.example" is only a SAN of the first certificate.
-    let found = cli.run(&admin, &["-o", "json", "certs", "list", "--search", "WWW.EXAMPLE"]).json();
+    let found = cli
+        .run(&admin, &["-o", "json", "certs", "list", "--search", "WWW.EXAMPLE"])
+        .json();
     assert_eq!(found["total"], 1, "{found}");
     assert_eq!(found["data"][0]["common_name"], "api.example.com");
-    let none = cli.run(&admin, &["-o", "json", "certs", "list", "--search", "%"]).json();
+    let none = cli
+        .run(&admin, &["-o", "json", "certs", "list", "--search", "%"])
+        .json();
     assert_eq!(none["total"], 0, "a % is matched literally: {none}");
+    // Soonest expiry first, paged one at a time: the 30-day certificate before the 90-day one.
+    let by_expiry = cli
+        .run(
+            &admin,
+            &[
+                "-o", "json", "certs", "list", "--sort", "expiry", "--limit", "1", "--all",
+            ],
+        )
+        .json();
+    let order: Vec<&str> = by_expiry["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["common_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["api.example.com", "csr.example.com"], "{by_expiry}");
+    let newest = cli.run(&admin, &["-o", "json", "certs", "list"]).json();
+    assert_eq!(newest["data"][0]["common_name"], "csr.example.com");
 
     // Renew, then revoke the successor; a viewer may not revoke (403, exit 1).
     let renewed = cli

@@ -101,6 +101,12 @@ pub struct AuditQuery {
     pub resource_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_id: Option<ApiKeyId>,
+    /// Only events written at or after this RFC 3339 time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
+    /// Only events written before this RFC 3339 time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<DateTime<Utc>>,
     /// `next_cursor` of the previous page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[param(pattern = "^[A-Za-z0-9_-]{1,256}$")]
@@ -118,6 +124,8 @@ impl AuditQuery {
         "resource_type",
         "resource_id",
         "key_id",
+        "since",
+        "until",
         "cursor",
         "limit",
     ];

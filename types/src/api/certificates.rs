@@ -135,7 +135,28 @@ pub struct AwaitingApprovalOut {
     pub requested_by: String,
 }
 
-/// `GET /api/v1/certificates`: filters combine with AND; newest first.
+/// The order of a certificate list.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CertificateSort {
+    /// Newest first (the default).
+    #[default]
+    Newest,
+    /// Soonest expiry (`not_after`) first.
+    Expiry,
+}
+
+impl CertificateSort {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "newest" => Some(Self::Newest),
+            "expiry" => Some(Self::Expiry),
+            _ => None,
+        }
+    }
+}
+
+/// `GET /api/v1/certificates`: filters combine with AND; newest first unless `sort=expiry`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CertificateQuery {
@@ -152,6 +173,10 @@ pub struct CertificateQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[param(max_length = 256)]
     pub q: Option<String>,
+    /// `newest` (default) or `expiry` (soonest `not_after` first). A cursor continues the order
+    /// it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sort: Option<CertificateSort>,
     /// Only certificates whose `not_after` is before this RFC 3339 time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiring_before: Option<DateTime<Utc>>,
@@ -172,6 +197,7 @@ impl CertificateQuery {
         "profile_id",
         "common_name",
         "q",
+        "sort",
         "expiring_before",
         "cursor",
         "limit",

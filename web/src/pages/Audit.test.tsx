@@ -59,13 +59,29 @@ describe("AuditPage", () => {
     );
     renderPage(<AuditPage />, { path: `/audit?resource_id=${CERT_ID}` });
     await screen.findByTestId("audit-row");
-    expect(mocked.listAudit).toHaveBeenCalledWith({ actor: undefined, action: undefined, resource_type: undefined, resource_id: CERT_ID, cursor: undefined, limit: 50 });
+    expect(mocked.listAudit).toHaveBeenCalledWith({
+      actor: undefined,
+      action: undefined,
+      resource_type: undefined,
+      resource_id: CERT_ID,
+      since: undefined,
+      until: undefined,
+      cursor: undefined,
+      limit: 50,
+    });
     await user.type(screen.getByLabelText("Action"), "certificate.revoke");
     await waitFor(() => expect(mocked.listAudit).toHaveBeenLastCalledWith(expect.objectContaining({ action: "certificate.revoke", resource_id: CERT_ID })));
     await user.click(screen.getByRole("button", { name: "Next" }));
     expect(await screen.findByText("page-two")).toBeInTheDocument();
     expect(mocked.listAudit).toHaveBeenLastCalledWith(expect.objectContaining({ cursor: "n2", action: "certificate.revoke" }));
-    expect(screen.queryByLabelText(/time|from|since/i)).not.toBeInTheDocument();
+    // A time window: whole UTC days, from inclusive, before exclusive.
+    await user.type(screen.getByLabelText("From (UTC day)"), "2026-12-01");
+    await user.type(screen.getByLabelText("Before (UTC day)"), "2026-12-05");
+    await waitFor(() =>
+      expect(mocked.listAudit).toHaveBeenLastCalledWith(
+        expect.objectContaining({ since: "2026-12-01T00:00:00Z", until: "2026-12-05T00:00:00Z", action: "certificate.revoke" }),
+      ),
+    );
   });
 
   it("shows the empty state, and a 403 as a problem", async () => {

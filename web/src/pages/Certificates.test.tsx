@@ -141,11 +141,13 @@ describe("CertificatesPage list", () => {
         profile_id: undefined,
         expiring_before: "2026-12-31T00:00:00Z",
         q: "corp.example",
+        sort: undefined,
         cursor: undefined,
         limit: 50,
       }),
     );
-    expect(screen.getByText(/the API has no sort by expiry/)).toBeInTheDocument();
+    await user.selectOptions(screen.getByLabelText("Order"), "expiry");
+    await waitFor(() => expect(mocked.listCertificates).toHaveBeenLastCalledWith(expect.objectContaining({ sort: "expiry" })));
   });
 
   it("pages with the cursor the API gave, and back", async () => {

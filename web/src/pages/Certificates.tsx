@@ -85,12 +85,13 @@ export function CertificatesPage() {
   const issuerId = params.get("issuer_id") ?? "";
   const profileId = params.get("profile_id") ?? "";
   const expiring = DATE.test(params.get("expiring_before") ?? "") ? (params.get("expiring_before") as string) : "";
+  const sort = params.get("sort") === "expiry" ? "expiry" : "newest";
   const [searchText, setSearchText] = useState(params.get("q") ?? "");
   const search = useDebounced(searchText.trim());
   const [issuing, setIssuing] = useState(false);
   const [bulk, setBulk] = useState(false);
 
-  const filters = { status, issuerId, profileId, expiring, search };
+  const filters = { status, issuerId, profileId, expiring, search, sort };
   const cursors = useCursors(JSON.stringify(filters));
   const query: CertificateQuery = {
     status: status || undefined,
@@ -98,6 +99,7 @@ export function CertificatesPage() {
     profile_id: profileId || undefined,
     expiring_before: expiring ? expiringBefore(expiring) : undefined,
     q: search || undefined,
+    sort: sort === "expiry" ? "expiry" : undefined,
     cursor: cursors.cursor,
     limit: 50,
   };
@@ -183,6 +185,13 @@ export function CertificatesPage() {
           <input type="date" value={expiring} onChange={(e) => setFilter("expiring_before", DATE.test(e.target.value) ? e.target.value : "")} />
         </label>
         <label>
+          Order{" "}
+          <select value={sort} onChange={(e) => setFilter("sort", e.target.value === "expiry" ? "expiry" : "")}>
+            <option value="newest">newest first</option>
+            <option value="expiry">soonest expiry first</option>
+          </select>
+        </label>
+        <label>
           Search names{" "}
           <input
             type="search"
@@ -195,9 +204,8 @@ export function CertificatesPage() {
         </label>
       </form>
       <p className="hint" id="certificates-order">
-        Newest first, as the API returns them. To find what expires soonest, use “Expiring before” (add status “active” for the
-        renewal queue): the API has no sort by expiry. “Search names” finds certificates whose common name or any SAN
-        contains the text, in any case.
+        “Soonest expiry first” with status “active” is the renewal queue; “Expiring before” narrows it to a date.
+        “Search names” finds certificates whose common name or any SAN contains the text, in any case.
       </p>
 
       <ProblemAlert error={list.error ?? issuers.error ?? profiles.error} />
