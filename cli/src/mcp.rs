@@ -662,6 +662,7 @@ impl ServerHandler for Certctl {
 /// `$ref` to a component replaced by the component itself (an MCP input schema stands alone).
 mod schema {
     use super::*;
+    use certctl_types::api::certificates::CertificateSort;
     use certctl_types::ids::{ApiKeyId, IssuerId, ProfileId};
     use certctl_types::vocab::{
         CertificateStatus, ChannelKind, Eku, EventType, JobStatus, KeyAlgorithm, NotificationStatus, RevocationReason,
@@ -685,6 +686,7 @@ mod schema {
         add::<RenewIn>(&mut all);
         add::<RevokeIn>(&mut all);
         add::<DecisionIn>(&mut all);
+        add::<CertificateSort>(&mut all);
         add::<IssuerId>(&mut all);
         add::<ProfileId>(&mut all);
         add::<CertificateId>(&mut all);
