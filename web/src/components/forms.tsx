@@ -6,7 +6,7 @@
 import { useEffect, useId, useRef, useState, type ReactElement, type ReactNode } from "react";
 
 import type { ChannelKind, EventType, KeyAlgorithm, RevocationReason, Role, Schemas } from "../api/client";
-import { Button } from "./ui";
+import { Button, ProblemAlert } from "./ui";
 
 export const KEY_ALGORITHMS: Record<KeyAlgorithm, string> = {
   "ecdsa-p256": "ECDSA P-256",
@@ -365,5 +365,20 @@ export function Pre({ label, children }: { label: string; children: ReactNode })
     <pre className="pre" role="region" aria-label={label} tabIndex={0}>
       {children}
     </pre>
+  );
+}
+
+/** The foot of a create form: the API's refusal if any, then Submit and Cancel. */
+export function SubmitRow({ error, pending, label, onCancel }: { error: unknown; pending: boolean; label: string; onCancel: () => void }) {
+  return (
+    <>
+      <ProblemAlert error={error} />
+      <div className="actions">
+        <Button type="submit" variant="primary" disabled={pending}>
+          {label}
+        </Button>
+        <Button onClick={onCancel}>Cancel</Button>
+      </div>
+    </>
   );
 }

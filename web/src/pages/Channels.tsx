@@ -35,8 +35,7 @@ import {
   lines,
   nameError,
   useTitle,
-  wholeNumber,
-} from "../components/forms";
+  wholeNumber, SubmitRow } from "../components/forms";
 import { Button, Dialog, Empty, Loading, ProblemAlert, Truncated, When } from "../components/ui";
 
 interface ConfigField {
@@ -345,13 +344,7 @@ function CreateChannelForm({ onDone }: { onDone: () => void }) {
       </fieldset>
       <CheckGroup legend="Events" options={EVENT_TYPES} value={events} onChange={setEvents} error={errors.events} />
       <Check label="Enabled" checked={enabled} onChange={setEnabled} />
-      <ProblemAlert error={create.error} />
-      <div className="actions">
-        <Button type="submit" variant="primary" disabled={create.isPending}>
-          Create
-        </Button>
-        <Button onClick={onDone}>Cancel</Button>
-      </div>
+      <SubmitRow error={create.error} pending={create.isPending} label="Create" onCancel={onDone} />
     </form>
   );
 }

@@ -7,7 +7,7 @@ import { Link, useNavigate, useParams } from "react-router";
 
 import { createIssuer, getIssuer, listIssuers, type Issuer, type KeyAlgorithm, type Schemas } from "../api/client";
 import { useSession } from "../auth/session";
-import { Field, KEY_ALGORITHMS, Pre, download, fileName, focusFirstInvalid, keysOf, nameError, useTitle, wholeNumber } from "../components/forms";
+import { Field, KEY_ALGORITHMS, Pre, download, fileName, focusFirstInvalid, keysOf, nameError, useTitle, wholeNumber, SubmitRow } from "../components/forms";
 import { Button, Dialog, Empty, Loading, ProblemAlert, When } from "../components/ui";
 
 const DENIED = "Only admins can create issuers (issuers:write)";
@@ -157,13 +157,7 @@ function CreateIssuerForm({ roots, onDone }: { roots: Issuer[]; onDone: () => vo
       >
         {(p) => <input {...p} type="number" min={1} max={36500} step={1} value={d.validity_days} onChange={(e) => set("validity_days", e.target.value)} />}
       </Field>
-      <ProblemAlert error={create.error} />
-      <div className="actions">
-        <Button type="submit" variant="primary" disabled={create.isPending}>
-          Create
-        </Button>
-        <Button onClick={onDone}>Cancel</Button>
-      </div>
+      <SubmitRow error={create.error} pending={create.isPending} label="Create" onCancel={onDone} />
     </form>
   );
 }

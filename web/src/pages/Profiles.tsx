@@ -18,8 +18,7 @@ import {
   lines,
   nameError,
   useTitle,
-  wholeNumber,
-} from "../components/forms";
+  wholeNumber, SubmitRow } from "../components/forms";
 import { Button, Dialog, Empty, Loading, ProblemAlert, When } from "../components/ui";
 
 type Eku = Schemas["Eku"];
@@ -216,13 +215,7 @@ function CreateProfileForm({ onDone }: { onDone: () => void }) {
         onChange={(v) => set("allow_short_lived", v)}
         hint="Lifetimes under an hour: no CRL or OCSP URLs (RFC 9608)."
       />
-      <ProblemAlert error={create.error} />
-      <div className="actions">
-        <Button type="submit" variant="primary" disabled={create.isPending}>
-          Create
-        </Button>
-        <Button onClick={onDone}>Cancel</Button>
-      </div>
+      <SubmitRow error={create.error} pending={create.isPending} label="Create" onCancel={onDone} />
     </form>
   );
 }
