@@ -43,10 +43,11 @@ pub enum Permission {
     AuditRead,
     ChannelsWrite,
     NotificationsOperate,
+    EnrollmentManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 10] = [
+    pub const ALL: [Permission; 11] = [
         Self::CertificatesRead,
         Self::CertificatesWrite,
         Self::CertificatesBulkRevoke,
@@ -57,6 +58,7 @@ impl Permission {
         Self::AuditRead,
         Self::ChannelsWrite,
         Self::NotificationsOperate,
+        Self::EnrollmentManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -71,6 +73,7 @@ impl Permission {
             Self::AuditRead => "audit:read",
             Self::ChannelsWrite => "channels:write",
             Self::NotificationsOperate => "notifications:operate",
+            Self::EnrollmentManage => "enrollment:manage",
         }
     }
 }

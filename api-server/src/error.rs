@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::service::Fault;
 use crate::service::api_keys::KeyError;
 use crate::service::channels::ChannelError;
+use crate::service::enrollment::EnrollmentError;
 use crate::service::issuance::{IssueError, Rule};
 use crate::service::issuers::IssuerError;
 use crate::service::jobs::DecideError;
@@ -300,6 +301,23 @@ impl From<RequeueError> for ApiError {
     }
 }
 
+impl From<EnrollmentError> for ApiError {
+    fn from(e: EnrollmentError) -> Self {
+        use EnrollmentError as E;
+        let detail = e.to_string();
+        match e {
+            E::Invalid(_) => ApiError::bad_request("invalid_request", detail),
+            E::UnknownIssuer(_) => ApiError::bad_request("unknown_issuer", detail),
+            E::UnknownProfile(_) => ApiError::bad_request("unknown_profile", detail),
+            E::NameTaken => ApiError::conflict("already_exists", detail),
+            E::LabelTaken => ApiError::conflict("label_taken", detail),
+            E::DefaultTaken => ApiError::conflict("default_taken", detail),
+            E::NotFound => ApiError::NotFound("enrollment profile"),
+            E::Fault(f) => f.into(),
+        }
+    }
+}
+
 /// Names the conflicting field without echoing database internals.
 fn unique_violation_detail(detail: &str) -> String {
     if detail.contains("_name_key") {
@@ -359,6 +377,10 @@ problems! {
         CONFLICT "channel_disabled", CONFLICT "already_exists",
     ];
     RequeueError => [NOT_FOUND "not_found", CONFLICT "not_requeueable"];
+    EnrollmentError => [
+        BAD_REQUEST "invalid_request", BAD_REQUEST "unknown_issuer", BAD_REQUEST "unknown_profile",
+        CONFLICT "already_exists", CONFLICT "label_taken", CONFLICT "default_taken", NOT_FOUND "not_found",
+    ];
 }
 
 #[cfg(test)]
@@ -566,5 +588,28 @@ mod tests {
             }
         }
         assert_eq!(produced(requeue), listed::<RequeueError>());
+
+        let enrollment = vec![
+            EnrollmentError::Invalid(String::new()),
+            EnrollmentError::UnknownIssuer(IssuerId::new()),
+            EnrollmentError::UnknownProfile(ProfileId::new()),
+            EnrollmentError::NameTaken,
+            EnrollmentError::LabelTaken,
+            EnrollmentError::DefaultTaken,
+            EnrollmentError::NotFound,
+        ];
+        for e in &enrollment {
+            match e {
+                EnrollmentError::Invalid(_)
+                | EnrollmentError::UnknownIssuer(_)
+                | EnrollmentError::UnknownProfile(_)
+                | EnrollmentError::NameTaken
+                | EnrollmentError::LabelTaken
+                | EnrollmentError::DefaultTaken
+                | EnrollmentError::NotFound
+                | EnrollmentError::Fault(_) => {}
+            }
+        }
+        assert_eq!(produced(enrollment), listed::<EnrollmentError>());
     }
 }

@@ -73,6 +73,10 @@ certificates under `/.well-known/pki/`) is a separate service with a document of
         routes::notifications::get_notification,
         routes::notifications::requeue_notification,
         routes::stats::summary,
+        routes::enrollment::create_enrollment_profile,
+        routes::enrollment::list_enrollment_profiles,
+        routes::enrollment::get_enrollment_profile,
+        routes::enrollment::disable_enrollment_profile,
     ),
     components(schemas(Problem, certctl_types::api::certificates::CertificateSort)),
     tags(
@@ -85,6 +89,7 @@ certificates under `/.well-known/pki/`) is a separate service with a document of
         (name = "audit", description = "The append-only audit log"),
         (name = "api-keys", description = "API keys and their roles"),
         (name = "stats", description = "The dashboard summary"),
+        (name = "enrollment", description = "EST and SCEP enrollment profiles (the protocols themselves are not served yet)"),
         (name = "system", description = "Version, identity and this document"),
     ),
 )]

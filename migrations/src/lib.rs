@@ -16,6 +16,7 @@ mod m20261128_000006_revocation;
 mod m20261128_000007_crl_read_path;
 mod m20261205_000008_hardening;
 mod m20261205_000009_audit_protocol;
+mod m20261205_000010_enrollment_profiles;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000007_crl_read_path::Migration),
             Box::new(m20261205_000008_hardening::Migration),
             Box::new(m20261205_000009_audit_protocol::Migration),
+            Box::new(m20261205_000010_enrollment_profiles::Migration),
         ]
     }
 }

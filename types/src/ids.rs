@@ -86,4 +86,6 @@ record_id! {
     NotificationId;
     /// An API key (`api_keys.id`).
     ApiKeyId;
+    /// An EST or SCEP enrollment profile (`enrollment_profiles.id`).
+    EnrollmentProfileId;
 }

@@ -130,6 +130,24 @@ string_enum! {
 }
 
 string_enum! {
+    /// The way a certificate came in: the REST API (and the clients built on it), or an
+    /// enrollment protocol.
+    CertificateSource {
+        Api => "api",
+        Est => "est",
+        Scep => "scep",
+    }
+}
+
+string_enum! {
+    /// An enrollment protocol, as an enrollment profile names it.
+    EnrollmentProtocol {
+        Est => "est",
+        Scep => "scep",
+    }
+}
+
+string_enum! {
     /// Key types certctl issues for and accepts in CSRs.
     KeyAlgorithm {
         EcdsaP256 => "ecdsa-p256",

@@ -48,6 +48,7 @@ pub(super) fn certificate_out(c: Certificate, revocation: Option<Revocation>, wi
         job_id: c.job_id,
         requested_by: c.requested_by,
         created_at: c.created_at,
+        source: c.source,
         revocation: revocation.map(|r| RevocationOut {
             reason: r.reason,
             revoked_at: r.revoked_at,

@@ -7,6 +7,7 @@ pub(crate) mod api_keys;
 pub(crate) mod audit;
 pub(crate) mod certificates;
 pub(crate) mod channels;
+pub(crate) mod enrollment;
 pub(crate) mod issuers;
 pub(crate) mod jobs;
 pub(crate) mod notifications;
@@ -29,6 +30,7 @@ use crate::auth::{Access, Permission, authorize};
 use crate::error::{ApiError, Problems};
 use crate::service::api_keys::KeyError;
 use crate::service::channels::ChannelError;
+use crate::service::enrollment::EnrollmentError;
 use crate::service::issuance::IssueError;
 use crate::service::issuers::IssuerError;
 use crate::service::jobs::DecideError;
@@ -130,6 +132,10 @@ pub const ROUTES: &[RouteDef] = routes! {
     Get  "/api/v1/notifications/{id}"               => Require(P::CertificatesRead), notifications::get_notification;
     Post "/api/v1/notifications/{id}/requeue"       => Require(P::NotificationsOperate), notifications::requeue_notification, [RequeueError];
     Get  "/api/v1/stats/summary"                 => Require(P::CertificatesRead), stats::summary;
+    Post "/api/v1/enrollment-profiles"              => Require(P::EnrollmentManage), enrollment::create_enrollment_profile, [EnrollmentError];
+    Get  "/api/v1/enrollment-profiles"              => Require(P::EnrollmentManage), enrollment::list_enrollment_profiles;
+    Get  "/api/v1/enrollment-profiles/{id}"         => Require(P::EnrollmentManage), enrollment::get_enrollment_profile;
+    Delete "/api/v1/enrollment-profiles/{id}"       => Require(P::EnrollmentManage), enrollment::disable_enrollment_profile, [EnrollmentError];
 };
 
 /// The API router (without the outer tower layers, which `lib.rs` adds).

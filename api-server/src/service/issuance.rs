@@ -463,6 +463,8 @@ pub async fn sign_and_store(
         job_id,
         requested_by: requested_by.to_owned(),
         created_at: now,
+        // Through an approval this is the approver's way in; enrollment jobs will carry their own.
+        source: actor.protocol.certificate_source(),
     };
     let action = if checked.renew_of.is_some() {
         "certificate.renew"

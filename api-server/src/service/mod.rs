@@ -8,6 +8,7 @@
 
 pub mod api_keys;
 pub mod channels;
+pub mod enrollment;
 pub mod issuance;
 pub mod issuers;
 pub mod jobs;
@@ -29,6 +30,15 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    /// What a certificate issued through this protocol records as its `source`. certctl's own
+    /// actions (renewals by the scheduled loops to come) count as the API's.
+    pub fn certificate_source(self) -> certctl_shared::model::CertificateSource {
+        use certctl_shared::model::CertificateSource;
+        match self {
+            Protocol::Api | Protocol::System => CertificateSource::Api,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::Api => "api",

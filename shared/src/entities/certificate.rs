@@ -15,6 +15,8 @@ pub struct Model {
     pub key_algorithm: String,
     pub public_key_der: Vec<u8>,
     pub status: crate::model::CertificateStatus,
+    /// How it came in: `api`, `est` or `scep`.
+    pub source: crate::model::CertificateSource,
     pub short_lived: bool,
     pub not_before: DateTimeUtc,
     pub not_after: DateTimeUtc,

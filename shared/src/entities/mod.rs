@@ -5,6 +5,7 @@ pub mod audit_event;
 pub mod certificate;
 pub mod certificate_profile;
 pub mod certificate_revocation;
+pub mod enrollment_profile;
 pub mod issuer;
 pub mod job;
 pub mod notification_attempt;

@@ -1,7 +1,10 @@
 //! Domain vocabulary shared by the daemons: ids, roles, certificate and job states, revocation
 //! reasons. Defined in `certctl-types` (so the API's clients share them) and re-exported here.
 
-pub use certctl_types::ids::{ApiKeyId, CertificateId, ChannelId, IssuerId, JobId, NotificationId, ProfileId};
+pub use certctl_types::ids::{
+    ApiKeyId, CertificateId, ChannelId, EnrollmentProfileId, IssuerId, JobId, NotificationId, ProfileId,
+};
 pub use certctl_types::vocab::{
-    CertificateStatus, ChannelKind, EventType, JobStatus, NotificationStatus, RevocationReason, Role,
+    CertificateSource, CertificateStatus, ChannelKind, EnrollmentProtocol, EventType, JobStatus, NotificationStatus,
+    RevocationReason, Role,
 };

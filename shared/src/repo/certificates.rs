@@ -172,8 +172,8 @@ static INSERT_AUDITED_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::ne
         "WITH cert AS ( \
            INSERT INTO certificates (id, issuer_id, profile_id, serial_hex, common_name, sans, key_algorithm, \
              public_key_der, status, short_lived, not_before, not_after, certificate_der, certificate_pem, \
-             renewed_from_id, superseded_by_id, job_id, requested_by, created_at) \
-           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19 \
+             renewed_from_id, superseded_by_id, job_id, requested_by, created_at, source) \
+           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $32 \
            WHERE NOT EXISTS (SELECT 1 FROM compromised_keys WHERE spki_sha256 = sha256($8)) \
              AND EXISTS (SELECT 1 FROM certificate_profiles WHERE id = $3 AND revision = $27) \
            RETURNING id), \
@@ -236,6 +236,7 @@ pub async fn insert_audited(
                 super::notifications::envelope(event_type, event_data).into(),
                 audit.key_id.into(),
                 audit.protocol.into(),
+                c.source.into(),
             ],
         ))
         .await?

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod certificates;
 pub mod channels;
 pub mod crls;
+pub mod enrollment;
 pub mod issuers;
 pub mod jobs;
 pub mod notifications;

@@ -9,6 +9,7 @@ mod cli;
 mod console;
 mod delivery;
 mod email;
+mod enrollment;
 mod faults;
 mod hardening;
 mod helpers;

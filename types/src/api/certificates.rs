@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::ids::{CertificateId, IssuerId, JobId, ProfileId};
-use crate::vocab::{CertificateStatus, JobStatus, KeyAlgorithm, RevocationReason};
+use crate::vocab::{CertificateSource, CertificateStatus, JobStatus, KeyAlgorithm, RevocationReason};
 
 /// `POST /api/v1/certificates`: give exactly one of `csr_pem` (your key) or `key_algorithm`
 /// (certctl generates the key and returns it once).
@@ -108,6 +108,8 @@ pub struct CertificateOut {
     pub job_id: Option<JobId>,
     pub requested_by: String,
     pub created_at: DateTime<Utc>,
+    /// How it came in: `api` (the REST API and the clients on it), `est` or `scep`.
+    pub source: CertificateSource,
     /// Present once revoked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation: Option<RevocationOut>,

@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod certificates;
+pub mod enrollment;
 pub mod notifications;
 pub mod policy;
 

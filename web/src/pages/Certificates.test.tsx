@@ -47,6 +47,7 @@ function cert(extra: Partial<api.Certificate> = {}): api.Certificate {
     not_after: new Date(Date.now() + 30 * day).toISOString(),
     requested_by: "alice",
     created_at: new Date(Date.now() - day).toISOString(),
+    source: "api",
     certificate_pem: "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n",
     ...extra,
   };

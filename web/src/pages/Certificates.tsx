@@ -774,7 +774,9 @@ function CertificateDetail({ id }: { id: string }) {
         <dt>Key algorithm</dt>
         <dd>{c.key_algorithm}</dd>
         <dt>Requested by</dt>
-        <dd>{c.requested_by}</dd>
+        <dd>
+          {c.requested_by} <span className="muted">via {c.source === "api" ? "the API" : c.source.toUpperCase()}</span>
+        </dd>
         <dt>Created</dt>
         <dd>
           <When at={c.created_at} />

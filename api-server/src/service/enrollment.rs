@@ -1,0 +1,285 @@
+//! Enrollment profiles: the bindings EST and SCEP clients enroll through (an issuer, a
+//! certificate profile, a URL label, and how the client proves itself). Admins manage them; every
+//! create and disable is audited. Credentials are kept only as argon2id hashes: an EST password
+//! as given, a SCEP challenge generated here and returned once.
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use certctl_shared::entities::enrollment_profile::Model as EnrollmentProfile;
+use certctl_shared::model::{EnrollmentProfileId, EnrollmentProtocol, IssuerId, ProfileId};
+use certctl_shared::repo::{enrollment, issuers, profiles};
+use chrono::{DateTime, Utc};
+use ring::rand::{SecureRandom, SystemRandom};
+use sea_orm::{DbErr, SqlErr, TransactionTrait};
+use serde_json::json;
+
+use super::{Actor, Fault, check_identifier, faults};
+use crate::state::AppState;
+
+/// Shortest and longest EST password accepted.
+pub const MIN_PASSWORD: usize = 12;
+pub const MAX_PASSWORD: usize = 1024;
+
+/// A profile as an admin asks for it.
+pub struct NewEnrollmentProfile {
+    pub name: String,
+    pub protocol: EnrollmentProtocol,
+    pub label: String,
+    pub issuer_id: IssuerId,
+    pub profile_id: ProfileId,
+    pub is_default: bool,
+    pub est: Option<EstAuth>,
+    pub scep: Option<ScepAuth>,
+}
+
+pub struct EstAuth {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub client_ca_issuer_id: Option<IssuerId>,
+}
+
+pub struct ScepAuth {
+    pub challenge_expires_at: Option<DateTime<Utc>>,
+    pub one_time: bool,
+}
+
+/// Why an enrollment profile was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum EnrollmentError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("issuer {0} does not exist")]
+    UnknownIssuer(IssuerId),
+    #[error("profile {0} does not exist")]
+    UnknownProfile(ProfileId),
+    #[error("an enrollment profile in use already has this name")]
+    NameTaken,
+    #[error("an enrollment profile in use already has this label for this protocol")]
+    LabelTaken,
+    #[error("another enrollment profile is already the default for this protocol")]
+    DefaultTaken,
+    #[error("enrollment profile not found, or already disabled")]
+    NotFound,
+    #[error(transparent)]
+    Fault(#[from] Fault),
+}
+
+faults!(EnrollmentError);
+
+/// A URL segment: lowercase letters, digits and `-`, 1-63 characters, not starting with `-`.
+pub fn valid_label(label: &str) -> bool {
+    let b = label.as_bytes();
+    (1..=63).contains(&b.len())
+        && b[0] != b'-'
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+}
+
+/// An argon2id hash (PHC string) of a secret, with a fresh salt.
+pub fn hash_secret(secret: &str) -> Result<String, Fault> {
+    Argon2::default()
+        .hash_password(secret.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| Fault::Internal(anyhow::anyhow!("cannot hash a secret: {e}")))
+}
+
+/// Whether `secret` matches a hash made by [`hash_secret`].
+pub fn verify_secret(secret: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(secret.as_bytes(), &h).is_ok())
+}
+
+/// A fresh SCEP challenge password: 24 random bytes, base64url.
+fn generate_challenge() -> Result<String, Fault> {
+    let mut raw = [0u8; 24];
+    SystemRandom::new()
+        .fill(&mut raw)
+        .map_err(|_| Fault::Internal(anyhow::anyhow!("no randomness for a challenge")))?;
+    Ok(URL_SAFE_NO_PAD.encode(raw))
+}
+
+/// Which unique index a write ran into.
+fn taken(e: &DbErr) -> Option<EnrollmentError> {
+    match e.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(d)) if d.contains("enrollment_profiles_name_key") => {
+            Some(EnrollmentError::NameTaken)
+        }
+        Some(SqlErr::UniqueConstraintViolation(d)) if d.contains("enrollment_profiles_label_key") => {
+            Some(EnrollmentError::LabelTaken)
+        }
+        Some(SqlErr::UniqueConstraintViolation(d)) if d.contains("enrollment_profiles_default_key") => {
+            Some(EnrollmentError::DefaultTaken)
+        }
+        _ => None,
+    }
+}
+
+fn audit_details(p: &EnrollmentProfile) -> serde_json::Value {
+    json!({ "name": p.name, "protocol": p.protocol, "label": p.label, "issuer_id": p.issuer_id,
+            "profile_id": p.profile_id, "is_default": p.is_default, "est_username": p.est_username,
+            "est_client_ca_issuer_id": p.est_client_ca_issuer_id,
+            "scep_challenge_expires_at": p.scep_challenge_expires_at,
+            "scep_challenge_one_time": p.scep_challenge_one_time })
+}
+
+/// Creates a profile; for SCEP, also returns its challenge password (the only time it is seen).
+pub async fn create(
+    state: &AppState,
+    actor: &Actor,
+    new: NewEnrollmentProfile,
+) -> Result<(EnrollmentProfile, Option<String>), EnrollmentError> {
+    use EnrollmentError as E;
+    check_identifier("name", &new.name).map_err(E::Invalid)?;
+    if !valid_label(&new.label) {
+        return Err(E::Invalid(
+            "label must be 1-63 lowercase letters, digits or '-', not starting with '-'".into(),
+        ));
+    }
+    let now = Utc::now();
+    let mut row = EnrollmentProfile {
+        id: EnrollmentProfileId::new(),
+        name: new.name,
+        protocol: new.protocol,
+        label: new.label,
+        issuer_id: new.issuer_id,
+        profile_id: new.profile_id,
+        is_default: new.is_default,
+        est_username: None,
+        est_password_hash: None,
+        est_client_ca_issuer_id: None,
+        scep_challenge_hash: None,
+        scep_challenge_expires_at: None,
+        scep_challenge_one_time: false,
+        scep_challenge_used_at: None,
+        created_by: actor.principal.clone(),
+        created_at: now,
+        disabled_at: None,
+    };
+    let mut challenge = None;
+    match (new.protocol, new.est, new.scep) {
+        (EnrollmentProtocol::Est, Some(est), None) => {
+            match (est.username, est.password) {
+                (Some(user), Some(password)) => {
+                    check_identifier("est.username", &user).map_err(E::Invalid)?;
+                    if user.contains(':') {
+                        return Err(E::Invalid("est.username must not contain ':' (HTTP Basic)".into()));
+                    }
+                    if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&password.chars().count()) {
+                        return Err(E::Invalid(format!(
+                            "est.password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters"
+                        )));
+                    }
+                    row.est_username = Some(user);
+                    row.est_password_hash = Some(hash_secret(&password)?);
+                }
+                (None, None) => {}
+                _ => return Err(E::Invalid("give est.username and est.password together".into())),
+            }
+            row.est_client_ca_issuer_id = est.client_ca_issuer_id;
+            if row.est_password_hash.is_none() && row.est_client_ca_issuer_id.is_none() {
+                return Err(E::Invalid(
+                    "an EST profile needs est.username and est.password, est.client_ca_issuer_id, or both".into(),
+                ));
+            }
+        }
+        (EnrollmentProtocol::Scep, None, scep) => {
+            let scep = scep.unwrap_or(ScepAuth {
+                challenge_expires_at: None,
+                one_time: false,
+            });
+            if scep.challenge_expires_at.is_some_and(|t| t <= now) {
+                return Err(E::Invalid("scep.challenge_expires_at must be in the future".into()));
+            }
+            let secret = generate_challenge()?;
+            row.scep_challenge_hash = Some(hash_secret(&secret)?);
+            row.scep_challenge_expires_at = scep.challenge_expires_at;
+            row.scep_challenge_one_time = scep.one_time;
+            challenge = Some(secret);
+        }
+        (EnrollmentProtocol::Est, _, _) => {
+            return Err(E::Invalid("an EST profile takes `est` settings, not `scep`".into()));
+        }
+        (EnrollmentProtocol::Scep, _, _) => {
+            return Err(E::Invalid("a SCEP profile takes `scep` settings, not `est`".into()));
+        }
+    }
+    let txn = state.db.begin().await?;
+    for id in [Some(row.issuer_id), row.est_client_ca_issuer_id].into_iter().flatten() {
+        if issuers::find_by_id(&txn, id).await?.is_none() {
+            return Err(E::UnknownIssuer(id));
+        }
+    }
+    if profiles::find_by_id(&txn, row.profile_id).await?.is_none() {
+        return Err(E::UnknownProfile(row.profile_id));
+    }
+    let row = match enrollment::insert(&txn, row).await {
+        Err(e) => return Err(taken(&e).unwrap_or_else(|| e.into())),
+        Ok(row) => row,
+    };
+    actor
+        .audit(
+            &txn,
+            "enrollment_profile.create",
+            "enrollment_profile",
+            row.id,
+            audit_details(&row),
+        )
+        .await?;
+    txn.commit().await?;
+    Ok((row, challenge))
+}
+
+/// Disables a profile in use: the next enrollment through it is refused.
+pub async fn disable(
+    state: &AppState,
+    actor: &Actor,
+    id: EnrollmentProfileId,
+) -> Result<EnrollmentProfile, EnrollmentError> {
+    let txn = state.db.begin().await?;
+    let row = enrollment::disable(&txn, id, Utc::now())
+        .await?
+        .ok_or(EnrollmentError::NotFound)?;
+    actor
+        .audit(
+            &txn,
+            "enrollment_profile.disable",
+            "enrollment_profile",
+            row.id,
+            audit_details(&row),
+        )
+        .await?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_url_segments() {
+        for ok in ["routers", "mdm-2", "a", "0"] {
+            assert!(valid_label(ok), "{ok}");
+        }
+        for bad in ["", "-x", "Routers", "a/b", "a_b", "é", &"a".repeat(64)] {
+            assert!(!valid_label(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_kept_as_argon2id_hashes_that_verify_only_the_secret() {
+        let hash = hash_secret("correct horse battery").unwrap();
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        assert!(!hash.contains("correct horse"));
+        assert!(verify_secret("correct horse battery", &hash));
+        assert!(!verify_secret("correct horse batterz", &hash));
+        assert!(!verify_secret("correct horse battery", "not a hash"));
+        assert_ne!(
+            hash,
+            hash_secret("correct horse battery").unwrap(),
+            "a fresh salt each time"
+        );
+    }
+}
