@@ -281,6 +281,50 @@ pub fn issue_ocsp_signer(
     })
 }
 
+/// Builds the SCEP Registration Authority certificate of `issuer` (RFC 8894 §2.2): the
+/// certificate clients encrypt their requests to and that signs the CertRep replies, so it carries
+/// keyUsage digitalSignature and keyEncipherment and its key must be RSA (SCEP's key transport is
+/// RSA). `name` goes into the subject as "<name> SCEP RA". No revocation pointers: clients use the
+/// RA certificate from GetCACert and do not check its status.
+pub fn issue_ra_certificate(
+    issuer: &LoadedIssuer,
+    key: &KeyPair,
+    name: &str,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<IssuedCertificate, PkiError> {
+    if !is_rsa_key(key) {
+        return Err(PkiError::UnsupportedKey(
+            "the SCEP RA key must be RSA (SCEP encrypts to it by RSA key transport)".into(),
+        ));
+    }
+    let serial = random_serial()?;
+    let common_name = format!("{name} SCEP RA");
+    let mut params = base_params(&common_name, &serial, not_before, not_after.min(issuer.not_after));
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_identifier_method = key_identifier(key);
+    params.use_authority_key_identifier_extension = true;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    let cert = params.signed_by(key, &issuer.issuer)?;
+    Ok(IssuedCertificate {
+        der: cert.der().to_vec(),
+        pem: cert.pem(),
+        serial,
+        not_before: params.not_before,
+        not_after: params.not_after,
+    })
+}
+
+fn is_rsa_key(key: &KeyPair) -> bool {
+    [
+        &rcgen::PKCS_RSA_SHA256,
+        &rcgen::PKCS_RSA_SHA384,
+        &rcgen::PKCS_RSA_SHA512,
+    ]
+    .iter()
+    .any(|alg| key.algorithm() == *alg)
+}
+
 /// DER SubjectPublicKeyInfo of a key pair.
 pub fn spki_of(key: &KeyPair) -> Vec<u8> {
     key.subject_public_key_info()

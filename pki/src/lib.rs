@@ -12,11 +12,13 @@ pub mod der;
 mod keys;
 pub mod names;
 pub mod ocsp;
+pub mod pkcs7;
+pub mod scep;
 mod sign;
 
 pub use build::{
     CaRequest, Eku, IssuedCertificate, LeafRequest, LoadedIssuer, PkiUrls, build_ca, issue_leaf, issue_ocsp_signer,
-    spki_of,
+    issue_ra_certificate, spki_of,
 };
 pub use csr::{ParsedCsr, parse_csr};
 pub use keys::{KeyAlgorithm, generate_key, key_algorithm_of_spki, load_key, random_serial, signature_algorithm};
