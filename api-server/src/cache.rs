@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use certctl_pki::LoadedIssuer;
+use certctl_pki::scep::Ra;
 use certctl_shared::entities::certificate_profile::Model as Profile;
 use certctl_shared::entities::issuer::Model as Issuer;
-use certctl_shared::model::{IssuerId, ProfileId};
+use certctl_shared::model::{EnrollmentProfileId, IssuerId, ProfileId};
 
 /// An issuer ready to sign: its row, its decrypted key and its chain. Issuers are never updated,
 /// so a replica caches them for good; only an unseal and key parse per issuer is saved, and the
@@ -26,6 +27,9 @@ pub struct Caches {
     /// Possibly stale: issuance re-checks the revision in the statement that stores the
     /// certificate.
     profiles: Mutex<HashMap<ProfileId, Arc<Profile>>>,
+    /// SCEP RAs with their opened keys, by enrollment profile; valid while the profile row holds
+    /// the same RA certificate (a rotation replaces it).
+    scep_ras: Mutex<HashMap<EnrollmentProfileId, Ra>>,
 }
 
 impl Caches {
@@ -53,6 +57,20 @@ impl Caches {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(profile.id, profile);
+    }
+
+    /// The cached RA of a SCEP profile, if it is still the one with `certificate_der`.
+    pub fn scep_ra(&self, id: EnrollmentProfileId, certificate_der: &[u8]) -> Option<Ra> {
+        self.scep_ras
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .filter(|ra| ra.certificate_der() == certificate_der)
+            .cloned()
+    }
+
+    pub fn keep_scep_ra(&self, id: EnrollmentProfileId, ra: Ra) {
+        self.scep_ras.lock().unwrap_or_else(|p| p.into_inner()).insert(id, ra);
     }
 
     pub fn forget_profile(&self, id: ProfileId) {

@@ -29,6 +29,11 @@ pub struct ApiConfig {
     /// The built web console (`index.html` and `assets/`), served at `/` beside the API; `None`
     /// serves no console. An absolute path, checked at start to hold `index.html`.
     pub web_dir: Option<PathBuf>,
+    /// EST/SCEP requests per minute allowed from one source address, per replica (0: no limit).
+    pub enroll_rate_per_ip: u32,
+    /// EST/SCEP requests per minute allowed for one credential (an enrollment profile and the
+    /// identity presented through it), per replica (0: no limit).
+    pub enroll_rate_per_credential: u32,
     pub dev_mode: bool,
 }
 
@@ -69,7 +74,11 @@ impl ApiConfig {
             common: CommonConfig::from_env(env, "127.0.0.1:9090")?,
             api_addr: env.addr("CERTCTL_API_ADDR", "127.0.0.1:8080")?,
             amqp: AmqpConfig::from_env(env)?,
-            tls: tls_from_env(env)?,
+            // EST authenticates devices by TLS client certificate, so the API listener asks for one.
+            tls: tls_from_env(env)?.map(|tls| TlsFiles {
+                request_client_certificate: true,
+                ..tls
+            }),
             keys,
             public_pki_url,
             notifications: NotificationConfig::from_env(env)?,
@@ -78,6 +87,8 @@ impl ApiConfig {
             request_timeout: env.duration("CERTCTL_REQUEST_TIMEOUT", Duration::from_secs(30))?,
             audit_denial_window: audit_denial_window(env)?,
             web_dir: web_dir(env)?,
+            enroll_rate_per_ip: env.number("CERTCTL_ENROLL_RATE_PER_IP", 120u32)?,
+            enroll_rate_per_credential: env.number("CERTCTL_ENROLL_RATE_PER_CREDENTIAL", 600u32)?,
             dev_mode,
         })
     }

@@ -1,5 +1,5 @@
-//! Audit rows for refused requests (403), aggregated so a key that is refused in a loop cannot
-//! flood the append-only audit table.
+//! Audit rows for refused requests (403) and failed enrollments (EST, SCEP), aggregated so a key
+//! or a device that is refused in a loop cannot flood the append-only audit table.
 //!
 //! The rule, per replica: the first denial of a given key on a given route (method and route
 //! template) in a window of `CERTCTL_AUDIT_DENIAL_WINDOW` (default 60 s) is written at once, with
@@ -24,26 +24,6 @@ use tokio_util::sync::CancellationToken;
 /// Open windows tracked at once; past this, denials are written one row each (still audited).
 const MAX_TRACKED: usize = 10_000;
 
-/// What is the same about two denials that are counted together.
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
-struct Repeat {
-    key_id: ApiKeyId,
-    method: String,
-    route: String,
-}
-
-#[derive(Debug)]
-struct Window {
-    opened: Instant,
-    opened_at: DateTime<Utc>,
-    last_at: DateTime<Utc>,
-    /// Denials after the first, not yet written.
-    repeats: u64,
-    principal: String,
-    permission: &'static str,
-    role: &'static str,
-}
-
 /// One refused request.
 pub struct Denial<'a> {
     pub key_id: ApiKeyId,
@@ -58,6 +38,17 @@ pub struct Denial<'a> {
     pub request_id: Option<String>,
 }
 
+#[derive(Debug)]
+struct Window {
+    opened: Instant,
+    opened_at: DateTime<Utc>,
+    last_at: DateTime<Utc>,
+    /// Denials after the first, not yet written.
+    repeats: u64,
+    /// The first row without what is particular to one request, for the aggregate row.
+    template: NewAuditEvent,
+}
+
 pub struct Denials {
     window: Duration,
     state: Mutex<State>,
@@ -65,10 +56,14 @@ pub struct Denials {
 
 #[derive(Default)]
 struct State {
-    open: HashMap<Repeat, Window>,
+    /// Open windows by what repeats share (see [`Denials::record_row`]).
+    open: HashMap<String, Window>,
     /// Aggregate rows of closed windows, written by the next flush.
     closed: Vec<NewAuditEvent>,
 }
+
+/// Detail fields that belong to one request and stay out of the aggregate row.
+const PER_REQUEST_DETAILS: &[&str] = &["path", "count", "detail"];
 
 impl Denials {
     pub fn new(window: Duration) -> Self {
@@ -82,17 +77,34 @@ impl Denials {
         self.window
     }
 
-    /// Counts a denial; returns the row to write now, or `None` when it joins an open window.
+    /// Counts a denied API request; returns the row to write now, or `None` when it joins an open
+    /// window. Repeats are the same key on the same method and route.
     pub fn record(&self, d: &Denial<'_>, now: Instant) -> Option<NewAuditEvent> {
-        let key = Repeat {
-            key_id: d.key_id,
-            method: d.method.to_owned(),
-            route: d.route.to_owned(),
+        let group = format!("api|{}|{}|{}", d.key_id, d.method, d.route);
+        let first = NewAuditEvent {
+            actor: d.principal.to_owned(),
+            action: "authorization.denied".into(),
+            resource_type: "route".into(),
+            resource_id: Some(format!("{} {}", d.method, d.route)),
+            outcome: "denied",
+            details: json!({ "permission": d.permission, "role": d.role, "path": d.path }),
+            request_id: d.request_id.clone(),
+            key_id: Some(d.key_id),
+            protocol: "api",
         };
+        self.record_row(group, first, now)
+    }
+
+    /// Counts any refusal that is audited with aggregation (denied API requests, failed
+    /// enrollments): the first of a `group` in a window is returned to be written now, with
+    /// `count: 1` added to its details; repeats are counted and written as one aggregate row when
+    /// the window closes. `group` says what repeats share (the caller's choice: key and route,
+    /// or enrollment profile, client and reason).
+    pub fn record_row(&self, group: String, mut first: NewAuditEvent, now: Instant) -> Option<NewAuditEvent> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let state = &mut *state;
         let tracked = state.open.len();
-        match state.open.get_mut(&key) {
+        match state.open.get_mut(&group) {
             Some(w) if now.duration_since(w.opened) < self.window => {
                 w.repeats += 1;
                 w.last_at = Utc::now();
@@ -100,16 +112,19 @@ impl Denials {
             }
             Some(w) => {
                 if w.repeats > 0 {
-                    state.closed.push(aggregate_row(&key, w));
+                    state.closed.push(aggregate_row(w));
                 }
-                *w = Window::open(d, now);
+                *w = Window::open(&first, now);
             }
             None if tracked < MAX_TRACKED => {
-                state.open.insert(key, Window::open(d, now));
+                state.open.insert(group, Window::open(&first, now));
             }
             None => {}
         }
-        Some(first_row(d))
+        if let Some(details) = first.details.as_object_mut() {
+            details.insert("count".into(), json!(1));
+        }
+        Some(first)
     }
 
     /// Takes the rows due: every closed window with repeats, or every open one too when `all`.
@@ -117,10 +132,10 @@ impl Denials {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let state = &mut *state;
         let mut rows = std::mem::take(&mut state.closed);
-        state.open.retain(|key, w| {
+        state.open.retain(|_, w| {
             let closed = all || now.duration_since(w.opened) >= self.window;
             if closed && w.repeats > 0 {
-                rows.push(aggregate_row(key, w));
+                rows.push(aggregate_row(w));
             }
             !closed
         });
@@ -150,47 +165,34 @@ impl Denials {
 }
 
 impl Window {
-    fn open(d: &Denial<'_>, now: Instant) -> Self {
+    fn open(first: &NewAuditEvent, now: Instant) -> Self {
         let at = Utc::now();
+        let mut template = first.clone();
+        template.request_id = None;
+        if let Some(details) = template.details.as_object_mut() {
+            for field in PER_REQUEST_DETAILS {
+                details.remove(*field);
+            }
+        }
         Self {
             opened: now,
             opened_at: at,
             last_at: at,
             repeats: 0,
-            principal: d.principal.to_owned(),
-            permission: d.permission,
-            role: d.role,
+            template,
         }
     }
 }
 
-fn first_row(d: &Denial<'_>) -> NewAuditEvent {
-    NewAuditEvent {
-        actor: d.principal.to_owned(),
-        action: "authorization.denied".into(),
-        resource_type: "route".into(),
-        resource_id: Some(format!("{} {}", d.method, d.route)),
-        outcome: "denied",
-        details: json!({ "permission": d.permission, "role": d.role, "path": d.path, "count": 1 }),
-        request_id: d.request_id.clone(),
-        key_id: Some(d.key_id),
-        protocol: "api",
+fn aggregate_row(w: &Window) -> NewAuditEvent {
+    let mut row = w.template.clone();
+    if let Some(details) = row.details.as_object_mut() {
+        details.insert("count".into(), json!(w.repeats));
+        details.insert("aggregated".into(), json!(true));
+        details.insert("window_start".into(), json!(w.opened_at));
+        details.insert("last_at".into(), json!(w.last_at));
     }
-}
-
-fn aggregate_row(key: &Repeat, w: &Window) -> NewAuditEvent {
-    NewAuditEvent {
-        actor: w.principal.clone(),
-        action: "authorization.denied".into(),
-        resource_type: "route".into(),
-        resource_id: Some(format!("{} {}", key.method, key.route)),
-        outcome: "denied",
-        details: json!({ "permission": w.permission, "role": w.role, "count": w.repeats, "aggregated": true,
-                         "window_start": w.opened_at, "last_at": w.last_at }),
-        request_id: None,
-        key_id: Some(key.key_id),
-        protocol: "api",
-    }
+    row
 }
 
 #[cfg(test)]

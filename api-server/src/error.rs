@@ -106,19 +106,7 @@ impl IntoResponse for ApiError {
             tracing::error!(error = format!("{e:#}"), "request failed with an internal error");
         }
         let status = self.status();
-        let code = self.code();
-        let problem = Problem {
-            kind: format!("https://certctl.dev/problems/{code}"),
-            title: status.canonical_reason().unwrap_or("error"),
-            status: status.as_u16(),
-            detail: self.to_string(),
-            code,
-        };
-        let mut resp = (status, Json(problem)).into_response();
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        let mut resp = problem_response(status, self.code(), self.to_string());
         if status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
@@ -131,6 +119,24 @@ impl IntoResponse for ApiError {
         }
         resp
     }
+}
+
+/// An `application/problem+json` response: what every error of the API, and of the enrollment
+/// protocols where they let the server choose the body, looks like.
+pub fn problem_response(status: StatusCode, code: &str, detail: String) -> Response {
+    let problem = Problem {
+        kind: format!("https://certctl.dev/problems/{code}"),
+        title: status.canonical_reason().unwrap_or("error"),
+        status: status.as_u16(),
+        detail,
+        code,
+    };
+    let mut resp = (status, Json(problem)).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    resp
 }
 
 /// What a 503 asks the client to wait, in seconds: about as long as the pool takes to give up on

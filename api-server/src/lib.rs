@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod denials;
+pub mod enroll;
 pub mod error;
 pub mod extract;
 pub mod metrics;
@@ -92,15 +93,20 @@ pub async fn run(config: ApiConfig, listeners: Listeners, shutdown: Cancellation
         ),
     }
     let config_denial_window = config.audit_denial_window;
+    let config = Arc::new(config);
     let state = AppState {
         publisher,
         db: db.clone(),
         urls: Arc::new(PkiUrls::new(&config.public_pki_url)),
-        config: Arc::new(config),
+        config: config.clone(),
         metrics: Arc::new(metrics),
         caches: Arc::new(cache::Caches::default()),
         key_stamps: Arc::new(Mutex::new(HashMap::new())),
         denials: Arc::new(denials::Denials::new(config_denial_window)),
+        enroll_limits: Arc::new(enroll::Limits::new(
+            config.enroll_rate_per_ip,
+            config.enroll_rate_per_credential,
+        )),
     };
     // Ready means the database answers; a broker outage is absorbed by the outbox.
     let ready_db = db.clone();

@@ -11,6 +11,10 @@ pub struct ApiMetrics {
     pub publish_failures: IntCounter,
     /// Dead notifications right now, refreshed in the background.
     pub notifications_dead: IntGauge,
+    /// EST and SCEP enrollments by protocol and outcome (`issued`, `pending`, `refused`).
+    pub enrollments: IntCounterVec,
+    /// Enrollment requests refused by a rate limit, by protocol and scope (`ip`, `credential`).
+    pub enrollment_rate_limited: IntCounterVec,
 }
 
 impl ApiMetrics {
@@ -55,7 +59,23 @@ impl ApiMetrics {
                 "certctl_notifications_dead",
                 "notifications that exhausted their attempts and wait for an operator",
             )?,
+            enrollments: IntCounterVec::new(
+                Opts::new(
+                    "certctl_enrollments_total",
+                    "EST and SCEP enrollments, by protocol and outcome (issued, pending, refused)",
+                ),
+                &["protocol", "outcome"],
+            )?,
+            enrollment_rate_limited: IntCounterVec::new(
+                Opts::new(
+                    "certctl_enrollment_rate_limited_total",
+                    "enrollment requests refused by a rate limit, by protocol and scope (ip, credential)",
+                ),
+                &["protocol", "scope"],
+            )?,
         };
+        registry.register(Box::new(m.enrollments.clone()))?;
+        registry.register(Box::new(m.enrollment_rate_limited.clone()))?;
         registry.register(Box::new(m.publish_failures.clone()))?;
         registry.register(Box::new(m.notifications_dead.clone()))?;
         registry.register(Box::new(m.requests.clone()))?;

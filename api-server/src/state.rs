@@ -29,6 +29,8 @@ pub struct AppState {
     pub key_stamps: Arc<Mutex<HashMap<ApiKeyId, Instant>>>,
     /// Repeated identical 403s, aggregated before they reach the audit log.
     pub denials: Arc<Denials>,
+    /// Rate limits of the enrollment protocols (EST, SCEP).
+    pub enroll_limits: Arc<crate::enroll::Limits>,
 }
 
 impl AppState {

@@ -55,7 +55,7 @@ pub struct ConsoleResponse;
 /// What a request path refers to, decided from the path alone.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Target {
-    /// A path the API owns (`/api`, `/api/…`).
+    /// A path the API or an enrollment protocol owns (`/api/…`, `/.well-known/…`, `/scep/…`).
     Api,
     /// A path relative to the console directory (empty for `/`); `asset` when under `/assets/`.
     File { rel: PathBuf, asset: bool },
@@ -76,7 +76,10 @@ pub enum BadPath {
 
 /// Classifies a raw (still percent-encoded) request path. Pure: no filesystem access.
 pub fn classify(raw: &str) -> Result<Target, BadPath> {
-    if raw == "/api" || raw.starts_with("/api/") {
+    // The API and the enrollment protocols (EST under /.well-known/est, SCEP under /scep) answer
+    // unknown paths with their own 404, never with the console.
+    let protocol = |prefix: &str| raw == prefix || raw.strip_prefix(prefix).is_some_and(|r| r.starts_with('/'));
+    if protocol("/api") || protocol("/scep") || raw.starts_with("/.well-known/") {
         return Ok(Target::Api);
     }
     let Some(rest) = raw.strip_prefix('/') else {
@@ -97,7 +100,7 @@ pub fn classify(raw: &str) -> Result<Target, BadPath> {
         segments.push(segment);
     }
     match segments.first().map(String::as_str) {
-        Some("api") => Ok(Target::Api),
+        Some("api" | "scep" | ".well-known") => Ok(Target::Api),
         first => Ok(Target::File {
             asset: first == Some("assets"),
             rel: segments.iter().collect(),

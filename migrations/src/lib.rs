@@ -17,6 +17,7 @@ mod m20261128_000007_crl_read_path;
 mod m20261205_000008_hardening;
 mod m20261205_000009_audit_protocol;
 mod m20261205_000010_enrollment_profiles;
+mod m20261206_000011_enrollment_requests;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000008_hardening::Migration),
             Box::new(m20261205_000009_audit_protocol::Migration),
             Box::new(m20261205_000010_enrollment_profiles::Migration),
+            Box::new(m20261206_000011_enrollment_requests::Migration),
         ]
     }
 }

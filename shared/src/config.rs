@@ -215,6 +215,9 @@ impl CommonConfig {
 pub struct TlsFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// Ask clients for a certificate (accepting connections without one): the api-server does,
+    /// for EST; the responder does not.
+    pub request_client_certificate: bool,
 }
 
 pub fn tls_from_env(env: &Env<'_>) -> Result<Option<TlsFiles>, ConfigError> {
@@ -223,6 +226,7 @@ pub fn tls_from_env(env: &Env<'_>) -> Result<Option<TlsFiles>, ConfigError> {
         (Some(cert), Some(key)) => Ok(Some(TlsFiles {
             cert: cert.into(),
             key: key.into(),
+            request_client_certificate: false,
         })),
         (Some(_), None) => Err(ConfigError::new(
             "CERTCTL_TLS_KEY_FILE",

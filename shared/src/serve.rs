@@ -48,15 +48,7 @@ async fn serve_inner(
             }
         }
         Some(files) => {
-            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)
-                .await
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "failed to load TLS certificate {} and key {}: {e}",
-                        files.cert.display(),
-                        files.key.display()
-                    )
-                })?;
+            let config = axum_server::tls_rustls::RustlsConfig::from_config(std::sync::Arc::new(tls_config(files)?));
             let handle = axum_server::Handle::new();
             let watcher = handle.clone();
             tokio::spawn(async move {
@@ -70,6 +62,98 @@ async fn serve_inner(
         }
     }
     Ok(())
+}
+
+/// Every request on a TLS connection carries this extension (with the client's certificate
+/// chain, if it sent one); a request without it came over plain HTTP.
+pub use axum_server::tls::TlsInfo;
+
+/// The rustls server configuration for `files`: HTTP/2 and HTTP/1.1 by ALPN, and, if the files
+/// say so, a client certificate requested but not required (see [`RequestClientCert`]).
+pub fn tls_config(files: &TlsFiles) -> anyhow::Result<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let failed = |e: &dyn std::fmt::Display| {
+        anyhow::anyhow!(
+            "failed to load TLS certificate {} and key {}: {e}",
+            files.cert.display(),
+            files.key.display()
+        )
+    };
+    let chain = CertificateDer::pem_file_iter(&files.cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| failed(&e))?;
+    if chain.is_empty() {
+        return Err(failed(&"the certificate file holds no certificate"));
+    }
+    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| failed(&e))?;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| failed(&e))?;
+    let builder = if files.request_client_certificate {
+        builder.with_client_cert_verifier(std::sync::Arc::new(RequestClientCert { provider }))
+    } else {
+        builder.with_no_client_auth()
+    };
+    let mut config = builder.with_single_cert(chain, key).map_err(|e| failed(&e))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Asks every TLS client for a certificate and accepts a connection without one. A certificate
+/// that is sent must be proven by the handshake signature (checked here); whether it is trusted,
+/// and for what, is up to the handler that reads it from [`TlsInfo`] — EST checks it against the
+/// issuer an enrollment profile names, so no fixed set of roots fits here, and no CA names are
+/// hinted to the client.
+#[derive(Debug)]
+pub struct RequestClientCert {
+    provider: std::sync::Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::server::danger::ClientCertVerifier for RequestClientCert {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 /// Serves plain HTTP/1.1 (no TLS, no HTTP/2) until `shutdown`, then drains like [`serve`]. For

@@ -205,7 +205,7 @@ pub async fn renew_certificate(
     ApiPath(id): ApiPath<CertificateId>,
     ApiJson(body): ApiJson<RenewIn>,
 ) -> Result<Response, ApiError> {
-    let outcome = issuance::renew(&state, &principal.actor(request_id), id, body.ttl_seconds).await?;
+    let outcome = issuance::renew(&state, &principal.actor(request_id), id, body.ttl_seconds, None).await?;
     Ok(outcome_response(outcome, StatusCode::OK))
 }
 

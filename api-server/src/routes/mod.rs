@@ -146,6 +146,8 @@ pub fn router(state: AppState) -> Router {
         router = router.route(def.path, (def.handler)().route_layer(layer));
     }
     router
+        // EST and SCEP authenticate in their own way (no API key), so they are not in the table.
+        .merge(crate::enroll::router())
         // Paths no route matches: the web console when one is configured (never under /api/),
         // else the problem 404.
         .fallback(crate::web::fallback)

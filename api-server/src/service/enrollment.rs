@@ -16,6 +16,10 @@ use ring::rand::{SecureRandom, SystemRandom};
 use sea_orm::{DbErr, SqlErr, TransactionTrait};
 use serde_json::json;
 
+use certctl_pki::scep::Ra;
+use certctl_pki::{KeyAlgorithm, generate_key, issue_ra_certificate};
+
+use super::issuers::{cached_issuer, from_time, to_time};
 use super::{Actor, Fault, check_identifier, faults};
 use crate::state::AppState;
 
@@ -156,6 +160,8 @@ pub async fn create(
         created_by: actor.principal.clone(),
         created_at: now,
         disabled_at: None,
+        scep_ra_certificate_der: None,
+        scep_ra_key_ciphertext: None,
     };
     let mut challenge = None;
     match (new.protocol, new.est, new.scep) {
@@ -252,6 +258,111 @@ pub async fn disable(
         .await?;
     txn.commit().await?;
     Ok(row)
+}
+
+/// How long a SCEP RA certificate is issued for (capped by its issuer), and how long before its
+/// end it is replaced.
+const RA_LIFETIME_DAYS: i64 = 365;
+const RA_ROTATE_BEFORE_DAYS: i64 = 30;
+
+/// The key-encryption context of a SCEP profile's RA key.
+fn ra_key_context(id: EnrollmentProfileId) -> String {
+    format!("scep-ra:{id}")
+}
+
+/// The RA of a SCEP profile, ready to decrypt requests and sign replies. The first request
+/// through a profile creates it: an RSA-2048 key sealed under the CA key-encryption key and a
+/// certificate from the profile's issuer, valid a year; within 30 days of its end it is replaced
+/// the same way (clients fetch it with GetCACert before enrolling). Creation and rotation are
+/// audited; replicas racing to create it keep whichever was stored first.
+pub async fn scep_ra(state: &AppState, profile: &EnrollmentProfile) -> Result<Ra, Fault> {
+    let mut row = profile.clone();
+    for _ in 0..3 {
+        if let (Some(cert), Some(sealed)) = (&row.scep_ra_certificate_der, &row.scep_ra_key_ciphertext) {
+            let issuer = cached_issuer(state, &state.db, row.issuer_id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("issuer {} is gone", row.issuer_id))?;
+            if !ra_due_for_rotation(cert, issuer.row.not_after) {
+                if let Some(ra) = state.caches.scep_ra(row.id, cert) {
+                    return Ok(ra);
+                }
+                let pkcs8 = state.config.keys.open(&ra_key_context(row.id), sealed)?;
+                let ra = Ra::new(cert.clone(), &pkcs8).map_err(anyhow::Error::new)?;
+                state.caches.keep_scep_ra(row.id, ra.clone());
+                return Ok(ra);
+            }
+        }
+        issue_scep_ra(state, &row).await?;
+        row = enrollment::find_by_id(&state.db, row.id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("enrollment profile {} is gone", profile.id))?;
+    }
+    Err(Fault::Internal(anyhow::anyhow!(
+        "the SCEP RA of enrollment profile {} keeps changing",
+        profile.id
+    )))
+}
+
+/// Whether an RA certificate is within 30 days of its end, and a new one would last longer.
+fn ra_due_for_rotation(certificate_der: &[u8], issuer_not_after: DateTime<Utc>) -> bool {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(certificate_der) else {
+        return true;
+    };
+    let not_after = cert.validity().not_after.timestamp();
+    let soon = (Utc::now() + chrono::Duration::days(RA_ROTATE_BEFORE_DAYS)).timestamp();
+    not_after < soon && issuer_not_after.timestamp() > not_after
+}
+
+/// Issues an RA for `profile` and stores it in place of the one the row had.
+async fn issue_scep_ra(state: &AppState, profile: &EnrollmentProfile) -> Result<(), Fault> {
+    let issuer = cached_issuer(state, &state.db, profile.issuer_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("issuer {} is gone", profile.issuer_id))?;
+    let key = tokio::task::spawn_blocking(|| generate_key(KeyAlgorithm::Rsa2048))
+        .await
+        .map_err(anyhow::Error::new)?
+        .map_err(anyhow::Error::new)?;
+    let now = Utc::now();
+    let cert = issue_ra_certificate(
+        &issuer.signer,
+        &key,
+        &profile.name,
+        to_time(now),
+        to_time(now + chrono::Duration::days(RA_LIFETIME_DAYS)),
+    )
+    .map_err(anyhow::Error::new)?;
+    let sealed = state
+        .config
+        .keys
+        .seal(&ra_key_context(profile.id), &key.serialize_der())?;
+    let rotated = profile.scep_ra_certificate_der.is_some();
+    let txn = state.db.begin().await?;
+    let stored = enrollment::set_scep_ra(
+        &txn,
+        profile.id,
+        profile.scep_ra_certificate_der.clone(),
+        cert.der.clone(),
+        sealed,
+    )
+    .await?;
+    if stored {
+        Actor::system("scep")
+            .audit(
+                &txn,
+                if rotated {
+                    "enrollment_profile.scep_ra_rotated"
+                } else {
+                    "enrollment_profile.scep_ra_created"
+                },
+                "enrollment_profile",
+                profile.id,
+                json!({ "name": profile.name, "ra_serial_hex": cert.serial_hex(),
+                        "not_after": from_time(cert.not_after) }),
+            )
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use certctl_pki::{
 use certctl_shared::entities::certificate::Model as Certificate;
 use certctl_shared::entities::certificate_profile::Model as Profile;
 use certctl_shared::entities::job::Model as Job;
-use certctl_shared::model::{CertificateStatus, EventType, JobStatus};
+use certctl_shared::model::{CertificateSource, CertificateStatus, EventType, JobStatus};
 use certctl_shared::repo::certificates::InsertOutcome;
 use certctl_shared::repo::{certificates, jobs, notifications, profiles};
 use chrono::{Duration, Utc};
@@ -142,6 +142,10 @@ pub struct CheckedRequest {
     /// The certificate this one renews, if any.
     #[serde(default)]
     pub renew_of: Option<CertificateId>,
+    /// The way the request came in, kept while it awaits approval so the certificate records the
+    /// requester's protocol, not the approver's. Absent on jobs filed before it was kept: `api`.
+    #[serde(default)]
+    pub source: Option<CertificateSource>,
 }
 
 pub enum IssueOutcome {
@@ -279,6 +283,7 @@ pub async fn check(
         key_algorithm,
         spki_der: spki_der.map(|d| STANDARD.encode(d)),
         renew_of: None,
+        source: None,
     };
     Ok((issuer, profile, checked))
 }
@@ -341,7 +346,13 @@ pub async fn issue(state: &AppState, actor: &Actor, input: IssueInput) -> Result
     Err(IssueError::ProfileChanged)
 }
 
-pub async fn file_job(state: &AppState, actor: &Actor, kind: &str, checked: CheckedRequest) -> Result<Job, IssueError> {
+pub async fn file_job(
+    state: &AppState,
+    actor: &Actor,
+    kind: &str,
+    mut checked: CheckedRequest,
+) -> Result<Job, IssueError> {
+    checked.source = Some(actor.protocol.certificate_source());
     let txn = state.db.begin().await?;
     let job = jobs::insert(
         &txn,
@@ -463,8 +474,8 @@ pub async fn sign_and_store(
         job_id,
         requested_by: requested_by.to_owned(),
         created_at: now,
-        // Through an approval this is the approver's way in; enrollment jobs will carry their own.
-        source: actor.protocol.certificate_source(),
+        // Through an approval, the requester's way in (kept on the job), not the approver's.
+        source: checked.source.unwrap_or_else(|| actor.protocol.certificate_source()),
     };
     let action = if checked.renew_of.is_some() {
         "certificate.renew"
@@ -521,13 +532,15 @@ fn certificate_event(c: &Certificate, renewal: bool) -> (EventType, serde_json::
     (t, data)
 }
 
-/// Renews a certificate: same key and names, a fresh lifetime; the old one becomes superseded.
+/// Renews a certificate: same names, a fresh lifetime, and the same key unless `new_key` gives
+/// another (an EST re-enrollment may rekey); the old one becomes superseded.
 #[tracing::instrument(name = "renew_certificate", skip_all, fields(certificate.id = %id))]
 pub async fn renew(
     state: &AppState,
     actor: &Actor,
     id: CertificateId,
     ttl_seconds: Option<i64>,
+    new_key: Option<KeySource>,
 ) -> Result<IssueOutcome, IssueError> {
     let txn = state.db.begin().await?;
     let old = certificates::find_for_update(&txn, id)
@@ -566,7 +579,7 @@ pub async fn renew(
             common_name: old.common_name.clone(),
             sans: Some(old.sans.clone()),
             ttl_seconds: Some(ttl),
-            key: KeySource::Spki(old.public_key_der.clone()),
+            key: new_key.unwrap_or_else(|| KeySource::Spki(old.public_key_der.clone())),
         },
         ProfileRead::Fresh,
     )

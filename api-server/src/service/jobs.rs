@@ -190,6 +190,8 @@ pub async fn decide(
     }
     let (issuer, profile, mut checked) = rechecked?;
     checked.renew_of = stored.renew_of;
+    // Approved under the requester's protocol: an EST enrollment stays `est` whoever approves it.
+    checked.source = stored.source.or(Some(certctl_shared::model::CertificateSource::Api));
     let issued = sign_and_store(
         state,
         &txn,

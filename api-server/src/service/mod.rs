@@ -16,7 +16,7 @@ pub mod notifications;
 pub mod profiles;
 pub mod revocation;
 
-use certctl_shared::model::ApiKeyId;
+use certctl_shared::model::{ApiKeyId, EnrollmentProfileId};
 use certctl_shared::repo::audit::{self, NewAuditEvent};
 use sea_orm::{ConnectionTrait, DbErr, SqlErr};
 
@@ -27,6 +27,11 @@ pub enum Protocol {
     Api,
     /// certctl itself: start-up tasks, the scheduled loops.
     System,
+    /// EST (RFC 7030), authenticated by an enrollment profile's password or a client certificate.
+    Est,
+    /// SCEP (RFC 8894), authenticated by an enrollment profile's challenge password or, for a
+    /// renewal, by the certificate being renewed.
+    Scep,
 }
 
 impl Protocol {
@@ -36,6 +41,8 @@ impl Protocol {
         use certctl_shared::model::CertificateSource;
         match self {
             Protocol::Api | Protocol::System => CertificateSource::Api,
+            Protocol::Est => CertificateSource::Est,
+            Protocol::Scep => CertificateSource::Scep,
         }
     }
 
@@ -43,6 +50,8 @@ impl Protocol {
         match self {
             Protocol::Api => "api",
             Protocol::System => "system",
+            Protocol::Est => "est",
+            Protocol::Scep => "scep",
         }
     }
 }
@@ -51,6 +60,8 @@ impl Protocol {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Credential {
     ApiKey(ApiKeyId),
+    /// An EST or SCEP client, through this enrollment profile.
+    Enrollment(EnrollmentProfileId),
 }
 
 /// Who is acting, for audit rows and approvals: the principal (the name a person or system
@@ -85,9 +96,23 @@ impl Actor {
         }
     }
 
+    /// An EST or SCEP client: `principal` is `est:<profile name>/<user or subject>` or
+    /// `scep:<profile name>`.
+    pub fn enrollment(principal: String, protocol: Protocol, profile: EnrollmentProfileId) -> Self {
+        Self {
+            principal,
+            credential: Some(Credential::Enrollment(profile)),
+            protocol,
+            request_id: None,
+        }
+    }
+
     /// The API key the actor presented, if it presented one.
     pub fn key_id(&self) -> Option<ApiKeyId> {
-        self.credential.map(|Credential::ApiKey(id)| id)
+        match self.credential {
+            Some(Credential::ApiKey(id)) => Some(id),
+            _ => None,
+        }
     }
 
     /// A successful-action audit row, to be written by the caller.

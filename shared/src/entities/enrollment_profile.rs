@@ -24,6 +24,9 @@ pub struct Model {
     pub created_by: String,
     pub created_at: DateTimeUtc,
     pub disabled_at: Option<DateTimeUtc>,
+    /// SCEP only: the RA certificate (signed by the issuer) and its RSA key, sealed under the KEK.
+    pub scep_ra_certificate_der: Option<Vec<u8>>,
+    pub scep_ra_key_ciphertext: Option<Vec<u8>>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

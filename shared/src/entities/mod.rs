@@ -6,6 +6,7 @@ pub mod certificate;
 pub mod certificate_profile;
 pub mod certificate_revocation;
 pub mod enrollment_profile;
+pub mod enrollment_request;
 pub mod issuer;
 pub mod job;
 pub mod notification_attempt;

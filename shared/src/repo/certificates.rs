@@ -412,6 +412,19 @@ pub async fn bulk_revoke(
     })
 }
 
+/// The certificate `issuer_id` issued with this serial (lowercase hex, as stored).
+pub async fn find_by_serial(
+    conn: &impl ConnectionTrait,
+    issuer_id: IssuerId,
+    serial_hex: &str,
+) -> Result<Option<Certificate>, DbErr> {
+    Certificates::find()
+        .filter(certificate::Column::IssuerId.eq(issuer_id))
+        .filter(certificate::Column::SerialHex.eq(serial_hex))
+        .one(conn)
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::contains_pattern;
