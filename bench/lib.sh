@@ -66,8 +66,13 @@ bench_wait_url() {
 # KEY: the admin key each script bootstraps its api-server with.
 KEY="cctl_$(openssl rand -hex 24)"
 
-# post PATH JSON: a POST to the API at $API with $KEY; prints the answer.
-post() { curl -fsS -H "Authorization: Bearer $KEY" -H 'content-type: application/json' -d "$2" "http://$API$1"; }
+# post PATH JSON: a POST to the API at $API with $KEY; prints the answer. Over https:// when
+# API_CA names the PEM that signs the api-server's TLS certificate.
+post() {
+  local scheme=http tls=()
+  if [[ -n ${API_CA:-} ]]; then scheme=https tls=(--cacert "$API_CA"); fi
+  curl -fsS "${tls[@]}" -H "Authorization: Bearer $KEY" -H 'content-type: application/json' -d "$2" "$scheme://$API$1"
+}
 
 # json_id: the "id" of the JSON object on stdin.
 json_id() { python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }

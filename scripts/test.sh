@@ -8,6 +8,23 @@ cd "$(dirname "$0")/.."
 scripts/services-up.sh
 
 command -v openssl >/dev/null || { echo "openssl is required" >&2; exit 1; }
+
+# Debian packages the tests drive as real clients, installed when missing: curl (EST, as RFC 7030's
+# examples use it), scep (micromdm's scepclient) and certmonger (its scep-submit helper) for SCEP,
+# and chromium for the console's end-to-end suite below.
+apt_need() {
+  local missing=()
+  for pair in "$@"; do
+    [[ -e ${pair#*=} ]] || missing+=("${pair%%=*}")
+  done
+  ((${#missing[@]})) || return 0
+  if [[ $(id -u) -eq 0 ]]; then sudo=(); else sudo=(sudo); fi
+  # env inside sudo: sudo drops the caller's environment, DEBIAN_FRONTEND included.
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+}
+apt_need curl=/usr/bin/curl scep=/usr/bin/scepclient certmonger=/usr/lib/certmonger/scep-submit \
+  chromium=/usr/bin/chromium
 # pkilint (lint_pkix_cert, lint_crl, lint_ocsp_response), aiosmtpd (the email tests' SMTP server),
 # PyYAML (check-static.py, the CLI's YAML output), schemathesis (the OpenAPI document against the
 # live API) and the official MCP client (mcp, for `certctl mcp`) go into the project virtualenv
@@ -37,13 +54,7 @@ fi
 # The web console: its unit tests (Vitest, jsdom), its production build, then the end-to-end
 # suite, which drives that build in a real Chromium against the three daemons built above (its
 # own database, RabbitMQ prefix and ports; see web/e2e/run.mjs). playwright-core brings no browser
-# and cannot download one here, so the suite uses Debian's chromium, installed if missing.
-if [[ ! -x /usr/bin/chromium ]]; then
-  if [[ $(id -u) -eq 0 ]]; then sudo=(); else sudo=(sudo); fi
-  # env inside sudo: sudo drops the caller's environment, DEBIAN_FRONTEND included.
-  "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
-fi
+# and cannot download one here, so the suite uses Debian's chromium (installed above if missing).
 (
   cd web
   # `npm ci` installs exactly package-lock.json; only when node_modules is missing, so a run does

@@ -103,6 +103,7 @@ pub async fn run(config: ApiConfig, listeners: Listeners, shutdown: Cancellation
         caches: Arc::new(cache::Caches::default()),
         key_stamps: Arc::new(Mutex::new(HashMap::new())),
         denials: Arc::new(denials::Denials::new(config_denial_window)),
+        verified_secrets: Arc::new(enroll::VerifiedSecrets::new()),
         enroll_limits: Arc::new(enroll::Limits::new(
             config.enroll_rate_per_ip,
             config.enroll_rate_per_credential,

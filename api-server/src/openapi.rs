@@ -89,7 +89,7 @@ certificates under `/.well-known/pki/`) is a separate service with a document of
         (name = "audit", description = "The append-only audit log"),
         (name = "api-keys", description = "API keys and their roles"),
         (name = "stats", description = "The dashboard summary"),
-        (name = "enrollment", description = "EST and SCEP enrollment profiles (the protocols themselves are not served yet)"),
+        (name = "enrollment", description = "EST and SCEP enrollment profiles: how devices authenticate at /.well-known/est and /scep (those protocols are described in docs/enrollment.md, not here)"),
         (name = "system", description = "Version, identity and this document"),
     ),
 )]

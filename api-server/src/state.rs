@@ -31,6 +31,8 @@ pub struct AppState {
     pub denials: Arc<Denials>,
     /// Rate limits of the enrollment protocols (EST, SCEP).
     pub enroll_limits: Arc<crate::enroll::Limits>,
+    /// EST passwords and SCEP challenges that verified recently (see `VerifiedSecrets`).
+    pub verified_secrets: Arc<crate::enroll::VerifiedSecrets>,
 }
 
 impl AppState {

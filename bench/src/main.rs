@@ -2,7 +2,8 @@
 //! ceiling for the same writes so both figures come from the same run.
 //!
 //! - `certctl-bench issue`: drives `POST /api/v1/certificates` from N keep-alive clients for a
-//!   fixed time and prints throughput and latency.
+//!   fixed time and prints throughput and latency; with `--basic`, `--identity`,
+//!   `--content-type` and `--expect`, an EST `simpleenroll` the same way (`bench/est.sh`).
 //! - `certctl-bench post`: sends exactly `--count` POSTs (optionally at a fixed rate) and prints
 //!   how long they took.
 //! - `certctl-bench receive`: a webhook receiver that records when each `webhook-id` first
@@ -25,8 +26,18 @@ use anyhow::{Context, bail};
 
 struct Args {
     url: String,
-    key: String,
+    /// Sent as a bearer token (the REST API) unless `basic` is given.
+    key: Option<String>,
+    /// `user:password` for HTTP Basic (EST).
+    basic: Option<(String, String)>,
     body: String,
+    content_type: String,
+    /// The status that counts as issued: 201 for the REST API, 200 for EST.
+    expect: u16,
+    /// A PEM root to trust for https:// (the api-server's self-signed certificate).
+    ca: Option<String>,
+    /// A PEM file with a client certificate and its key, presented over TLS (EST).
+    identity: Option<String>,
     clients: usize,
     duration: Duration,
     warmup: Duration,
@@ -37,10 +48,12 @@ fn parse_args() -> anyhow::Result<Args> {
     let cmd = it.next().unwrap_or_default();
     if cmd != "issue" {
         bail!(
-            "usage: certctl-bench issue --url URL --key KEY --body JSON [--clients 16] [--seconds 20] [--warmup-seconds 3]"
+            "usage: certctl-bench issue --url URL (--key KEY | --basic USER:PASSWORD | --identity PEM) --body BODY \
+             [--content-type application/json] [--expect 201] [--ca PEM] [--clients 16] [--seconds 20] [--warmup-seconds 3]"
         );
     }
-    let (mut url, mut key, mut body) = (None, None, None);
+    let (mut url, mut key, mut body, mut basic) = (None, None, None, None);
+    let (mut content_type, mut expect, mut ca, mut identity) = ("application/json".to_owned(), 201u16, None, None);
     let (mut clients, mut seconds, mut warmup) = (16usize, 20u64, 3u64);
     while let Some(flag) = it.next() {
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
@@ -48,16 +61,32 @@ fn parse_args() -> anyhow::Result<Args> {
             "--url" => url = Some(value),
             "--key" => key = Some(value),
             "--body" => body = Some(value),
+            "--basic" => {
+                let (user, password) = value.split_once(':').context("--basic takes USER:PASSWORD")?;
+                basic = Some((user.to_owned(), password.to_owned()));
+            }
+            "--content-type" => content_type = value,
+            "--expect" => expect = value.parse()?,
+            "--ca" => ca = Some(value),
+            "--identity" => identity = Some(value),
             "--clients" => clients = value.parse()?,
             "--seconds" => seconds = value.parse()?,
             "--warmup-seconds" => warmup = value.parse()?,
             other => bail!("unknown flag {other}"),
         }
     }
+    if key.is_none() && basic.is_none() && identity.is_none() {
+        bail!("one of --key, --basic or --identity is required");
+    }
     Ok(Args {
         url: url.context("--url is required")?,
-        key: key.context("--key is required")?,
+        key,
+        basic,
         body: body.context("--body is required")?,
+        content_type,
+        expect,
+        ca,
+        identity,
         clients,
         duration: Duration::from_secs(seconds),
         warmup: Duration::from_secs(warmup),
@@ -76,9 +105,16 @@ async fn main() -> anyhow::Result<()> {
         _ => {}
     }
     let args = Arc::new(parse_args()?);
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.clients)
-        .build()?;
+    let mut builder = reqwest::Client::builder().pool_max_idle_per_host(args.clients);
+    if let Some(ca) = &args.ca {
+        let pem = std::fs::read(ca).with_context(|| format!("cannot read {ca}"))?;
+        builder = builder.add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
+    }
+    if let Some(identity) = &args.identity {
+        let pem = std::fs::read(identity).with_context(|| format!("cannot read {identity}"))?;
+        builder = builder.identity(reqwest::Identity::from_pem(&pem)?);
+    }
+    let client = builder.build()?;
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
@@ -95,18 +131,21 @@ async fn main() -> anyhow::Result<()> {
             let mut latencies: Vec<u32> = Vec::with_capacity(1 << 16);
             while !stop.load(Ordering::Relaxed) {
                 let started = Instant::now();
-                let resp = client
+                let mut request = client
                     .post(&args.url)
-                    .bearer_auth(&args.key)
-                    .header("content-type", "application/json")
-                    .body(args.body.clone())
-                    .send()
-                    .await;
+                    .header("content-type", &args.content_type)
+                    .body(args.body.clone());
+                if let Some((user, password)) = &args.basic {
+                    request = request.basic_auth(user, Some(password));
+                } else if let Some(key) = &args.key {
+                    request = request.bearer_auth(key);
+                }
+                let resp = request.send().await;
                 let ok = match resp {
                     Ok(r) => {
                         let status = r.status();
                         let _ = r.bytes().await;
-                        status.as_u16() == 201
+                        status.as_u16() == args.expect
                     }
                     Err(_) => false,
                 };

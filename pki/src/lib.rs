@@ -9,6 +9,7 @@ mod build;
 pub mod crl;
 mod csr;
 pub mod der;
+pub mod est;
 mod keys;
 pub mod names;
 pub mod ocsp;

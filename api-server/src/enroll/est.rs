@@ -28,8 +28,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use certctl_pki::est::{BodyError, read_enrollment_body};
 use certctl_pki::pkcs7::{certs_only, csr_attributes, pem_chain_der};
-use certctl_pki::{KeyAlgorithm, ParsedCsr, PkiError, parse_csr};
+use certctl_pki::{KeyAlgorithm, ParsedCsr, PkiError};
 use certctl_shared::entities::certificate::Model as Certificate;
 use certctl_shared::entities::enrollment_profile::Model as EnrollmentProfile;
 use certctl_shared::entities::enrollment_request::Model as EnrollmentRequest;
@@ -38,10 +39,7 @@ use certctl_shared::repo::{certificates, enrollment, jobs};
 use certctl_shared::serve::TlsInfo;
 use chrono::Utc;
 
-use super::{
-    Client, RETRY_AFTER_PENDING_SECS, Refusal, base64_lines, csr_pem, decode_base64_body, find_profile,
-    issued_certificate,
-};
+use super::{Client, RETRY_AFTER_PENDING_SECS, Refusal, base64_lines, csr_pem, find_profile, issued_certificate};
 use crate::error::ApiError;
 use crate::service::issuance::{self, IssueInput, IssueOutcome, KeySource};
 use crate::service::issuers::cached_issuer;
@@ -311,10 +309,7 @@ async fn authenticate(
     ctx.who = format!("est:{}/{given_user}", profile.name);
     // Limited before the (deliberately slow) hash check, so guessing is slow too.
     client.check_credential_limit(state, &format!("{}|user:{given_user}", profile.id))?;
-    let (hash, password) = (hash.clone(), given_password.to_owned());
-    let verified = tokio::task::spawn_blocking(move || crate::service::enrollment::verify_secret(&password, &hash))
-        .await
-        .unwrap_or(false);
+    let verified = state.verified_secrets.verify(given_password, hash).await;
     if !verified || given_user != username {
         return Err(unauthorized("wrong username or password"));
     }
@@ -422,12 +417,11 @@ async fn read_csr(parts: &Parts, body: Body) -> Result<Csr, Refusal> {
             format!("the CSR body is larger than {MAX_CSR_BODY} bytes"),
         )
     })?;
-    let der = decode_base64_body(&bytes)
-        .ok_or_else(|| Refusal::bad_request("bad_base64", "the body is not base64 (RFC 7030 §4.2.1)"))?;
-    let parsed = parse_csr(&der).map_err(|e| match e {
-        PkiError::BadCsrSignature => Refusal::bad_request("bad_csr_signature", e.to_string()),
-        PkiError::UnsupportedKey(_) => Refusal::bad_request("key_not_allowed", e.to_string()),
-        _ => Refusal::bad_request("malformed_csr", e.to_string()),
+    let (der, parsed) = read_enrollment_body(&bytes).map_err(|e| match e {
+        BodyError::NotBase64 => Refusal::bad_request("bad_base64", e.to_string()),
+        BodyError::Csr(PkiError::BadCsrSignature) => Refusal::bad_request("bad_csr_signature", e.to_string()),
+        BodyError::Csr(PkiError::UnsupportedKey(_)) => Refusal::bad_request("key_not_allowed", e.to_string()),
+        BodyError::Csr(_) => Refusal::bad_request("malformed_csr", e.to_string()),
     })?;
     Ok(Csr {
         parsed,

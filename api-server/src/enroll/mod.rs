@@ -57,6 +57,73 @@ impl Limits {
     }
 }
 
+/// Passwords and challenges that verified recently, so a fleet enrolling through one credential
+/// does not pay an argon2id check (tens of milliseconds of CPU, deliberately) on every request.
+/// Only successes are kept, for `VERIFIED_FOR`, as an HMAC under a key drawn at start (never the
+/// secret itself); a changed hash (a new profile) is a different entry, and a disabled profile is
+/// refused before any secret is checked.
+pub struct VerifiedSecrets {
+    key: ring::hmac::Key,
+    seen: std::sync::Mutex<std::collections::HashMap<Vec<u8>, Instant>>,
+}
+
+/// How long a verified secret is taken as verified.
+const VERIFIED_FOR: std::time::Duration = std::time::Duration::from_secs(300);
+/// Entries kept at most; past this, nothing new is kept until old ones expire.
+const MAX_VERIFIED: usize = 10_000;
+
+impl VerifiedSecrets {
+    pub fn new() -> Self {
+        let rng = ring::rand::SystemRandom::new();
+        let key = ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng)
+            .unwrap_or_else(|_| ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &uuid::Uuid::new_v4().into_bytes()));
+        Self {
+            key,
+            seen: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    fn tag(&self, secret: &str, hash: &str) -> Vec<u8> {
+        let mut ctx = ring::hmac::Context::with_key(&self.key);
+        ctx.update(hash.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(secret.as_bytes());
+        ctx.sign().as_ref().to_vec()
+    }
+
+    /// Whether `secret` matches the argon2id `hash`, from memory when it matched recently.
+    pub async fn verify(&self, secret: &str, hash: &str) -> bool {
+        let tag = self.tag(secret, hash);
+        let now = Instant::now();
+        {
+            let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            if seen.get(&tag).is_some_and(|at| now.duration_since(*at) < VERIFIED_FOR) {
+                return true;
+            }
+        }
+        let (secret, hash) = (secret.to_owned(), hash.to_owned());
+        let ok = tokio::task::spawn_blocking(move || crate::service::enrollment::verify_secret(&secret, &hash))
+            .await
+            .unwrap_or(false);
+        if ok {
+            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            if seen.len() >= MAX_VERIFIED {
+                seen.retain(|_, at| now.duration_since(*at) < VERIFIED_FOR);
+            }
+            if seen.len() < MAX_VERIFIED {
+                seen.insert(tag, now);
+            }
+        }
+        ok
+    }
+}
+
+impl Default for VerifiedSecrets {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// A refused enrollment: what the client is told, and what the audit row and metrics record.
 #[derive(Debug)]
 pub struct Refusal {
@@ -327,12 +394,6 @@ pub fn base64_lines(der: &[u8]) -> String {
     out
 }
 
-/// Decodes a base64 body, ignoring line breaks and other ASCII whitespace.
-pub fn decode_base64_body(body: &[u8]) -> Option<Vec<u8>> {
-    let compact: Vec<u8> = body.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
-    STANDARD.decode(compact).ok().filter(|d| !d.is_empty())
-}
-
 /// A PEM `CERTIFICATE REQUEST` for DER, as the issuance use case takes CSRs.
 pub fn csr_pem(der: &[u8]) -> String {
     format!(
@@ -346,14 +407,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base64_bodies_are_wrapped_and_read_back_with_any_whitespace() {
+    fn base64_bodies_are_wrapped_in_mime_lines() {
         let data: Vec<u8> = (0..=255).collect();
         let text = base64_lines(&data);
         assert!(text.lines().all(|l| l.len() <= 76));
-        assert_eq!(decode_base64_body(text.as_bytes()).as_deref(), Some(&data[..]));
-        let crlf = text.replace('\n', "\r\n");
-        assert_eq!(decode_base64_body(crlf.as_bytes()).as_deref(), Some(&data[..]));
-        assert_eq!(decode_base64_body(b"not base64!"), None);
-        assert_eq!(decode_base64_body(b"  \n"), None);
+        assert_eq!(
+            certctl_pki::est::decode_base64_body(text.as_bytes()).as_deref(),
+            Some(&data[..])
+        );
+    }
+
+    #[tokio::test]
+    async fn only_the_right_secret_verifies_and_a_success_is_remembered() {
+        let hash = crate::service::enrollment::hash_secret("a long shared password").unwrap();
+        let cache = VerifiedSecrets::new();
+        assert!(!cache.verify("wrong", &hash).await);
+        assert!(cache.verify("a long shared password", &hash).await);
+        assert_eq!(cache.seen.lock().unwrap().len(), 1, "only the success is kept");
+        assert!(cache.verify("a long shared password", &hash).await);
+        assert!(!cache.verify("a long shared passwore", &hash).await);
+        let other = crate::service::enrollment::hash_secret("another password here").unwrap();
+        assert!(
+            !cache.verify("a long shared password", &other).await,
+            "entries are per hash"
+        );
     }
 }

@@ -44,7 +44,7 @@ use sea_orm::{DbErr, SqlErr};
 
 use super::{Client, Refusal, csr_pem, find_profile, issued_certificate};
 use crate::error::ApiError;
-use crate::service::enrollment::{scep_ra, verify_secret};
+use crate::service::enrollment::scep_ra;
 use crate::service::issuance::{self, IssueInput, IssueOutcome, KeySource};
 use crate::service::issuers::cached_issuer;
 use crate::service::{Actor, Protocol};
@@ -309,9 +309,7 @@ async fn decide(
                 );
             };
             let hash = profile.scep_challenge_hash.clone().unwrap_or_default();
-            let matches = tokio::task::spawn_blocking(move || verify_secret(&challenge, &hash))
-                .await
-                .unwrap_or(false);
+            let matches = state.verified_secrets.verify(&challenge, &hash).await;
             if !matches {
                 return failure(FailInfo::BadRequest, "bad_challenge", "wrong challenge password");
             }

@@ -168,6 +168,20 @@ async fn scepclient_enrolls_with_the_challenge_and_renews_with_its_certificate()
         1
     );
 
+    // The same request again (same key, so the same transaction id: a replay, or a device that
+    // lost its certificate) is answered from the first one: the same certificate, nothing new.
+    let replay = dir.join("replay");
+    std::fs::create_dir_all(&replay).unwrap();
+    std::fs::copy(device.join("key.pem"), replay.join("key.pem")).unwrap();
+    std::fs::copy(device.join("csr.pem"), replay.join("csr.pem")).unwrap();
+    let (ok, out) = scepclient(&url, &replay, "device-1.example.net", Some(&challenge)).await;
+    assert!(ok, "{out}");
+    assert_eq!(
+        std::fs::read_to_string(replay.join("client.pem")).unwrap().trim(),
+        std::fs::read_to_string(&cert).unwrap().trim()
+    );
+    assert_eq!(app.scalar_i64("SELECT count(*) FROM certificates").await, 1);
+
     // Renewal: the client signs a RenewalReq with its certificate, no challenge.
     let (ok, out) = scepclient(&url, &device, "device-1.example.net", None).await;
     assert!(ok, "{out}");
