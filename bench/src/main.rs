@@ -118,14 +118,17 @@ async fn main() -> anyhow::Result<()> {
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
+    // The first failed request is shown, so a run that issues nothing says why.
+    let reported = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for _ in 0..args.clients {
-        let (client, args, measuring, stop, errors) = (
+        let (client, args, measuring, stop, errors, reported) = (
             client.clone(),
             args.clone(),
             measuring.clone(),
             stop.clone(),
             errors.clone(),
+            reported.clone(),
         );
         tasks.push(tokio::spawn(async move {
             let mut latencies: Vec<u32> = Vec::with_capacity(1 << 16);
@@ -144,10 +147,19 @@ async fn main() -> anyhow::Result<()> {
                 let ok = match resp {
                     Ok(r) => {
                         let status = r.status();
-                        let _ = r.bytes().await;
-                        status.as_u16() == args.expect
+                        let body = r.bytes().await.unwrap_or_default();
+                        let ok = status.as_u16() == args.expect;
+                        if !ok && !reported.swap(true, Ordering::Relaxed) {
+                            eprintln!("first failure: {status}: {}", String::from_utf8_lossy(&body));
+                        }
+                        ok
                     }
-                    Err(_) => false,
+                    Err(e) => {
+                        if !reported.swap(true, Ordering::Relaxed) {
+                            eprintln!("first failure: {e:#}");
+                        }
+                        false
+                    }
                 };
                 if measuring.load(Ordering::Relaxed) {
                     if ok {

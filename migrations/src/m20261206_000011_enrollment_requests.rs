@@ -1,8 +1,9 @@
 //! What EST and SCEP need beside their profiles.
 //!
-//! `enrollment_requests` remembers each enrollment a device made: the key it asked to certify (a
-//! SHA-256 of the SubjectPublicKeyInfo), the SCEP transaction id, and what became of it (the
-//! approval job it waits on, or the certificate it got). Both protocols answer a pending
+//! `enrollment_requests` remembers the enrollments a client may ask about again — every SCEP
+//! transaction, and EST requests that wait for approval: the key to certify (a SHA-256 of the
+//! SubjectPublicKeyInfo), the SCEP transaction id, and what became of it (the approval job it
+//! waits on, or the certificate it got). Both protocols answer a pending
 //! request by having the client ask again, so a repeated request must find its first one: EST by
 //! (profile, requester, key), SCEP by (profile, transaction id), and a transaction id reused for a
 //! different key is refused. `closed_at` marks a request that is decided for good (issued or

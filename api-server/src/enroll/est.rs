@@ -458,29 +458,27 @@ async fn enroll(
         }
     }
     .map_err(|e| Refusal::from(ApiError::from(e)))?;
-    let now = Utc::now();
-    let mut record = EnrollmentRequest {
-        id: uuid::Uuid::now_v7(),
-        enrollment_profile_id: profile.id,
-        protocol: EnrollmentProtocol::Est,
-        requester: actor.principal.clone(),
-        transaction_id: None,
-        spki_sha256,
-        job_id: None,
-        certificate_id: None,
-        created_at: now,
-        closed_at: None,
-    };
     match outcome {
+        // Issued at once: nothing to remember (the certificate and its audit row say it all), and
+        // no second write on the issuance path.
         IssueOutcome::Issued(issued) => {
-            record.certificate_id = Some(issued.certificate.id);
-            record.closed_at = Some(now);
-            enrollment::insert_request(&state.db, record).await?;
             client.served(state, "issued");
             issued_response(&issued.certificate)
         }
+        // Remembered, so the client's next identical request finds this job.
         IssueOutcome::AwaitingApproval(job) => {
-            record.job_id = Some(job.id);
+            let record = EnrollmentRequest {
+                id: uuid::Uuid::now_v7(),
+                enrollment_profile_id: profile.id,
+                protocol: EnrollmentProtocol::Est,
+                requester: actor.principal.clone(),
+                transaction_id: None,
+                spki_sha256,
+                job_id: Some(job.id),
+                certificate_id: None,
+                created_at: Utc::now(),
+                closed_at: None,
+            };
             enrollment::insert_request(&state.db, record).await?;
             client.served(state, "pending");
             Ok(pending_response())

@@ -123,15 +123,8 @@ async fn serve(
             if message.len() > MAX_MESSAGE * 4 / 3 + 4 {
                 return Err(too_large());
             }
-            // Form decoding turns an unescaped `+` into a space.
-            let compact: String = message
-                .chars()
-                .filter(|c| *c != '\n' && *c != '\r')
-                .map(|c| if c == ' ' { '+' } else { c })
-                .collect();
-            let der = STANDARD
-                .decode(compact)
-                .map_err(|_| Refusal::bad_request("bad_base64", "`message` is not base64"))?;
+            let der = decode_message_parameter(message)
+                .ok_or_else(|| Refusal::bad_request("bad_base64", "`message` is not base64"))?;
             pki_operation(state, client, &profile, &der).await
         }
         ("GetCACaps" | "GetCACert", false, _) | ("PKIOperation", false, false) => Err(Refusal::new(
@@ -147,6 +140,21 @@ async fn serve(
             format!("SCEP operation `{operation}` is not served; these are: GetCACaps, GetCACert, PKIOperation"),
         )),
     }
+}
+
+/// The `message` of a GET PKIOperation: base64 in either alphabet (micromdm's client sends the
+/// URL-safe one), padded or not, with the spaces that form decoding makes of unescaped `+`.
+fn decode_message_parameter(message: &str) -> Option<Vec<u8>> {
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let compact: String = message
+        .chars()
+        .filter(|c| *c != '\n' && *c != '\r')
+        .map(|c| if c == ' ' { '+' } else { c })
+        .collect();
+    [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD]
+        .iter()
+        .find_map(|engine| engine.decode(&compact).ok())
+        .filter(|der| !der.is_empty())
 }
 
 fn too_large() -> Refusal {
@@ -577,5 +585,23 @@ async fn answer_existing(state: &AppState, row: &EnrollmentRequest) -> Result<Op
             };
             Ok(Some(Answer::Failure(FailInfo::BadRequest, "request_rejected", detail)))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn get_messages_are_read_in_either_base64_alphabet() {
+        let der: Vec<u8> = (0..=255).collect();
+        let standard = STANDARD.encode(&der);
+        let url_safe = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&der);
+        assert!(standard.contains('+') && url_safe.contains('-'));
+        for form in [standard.clone(), url_safe, standard.replace('+', " ")] {
+            assert_eq!(decode_message_parameter(&form).as_deref(), Some(&der[..]), "{form}");
+        }
+        assert_eq!(decode_message_parameter("%%%"), None);
+        assert_eq!(decode_message_parameter(""), None);
     }
 }
