@@ -77,6 +77,7 @@ certificates under `/.well-known/pki/`) is a separate service with a document of
         routes::enrollment::list_enrollment_profiles,
         routes::enrollment::get_enrollment_profile,
         routes::enrollment::disable_enrollment_profile,
+        routes::enrollment::rotate_scep_ra,
     ),
     components(schemas(Problem, certctl_types::api::certificates::CertificateSort)),
     tags(

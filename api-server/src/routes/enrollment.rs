@@ -35,7 +35,20 @@ fn enrollment_profile_out(p: EnrollmentProfile) -> EnrollmentProfileOut {
         created_by: p.created_by,
         created_at: p.created_at,
         disabled_at: p.disabled_at,
+        scep_ra_certificate_pem: p.scep_ra_certificate_der.as_deref().map(certificate_pem),
     }
+}
+
+fn certificate_pem(der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem
 }
 
 /// Creates an enrollment profile. For SCEP the challenge password is generated and in this
@@ -124,5 +137,21 @@ pub async fn disable_enrollment_profile(
     ApiPath(id): ApiPath<EnrollmentProfileId>,
 ) -> Result<Json<EnrollmentProfileOut>, ApiError> {
     let row = svc::disable(&state, &principal.actor(request_id), id).await?;
+    Ok(Json(enrollment_profile_out(row)))
+}
+
+/// Replaces a SCEP profile's RA certificate and key now (they are also replaced 30 days before
+/// the RA expires). Clients pick the new RA up with GetCACert.
+#[utoipa::path(post, path = "/api/v1/enrollment-profiles/{id}/rotate-scep-ra", tag = "enrollment",
+    params(("id" = EnrollmentProfileId, Path, description = ENROLLMENT_PROFILE_ID)),
+    responses((status = 200, description = "The profile with its new RA certificate", body = EnrollmentProfileOut)),
+)]
+pub async fn rotate_scep_ra(
+    State(state): State<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    ApiPath(id): ApiPath<EnrollmentProfileId>,
+) -> Result<Json<EnrollmentProfileOut>, ApiError> {
+    let row = svc::rotate_scep_ra(&state, &principal.actor(request_id), id).await?;
     Ok(Json(enrollment_profile_out(row)))
 }

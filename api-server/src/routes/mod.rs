@@ -136,6 +136,7 @@ pub const ROUTES: &[RouteDef] = routes! {
     Get  "/api/v1/enrollment-profiles"              => Require(P::EnrollmentManage), enrollment::list_enrollment_profiles;
     Get  "/api/v1/enrollment-profiles/{id}"         => Require(P::EnrollmentManage), enrollment::get_enrollment_profile;
     Delete "/api/v1/enrollment-profiles/{id}"       => Require(P::EnrollmentManage), enrollment::disable_enrollment_profile, [EnrollmentError];
+    Post "/api/v1/enrollment-profiles/{id}/rotate-scep-ra" => Require(P::EnrollmentManage), enrollment::rotate_scep_ra, [EnrollmentError];
 };
 
 /// The API router (without the outer tower layers, which `lib.rs` adds).

@@ -292,7 +292,7 @@ pub async fn scep_ra(state: &AppState, profile: &EnrollmentProfile) -> Result<Ra
                 return Ok(ra);
             }
         }
-        issue_scep_ra(state, &row).await?;
+        issue_scep_ra(state, &Actor::system("scep"), &row).await?;
         row = enrollment::find_by_id(&state.db, row.id)
             .await?
             .ok_or_else(|| anyhow::anyhow!("enrollment profile {} is gone", profile.id))?;
@@ -313,8 +313,35 @@ fn ra_due_for_rotation(certificate_der: &[u8], issuer_not_after: DateTime<Utc>) 
     not_after < soon && issuer_not_after.timestamp() > not_after
 }
 
-/// Issues an RA for `profile` and stores it in place of the one the row had.
-async fn issue_scep_ra(state: &AppState, profile: &EnrollmentProfile) -> Result<(), Fault> {
+/// Replaces a SCEP profile's RA now (a key thought exposed, say), as `actor`: a new key and
+/// certificate, stored and audited like a scheduled rotation. Clients fetch the new RA with
+/// GetCACert; a request already encrypted to the old one fails and is sent again.
+pub async fn rotate_scep_ra(
+    state: &AppState,
+    actor: &Actor,
+    id: EnrollmentProfileId,
+) -> Result<EnrollmentProfile, EnrollmentError> {
+    let row = enrollment::find_by_id(&state.db, id)
+        .await?
+        .filter(|p| p.disabled_at.is_none())
+        .ok_or(EnrollmentError::NotFound)?;
+    if row.protocol != EnrollmentProtocol::Scep {
+        return Err(EnrollmentError::Invalid("only a SCEP profile has an RA".into()));
+    }
+    if !issue_scep_ra(state, actor, &row).await? {
+        return Err(EnrollmentError::Fault(Fault::Internal(anyhow::anyhow!(
+            "the RA of enrollment profile {id} changed while it was being rotated; retry"
+        ))));
+    }
+    let row = enrollment::find_by_id(&state.db, id)
+        .await?
+        .ok_or(EnrollmentError::NotFound)?;
+    Ok(row)
+}
+
+/// Issues an RA for `profile` and stores it in place of the one the row had; `false` when
+/// another replica changed the RA first (its RA stays).
+async fn issue_scep_ra(state: &AppState, actor: &Actor, profile: &EnrollmentProfile) -> Result<bool, Fault> {
     let issuer = cached_issuer(state, &state.db, profile.issuer_id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("issuer {} is gone", profile.issuer_id))?;
@@ -346,7 +373,7 @@ async fn issue_scep_ra(state: &AppState, profile: &EnrollmentProfile) -> Result<
     )
     .await?;
     if stored {
-        Actor::system("scep")
+        actor
             .audit(
                 &txn,
                 if rotated {
@@ -362,7 +389,7 @@ async fn issue_scep_ra(state: &AppState, profile: &EnrollmentProfile) -> Result<
             .await?;
     }
     txn.commit().await?;
-    Ok(())
+    Ok(stored)
 }
 
 #[cfg(test)]

@@ -212,6 +212,44 @@ async fn scepclient_enrolls_with_the_challenge_and_renews_with_its_certificate()
     let (ok, out) = scepclient(&url, &old, "device-1.example.net", None).await;
     assert!(!ok, "{out}");
     assert!(out.contains("badCertID"), "{out}");
+
+    // The RA is shown on the profile, and an admin can replace it; clients pick the new one up.
+    let ep_id = scalar_text(&app, "SELECT id::text FROM enrollment_profiles WHERE name = 'mdm'").await;
+    let (_, shown) = app
+        .get(&format!("/api/v1/enrollment-profiles/{ep_id}"), &app.admin_key)
+        .await;
+    let old_ra = shown["scep_ra_certificate_pem"].as_str().unwrap().to_owned();
+    assert_eq!(old_ra.trim(), std::fs::read_to_string(&ra).unwrap().trim());
+    let (s, rotated) = app
+        .post(
+            &format!("/api/v1/enrollment-profiles/{ep_id}/rotate-scep-ra"),
+            &app.admin_key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{rotated}");
+    let new_ra = rotated["scep_ra_certificate_pem"].as_str().unwrap();
+    assert_ne!(new_ra, old_ra);
+    assert_eq!(
+        app.scalar_i64("SELECT count(*) FROM audit_events WHERE action = 'enrollment_profile.scep_ra_rotated' AND actor = 'bootstrap-admin'").await,
+        1
+    );
+    let (ok, out) = scepclient(
+        &url,
+        &dir.join("after-rotation"),
+        "device-2.example.net",
+        Some(&challenge),
+    )
+    .await;
+    assert!(ok, "{out}");
+    let (s, v) = app
+        .post(
+            &format!("/api/v1/enrollment-profiles/{ep_id}/rotate-scep-ra"),
+            &app.key("ops", "operator").await,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

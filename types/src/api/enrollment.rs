@@ -85,6 +85,9 @@ pub struct EnrollmentProfileOut {
     pub created_at: DateTime<Utc>,
     /// Set once disabled: the next enrollment through it is refused.
     pub disabled_at: Option<DateTime<Utc>>,
+    /// SCEP: the RA certificate clients encrypt to (PEM), once the first SCEP request created it.
+    #[serde(default)]
+    pub scep_ra_certificate_pem: Option<String>,
 }
 
 /// A new enrollment profile; for SCEP, its challenge password, shown this once.
