@@ -110,7 +110,8 @@ async fn serve(
     ctx.profile = Some(profile.clone());
     let get = parts.method == Method::GET || parts.method == Method::HEAD;
     match (operation, get, parts.method == Method::POST) {
-        ("GetCACaps", true, _) => Ok(with_type(CAPABILITIES.into(), "text/plain; charset=utf-8")),
+        // RFC 8894 §3.5.2 says text/plain; certmonger refuses it with a charset parameter.
+        ("GetCACaps", true, _) => Ok(with_type(CAPABILITIES.into(), "text/plain")),
         ("GetCACert", true, _) => get_ca_cert(state, &profile).await,
         ("PKIOperation", _, true) => {
             let der = axum::body::to_bytes(body, MAX_MESSAGE).await.map_err(|_| too_large())?;
