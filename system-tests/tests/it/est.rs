@@ -589,3 +589,52 @@ async fn bad_input_gets_protocol_errors_audited_in_aggregate_and_never_a_certifi
         "{metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_credential_is_limited_before_its_password_is_checked() {
+    let dir = tempdir();
+    let (app, https) = tls_app(
+        &dir,
+        &[
+            ("CERTCTL_ENROLL_RATE_PER_IP", "0"),
+            ("CERTCTL_ENROLL_RATE_PER_CREDENTIAL", "3"),
+        ],
+    )
+    .await;
+    let (issuer, profile) = app.pki().await;
+    est_profile(
+        &app,
+        json!({ "name": "routers", "protocol": "est", "label": "routers", "issuer_id": issuer, "profile_id": profile,
+                "est": { "username": "router", "password": "a long router password" } }),
+    )
+    .await;
+    let url = format!("{https}/.well-known/est/routers/simpleenroll");
+    let (_, csr_file) = csr(&dir, "guess", "/CN=guess.example", None);
+    let body = format!("@{csr_file}");
+    let mut statuses = Vec::new();
+    for password in ["guess-1", "guess-2", "guess-3", "guess-4", "a long router password"] {
+        let auth = format!("router:{password}");
+        let mut args = vec!["--user", auth.as_str()];
+        args.extend(enroll_args(&url, &body));
+        statuses.push(curl(&dir, &args).await.status);
+    }
+    // Three guesses use the bucket up; the fourth guess and even the right password wait.
+    assert_eq!(statuses, [401, 401, 401, 429, 429]);
+    // Another username is another credential.
+    let mut args = vec!["--user", "someone:else"];
+    args.extend(enroll_args(&url, &body));
+    assert_eq!(curl(&dir, &args).await.status, 401);
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.admin_base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"certctl_enrollment_rate_limited_total{protocol="est",scope="credential"} 2"#),
+        "{metrics}"
+    );
+}
