@@ -3,17 +3,29 @@
 //! No HTTP and no database: the api-server routes call [`parse_pki_message`] and
 //! [`build_cert_rep`], and decide what to issue in between.
 //!
-//! Parsing reads untrusted input with the crate's strict DER reader after a bounded BER-to-DER
-//! rewrite (some clients send indefinite lengths or chunked OCTET STRINGs). It never allocates
-//! from a length field (every length is checked against the bytes present) and never panics; the
-//! `scep_pki_message` fuzz target checks this.
+//! The CMS structures are the RustCrypto `cms` crate's, with `x509-cert` for certificates, names,
+//! attributes and PKCS#10, `const-oid` for identifiers and `der` underneath, to read and to build.
+//! Declared here with `der`'s derive are only SCEP's IssuerAndSubject, which no crate defines, and
+//! the two CMS structures that name a client's certificate, the request's SignedData and the
+//! reply's EnvelopedData: cms's own cannot hold a serial number over 20 octets, which certmonger's
+//! have, and the request's must keep the signed attributes as the client encoded them (see
+//! `AnySerial` and `RequestSignedData`). Parsing reads untrusted input: first a bounded
+//! BER-to-DER rewrite (the der crate reads DER only and some clients send indefinite lengths or
+//! chunked OCTET STRINGs), then the crates' decoders, which never allocate from a length field
+//! that the bytes do not back. Nothing panics on any input; the `scep_pki_message` fuzz target
+//! checks this.
 //!
 //! Cryptography: RSA key transport (PKCS#1 v1.5), RSA PKCS#1 v1.5 and ECDSA signatures, AES-CBC
 //! and SHA digests are aws-lc-rs's; DES-CBC and DES-EDE3-CBC, which old clients still use (the
 //! micromdm scepclient in Debian encrypts with single DES), are the RustCrypto `des` crate's.
+//! (`cms`'s `builder` feature is not used: it would bring the `rsa` crate.)
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
+use ::der::asn1::{BmpString, GeneralizedTime, Ia5StringRef, OctetString, PrintableStringRef, SetOfVec};
+use ::der::asn1::{UtcTime, Utf8StringRef};
+use ::der::{Any, Choice, Decode, Encode, EncodeValue, Sequence, Tag, Tagged};
 use aws_lc_rs::cipher::{
     AES_128, AES_192, AES_256, DecryptionContext, PaddedBlockDecryptingKey, PaddedBlockEncryptingKey, UnboundCipherKey,
 };
@@ -22,75 +34,50 @@ use aws_lc_rs::rsa::{Pkcs1PrivateDecryptingKey, Pkcs1PublicEncryptingKey, Privat
 use aws_lc_rs::signature::{self, KeyPair as _, RsaKeyPair, UnparsedPublicKey, VerificationAlgorithm};
 use cbc::cipher::block_padding::Pkcs7;
 use cbc::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
+use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
+use cms::content_info::{CmsVersion, ContentInfo};
+use cms::enveloped_data::{EncryptedContentInfo, EncryptedKey, EnvelopedData, RecipientIdentifier, RecipientInfo};
+use cms::signed_data::{
+    CertificateSet, DigestAlgorithmIdentifiers, EncapsulatedContentInfo, SignatureValue, SignedAttributes, SignedData,
+    SignerIdentifier, SignerInfo, SignerInfos, UnsignedAttributes,
+};
+use const_oid::ObjectIdentifier;
 use time::OffsetDateTime;
-use x509_parser::certificate::X509Certificate;
-use x509_parser::extensions::ParsedExtension;
-use x509_parser::prelude::FromDer;
-use x509_parser::time::ASN1Time;
+use x509_cert::Certificate;
+use x509_cert::attr::Attribute;
+use x509_cert::certificate::{CertificateInner, Profile};
+use x509_cert::ext::pkix::SubjectKeyIdentifier;
+use x509_cert::name::Name;
+use x509_cert::request::CertReq;
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::spki::AlgorithmIdentifierOwned;
+use x509_cert::time::Time;
 
 use crate::PkiError;
-use crate::der::{DerError, INTEGER, NULL, OCTET_STRING, OID, Reader, SEQUENCE, Tlv, push_tlv, tlv, x509_time};
 use crate::pkcs7::certs_only;
 
-const SET: u8 = 0x31;
-const UTF8_STRING: u8 = 0x0c;
-const PRINTABLE_STRING: u8 = 0x13;
-const TELETEX_STRING: u8 = 0x14;
-const IA5_STRING: u8 = 0x16;
-const UNIVERSAL_STRING: u8 = 0x1c;
-const BMP_STRING: u8 = 0x1e;
-/// `[0]` constructed: EXPLICIT content, SignedData certificates, SignerInfo signedAttrs.
-const CONTEXT_0: u8 = 0xa0;
-const CONTEXT_1: u8 = 0xa1;
-/// `[0]` primitive: a subjectKeyIdentifier choice, or EncryptedContentInfo's encryptedContent.
-const CONTEXT_0_PRIMITIVE: u8 = 0x80;
-
-/// Object identifiers, as DER content octets.
+/// Object identifiers: const-oid's database, and the three it lacks.
 mod oid {
-    pub const DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01];
-    pub const SIGNED_DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02];
-    pub const ENVELOPED_DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x03];
+    use const_oid::ObjectIdentifier;
 
-    pub const CONTENT_TYPE: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x03];
-    pub const MESSAGE_DIGEST: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x04];
-    pub const SIGNING_TIME: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x05];
-    pub const CHALLENGE_PASSWORD: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x07];
+    pub use const_oid::db::rfc5911::{
+        DES_EDE_3_CBC, ID_AES_128_CBC, ID_AES_192_CBC, ID_AES_256_CBC, ID_CONTENT_TYPE, ID_DATA, ID_ENVELOPED_DATA,
+        ID_MESSAGE_DIGEST, ID_SIGNED_DATA, ID_SIGNING_TIME,
+    };
+    pub use const_oid::db::rfc5912::{
+        ECDSA_WITH_SHA_256, ECDSA_WITH_SHA_384, ECDSA_WITH_SHA_512, ID_EC_PUBLIC_KEY, ID_SHA_1, ID_SHA_256, ID_SHA_384,
+        ID_SHA_512, RSA_ENCRYPTION, SECP_256_R_1, SECP_384_R_1, SHA_1_WITH_RSA_ENCRYPTION, SHA_256_WITH_RSA_ENCRYPTION,
+        SHA_384_WITH_RSA_ENCRYPTION, SHA_512_WITH_RSA_ENCRYPTION,
+    };
+    /// The SCEP attributes (RFC 8894 §3.2.1).
+    pub use const_oid::db::rfc8894::{
+        ID_FAIL_INFO, ID_MESSAGE_TYPE, ID_PKI_STATUS, ID_RECIPIENT_NONCE, ID_SENDER_NONCE, ID_TRANSACTION_ID,
+    };
 
-    /// id-VeriSign 2.16.840.1.113733.1.9.x, the SCEP attributes (RFC 8894 §3.2.1).
-    const fn scep(n: u8) -> [u8; 10] {
-        [0x60, 0x86, 0x48, 0x01, 0x86, 0xf8, 0x45, 0x01, 0x09, n]
-    }
-    pub const MESSAGE_TYPE: &[u8] = &scep(2);
-    pub const PKI_STATUS: &[u8] = &scep(3);
-    pub const FAIL_INFO: &[u8] = &scep(4);
-    pub const SENDER_NONCE: &[u8] = &scep(5);
-    pub const RECIPIENT_NONCE: &[u8] = &scep(6);
-    pub const TRANSACTION_ID: &[u8] = &scep(7);
-
-    pub const SHA1: &[u8] = &[0x2b, 0x0e, 0x03, 0x02, 0x1a];
-    pub const SHA256: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01];
-    pub const SHA384: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02];
-    pub const SHA512: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03];
-
-    pub const RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
-    pub const SHA1_WITH_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x05];
-    pub const SHA256_WITH_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b];
-    pub const SHA384_WITH_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0c];
-    pub const SHA512_WITH_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0d];
-
-    pub const EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
-    pub const P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
-    pub const P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
-    pub const ECDSA_WITH_SHA1: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x01];
-    pub const ECDSA_WITH_SHA256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
-    pub const ECDSA_WITH_SHA384: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03];
-    pub const ECDSA_WITH_SHA512: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x04];
-
-    pub const DES_CBC: &[u8] = &[0x2b, 0x0e, 0x03, 0x02, 0x07];
-    pub const DES_EDE3_CBC: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x03, 0x07];
-    pub const AES128_CBC: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x02];
-    pub const AES192_CBC: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x16];
-    pub const AES256_CBC: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2a];
+    pub const DES_CBC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.14.3.2.7");
+    pub const ECDSA_WITH_SHA_1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.1");
+    /// PKCS#9 challengePassword (RFC 2985 §5.4.1).
+    pub const CHALLENGE_PASSWORD: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.7");
 }
 
 /// The longest transactionID accepted: clients use a hash of their key in hex or base64 (at most
@@ -184,22 +171,22 @@ pub enum DigestAlgorithm {
 impl DigestAlgorithm {
     /// Also takes the sha*WithRSAEncryption identifiers, which some clients put in
     /// `digestAlgorithm`.
-    fn from_oid(oid: &[u8]) -> Option<Self> {
+    fn from_oid(oid: ObjectIdentifier) -> Option<Self> {
         Some(match oid {
-            oid::SHA1 | oid::SHA1_WITH_RSA => DigestAlgorithm::Sha1,
-            oid::SHA256 | oid::SHA256_WITH_RSA => DigestAlgorithm::Sha256,
-            oid::SHA384 | oid::SHA384_WITH_RSA => DigestAlgorithm::Sha384,
-            oid::SHA512 | oid::SHA512_WITH_RSA => DigestAlgorithm::Sha512,
+            oid::ID_SHA_1 | oid::SHA_1_WITH_RSA_ENCRYPTION => DigestAlgorithm::Sha1,
+            oid::ID_SHA_256 | oid::SHA_256_WITH_RSA_ENCRYPTION => DigestAlgorithm::Sha256,
+            oid::ID_SHA_384 | oid::SHA_384_WITH_RSA_ENCRYPTION => DigestAlgorithm::Sha384,
+            oid::ID_SHA_512 | oid::SHA_512_WITH_RSA_ENCRYPTION => DigestAlgorithm::Sha512,
             _ => return None,
         })
     }
 
-    fn oid(self) -> &'static [u8] {
+    fn oid(self) -> ObjectIdentifier {
         match self {
-            DigestAlgorithm::Sha1 => oid::SHA1,
-            DigestAlgorithm::Sha256 => oid::SHA256,
-            DigestAlgorithm::Sha384 => oid::SHA384,
-            DigestAlgorithm::Sha512 => oid::SHA512,
+            DigestAlgorithm::Sha1 => oid::ID_SHA_1,
+            DigestAlgorithm::Sha256 => oid::ID_SHA_256,
+            DigestAlgorithm::Sha384 => oid::ID_SHA_384,
+            DigestAlgorithm::Sha512 => oid::ID_SHA_512,
         }
     }
 
@@ -241,24 +228,24 @@ pub enum ContentEncryption {
 }
 
 impl ContentEncryption {
-    fn from_oid(oid: &[u8]) -> Option<Self> {
+    fn from_oid(oid: ObjectIdentifier) -> Option<Self> {
         Some(match oid {
             oid::DES_CBC => ContentEncryption::DesCbc,
-            oid::DES_EDE3_CBC => ContentEncryption::DesEde3Cbc,
-            oid::AES128_CBC => ContentEncryption::Aes128Cbc,
-            oid::AES192_CBC => ContentEncryption::Aes192Cbc,
-            oid::AES256_CBC => ContentEncryption::Aes256Cbc,
+            oid::DES_EDE_3_CBC => ContentEncryption::DesEde3Cbc,
+            oid::ID_AES_128_CBC => ContentEncryption::Aes128Cbc,
+            oid::ID_AES_192_CBC => ContentEncryption::Aes192Cbc,
+            oid::ID_AES_256_CBC => ContentEncryption::Aes256Cbc,
             _ => return None,
         })
     }
 
-    fn oid(self) -> &'static [u8] {
+    fn oid(self) -> ObjectIdentifier {
         match self {
             ContentEncryption::DesCbc => oid::DES_CBC,
-            ContentEncryption::DesEde3Cbc => oid::DES_EDE3_CBC,
-            ContentEncryption::Aes128Cbc => oid::AES128_CBC,
-            ContentEncryption::Aes192Cbc => oid::AES192_CBC,
-            ContentEncryption::Aes256Cbc => oid::AES256_CBC,
+            ContentEncryption::DesEde3Cbc => oid::DES_EDE_3_CBC,
+            ContentEncryption::Aes128Cbc => oid::ID_AES_128_CBC,
+            ContentEncryption::Aes192Cbc => oid::ID_AES_192_CBC,
+            ContentEncryption::Aes256Cbc => oid::ID_AES_256_CBC,
         }
     }
 
@@ -359,126 +346,6 @@ fn random_bytes(len: usize) -> Result<Vec<u8>, PkiError> {
     Ok(out)
 }
 
-/// The SCEP Registration Authority: the certificate clients encrypt to (from GetCACert) and its
-/// RSA key, which decrypts requests and signs replies. Parsed once; clones share it.
-#[derive(Clone)]
-pub struct Ra(Arc<RaInner>);
-
-struct RaInner {
-    certificate_der: Vec<u8>,
-    /// The certificate's issuer Name (whole TLV) and serial (INTEGER content octets): the
-    /// SignerInfo sid of replies, and what a KeyTransRecipientInfo names when it is addressed to
-    /// this RA.
-    issuer_der: Vec<u8>,
-    serial: Vec<u8>,
-    /// Subject Key Identifier, the other way a recipient can be named.
-    key_identifier: Vec<u8>,
-    decrypting: Pkcs1PrivateDecryptingKey,
-    signing: RsaKeyPair,
-}
-
-impl std::fmt::Debug for Ra {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ra").finish_non_exhaustive()
-    }
-}
-
-impl Ra {
-    /// `certificate_der` is the RA certificate (see `issue_ra_certificate`), `pkcs8` its RSA
-    /// private key. Fails unless the key is RSA and belongs to the certificate.
-    pub fn new(certificate_der: Vec<u8>, pkcs8: &[u8]) -> Result<Self, PkiError> {
-        let bad = |what: &str| PkiError::Build(format!("SCEP RA: {what}"));
-        let (rest, cert) =
-            X509Certificate::from_der(&certificate_der).map_err(|_| bad("the certificate does not parse"))?;
-        if !rest.is_empty() {
-            return Err(bad("trailing bytes after the certificate"));
-        }
-        let signing = RsaKeyPair::from_pkcs8(pkcs8).map_err(|_| bad("the key is not an RSA PKCS#8 key"))?;
-        let spki = cert.public_key();
-        if spki.algorithm.algorithm.as_bytes() != oid::RSA_ENCRYPTION
-            || spki.subject_public_key.data.as_ref() != signing.public_key().as_ref()
-        {
-            return Err(bad("the key does not belong to the certificate"));
-        }
-        let decrypting = PrivateDecryptingKey::from_pkcs8(pkcs8)
-            .ok()
-            .and_then(|k| Pkcs1PrivateDecryptingKey::new(k).ok())
-            .ok_or_else(|| bad("the key cannot decrypt"))?;
-        let key_identifier = subject_key_identifier(&cert);
-        let issuer_der = cert.issuer().as_raw().to_vec();
-        let serial = cert.raw_serial().to_vec();
-        Ok(Self(Arc::new(RaInner {
-            issuer_der,
-            serial,
-            key_identifier,
-            decrypting,
-            signing,
-            certificate_der,
-        })))
-    }
-
-    pub fn certificate_der(&self) -> &[u8] {
-        &self.0.certificate_der
-    }
-
-    /// `IssuerAndSerialNumber` of the RA certificate.
-    fn issuer_and_serial(&self) -> Vec<u8> {
-        issuer_and_serial(&self.0.issuer_der, &self.0.serial)
-    }
-
-    fn is_named_by(&self, rid: &Identifier<'_>) -> bool {
-        match rid {
-            Identifier::IssuerAndSerial { issuer, serial } => {
-                *issuer == self.0.issuer_der.as_slice() && *serial == self.0.serial.as_slice()
-            }
-            Identifier::KeyId(id) => *id == self.0.key_identifier.as_slice(),
-        }
-    }
-
-    /// Decrypts a content-encryption key. On any failure, including a key of the wrong length, it
-    /// returns a random key instead (RFC 3218 §2.3.2), so a bad RSA block and a bad content both
-    /// end as the same padding or parse failure and the reply is no padding oracle.
-    fn unwrap_key(&self, encrypted: &[u8], key_len: usize) -> Result<Vec<u8>, PkiError> {
-        let fallback = random_bytes(key_len)?;
-        let size = self.0.decrypting.key_size_bytes();
-        if encrypted.len() > size {
-            return Ok(fallback);
-        }
-        // Some encoders drop the leading zero octets of the RSA block.
-        let mut block = vec![0u8; size - encrypted.len()];
-        block.extend_from_slice(encrypted);
-        let mut out = vec![0u8; self.0.decrypting.min_output_size()];
-        Ok(match self.0.decrypting.decrypt(&block, &mut out) {
-            Ok(key) if key.len() == key_len => key.to_vec(),
-            _ => fallback,
-        })
-    }
-
-    fn sign(&self, digest: DigestAlgorithm, message: &[u8]) -> Result<Vec<u8>, PkiError> {
-        let key = &self.0.signing;
-        let mut sig = vec![0u8; key.public_modulus_len()];
-        key.sign(
-            digest.rsa_signing(),
-            &aws_lc_rs::rand::SystemRandom::new(),
-            message,
-            &mut sig,
-        )
-        .map_err(|_| PkiError::Build("SCEP RA signing failed".into()))?;
-        Ok(sig)
-    }
-}
-
-/// The Subject Key Identifier extension, or RFC 5280 method (1) when the certificate has none.
-fn subject_key_identifier(cert: &X509Certificate<'_>) -> Vec<u8> {
-    cert.extensions()
-        .iter()
-        .find_map(|e| match e.parsed_extension() {
-            ParsedExtension::SubjectKeyIdentifier(id) => Some(id.0.to_vec()),
-            _ => None,
-        })
-        .unwrap_or_else(|| crate::sha1(&cert.public_key().subject_public_key.data).to_vec())
-}
-
 /// Who a CertRep answers, from the request's signed attributes and signer: everything a reply
 /// needs, so a refused request can be answered too.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -548,275 +415,363 @@ pub enum ScepError {
     },
 }
 
-/// Turns reader errors into a reason.
-trait Context<T> {
-    fn ctx(self, what: &'static str) -> Result<T, &'static str>;
+/// The SCEP Registration Authority: the certificate clients encrypt to (from GetCACert) and its
+/// RSA key, which decrypts requests and signs replies. Parsed once; clones share it.
+#[derive(Clone)]
+pub struct Ra(Arc<RaInner>);
+
+struct RaInner {
+    certificate_der: Vec<u8>,
+    /// The same, typed, for the certificate set of replies.
+    certificate: Certificate,
+    /// The SignerInfo sid of replies, and what a KeyTransRecipientInfo names when it is addressed
+    /// to this RA.
+    issuer_and_serial: IssuerAndSerialNumber,
+    /// Subject Key Identifier, the other way a recipient can be named.
+    key_identifier: Vec<u8>,
+    decrypting: Pkcs1PrivateDecryptingKey,
+    signing: RsaKeyPair,
 }
 
-impl<T> Context<T> for Result<T, DerError> {
-    fn ctx(self, what: &'static str) -> Result<T, &'static str> {
-        self.map_err(|_| what)
+impl std::fmt::Debug for Ra {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ra").finish_non_exhaustive()
     }
 }
 
-/// A SignerInfo sid or a KeyTransRecipientInfo rid.
-#[derive(Clone, Copy, Debug)]
-enum Identifier<'a> {
-    /// The issuer Name (whole TLV) and the serial (INTEGER content octets).
-    IssuerAndSerial {
-        issuer: &'a [u8],
-        serial: &'a [u8],
-    },
-    KeyId(&'a [u8]),
-}
+impl Ra {
+    /// `certificate_der` is the RA certificate (see `issue_ra_certificate`), `pkcs8` its RSA
+    /// private key. Fails unless the key is RSA and belongs to the certificate.
+    pub fn new(certificate_der: Vec<u8>, pkcs8: &[u8]) -> Result<Self, PkiError> {
+        let bad = |what: &str| PkiError::Build(format!("SCEP RA: {what}"));
+        let certificate = Certificate::from_der(&certificate_der).map_err(|_| bad("the certificate does not parse"))?;
+        // Replies carry the typed certificate: it must encode to the very bytes GetCACert serves.
+        if certificate.to_der().ok().as_deref() != Some(certificate_der.as_slice()) {
+            return Err(bad("the certificate is not DER"));
+        }
+        let signing = RsaKeyPair::from_pkcs8(pkcs8).map_err(|_| bad("the key is not an RSA PKCS#8 key"))?;
+        let spki = &certificate.tbs_certificate.subject_public_key_info;
+        if spki.algorithm.oid != oid::RSA_ENCRYPTION
+            || spki.subject_public_key.as_bytes() != Some(signing.public_key().as_ref())
+        {
+            return Err(bad("the key does not belong to the certificate"));
+        }
+        let decrypting = PrivateDecryptingKey::from_pkcs8(pkcs8)
+            .ok()
+            .and_then(|k| Pkcs1PrivateDecryptingKey::new(k).ok())
+            .ok_or_else(|| bad("the key cannot decrypt"))?;
+        Ok(Self(Arc::new(RaInner {
+            issuer_and_serial: issuer_and_serial(&certificate),
+            key_identifier: subject_key_identifier(&certificate),
+            certificate,
+            decrypting,
+            signing,
+            certificate_der,
+        })))
+    }
 
-impl<'a> Identifier<'a> {
-    /// `IssuerAndSerialNumber` or `[0] SubjectKeyIdentifier`.
-    fn read(r: &mut Reader<'a>) -> Result<Self, DerError> {
-        let t = r.any()?;
-        match t.tag {
-            SEQUENCE => {
-                let mut ias = Reader::new(t.content);
-                let issuer = ias.expect(SEQUENCE)?.raw;
-                let serial = ias.expect(INTEGER)?.content;
-                ias.finish()?;
-                Ok(Identifier::IssuerAndSerial { issuer, serial })
-            }
-            CONTEXT_0_PRIMITIVE => Ok(Identifier::KeyId(t.content)),
-            _ => Err(DerError),
+    pub fn certificate_der(&self) -> &[u8] {
+        &self.0.certificate_der
+    }
+
+    fn is_named_by(&self, rid: &RecipientIdentifier) -> bool {
+        match rid {
+            RecipientIdentifier::IssuerAndSerialNumber(ias) => *ias == self.0.issuer_and_serial,
+            RecipientIdentifier::SubjectKeyIdentifier(id) => id.0.as_bytes() == self.0.key_identifier.as_slice(),
         }
     }
 
-    fn names(&self, cert: &X509Certificate<'_>) -> bool {
-        match self {
-            Identifier::IssuerAndSerial { issuer, serial } => {
-                *issuer == cert.issuer().as_raw() && *serial == cert.raw_serial()
-            }
-            Identifier::KeyId(id) => *id == subject_key_identifier(cert).as_slice(),
+    /// Decrypts a content-encryption key. On any failure, including a key of the wrong length, it
+    /// returns a random key instead (RFC 3218 §2.3.2), so a bad RSA block and a bad content both
+    /// end as the same padding or parse failure and the reply is no padding oracle.
+    fn unwrap_key(&self, encrypted: &[u8], key_len: usize) -> Result<Vec<u8>, PkiError> {
+        let fallback = random_bytes(key_len)?;
+        let size = self.0.decrypting.key_size_bytes();
+        if encrypted.len() > size {
+            return Ok(fallback);
+        }
+        // Some encoders drop the leading zero octets of the RSA block.
+        let mut block = vec![0u8; size - encrypted.len()];
+        block.extend_from_slice(encrypted);
+        let mut out = vec![0u8; self.0.decrypting.min_output_size()];
+        Ok(match self.0.decrypting.decrypt(&block, &mut out) {
+            Ok(key) if key.len() == key_len => key.to_vec(),
+            _ => fallback,
+        })
+    }
+
+    fn sign(&self, digest: DigestAlgorithm, message: &[u8]) -> Result<Vec<u8>, PkiError> {
+        let key = &self.0.signing;
+        let mut sig = vec![0u8; key.public_modulus_len()];
+        key.sign(
+            digest.rsa_signing(),
+            &aws_lc_rs::rand::SystemRandom::new(),
+            message,
+            &mut sig,
+        )
+        .map_err(|_| PkiError::Build("SCEP RA signing failed".into()))?;
+        Ok(sig)
+    }
+}
+
+/// The certificate's `IssuerAndSerialNumber`, how CMS names it.
+fn issuer_and_serial(certificate: &Certificate) -> IssuerAndSerialNumber {
+    IssuerAndSerialNumber {
+        issuer: certificate.tbs_certificate.issuer.clone(),
+        serial_number: certificate.tbs_certificate.serial_number.clone(),
+    }
+}
+
+/// The Subject Key Identifier extension, or RFC 5280 method (1) when the certificate has none.
+fn subject_key_identifier<P: Profile>(certificate: &CertificateInner<P>) -> Vec<u8> {
+    let tbs = &certificate.tbs_certificate;
+    match tbs.get::<SubjectKeyIdentifier>() {
+        Ok(Some((_, id))) => id.0.into_bytes(),
+        _ => crate::sha1(tbs.subject_public_key_info.subject_public_key.raw_bytes()).to_vec(),
+    }
+}
+
+/// Whether a SignerInfo's sid names `certificate`.
+fn names(sid: &SignerId, certificate: &ClientCertificate) -> bool {
+    match sid {
+        SignerId::IssuerAndSerialNumber(ias) => *ias == IssuerAndSerial::of(certificate),
+        SignerId::SubjectKeyIdentifier(id) => id.0.as_bytes() == subject_key_identifier(certificate).as_slice(),
+    }
+}
+
+/// x509-cert's RFC 5280 profile but for the length of serial numbers, for the certificates of
+/// clients. RFC 5280 §4.1.2.2 keeps the serials that CAs issue to 20 octets and asks certificate
+/// users to cope with longer ones: certmonger signs its requests with a certificate it makes
+/// itself, with a 32-octet serial, which x509-cert's default profile refuses. cms's types name
+/// certificates with that profile (`cms::cert::IssuerAndSerialNumber`), so the two structures
+/// that name a client's certificate by issuer and serial, the request's SignedData and the
+/// reply's EnvelopedData, are declared here ([`RequestSignedData`], [`ReplyEnvelopedData`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct AnySerial;
+
+impl Profile for AnySerial {
+    fn check_serial_number(_: &SerialNumber<Self>) -> ::der::Result<()> {
+        Ok(())
+    }
+}
+
+/// A client's certificate.
+type ClientCertificate = CertificateInner<AnySerial>;
+
+/// `cms::cert::IssuerAndSerialNumber` with a serial number of any length.
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+struct IssuerAndSerial {
+    issuer: Name,
+    serial_number: SerialNumber<AnySerial>,
+}
+
+impl IssuerAndSerial {
+    fn of(certificate: &ClientCertificate) -> Self {
+        Self {
+            issuer: certificate.tbs_certificate.issuer.clone(),
+            serial_number: certificate.tbs_certificate.serial_number.clone(),
         }
     }
+}
+
+/// `cms::signed_data::SignerIdentifier` with an [`IssuerAndSerial`].
+#[derive(Clone, Debug, Eq, PartialEq, Choice)]
+enum SignerId {
+    IssuerAndSerialNumber(IssuerAndSerial),
+    #[asn1(context_specific = "0", tag_mode = "IMPLICIT")]
+    SubjectKeyIdentifier(SubjectKeyIdentifier),
+}
+
+/// A request's SignedData (RFC 5652 §5.1): `cms::signed_data::SignedData`, but for the
+/// [`SignerId`] and for two fields kept as the client encoded them. cms's types sort SET OF
+/// elements when decoding and drop DEFAULT values when encoding again, but the signature covers
+/// the signed attributes in the client's order, and the signer certificate is handed on byte for
+/// byte (to check a renewal against, to encrypt the reply to).
+#[derive(Sequence)]
+struct RequestSignedData {
+    version: CmsVersion,
+    digest_algorithms: DigestAlgorithmIdentifiers,
+    encap_content_info: EncapsulatedContentInfo,
+    /// The CertificateChoices, as sent.
+    #[asn1(context_specific = "0", tag_mode = "IMPLICIT", optional = "true")]
+    certificates: Option<Vec<Any>>,
+    #[asn1(context_specific = "1", tag_mode = "IMPLICIT", optional = "true")]
+    crls: Option<Vec<Any>>,
+    /// A SET OF [`RequestSignerInfo`].
+    signer_infos: Any,
+}
+
+/// A request's SignerInfo (RFC 5652 §5.3): `cms::signed_data::SignerInfo`, but for the
+/// [`SignerId`] and the signed attributes kept as sent (see [`RequestSignedData`]).
+#[derive(Sequence)]
+struct RequestSignerInfo {
+    version: CmsVersion,
+    sid: SignerId,
+    digest_alg: AlgorithmIdentifierOwned,
+    /// The Attributes, as sent.
+    #[asn1(context_specific = "0", tag_mode = "IMPLICIT", optional = "true")]
+    signed_attrs: Option<Vec<Any>>,
+    signature_algorithm: AlgorithmIdentifierOwned,
+    signature: SignatureValue,
+    #[asn1(
+        context_specific = "1",
+        tag_mode = "IMPLICIT",
+        constructed = "true",
+        optional = "true"
+    )]
+    unsigned_attrs: Option<UnsignedAttributes>,
+}
+
+/// The EnvelopedData of a SUCCESS reply (RFC 5652 §6.1): `cms::enveloped_data::EnvelopedData`
+/// with one KeyTransRecipientInfo, but naming the requester's certificate with an
+/// [`IssuerAndSerial`].
+#[derive(Sequence)]
+struct ReplyEnvelopedData {
+    version: CmsVersion,
+    /// A SET OF one [`ReplyRecipientInfo`] (der's `SetOfVec` would want an order for it, which
+    /// der's derive gives a `SerialNumber` of x509-cert's own profile only).
+    recip_infos: Any,
+    encrypted_content: EncryptedContentInfo,
+}
+
+/// `cms::enveloped_data::KeyTransRecipientInfo` with an [`IssuerAndSerial`].
+#[derive(Sequence)]
+struct ReplyRecipientInfo {
+    version: CmsVersion,
+    rid: IssuerAndSerial,
+    key_enc_alg: AlgorithmIdentifierOwned,
+    enc_key: EncryptedKey,
 }
 
 /// The parts of the outer SignedData a SCEP server reads.
-struct Signed<'a> {
-    content_type: &'a [u8],
+struct Signed {
+    content_type: ObjectIdentifier,
     /// eContent, empty when absent.
-    content: &'a [u8],
-    /// The content octets of the `certificates` SET.
-    certificates: &'a [u8],
-    sid: Identifier<'a>,
-    digest_oid: &'a [u8],
-    /// The `[0] IMPLICIT` signedAttrs element, header included.
-    signed_attrs: Tlv<'a>,
-    signature_oid: &'a [u8],
-    signature: &'a [u8],
-    attributes: Vec<Attribute<'a>>,
-}
-
-/// One attribute: its type and the content octets of its SET of values.
-struct Attribute<'a> {
-    oid: &'a [u8],
-    values: &'a [u8],
+    content: Vec<u8>,
+    /// The one SignerInfo, its `signed_attrs` moved to `attributes` and `signed_bytes`.
+    signer: RequestSignerInfo,
+    attributes: SignedAttributes,
+    /// What the signature covers: the signed attributes as the client encoded them, tagged as the
+    /// SET OF they are (RFC 5652 §5.4) instead of `[0] IMPLICIT`.
+    signed_bytes: Vec<u8>,
+    /// The certificates as the client encoded them, in its order.
+    certificates: Vec<Vec<u8>>,
 }
 
 /// ContentInfo → SignedData with exactly one SignerInfo that has signed attributes.
-fn read_signed(der: &[u8]) -> Result<Signed<'_>, &'static str> {
-    let content = content_info(der, oid::SIGNED_DATA).ctx("not a SignedData ContentInfo")?;
-    let mut sd = Reader::new(content);
-    sd.expect(INTEGER).ctx("bad SignedData version")?;
-    sd.expect(SET).ctx("bad digestAlgorithms")?;
-    let encap = sd.expect(SEQUENCE).ctx("bad encapContentInfo")?;
-    let (content_type, content) = read_encapsulated(encap.content).ctx("bad encapContentInfo")?;
-    let certificates = sd
-        .optional(CONTEXT_0)
-        .ctx("bad certificates")?
-        .map_or(&[][..], |t| t.content);
-    sd.optional(CONTEXT_1).ctx("bad crls")?;
-    let infos = sd.expect(SET).ctx("bad signerInfos")?;
-    sd.finish().ctx("trailing data in SignedData")?;
-    let mut infos = Reader::new(infos.content);
-    let info = infos.expect(SEQUENCE).ctx("no SignerInfo")?;
-    infos.finish().ctx("more than one SignerInfo")?;
-
-    let mut si = Reader::new(info.content);
-    si.expect(INTEGER).ctx("bad SignerInfo version")?;
-    let sid = Identifier::read(&mut si).ctx("bad SignerInfo sid")?;
-    let digest_oid = algorithm(&mut si).ctx("bad digestAlgorithm")?;
-    let signed_attrs = si
-        .optional(CONTEXT_0)
-        .ctx("bad signedAttrs")?
-        .ok_or("no signed attributes")?;
-    let signature_oid = algorithm(&mut si).ctx("bad signatureAlgorithm")?;
-    let signature = si.expect(OCTET_STRING).ctx("bad signature")?.content;
-    si.optional(CONTEXT_1).ctx("bad unsignedAttrs")?;
-    si.finish().ctx("trailing data in SignerInfo")?;
-    let attributes = read_attributes(signed_attrs.content).ctx("bad signed attributes")?;
+fn read_signed(der: &[u8]) -> Result<Signed, &'static str> {
+    let info = ContentInfo::from_der(der).map_err(|_| "not a ContentInfo")?;
+    if info.content_type != oid::ID_SIGNED_DATA {
+        return Err("not a SignedData ContentInfo");
+    }
+    let signed: RequestSignedData = info.content.decode_as().map_err(|_| "bad SignedData")?;
+    if signed.signer_infos.tag() != Tag::Set {
+        return Err("bad signerInfos");
+    }
+    let mut signer =
+        RequestSignerInfo::from_der(signed.signer_infos.value()).map_err(|_| "not exactly one good SignerInfo")?;
+    let signed_bytes =
+        as_set(&signer.signed_attrs.take().ok_or("no signed attributes")?).map_err(|_| "bad signed attributes")?;
+    let attributes = SignedAttributes::from_der(&signed_bytes).map_err(|_| "bad signed attributes")?;
+    let content = match &signed.encap_content_info.econtent {
+        Some(econtent) => econtent
+            .decode_as::<OctetString>()
+            .map_err(|_| "bad encapContentInfo")?
+            .into_bytes(),
+        None => Vec::new(),
+    };
+    let certificates = signed
+        .certificates
+        .unwrap_or_default()
+        .iter()
+        .map(Encode::to_der)
+        .collect::<Result<_, _>>()
+        .map_err(|_| "bad certificates")?;
     Ok(Signed {
-        content_type,
+        content_type: signed.encap_content_info.econtent_type,
         content,
-        certificates,
-        sid,
-        digest_oid,
-        signed_attrs,
-        signature_oid,
-        signature,
+        signer,
         attributes,
+        signed_bytes,
+        certificates,
     })
 }
 
-/// The content of a `ContentInfo` of type `expected`: the element inside `[0] EXPLICIT`.
-fn content_info<'a>(der: &'a [u8], expected: &[u8]) -> Result<&'a [u8], DerError> {
-    let mut top = Reader::new(der);
-    let ci = top.expect(SEQUENCE)?;
-    top.finish()?;
-    let mut ci = Reader::new(ci.content);
-    if ci.expect(OID)?.content != expected {
-        return Err(DerError);
+/// The DER of a SET OF `elements`, in their order.
+fn as_set(elements: &[Any]) -> ::der::Result<Vec<u8>> {
+    let mut content = Vec::new();
+    for element in elements {
+        element.encode_to_vec(&mut content)?;
     }
-    let explicit = ci.expect(CONTEXT_0)?;
-    ci.finish()?;
-    let mut inner = Reader::new(explicit.content);
-    let content = inner.expect(SEQUENCE)?;
-    inner.finish()?;
-    Ok(content.content)
+    Any::new(Tag::Set, content)?.to_der()
 }
 
-/// `EncapsulatedContentInfo`: the content type and the eContent octets (empty when absent).
-fn read_encapsulated(content: &[u8]) -> Result<(&[u8], &[u8]), DerError> {
-    let mut r = Reader::new(content);
-    let content_type = r.expect(OID)?.content;
-    let econtent = match r.optional(CONTEXT_0)? {
-        Some(explicit) => {
-            let mut inner = Reader::new(explicit.content);
-            let octets = inner.expect(OCTET_STRING)?.content;
-            inner.finish()?;
-            octets
-        }
-        None => &[],
-    };
-    r.finish()?;
-    Ok((content_type, econtent))
-}
-
-/// An `AlgorithmIdentifier`'s OID; the parameters are not read.
-fn algorithm<'a>(r: &mut Reader<'a>) -> Result<&'a [u8], DerError> {
-    algorithm_with_parameters(r).map(|(oid, _)| oid)
-}
-
-/// An `AlgorithmIdentifier`'s OID and its parameters element, if any.
-fn algorithm_with_parameters<'a>(r: &mut Reader<'a>) -> Result<(&'a [u8], Option<Tlv<'a>>), DerError> {
-    let seq = r.expect(SEQUENCE)?;
-    let mut alg = Reader::new(seq.content);
-    let oid = alg.expect(OID)?.content;
-    let parameters = if alg.is_empty() { None } else { Some(alg.any()?) };
-    alg.finish()?;
-    Ok((oid, parameters))
-}
-
-fn read_attributes(content: &[u8]) -> Result<Vec<Attribute<'_>>, DerError> {
-    let mut r = Reader::new(content);
-    let mut out = Vec::new();
-    while !r.is_empty() {
-        let attr = r.expect(SEQUENCE)?;
-        let mut a = Reader::new(attr.content);
-        let oid = a.expect(OID)?.content;
-        let values = a.expect(SET)?.content;
-        a.finish()?;
-        out.push(Attribute { oid, values });
-    }
-    Ok(out)
-}
-
-/// The single value of the attribute `oid`: `Ok(None)` if absent, `Err` if it occurs twice or
+/// The single value of the attribute `wanted`: `Ok(None)` if absent, `Err` if it occurs twice or
 /// has other than one value.
-fn single_value<'a>(attributes: &[Attribute<'a>], wanted: &[u8]) -> Result<Option<Tlv<'a>>, DerError> {
+fn single_value(attributes: &SetOfVec<Attribute>, wanted: ObjectIdentifier) -> Result<Option<&Any>, ()> {
     let mut found = attributes.iter().filter(|a| a.oid == wanted);
-    let Some(attr) = found.next() else {
+    let Some(attribute) = found.next() else {
         return Ok(None);
     };
-    if found.next().is_some() {
-        return Err(DerError);
+    match (found.next(), attribute.values.as_slice()) {
+        (None, [value]) => Ok(Some(value)),
+        _ => Err(()),
     }
-    let mut values = Reader::new(attr.values);
-    let value = values.any()?;
-    values.finish()?;
-    Ok(Some(value))
 }
 
 /// A DirectoryString-like value as text: UTF8String, PrintableString, IA5String, TeletexString
-/// (read as Latin-1), BMPString and UniversalString.
-fn string_value(t: Tlv<'_>) -> Option<String> {
-    match t.tag {
-        UTF8_STRING => std::str::from_utf8(t.content).ok().map(str::to_owned),
-        PRINTABLE_STRING | IA5_STRING => t
-            .content
-            .is_ascii()
-            .then(|| t.content.iter().map(|b| char::from(*b)).collect()),
-        TELETEX_STRING => Some(t.content.iter().map(|b| char::from(*b)).collect()),
-        BMP_STRING => {
-            if !t.content.len().is_multiple_of(2) {
-                return None;
-            }
-            let units = t.content.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]]));
-            char::decode_utf16(units).collect::<Result<String, _>>().ok()
-        }
-        UNIVERSAL_STRING => {
-            if !t.content.len().is_multiple_of(4) {
-                return None;
-            }
-            t.content
-                .chunks_exact(4)
-                .map(|c| char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
-                .collect()
-        }
+/// and BMPString. der's `PrintableStringRef` and `TeletexStringRef` are not used: the first
+/// refuses characters outside PrintableString's set, which clients put there anyway (`@` and `_`
+/// in passwords), the second anything beyond ASCII; these are read as ASCII and as Latin-1.
+/// (A UniversalString never gets here: the der crate does not decode its tag.)
+fn string_value(value: &Any) -> Option<String> {
+    let bytes = value.value();
+    match value.tag() {
+        Tag::Utf8String => Utf8StringRef::new(bytes).ok().map(|s| s.as_str().to_owned()),
+        Tag::Ia5String => Ia5StringRef::new(bytes).ok().map(|s| s.as_str().to_owned()),
+        Tag::PrintableString => bytes.is_ascii().then(|| bytes.iter().map(|b| char::from(*b)).collect()),
+        Tag::TeletexString => Some(bytes.iter().map(|b| char::from(*b)).collect()),
+        Tag::BmpString => BmpString::from_ucs2(bytes).ok().map(|s| s.to_string()),
         _ => None,
     }
 }
 
 /// The reply context: transactionID, senderNonce and the signer's certificate. Without them no
 /// CertRep can be built.
-fn requester_of(signed: &Signed<'_>) -> Result<Requester, &'static str> {
-    let transaction_id = single_value(&signed.attributes, oid::TRANSACTION_ID)
+fn requester_of(signed: &Signed) -> Result<Requester, &'static str> {
+    let transaction_id = single_value(&signed.attributes, oid::ID_TRANSACTION_ID)
         .ok()
         .flatten()
-        .filter(|t| matches!(t.tag, PRINTABLE_STRING | UTF8_STRING | IA5_STRING))
+        .filter(|v| matches!(v.tag(), Tag::PrintableString | Tag::Utf8String | Tag::Ia5String))
         .and_then(string_value)
         .filter(|id| !id.is_empty() && id.len() <= MAX_TRANSACTION_ID)
         .ok_or("no valid transactionID")?;
-    let sender_nonce = single_value(&signed.attributes, oid::SENDER_NONCE)
+    let sender_nonce = single_value(&signed.attributes, oid::ID_SENDER_NONCE)
         .ok()
         .flatten()
-        .filter(|t| t.tag == OCTET_STRING && (1..=MAX_NONCE).contains(&t.content.len()))
+        .filter(|v| v.tag() == Tag::OctetString && (1..=MAX_NONCE).contains(&v.value().len()))
         .ok_or("no valid senderNonce")?
-        .content
+        .value()
         .to_vec();
-    let certificate_der = signer_certificate(signed.certificates, &signed.sid)
+    let certificate_der = signer_certificate(&signed.certificates, &signed.signer.sid)
         .ok_or("the signer certificate is not in the message")?
         .to_vec();
     Ok(Requester {
         transaction_id,
         sender_nonce,
         certificate_der,
-        digest: DigestAlgorithm::from_oid(signed.digest_oid).unwrap_or(DigestAlgorithm::Sha256),
+        digest: DigestAlgorithm::from_oid(signed.signer.digest_alg.oid).unwrap_or(DigestAlgorithm::Sha256),
         content_encryption: None,
     })
 }
 
-/// The certificate in `certificates` (a SET's content octets) that `sid` names.
-fn signer_certificate<'a>(certificates: &'a [u8], sid: &Identifier<'_>) -> Option<&'a [u8]> {
-    let mut r = Reader::new(certificates);
-    while let Ok(choice) = r.any() {
-        // Other CertificateChoices (attribute certificates, other formats) are tagged [n].
-        if choice.tag != SEQUENCE {
-            continue;
-        }
-        if let Ok((_, cert)) = X509Certificate::from_der(choice.raw)
-            && sid.names(&cert)
-        {
-            return Some(choice.raw);
-        }
-    }
-    None
+/// The certificate (DER) among `certificates` that `sid` names. Other CertificateChoices
+/// (attribute certificates, other formats) are skipped.
+fn signer_certificate<'a>(certificates: &'a [Vec<u8>], sid: &SignerId) -> Option<&'a [u8]> {
+    certificates
+        .iter()
+        .find(|der| ClientCertificate::from_der(der).is_ok_and(|c| names(sid, &c)))
+        .map(Vec::as_slice)
 }
 
 /// Parses and verifies a client's pkiMessage (RFC 8894 §3.2, DER or BER), addressed to `ra`:
@@ -833,7 +788,7 @@ pub fn parse_pki_message(der: &[u8], ra: &Ra) -> Result<PkiRequest, ScepError> {
     };
 
     verify(&signed, &requester.certificate_der).map_err(|(info, reason)| refuse(&requester, info, reason))?;
-    let message_type = single_value(&signed.attributes, oid::MESSAGE_TYPE)
+    let message_type = single_value(&signed.attributes, oid::ID_MESSAGE_TYPE)
         .ok()
         .flatten()
         .and_then(string_value)
@@ -841,12 +796,12 @@ pub fn parse_pki_message(der: &[u8], ra: &Ra) -> Result<PkiRequest, ScepError> {
         .and_then(MessageType::from_code)
         .filter(|t| *t != MessageType::CertRep)
         .ok_or_else(|| refuse(&requester, FailInfo::BadRequest, "missing or unsupported messageType"))?;
-    let signing_time = single_value(&signed.attributes, oid::SIGNING_TIME)
+    let signing_time = single_value(&signed.attributes, oid::ID_SIGNING_TIME)
         .ok()
         .flatten()
-        .and_then(|t| ASN1Time::from_der(t.raw).ok())
-        .map(|(_, t)| t.to_datetime());
-    if signed.content_type != oid::DATA {
+        .and_then(|v| Time::from_der(&v.to_der().ok()?).ok())
+        .and_then(|t| OffsetDateTime::from_unix_timestamp(i64::try_from(t.to_unix_duration().as_secs()).ok()?).ok());
+    if signed.content_type != oid::ID_DATA {
         return Err(refuse(
             &requester,
             FailInfo::BadRequest,
@@ -854,7 +809,7 @@ pub fn parse_pki_message(der: &[u8], ra: &Ra) -> Result<PkiRequest, ScepError> {
         ));
     }
 
-    let envelope = Envelope::read(signed.content, ra).map_err(|(info, reason)| refuse(&requester, info, reason))?;
+    let envelope = Envelope::read(&signed.content, ra).map_err(|(info, reason)| refuse(&requester, info, reason))?;
     requester.content_encryption = Some(envelope.cipher);
     let plaintext = envelope
         .open(ra)
@@ -878,43 +833,40 @@ enum SignerKey {
 }
 
 /// Checks contentType and messageDigest and the signature over the signed attributes.
-fn verify(signed: &Signed<'_>, certificate_der: &[u8]) -> Result<(), (FailInfo, &'static str)> {
-    let digest =
-        DigestAlgorithm::from_oid(signed.digest_oid).ok_or((FailInfo::BadAlg, "unsupported digest algorithm"))?;
-    let (_, cert) = X509Certificate::from_der(certificate_der)
+fn verify(signed: &Signed, certificate_der: &[u8]) -> Result<(), (FailInfo, &'static str)> {
+    let digest = DigestAlgorithm::from_oid(signed.signer.digest_alg.oid)
+        .ok_or((FailInfo::BadAlg, "unsupported digest algorithm"))?;
+    let certificate = ClientCertificate::from_der(certificate_der)
         .map_err(|_| (FailInfo::BadMessageCheck, "bad signer certificate"))?;
-    let spki = cert.public_key();
-    let key = match spki.algorithm.algorithm.as_bytes() {
+    let spki = &certificate.tbs_certificate.subject_public_key_info;
+    let key = match spki.algorithm.oid {
         oid::RSA_ENCRYPTION => SignerKey::Rsa,
-        oid::EC_PUBLIC_KEY => match spki.algorithm.parameters.as_ref().map(|p| p.data) {
-            Some(oid::P256) => SignerKey::P256,
-            Some(oid::P384) => SignerKey::P384,
+        oid::ID_EC_PUBLIC_KEY => match spki.algorithm.parameters.as_ref().map(Any::decode_as) {
+            Some(Ok(oid::SECP_256_R_1)) => SignerKey::P256,
+            Some(Ok(oid::SECP_384_R_1)) => SignerKey::P384,
             _ => return Err((FailInfo::BadAlg, "unsupported elliptic curve")),
         },
         _ => return Err((FailInfo::BadAlg, "unsupported signer key")),
     };
-    let algorithm = verification_algorithm(key, signed.signature_oid, digest)
+    let algorithm = verification_algorithm(key, signed.signer.signature_algorithm.oid, digest)
         .ok_or((FailInfo::BadAlg, "unsupported signature algorithm"))?;
 
     let bad = |reason| (FailInfo::BadMessageCheck, reason);
-    match single_value(&signed.attributes, oid::CONTENT_TYPE) {
+    match single_value(&signed.attributes, oid::ID_CONTENT_TYPE) {
         Ok(None) => {}
-        Ok(Some(t)) if t.tag == OID && t.content == signed.content_type => {}
+        Ok(Some(v)) if v.decode_as::<ObjectIdentifier>() == Ok(signed.content_type) => {}
         _ => return Err(bad("the contentType attribute does not match the content")),
     }
-    let message_digest = single_value(&signed.attributes, oid::MESSAGE_DIGEST)
+    let message_digest = single_value(&signed.attributes, oid::ID_MESSAGE_DIGEST)
         .ok()
         .flatten()
-        .filter(|t| t.tag == OCTET_STRING)
+        .filter(|v| v.tag() == Tag::OctetString)
         .ok_or(bad("no messageDigest attribute"))?;
-    if message_digest.content != digest.digest(signed.content).as_slice() {
+    if message_digest.value() != digest.digest(&signed.content).as_slice() {
         return Err(bad("the messageDigest does not match the content"));
     }
-    // The signature covers the DER of the attributes as a SET OF, not as [0] IMPLICIT.
-    let mut signed_bytes = signed.signed_attrs.raw.to_vec();
-    signed_bytes[0] = SET;
-    UnparsedPublicKey::new(algorithm, spki.subject_public_key.data.as_ref())
-        .verify(&signed_bytes, signed.signature)
+    UnparsedPublicKey::new(algorithm, spki.subject_public_key.raw_bytes())
+        .verify(&signed.signed_bytes, signed.signer.signature.as_bytes())
         .map_err(|_| bad("the signature does not verify"))
 }
 
@@ -924,21 +876,21 @@ fn verify(signed: &Signed<'_>, certificate_der: &[u8]) -> Result<(), (FailInfo, 
 /// is used: clients write either.
 fn verification_algorithm(
     key: SignerKey,
-    signature_oid: &[u8],
+    signature_oid: ObjectIdentifier,
     digest: DigestAlgorithm,
 ) -> Option<&'static dyn VerificationAlgorithm> {
     use DigestAlgorithm::*;
     let (rsa, hash) = match signature_oid {
         oid::RSA_ENCRYPTION => (true, digest),
-        oid::SHA1_WITH_RSA => (true, Sha1),
-        oid::SHA256_WITH_RSA => (true, Sha256),
-        oid::SHA384_WITH_RSA => (true, Sha384),
-        oid::SHA512_WITH_RSA => (true, Sha512),
-        oid::EC_PUBLIC_KEY => (false, digest),
-        oid::ECDSA_WITH_SHA1 => (false, Sha1),
-        oid::ECDSA_WITH_SHA256 => (false, Sha256),
-        oid::ECDSA_WITH_SHA384 => (false, Sha384),
-        oid::ECDSA_WITH_SHA512 => (false, Sha512),
+        oid::SHA_1_WITH_RSA_ENCRYPTION => (true, Sha1),
+        oid::SHA_256_WITH_RSA_ENCRYPTION => (true, Sha256),
+        oid::SHA_384_WITH_RSA_ENCRYPTION => (true, Sha384),
+        oid::SHA_512_WITH_RSA_ENCRYPTION => (true, Sha512),
+        oid::ID_EC_PUBLIC_KEY => (false, digest),
+        oid::ECDSA_WITH_SHA_1 => (false, Sha1),
+        oid::ECDSA_WITH_SHA_256 => (false, Sha256),
+        oid::ECDSA_WITH_SHA_384 => (false, Sha384),
+        oid::ECDSA_WITH_SHA_512 => (false, Sha512),
         _ => return None,
     };
     Some(match (key, rsa, hash) {
@@ -969,30 +921,41 @@ struct Envelope {
 impl Envelope {
     fn read(content: &[u8], ra: &Ra) -> Result<Self, (FailInfo, &'static str)> {
         let bad = |reason| (FailInfo::BadRequest, reason);
-        let der = ber::to_der(content).map_err(|_| bad("the content is not BER or DER"))?;
-        let enveloped =
-            content_info(&der, oid::ENVELOPED_DATA).map_err(|_| bad("the content is not an EnvelopedData"))?;
-        let mut r = Reader::new(enveloped);
-        r.expect(INTEGER).map_err(|_| bad("bad EnvelopedData version"))?;
-        r.optional(CONTEXT_0).map_err(|_| bad("bad originatorInfo"))?;
-        let recipients = r.expect(SET).map_err(|_| bad("bad recipientInfos"))?;
-        let eci = r.expect(SEQUENCE).map_err(|_| bad("bad encryptedContentInfo"))?;
-        r.optional(CONTEXT_1).map_err(|_| bad("bad unprotectedAttrs"))?;
-        r.finish().map_err(|_| bad("trailing data in EnvelopedData"))?;
-
-        let mut eci = Reader::new(eci.content);
-        eci.expect(OID).map_err(|_| bad("bad encrypted content type"))?;
-        let (cipher_oid, parameters) =
-            algorithm_with_parameters(&mut eci).map_err(|_| bad("bad contentEncryptionAlgorithm"))?;
-        let cipher =
-            ContentEncryption::from_oid(cipher_oid).ok_or((FailInfo::BadAlg, "unsupported content encryption"))?;
-        let iv = parameters
-            .filter(|p| p.tag == OCTET_STRING && p.content.len() == cipher.block_len())
-            .ok_or(bad("bad content-encryption IV"))?
-            .content
-            .to_vec();
-        let ciphertext = encrypted_content(&mut eci).map_err(|_| bad("bad encryptedContent"))?;
-        let encrypted_key = key_for(recipients.content, ra).map_err(|_| bad("bad recipientInfos"))?;
+        let der = ber::enveloped_to_der(content).map_err(|_| bad("the content is not BER or DER"))?;
+        let info = ContentInfo::from_der(&der).map_err(|_| bad("the content is not a ContentInfo"))?;
+        if info.content_type != oid::ID_ENVELOPED_DATA {
+            return Err(bad("the content is not an EnvelopedData"));
+        }
+        let enveloped: EnvelopedData = info.content.decode_as().map_err(|_| bad("bad EnvelopedData"))?;
+        let EncryptedContentInfo {
+            content_enc_alg,
+            encrypted_content,
+            ..
+        } = enveloped.encrypted_content;
+        let cipher = ContentEncryption::from_oid(content_enc_alg.oid)
+            .ok_or((FailInfo::BadAlg, "unsupported content encryption"))?;
+        let iv = content_enc_alg
+            .parameters
+            .and_then(|p| p.decode_as::<OctetString>().ok())
+            .map(OctetString::into_bytes)
+            .filter(|iv| iv.len() == cipher.block_len())
+            .ok_or(bad("bad content-encryption IV"))?;
+        let ciphertext = encrypted_content.ok_or(bad("no encryptedContent"))?.into_bytes();
+        // Other kinds of recipient, and recipients with another key-encryption algorithm, are
+        // not for this RA.
+        let encrypted_key = enveloped
+            .recip_infos
+            .0
+            .into_vec()
+            .into_iter()
+            .find_map(|recipient| match recipient {
+                RecipientInfo::Ktri(ktri)
+                    if ktri.key_enc_alg.oid == oid::RSA_ENCRYPTION && ra.is_named_by(&ktri.rid) =>
+                {
+                    Some(ktri.enc_key.into_bytes())
+                }
+                _ => None,
+            });
         Ok(Self {
             cipher,
             iv,
@@ -1016,118 +979,56 @@ impl Envelope {
     }
 }
 
-/// `[0] IMPLICIT OCTET STRING`, primitive or (BER) constructed of OCTET STRING chunks.
-fn encrypted_content(eci: &mut Reader<'_>) -> Result<Vec<u8>, DerError> {
-    let t = eci.any()?;
-    eci.finish()?;
-    match t.tag {
-        CONTEXT_0_PRIMITIVE => Ok(t.content.to_vec()),
-        CONTEXT_0 => {
-            let mut chunks = Reader::new(t.content);
-            let mut out = Vec::with_capacity(t.content.len());
-            while !chunks.is_empty() {
-                out.extend_from_slice(chunks.expect(OCTET_STRING)?.content);
-            }
-            Ok(out)
-        }
-        _ => Err(DerError),
-    }
-}
-
-/// The encryptedKey of the RSA KeyTransRecipientInfo in a recipientInfos SET that names `ra`.
-/// Other kinds of recipient, and recipients with another key-encryption algorithm, are skipped.
-fn key_for(set: &[u8], ra: &Ra) -> Result<Option<Vec<u8>>, DerError> {
-    let mut r = Reader::new(set);
-    while !r.is_empty() {
-        let info = r.any()?;
-        // KeyTransRecipientInfo is the one untagged choice; kari, kekri, pwri and ori are [1]-[4].
-        if info.tag != SEQUENCE {
-            continue;
-        }
-        let mut ktri = Reader::new(info.content);
-        ktri.expect(INTEGER)?;
-        let rid = Identifier::read(&mut ktri)?;
-        let key_alg = algorithm(&mut ktri)?;
-        let encrypted_key = ktri.expect(OCTET_STRING)?.content;
-        ktri.finish()?;
-        if key_alg == oid::RSA_ENCRYPTION && ra.is_named_by(&rid) {
-            return Ok(Some(encrypted_key.to_vec()));
-        }
-    }
-    Ok(None)
+/// SCEP's `IssuerAndSubject` (RFC 8894 §3.3.3), the content of a CertPoll, which no crate
+/// defines.
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+struct IssuerAndSubject {
+    issuer: Name,
+    subject: Name,
 }
 
 /// The request inside the envelope.
 fn read_payload(message_type: MessageType, plaintext: &[u8]) -> Result<Payload, &'static str> {
     match message_type {
         MessageType::PkcsReq | MessageType::RenewalReq => {
-            let challenge_password = csr_challenge_password(plaintext).ctx("the content is not a PKCS#10 request")?;
+            let challenge_password = csr_challenge_password(plaintext).ok_or("the content is not a PKCS#10 request")?;
             Ok(Payload::CertificationRequest {
                 csr_der: plaintext.to_vec(),
                 challenge_password,
             })
         }
         MessageType::CertPoll => {
-            let der = ber::to_der(plaintext).ctx("the content is not an IssuerAndSubject")?;
-            let (issuer, subject) =
-                two_elements(&der, SEQUENCE, SEQUENCE).ctx("the content is not an IssuerAndSubject")?;
+            let not = "the content is not an IssuerAndSubject";
+            let der = ber::to_der(plaintext).map_err(|_| not)?;
+            let names = IssuerAndSubject::from_der(&der).map_err(|_| not)?;
             Ok(Payload::IssuerAndSubject {
-                issuer_der: issuer.raw.to_vec(),
-                subject_der: subject.raw.to_vec(),
+                issuer_der: names.issuer.to_der().map_err(|_| not)?,
+                subject_der: names.subject.to_der().map_err(|_| not)?,
             })
         }
         MessageType::GetCert | MessageType::GetCrl => {
-            let der = ber::to_der(plaintext).ctx("the content is not an IssuerAndSerialNumber")?;
-            let (issuer, serial) =
-                two_elements(&der, SEQUENCE, INTEGER).ctx("the content is not an IssuerAndSerialNumber")?;
-            if serial.content.is_empty() {
-                return Err("empty serial number");
-            }
+            let not = "the content is not an IssuerAndSerialNumber";
+            let der = ber::to_der(plaintext).map_err(|_| not)?;
+            let ias = IssuerAndSerial::from_der(&der).map_err(|_| not)?;
             Ok(Payload::IssuerAndSerial {
-                issuer_der: issuer.raw.to_vec(),
-                serial: serial.content.to_vec(),
+                issuer_der: ias.issuer.to_der().map_err(|_| not)?,
+                serial: ias.serial_number.as_bytes().to_vec(),
             })
         }
         MessageType::CertRep => Err("a CertRep is not a request"),
     }
 }
 
-/// `SEQUENCE { first, second }` with the given tags.
-fn two_elements(der: &[u8], first: u8, second: u8) -> Result<(Tlv<'_>, Tlv<'_>), DerError> {
-    let mut top = Reader::new(der);
-    let seq = top.expect(SEQUENCE)?;
-    top.finish()?;
-    let mut r = Reader::new(seq.content);
-    let a = r.expect(first)?;
-    let b = r.expect(second)?;
-    r.finish()?;
-    Ok((a, b))
-}
-
-/// Checks the outline of a PKCS#10 request (DER, as its signature needs) and returns its
-/// challengePassword attribute. The signature itself is `parse_csr`'s to check.
-fn csr_challenge_password(der: &[u8]) -> Result<Option<String>, DerError> {
-    let mut top = Reader::new(der);
-    let csr = top.expect(SEQUENCE)?;
-    top.finish()?;
-    let mut csr = Reader::new(csr.content);
-    let info = csr.expect(SEQUENCE)?;
-    csr.expect(SEQUENCE)?;
-    csr.any()?;
-    csr.finish()?;
-    let mut info = Reader::new(info.content);
-    info.expect(INTEGER)?;
-    info.expect(SEQUENCE)?;
-    info.expect(SEQUENCE)?;
-    let attributes = info.optional(CONTEXT_0)?;
-    info.finish()?;
-    let Some(attributes) = attributes else {
-        return Ok(None);
-    };
-    let attributes = read_attributes(attributes.content)?;
-    match single_value(&attributes, oid::CHALLENGE_PASSWORD)? {
-        None => Ok(None),
-        Some(value) => string_value(value).map(Some).ok_or(DerError),
+/// Checks that the content is a PKCS#10 request, in DER as its signature needs, and returns its
+/// challengePassword attribute (`Some(None)` when it has none). The signature itself is
+/// `parse_csr`'s to check.
+fn csr_challenge_password(der: &[u8]) -> Option<Option<String>> {
+    // Not for BER (x509-cert reads DER only), but for the bounds on its SETs.
+    ber::to_der(der).ok()?;
+    let csr = CertReq::from_der(der).ok()?;
+    match single_value(&csr.info.attributes, oid::CHALLENGE_PASSWORD).ok()? {
+        None => Some(None),
+        Some(value) => string_value(value).map(Some),
     }
 }
 
@@ -1156,7 +1057,11 @@ pub struct Reply<'a> {
 /// RA certificate, with the SCEP attributes (messageType 3, pkiStatus, failInfo, the client's
 /// transactionID, its senderNonce as recipientNonce and a fresh senderNonce). On SUCCESS the
 /// content is an EnvelopedData for the requester, with the client's content encryption; on
-/// PENDING and FAILURE there is no content (`eContent` absent, messageDigest over nothing).
+/// PENDING and FAILURE the content is empty: an `eContent` of zero octets, not an absent one.
+/// RFC 8894 §3.3.2 omits it, but OpenSSL's PKCS#7 verification (certmonger's) refuses a
+/// SignedData without content ("no content") and so could never read a PENDING or a FAILURE;
+/// an empty one verifies everywhere (micromdm's server sends the same), and the messageDigest is
+/// the same, over nothing.
 ///
 /// Fails with [`PkiError::UnsupportedKey`] on SUCCESS when the requester's key is not RSA (see
 /// [`Requester::can_receive_certificate`]); answer that with FAILURE badAlg.
@@ -1170,107 +1075,156 @@ pub fn build_cert_rep(ra: &Ra, reply: &Reply<'_>) -> Result<Vec<u8>, PkiError> {
                 .ok_or_else(|| PkiError::Build("the requester's content encryption is not known".into()))?;
             let degenerate = certs_only(certificates)?;
             (
-                b"0",
+                "0",
                 None,
                 Some(envelope(&requester.certificate_der, cipher, &degenerate)?),
             )
         }
-        ReplyStatus::Pending => (b"3", None, None),
-        ReplyStatus::Failure(info) => (b"2", Some(info), None),
+        ReplyStatus::Pending => ("3", None, Some(Vec::new())),
+        ReplyStatus::Failure(info) => ("2", Some(info), Some(Vec::new())),
     };
     let econtent = content.as_deref().unwrap_or_default();
+    let fail_info = fail_info.map(|info| info.code().to_string());
 
     let mut attributes = vec![
-        attribute(oid::CONTENT_TYPE, &tlv(OID, oid::DATA)),
-        attribute(oid::MESSAGE_DIGEST, &tlv(OCTET_STRING, &digest.digest(econtent))),
-        attribute(oid::SIGNING_TIME, &x509_time(OffsetDateTime::now_utc())),
-        attribute(oid::MESSAGE_TYPE, &tlv(PRINTABLE_STRING, b"3")),
-        attribute(oid::PKI_STATUS, &tlv(PRINTABLE_STRING, status)),
-        attribute(oid::TRANSACTION_ID, &text_value(&requester.transaction_id)),
-        attribute(oid::RECIPIENT_NONCE, &tlv(OCTET_STRING, &requester.sender_nonce)),
-        attribute(oid::SENDER_NONCE, &tlv(OCTET_STRING, &random_bytes(NONCE_LEN)?)),
+        (oid::ID_CONTENT_TYPE, Any::encode_from(&oid::ID_DATA)),
+        (oid::ID_MESSAGE_DIGEST, octets(&digest.digest(econtent))),
+        (oid::ID_SIGNING_TIME, signing_time(SystemTime::now())),
+        (oid::ID_MESSAGE_TYPE, printable("3")),
+        (oid::ID_PKI_STATUS, printable(status)),
+        (oid::ID_TRANSACTION_ID, text_value(&requester.transaction_id)),
+        (oid::ID_RECIPIENT_NONCE, octets(&requester.sender_nonce)),
+        (oid::ID_SENDER_NONCE, octets(&random_bytes(NONCE_LEN)?)),
     ];
-    if let Some(info) = fail_info {
-        let code = info.code().to_string();
-        attributes.push(attribute(oid::FAIL_INFO, &tlv(PRINTABLE_STRING, code.as_bytes())));
+    if let Some(code) = &fail_info {
+        attributes.push((oid::ID_FAIL_INFO, printable(code)));
     }
-    // DER orders a SET OF by the encodings of its elements.
-    attributes.sort();
-    let signed_attributes = tlv(SET, &attributes.concat());
-    let signature = ra.sign(digest, &signed_attributes)?;
-
-    let mut signer_info = tlv(INTEGER, &[1]);
-    signer_info.extend(ra.issuer_and_serial());
-    signer_info.extend(algorithm_identifier(digest.oid(), None));
-    let mut implicit = signed_attributes;
-    implicit[0] = CONTEXT_0;
-    signer_info.extend(implicit);
-    signer_info.extend(algorithm_identifier(oid::RSA_ENCRYPTION, Some(&[NULL, 0])));
-    push_tlv(&mut signer_info, OCTET_STRING, &signature);
-
-    let mut encapsulated = tlv(OID, oid::DATA);
-    if let Some(content) = &content {
-        push_tlv(&mut encapsulated, CONTEXT_0, &tlv(OCTET_STRING, content));
-    }
-    let mut signed_data = tlv(INTEGER, &[1]);
-    push_tlv(&mut signed_data, SET, &algorithm_identifier(digest.oid(), None));
-    push_tlv(&mut signed_data, SEQUENCE, &encapsulated);
-    push_tlv(&mut signed_data, CONTEXT_0, ra.certificate_der());
-    push_tlv(&mut signed_data, SET, &tlv(SEQUENCE, &signer_info));
-    Ok(wrap_content_info(oid::SIGNED_DATA, &tlv(SEQUENCE, &signed_data)))
+    let signed_attrs = single_valued(attributes).map_err(|e| encoding("the signed attributes", e))?;
+    let signature_algorithm = AlgorithmIdentifierOwned {
+        oid: oid::RSA_ENCRYPTION,
+        parameters: Some(Any::null()),
+    };
+    signed_data(
+        &ra.0.certificate,
+        digest,
+        signature_algorithm,
+        signed_attrs,
+        content.as_deref(),
+        |signed_bytes| ra.sign(digest, signed_bytes),
+    )
 }
 
-/// `Attribute ::= SEQUENCE { type, SET { value } }`.
-fn attribute(oid: &[u8], value: &[u8]) -> Vec<u8> {
-    let mut body = tlv(OID, oid);
-    push_tlv(&mut body, SET, value);
-    tlv(SEQUENCE, &body)
+fn encoding(what: &str, e: ::der::Error) -> PkiError {
+    PkiError::Build(format!("{what}: {e}"))
+}
+
+/// Attributes of one value each, in DER order.
+fn single_valued(
+    attributes: impl IntoIterator<Item = (ObjectIdentifier, ::der::Result<Any>)>,
+) -> ::der::Result<SetOfVec<Attribute>> {
+    let attributes = attributes
+        .into_iter()
+        .map(|(oid, value)| {
+            Ok(Attribute {
+                oid,
+                values: SetOfVec::try_from(vec![value?])?,
+            })
+        })
+        .collect::<::der::Result<Vec<_>>>()?;
+    SetOfVec::try_from(attributes)
+}
+
+fn octets(bytes: &[u8]) -> ::der::Result<Any> {
+    Any::encode_from(&OctetString::new(bytes)?)
+}
+
+fn printable(text: &str) -> ::der::Result<Any> {
+    Any::encode_from(&PrintableStringRef::new(text)?)
 }
 
 /// A transactionID as RFC 8894 wants it, a PrintableString, unless it has characters a
 /// PrintableString cannot hold (then UTF8String, as some clients send it).
-fn text_value(text: &str) -> Vec<u8> {
-    let printable = text
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b" '()+,-./:=?".contains(&b));
-    tlv(if printable { PRINTABLE_STRING } else { UTF8_STRING }, text.as_bytes())
+fn text_value(text: &str) -> ::der::Result<Any> {
+    printable(text).or_else(|_| Any::encode_from(&Utf8StringRef::new(text)?))
 }
 
-fn algorithm_identifier(oid: &[u8], parameters: Option<&[u8]>) -> Vec<u8> {
-    let mut body = tlv(OID, oid);
-    body.extend_from_slice(parameters.unwrap_or_default());
-    tlv(SEQUENCE, &body)
+/// RFC 5652 §11.3 signingTime: UTCTime through 2049, GeneralizedTime from 2050.
+fn signing_time(now: SystemTime) -> ::der::Result<Any> {
+    match UtcTime::from_system_time(now) {
+        Ok(utc) => Any::encode_from(&utc),
+        Err(_) => Any::encode_from(&GeneralizedTime::from_system_time(now)?),
+    }
 }
 
-/// `IssuerAndSerialNumber` from a Name TLV and INTEGER content octets.
-fn issuer_and_serial(issuer: &[u8], serial: &[u8]) -> Vec<u8> {
-    let mut body = issuer.to_vec();
-    push_tlv(&mut body, INTEGER, serial);
-    tlv(SEQUENCE, &body)
+/// A SignedData ContentInfo (RFC 5652 §5) carrying `signer`, the certificate that signs, named
+/// by issuer and serial, and `content` (id-data) if any. `sign` signs the DER of the signed
+/// attributes with the signer's key.
+fn signed_data(
+    signer: &Certificate,
+    digest: DigestAlgorithm,
+    signature_algorithm: AlgorithmIdentifierOwned,
+    signed_attrs: SignedAttributes,
+    content: Option<&[u8]>,
+    sign: impl FnOnce(&[u8]) -> Result<Vec<u8>, PkiError>,
+) -> Result<Vec<u8>, PkiError> {
+    let e = |e| encoding("SignedData", e);
+    // The signature covers the attributes as a SET OF, the encoding `to_der` gives them.
+    let signature = sign(&signed_attrs.to_der().map_err(e)?)?;
+    let digest_algorithm = AlgorithmIdentifierOwned {
+        oid: digest.oid(),
+        parameters: None,
+    };
+    let signer_info = SignerInfo {
+        version: CmsVersion::V1,
+        sid: SignerIdentifier::IssuerAndSerialNumber(issuer_and_serial(signer)),
+        digest_alg: digest_algorithm.clone(),
+        signed_attrs: Some(signed_attrs),
+        signature_algorithm,
+        signature: OctetString::new(signature).map_err(e)?,
+        unsigned_attrs: None,
+    };
+    let econtent = content.map(octets).transpose().map_err(e)?;
+    let certificates = vec![CertificateChoices::Certificate(signer.clone())];
+    let signed = SignedData {
+        version: CmsVersion::V1,
+        digest_algorithms: SetOfVec::try_from(vec![digest_algorithm]).map_err(e)?,
+        encap_content_info: EncapsulatedContentInfo {
+            econtent_type: oid::ID_DATA,
+            econtent,
+        },
+        certificates: Some(CertificateSet::try_from(certificates).map_err(e)?),
+        crls: None,
+        signer_infos: SignerInfos::try_from(vec![signer_info]).map_err(e)?,
+    };
+    content_info(oid::ID_SIGNED_DATA, &signed).map_err(e)
 }
 
-/// `ContentInfo ::= SEQUENCE { contentType, [0] EXPLICIT content }`.
-fn wrap_content_info(content_type: &[u8], content: &[u8]) -> Vec<u8> {
-    let mut body = tlv(OID, content_type);
-    push_tlv(&mut body, CONTEXT_0, content);
-    tlv(SEQUENCE, &body)
+/// `ContentInfo ::= SEQUENCE { contentType, [0] EXPLICIT content }`, DER.
+fn content_info(content_type: ObjectIdentifier, content: &(impl Tagged + EncodeValue)) -> ::der::Result<Vec<u8>> {
+    ContentInfo {
+        content_type,
+        content: Any::encode_from(content)?,
+    }
+    .to_der()
 }
 
-/// The RSA key-transport key of a certificate, and the certificate's issuer and serial.
-fn rsa_encryption_key(certificate_der: &[u8]) -> Result<(Pkcs1PublicEncryptingKey, Vec<u8>), PkiError> {
-    let (_, cert) = X509Certificate::from_der(certificate_der)
+/// The RSA key-transport key of a certificate, and how CMS names the certificate.
+fn rsa_encryption_key(certificate_der: &[u8]) -> Result<(Pkcs1PublicEncryptingKey, IssuerAndSerial), PkiError> {
+    let certificate = ClientCertificate::from_der(certificate_der)
         .map_err(|_| PkiError::UnsupportedKey("the requester certificate does not parse".into()))?;
-    let spki = cert.public_key();
-    if spki.algorithm.algorithm.as_bytes() != oid::RSA_ENCRYPTION {
+    let spki = &certificate.tbs_certificate.subject_public_key_info;
+    if spki.algorithm.oid != oid::RSA_ENCRYPTION {
         return Err(PkiError::UnsupportedKey(
             "SCEP replies are encrypted by RSA key transport and the requester key is not RSA".into(),
         ));
     }
-    let key = PublicEncryptingKey::from_der(spki.raw)
+    let key = spki
+        .to_der()
         .ok()
+        .and_then(|spki| PublicEncryptingKey::from_der(&spki).ok())
         .and_then(|k| Pkcs1PublicEncryptingKey::new(k).ok())
         .ok_or_else(|| PkiError::UnsupportedKey("the requester RSA key cannot be used (2048 to 8192 bits)".into()))?;
-    Ok((key, issuer_and_serial(cert.issuer().as_raw(), cert.raw_serial())))
+    Ok((key, IssuerAndSerial::of(&certificate)))
 }
 
 /// An EnvelopedData ContentInfo (RFC 5652 §6) of `plaintext` for the holder of `recipient_der`,
@@ -1284,86 +1238,177 @@ fn envelope(recipient_der: &[u8], cipher: ContentEncryption, plaintext: &[u8]) -
         .map_err(|_| PkiError::Build("RSA key transport failed".into()))?;
     let (iv, ciphertext) = cipher.encrypt(&key, plaintext)?;
 
-    let mut recipient = tlv(INTEGER, &[0]);
-    recipient.extend(rid);
-    recipient.extend(algorithm_identifier(oid::RSA_ENCRYPTION, Some(&[NULL, 0])));
-    push_tlv(&mut recipient, OCTET_STRING, encrypted_key);
-
-    let mut content_info = tlv(OID, oid::DATA);
-    content_info.extend(algorithm_identifier(cipher.oid(), Some(&tlv(OCTET_STRING, &iv))));
-    push_tlv(&mut content_info, CONTEXT_0_PRIMITIVE, &ciphertext);
-
-    let mut enveloped = tlv(INTEGER, &[0]);
-    push_tlv(&mut enveloped, SET, &tlv(SEQUENCE, &recipient));
-    push_tlv(&mut enveloped, SEQUENCE, &content_info);
-    Ok(wrap_content_info(oid::ENVELOPED_DATA, &tlv(SEQUENCE, &enveloped)))
+    let e = |e| encoding("EnvelopedData", e);
+    let recipient = ReplyRecipientInfo {
+        version: CmsVersion::V0,
+        rid,
+        key_enc_alg: AlgorithmIdentifierOwned {
+            oid: oid::RSA_ENCRYPTION,
+            parameters: Some(Any::null()),
+        },
+        enc_key: OctetString::new(encrypted_key).map_err(e)?,
+    };
+    let enveloped = ReplyEnvelopedData {
+        version: CmsVersion::V0,
+        recip_infos: Any::new(Tag::Set, recipient.to_der().map_err(e)?).map_err(e)?,
+        encrypted_content: EncryptedContentInfo {
+            content_type: oid::ID_DATA,
+            content_enc_alg: AlgorithmIdentifierOwned {
+                oid: cipher.oid(),
+                parameters: Some(octets(&iv).map_err(e)?),
+            },
+            encrypted_content: Some(OctetString::new(ciphertext).map_err(e)?),
+        },
+    };
+    content_info(oid::ID_ENVELOPED_DATA, &enveloped).map_err(e)
 }
 
 /// BER to DER, for the clients (BouncyCastle-based ones among them) that send indefinite lengths,
-/// long-form lengths for short contents or OCTET STRINGs in chunks. Bounded: the output is at most
-/// a little longer than the input, and the nesting depth is capped.
+/// long-form lengths for short contents or OCTET STRINGs in chunks. Hand-written: the der crate
+/// reads DER only, and no maintained crate rewrites BER. Bounded: the output is at most a little
+/// longer than the input, the nesting depth is capped, and so is the length of every SET (the
+/// der crate sorts a SET OF as it decodes it, by insertion, in time quadratic in its length).
 mod ber {
     use crate::der::{DerError as BerError, OCTET_STRING, Reader, push_header, push_tlv};
 
     /// Deeper than any certificate or CMS structure SCEP carries.
     const MAX_DEPTH: usize = 32;
+    /// The most elements of a SET, or of a context-specific constructed element (CMS's IMPLICIT
+    /// SETs: certificates, signed attributes...). Nothing SCEP carries comes near it: a few
+    /// certificates, a dozen attributes, one value each.
+    const MAX_SET_ELEMENTS: usize = 64;
     const CONSTRUCTED: u8 = 0x20;
     const CONSTRUCTED_OCTET_STRING: u8 = OCTET_STRING | CONSTRUCTED;
+    const SET: u8 = 0x31;
+    /// Context-specific and constructed: `tag & CLASS_AND_FORM == CONTEXT_CONSTRUCTED`.
+    const CLASS_AND_FORM: u8 = 0xe0;
+    const CONTEXT_CONSTRUCTED: u8 = 0xa0;
+    const CONTEXT_0_PRIMITIVE: u8 = 0x80;
+    /// Where an EnvelopedData's encryptedContent, `[0] IMPLICIT OCTET STRING`, sits: ContentInfo
+    /// (0) → `[0]` (1) → EnvelopedData (2) → EncryptedContentInfo (3) → `[0]` (4). No other
+    /// `[0]` at that depth is made of OCTET STRINGs (originatorInfo's certificates are
+    /// SEQUENCEs).
+    const ENCRYPTED_CONTENT_DEPTH: usize = 4;
 
     /// One BER element, re-encoded as DER (except that SET OF is not re-sorted: signatures cover
     /// the order the signer wrote).
     pub fn to_der(input: &[u8]) -> Result<Vec<u8>, BerError> {
-        let mut out = Vec::with_capacity(input.len());
-        let rest = element(input, &mut out, 0)?;
+        rewrite(input, false)
+    }
+
+    /// An EnvelopedData ContentInfo: as [`to_der`], and a constructed encryptedContent (streaming
+    /// encoders send it in chunks) becomes one primitive `[0]`, the only form in which the der
+    /// crate reads an IMPLICIT OCTET STRING.
+    pub fn enveloped_to_der(input: &[u8]) -> Result<Vec<u8>, BerError> {
+        rewrite(input, true)
+    }
+
+    fn rewrite(input: &[u8], enveloped: bool) -> Result<Vec<u8>, BerError> {
+        let mut rewrite = Rewrite {
+            out: Vec::with_capacity(input.len()),
+            enveloped,
+        };
+        let rest = rewrite.element(input, 0)?;
         if !rest.is_empty() {
             return Err(BerError);
         }
-        Ok(out)
+        Ok(rewrite.out)
     }
 
-    /// Rewrites the element at the start of `input` onto `out`; returns what follows it.
-    fn element<'a>(input: &'a [u8], out: &mut Vec<u8>, depth: usize) -> Result<&'a [u8], BerError> {
-        if depth > MAX_DEPTH {
-            return Err(BerError);
-        }
-        let (&tag, rest) = input.split_first().ok_or(BerError)?;
-        if tag & 0x1f == 0x1f {
-            return Err(BerError); // high tag numbers occur in nothing SCEP carries
-        }
-        let constructed = tag & CONSTRUCTED != 0;
-        let (&first, rest) = rest.split_first().ok_or(BerError)?;
-        if first == 0x80 {
-            if !constructed {
+    struct Rewrite {
+        out: Vec<u8>,
+        enveloped: bool,
+    }
+
+    impl Rewrite {
+        /// Rewrites the element at the start of `input` onto `out`; returns what follows it.
+        fn element<'a>(&mut self, input: &'a [u8], depth: usize) -> Result<&'a [u8], BerError> {
+            if depth > MAX_DEPTH {
                 return Err(BerError);
             }
-            let start = out.len();
-            let mut rest = rest;
-            loop {
-                if let Some(after) = rest.strip_prefix(&[0u8, 0][..]) {
-                    rest = after;
-                    break;
+            let (&tag, rest) = input.split_first().ok_or(BerError)?;
+            if tag & 0x1f == 0x1f {
+                return Err(BerError); // high tag numbers occur in nothing SCEP carries
+            }
+            let constructed = tag & CONSTRUCTED != 0;
+            let (&first, rest) = rest.split_first().ok_or(BerError)?;
+            if first == 0x80 {
+                if !constructed {
+                    return Err(BerError);
                 }
-                rest = element(rest, out, depth + 1)?;
+                let start = self.out.len();
+                let mut rest = rest;
+                let mut children = 0;
+                loop {
+                    if let Some(after) = rest.strip_prefix(&[0u8, 0][..]) {
+                        rest = after;
+                        break;
+                    }
+                    rest = self.element(rest, depth + 1)?;
+                    children += 1;
+                }
+                self.close_constructed(tag, start, children, depth)?;
+                return Ok(rest);
             }
-            close_constructed(tag, out, start)?;
-            return Ok(rest);
-        }
-        let (len, rest) = definite_length(first, rest)?;
-        if rest.len() < len {
-            return Err(BerError);
-        }
-        let (content, after) = rest.split_at(len);
-        if constructed {
-            let start = out.len();
-            let mut children = content;
-            while !children.is_empty() {
-                children = element(children, out, depth + 1)?;
+            let (len, rest) = definite_length(first, rest)?;
+            if rest.len() < len {
+                return Err(BerError);
             }
-            close_constructed(tag, out, start)?;
-        } else {
-            push_tlv(out, tag, content);
+            let (content, after) = rest.split_at(len);
+            if constructed {
+                let start = self.out.len();
+                let mut rest = content;
+                let mut children = 0;
+                while !rest.is_empty() {
+                    rest = self.element(rest, depth + 1)?;
+                    children += 1;
+                }
+                self.close_constructed(tag, start, children, depth)?;
+            } else {
+                push_tlv(&mut self.out, tag, content);
+            }
+            Ok(after)
         }
-        Ok(after)
+
+        /// The `children` of a constructed element are at `out[start..]`: puts its DER header in
+        /// front of them, or for a chunked OCTET STRING joins the chunks into one primitive
+        /// OCTET STRING (and likewise an encryptedContent).
+        fn close_constructed(&mut self, tag: u8, start: usize, children: usize, depth: usize) -> Result<(), BerError> {
+            let encrypted_content = self.enveloped && depth == ENCRYPTED_CONTENT_DEPTH && tag == CONTEXT_CONSTRUCTED;
+            if tag == CONSTRUCTED_OCTET_STRING || (encrypted_content && children > 0) {
+                match joined(&self.out[start..]) {
+                    Some(joined) => {
+                        self.out.truncate(start);
+                        let primitive = if encrypted_content {
+                            CONTEXT_0_PRIMITIVE
+                        } else {
+                            OCTET_STRING
+                        };
+                        push_tlv(&mut self.out, primitive, &joined);
+                        return Ok(());
+                    }
+                    None if !encrypted_content => return Err(BerError),
+                    None => {}
+                }
+            }
+            if (tag == SET || tag & CLASS_AND_FORM == CONTEXT_CONSTRUCTED) && children > MAX_SET_ELEMENTS {
+                return Err(BerError);
+            }
+            let mut header = Vec::with_capacity(6);
+            push_header(&mut header, tag, self.out.len() - start);
+            self.out.splice(start..start, header);
+            Ok(())
+        }
+    }
+
+    /// The contents of a run of OCTET STRINGs, joined; `None` if anything else is among them.
+    fn joined(chunks: &[u8]) -> Option<Vec<u8>> {
+        let mut joined = Vec::with_capacity(chunks.len());
+        let mut r = Reader::new(chunks);
+        while !r.is_empty() {
+            joined.extend_from_slice(r.expect(OCTET_STRING).ok()?.content);
+        }
+        Some(joined)
     }
 
     /// Any definite length, minimal or not, that fits in a `usize`.
@@ -1382,25 +1427,6 @@ mod ber {
         }
         Ok((len, rest))
     }
-
-    /// The children of a constructed element are at `out[start..]`: puts its DER header in front
-    /// of them, or for a chunked OCTET STRING joins the chunks into one primitive OCTET STRING.
-    fn close_constructed(tag: u8, out: &mut Vec<u8>, start: usize) -> Result<(), BerError> {
-        if tag == CONSTRUCTED_OCTET_STRING {
-            let children = out.split_off(start);
-            let mut joined = Vec::with_capacity(children.len());
-            let mut r = Reader::new(&children);
-            while !r.is_empty() {
-                joined.extend_from_slice(r.expect(OCTET_STRING).map_err(|_| BerError)?.content);
-            }
-            push_tlv(out, OCTET_STRING, &joined);
-        } else {
-            let mut header = Vec::with_capacity(6);
-            push_header(&mut header, tag, out.len() - start);
-            out.splice(start..start, header);
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -1414,8 +1440,15 @@ mod tests {
     use time::Duration;
     use uuid::Uuid;
 
+    use ::der::asn1::BitString;
+    use x509_cert::request::{CertReqInfo, Version};
+    use x509_cert::serial_number::SerialNumber;
+    use x509_cert::spki::SubjectPublicKeyInfoOwned;
+    use x509_parser::certificate::X509Certificate;
+    use x509_parser::prelude::FromDer;
+
     use super::*;
-    use crate::der::BIT_STRING;
+    use crate::der::{OCTET_STRING, Reader, push_tlv, tlv};
     use crate::{
         CaRequest, Eku, IssuedCertificate, KeyAlgorithm, LeafRequest, LoadedIssuer, PkiUrls, build_ca, generate_key,
         issue_leaf, issue_ra_certificate, parse_csr,
@@ -1475,9 +1508,14 @@ mod tests {
     }
 
     fn client(key_algorithm: KeyAlgorithm, common_name: &str) -> Client {
+        client_with_serial(key_algorithm, common_name, None)
+    }
+
+    fn client_with_serial(key_algorithm: KeyAlgorithm, common_name: &str, serial: Option<&[u8]>) -> Client {
         let key = generate_key(key_algorithm).unwrap();
         let mut params = rcgen::CertificateParams::default();
         params.distinguished_name.push(DnType::CommonName, common_name);
+        params.serial_number = serial.map(rcgen::SerialNumber::from_slice);
         let cert = params.self_signed(&key).unwrap();
         Client {
             key,
@@ -1488,26 +1526,29 @@ mod tests {
 
     static RSA_CLIENT: LazyLock<Client> = LazyLock::new(|| client(KeyAlgorithm::Rsa2048, "device-1"));
 
-    fn name(common_name: &str) -> Vec<u8> {
-        let mut atv = tlv(OID, &[0x55, 0x04, 0x03]);
-        push_tlv(&mut atv, UTF8_STRING, common_name.as_bytes());
-        tlv(SEQUENCE, &tlv(SET, &tlv(SEQUENCE, &atv)))
+    /// `CN=common_name`, a UTF8String.
+    fn name(common_name: &str) -> Name {
+        format!("CN={common_name}").parse().unwrap()
     }
 
     /// A PKCS#10 request for `key` with the challengePassword, if any, as a string of type `tag`.
-    fn csr(key: &KeyPair, common_name: &str, challenge: Option<(u8, &[u8])>) -> Vec<u8> {
-        let mut info = tlv(INTEGER, &[0]);
-        info.extend(name(common_name));
-        info.extend(key.subject_public_key_info());
-        let attributes = challenge.map_or_else(Vec::new, |(tag, pw)| attribute(oid::CHALLENGE_PASSWORD, &tlv(tag, pw)));
-        push_tlv(&mut info, CONTEXT_0, &attributes);
-        let info = tlv(SEQUENCE, &info);
-        let mut bits = vec![0];
-        bits.extend(key.sign(&info).unwrap());
-        let mut body = info;
-        body.extend(crate::signature_algorithm_identifier(KeyAlgorithm::Rsa2048));
-        push_tlv(&mut body, BIT_STRING, &bits);
-        tlv(SEQUENCE, &body)
+    fn csr(key: &KeyPair, common_name: &str, challenge: Option<(Tag, &[u8])>) -> Vec<u8> {
+        let challenge = challenge.map(|(tag, pw)| (oid::CHALLENGE_PASSWORD, Any::new(tag, pw)));
+        let info = CertReqInfo {
+            version: Version::V1,
+            subject: name(common_name),
+            public_key: SubjectPublicKeyInfoOwned::from_der(&key.subject_public_key_info()).unwrap(),
+            attributes: single_valued(challenge).unwrap(),
+        };
+        let signature = key.sign(&info.to_der().unwrap()).unwrap();
+        CertReq {
+            info,
+            algorithm: AlgorithmIdentifierOwned::from_der(crate::signature_algorithm_identifier(KeyAlgorithm::Rsa2048))
+                .unwrap(),
+            signature: BitString::from_bytes(&signature).unwrap(),
+        }
+        .to_der()
+        .unwrap()
     }
 
     /// What a client puts in its pkiMessage, beyond the content.
@@ -1516,7 +1557,7 @@ mod tests {
         transaction_id: &'a str,
         sender_nonce: [u8; 16],
         digest: DigestAlgorithm,
-        signature_oid: &'static [u8],
+        signature_oid: ObjectIdentifier,
     }
 
     impl Default for Request<'_> {
@@ -1569,45 +1610,52 @@ mod tests {
 
     /// The client side of RFC 8894 §3.2: a SignedData over `content` with the SCEP attributes.
     fn signed_message(client: &Client, request: &Request<'_>, content: &[u8]) -> Vec<u8> {
-        let mut attributes = [
-            attribute(oid::CONTENT_TYPE, &tlv(OID, oid::DATA)),
-            attribute(oid::MESSAGE_DIGEST, &tlv(OCTET_STRING, &request.digest.digest(content))),
-            attribute(oid::SIGNING_TIME, &x509_time(OffsetDateTime::now_utc())),
-            attribute(oid::MESSAGE_TYPE, &tlv(PRINTABLE_STRING, request.message_type)),
-            attribute(
-                oid::TRANSACTION_ID,
-                &tlv(PRINTABLE_STRING, request.transaction_id.as_bytes()),
-            ),
-            attribute(oid::SENDER_NONCE, &tlv(OCTET_STRING, &request.sender_nonce)),
-        ];
-        attributes.sort();
-        let signed_attributes = tlv(SET, &attributes.concat());
-        let signature = client_signature(client, request.digest, &signed_attributes);
-        let (_, cert) = X509Certificate::from_der(&client.certificate_der).unwrap();
-
-        let mut signer_info = tlv(INTEGER, &[1]);
-        signer_info.extend(issuer_and_serial(cert.issuer().as_raw(), cert.raw_serial()));
-        signer_info.extend(algorithm_identifier(request.digest.oid(), None));
-        let mut implicit = signed_attributes;
-        implicit[0] = CONTEXT_0;
-        signer_info.extend(implicit);
-        signer_info.extend(algorithm_identifier(request.signature_oid, None));
-        push_tlv(&mut signer_info, OCTET_STRING, &signature);
-
-        let mut encapsulated = tlv(OID, oid::DATA);
-        push_tlv(&mut encapsulated, CONTEXT_0, &tlv(OCTET_STRING, content));
-        let mut signed_data = tlv(INTEGER, &[1]);
-        push_tlv(&mut signed_data, SET, &algorithm_identifier(request.digest.oid(), None));
-        push_tlv(&mut signed_data, SEQUENCE, &encapsulated);
-        push_tlv(&mut signed_data, CONTEXT_0, &client.certificate_der);
-        push_tlv(&mut signed_data, SET, &tlv(SEQUENCE, &signer_info));
-        wrap_content_info(oid::SIGNED_DATA, &tlv(SEQUENCE, &signed_data))
+        let printable = |text: &[u8]| Any::new(Tag::PrintableString, text);
+        let attributes = single_valued([
+            (oid::ID_CONTENT_TYPE, Any::encode_from(&oid::ID_DATA)),
+            (oid::ID_MESSAGE_DIGEST, octets(&request.digest.digest(content))),
+            (oid::ID_SIGNING_TIME, signing_time(SystemTime::now())),
+            (oid::ID_MESSAGE_TYPE, printable(request.message_type)),
+            (oid::ID_TRANSACTION_ID, printable(request.transaction_id.as_bytes())),
+            (oid::ID_SENDER_NONCE, octets(&request.sender_nonce)),
+        ])
+        .unwrap();
+        let signature = client_signature(client, request.digest, &attributes.to_der().unwrap());
+        let certificate = ClientCertificate::from_der(&client.certificate_der).unwrap();
+        let digest_algorithm = AlgorithmIdentifierOwned {
+            oid: request.digest.oid(),
+            parameters: None,
+        };
+        let signer_info = RequestSignerInfo {
+            version: CmsVersion::V1,
+            sid: SignerId::IssuerAndSerialNumber(IssuerAndSerial::of(&certificate)),
+            digest_alg: digest_algorithm.clone(),
+            signed_attrs: Some(attributes.iter().map(|a| Any::encode_from(a).unwrap()).collect()),
+            signature_algorithm: AlgorithmIdentifierOwned {
+                oid: request.signature_oid,
+                parameters: None,
+            },
+            signature: OctetString::new(signature).unwrap(),
+            unsigned_attrs: None,
+        };
+        let signed = RequestSignedData {
+            version: CmsVersion::V1,
+            digest_algorithms: SetOfVec::try_from(vec![digest_algorithm]).unwrap(),
+            encap_content_info: EncapsulatedContentInfo {
+                econtent_type: oid::ID_DATA,
+                econtent: Some(octets(content).unwrap()),
+            },
+            certificates: Some(vec![Any::from_der(&client.certificate_der).unwrap()]),
+            crls: None,
+            signer_infos: Any::new(Tag::Set, signer_info.to_der().unwrap()).unwrap(),
+        };
+        content_info(oid::ID_SIGNED_DATA, &signed).unwrap()
     }
 
     /// A PKCSReq from the RSA client with a challengePassword, encrypted to the RA.
     fn pkcs_req(cipher: ContentEncryption, request: &Request<'_>) -> (Vec<u8>, Vec<u8>) {
         let client = &*RSA_CLIENT;
-        let csr = csr(&client.key, "device-1", Some((PRINTABLE_STRING, b"s3cret")));
+        let csr = csr(&client.key, "device-1", Some((Tag::PrintableString, b"s3cret")));
         let content = envelope(FIXTURE.ra.certificate_der(), cipher, &csr).unwrap();
         (signed_message(client, request, &content), csr)
     }
@@ -1662,7 +1710,7 @@ mod tests {
             (
                 ContentEncryption::Aes128Cbc,
                 DigestAlgorithm::Sha256,
-                oid::SHA256_WITH_RSA,
+                oid::SHA_256_WITH_RSA_ENCRYPTION,
             ),
             (ContentEncryption::Aes256Cbc, DigestAlgorithm::Sha1, oid::RSA_ENCRYPTION),
             (
@@ -1670,11 +1718,15 @@ mod tests {
                 DigestAlgorithm::Sha256,
                 oid::RSA_ENCRYPTION,
             ),
-            (ContentEncryption::DesCbc, DigestAlgorithm::Sha1, oid::SHA1_WITH_RSA),
+            (
+                ContentEncryption::DesCbc,
+                DigestAlgorithm::Sha1,
+                oid::SHA_1_WITH_RSA_ENCRYPTION,
+            ),
             (
                 ContentEncryption::Aes192Cbc,
                 DigestAlgorithm::Sha512,
-                oid::SHA512_WITH_RSA,
+                oid::SHA_512_WITH_RSA_ENCRYPTION,
             ),
             (
                 ContentEncryption::Aes256Cbc,
@@ -1720,12 +1772,12 @@ mod tests {
     fn the_challenge_password_is_read_from_any_string_type() {
         let client = &*RSA_CLIENT;
         let bmp: Vec<u8> = "pässword".encode_utf16().flat_map(u16::to_be_bytes).collect();
-        type Challenge<'a> = Option<(u8, &'a [u8])>;
+        type Challenge<'a> = Option<(Tag, &'a [u8])>;
         let cases: [(Challenge<'_>, Option<&str>); 5] = [
-            (Some((UTF8_STRING, "pässword".as_bytes())), Some("pässword")),
-            (Some((IA5_STRING, b"ia5-pw")), Some("ia5-pw")),
-            (Some((PRINTABLE_STRING, b"printable")), Some("printable")),
-            (Some((BMP_STRING, &bmp)), Some("pässword")),
+            (Some((Tag::Utf8String, "pässword".as_bytes())), Some("pässword")),
+            (Some((Tag::Ia5String, b"ia5-pw")), Some("ia5-pw")),
+            (Some((Tag::PrintableString, b"printable")), Some("printable")),
+            (Some((Tag::BmpString, &bmp)), Some("pässword")),
             (None, None),
         ];
         for (challenge, expected) in cases {
@@ -1745,11 +1797,20 @@ mod tests {
         let client = &*RSA_CLIENT;
         let issuer = name("SCEP Test CA");
         let subject = name("device-1");
-        let mut body = issuer.clone();
-        body.extend(&subject);
-        let issuer_and_subject = tlv(SEQUENCE, &body);
+        let issuer_and_subject = IssuerAndSubject {
+            issuer: issuer.clone(),
+            subject: subject.clone(),
+        }
+        .to_der()
+        .unwrap();
         let serial = [0x41, 0x02, 0x03];
-        let ias = issuer_and_serial(&issuer, &serial);
+        let ias = IssuerAndSerialNumber {
+            issuer: issuer.clone(),
+            serial_number: SerialNumber::new(&serial).unwrap(),
+        }
+        .to_der()
+        .unwrap();
+        let (issuer, subject) = (issuer.to_der().unwrap(), subject.to_der().unwrap());
         let cases: [(&[u8], &Vec<u8>, MessageType); 4] = [
             (b"20", &issuer_and_subject, MessageType::CertPoll),
             (b"21", &ias, MessageType::GetCert),
@@ -1790,9 +1851,9 @@ mod tests {
         ] {
             let client = client(algorithm, "renewing-device");
             let signature_oid = if digest == DigestAlgorithm::Sha256 {
-                oid::ECDSA_WITH_SHA256
+                oid::ECDSA_WITH_SHA_256
             } else {
-                oid::ECDSA_WITH_SHA384
+                oid::ECDSA_WITH_SHA_384
             };
             let request = Request {
                 message_type: b"17",
@@ -1875,7 +1936,8 @@ mod tests {
 
         // AES-256-GCM (2.16.840.1.101.3.4.1.46) is not a SCEP content encryption.
         let mut content = envelope(FIXTURE.ra.certificate_der(), ContentEncryption::Aes256Cbc, &csr).unwrap();
-        let at = content.windows(9).position(|w| w == oid::AES256_CBC).unwrap();
+        let aes256_cbc = oid::ID_AES_256_CBC.as_bytes();
+        let at = content.windows(aes256_cbc.len()).position(|w| w == aes256_cbc).unwrap();
         content[at + 8] = 46;
         let (_, fail_info) = refusal(parse_pki_message(
             &signed_message(client, &Request::default(), &content),
@@ -1920,7 +1982,8 @@ mod tests {
     }
 
     /// Re-encodes DER as BER the way streaming encoders do: indefinite lengths everywhere and
-    /// OCTET STRINGs in 100-byte chunks.
+    /// OCTET STRINGs, and `[0] IMPLICIT` ones (an EnvelopedData's encryptedContent), in 100-byte
+    /// chunks.
     fn to_ber(der: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         let mut r = Reader::new(der);
@@ -1930,8 +1993,8 @@ mod tests {
                 out.extend([t.tag, 0x80]);
                 out.extend(to_ber(t.content));
                 out.extend([0, 0]);
-            } else if t.tag == OCTET_STRING && t.content.len() > 100 {
-                out.extend([0x24, 0x80]);
+            } else if matches!(t.tag, OCTET_STRING | 0x80) && t.content.len() > 100 {
+                out.extend([t.tag | 0x20, 0x80]);
                 for chunk in t.content.chunks(100) {
                     push_tlv(&mut out, OCTET_STRING, chunk);
                 }
@@ -1946,9 +2009,10 @@ mod tests {
     #[test]
     fn ber_messages_and_envelopes_are_read() {
         let client = &*RSA_CLIENT;
-        let csr = csr(&client.key, "device-1", Some((PRINTABLE_STRING, b"s3cret")));
+        let csr = csr(&client.key, "device-1", Some((Tag::PrintableString, b"s3cret")));
         let content = to_ber(&envelope(FIXTURE.ra.certificate_der(), ContentEncryption::Aes128Cbc, &csr).unwrap());
         let message = signed_message(client, &Request::default(), &content);
+        assert!(content.starts_with(&[0x30, 0x80]) && content.windows(2).any(|w| w == [0xa0, 0x80]));
         let ber = to_ber(&message);
         assert_ne!(ber, message);
         let parsed = parse_pki_message(&ber, &FIXTURE.ra).unwrap();
@@ -1975,6 +2039,61 @@ mod tests {
     }
 
     #[test]
+    fn ber_sets_are_bounded() {
+        let set = |tag, n: usize| tlv(tag, &(0..n).flat_map(|i| [0x02, 0x01, i as u8]).collect::<Vec<_>>());
+        // A SET, and a context-specific one (CMS's IMPLICIT SETs, such as the certificates).
+        for tag in [0x31, 0xa0] {
+            assert!(ber::to_der(&set(tag, 64)).is_ok());
+            assert!(ber::to_der(&set(tag, 65)).is_err());
+        }
+        // A SEQUENCE OF and a chunked OCTET STRING are read in linear time, whatever their length.
+        assert!(ber::to_der(&set(0x30, 1000)).is_ok());
+        let mut chunked = vec![0x24, 0x80];
+        for i in 0..1000 {
+            chunked.extend([0x04, 0x01, i as u8]);
+        }
+        chunked.extend([0, 0]);
+        assert_eq!(ber::to_der(&chunked).unwrap().len(), 4 + 1000);
+    }
+
+    /// `haystack` with its one occurrence of `from` replaced by `to`, as long.
+    fn replaced(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+        assert_eq!(from.len(), to.len());
+        let at = haystack.windows(from.len()).position(|w| w == from).unwrap();
+        [&haystack[..at], to, &haystack[at + from.len()..]].concat()
+    }
+
+    /// The signature covers the signed attributes in the order the client wrote them, even where
+    /// that is not DER's (which the typed attributes come back in).
+    #[test]
+    fn the_signature_covers_the_attributes_as_the_client_ordered_them() {
+        let (message, _) = pkcs_req(ContentEncryption::Aes128Cbc, &Request::default());
+        let signed = read_signed(&message).unwrap();
+        let sorted = signed.attributes.to_der().unwrap();
+        assert_eq!(signed.signed_bytes, sorted);
+        let reversed: Vec<u8> = signed
+            .attributes
+            .iter()
+            .rev()
+            .flat_map(|a| a.to_der().unwrap())
+            .collect();
+        let reversed = Any::new(Tag::Set, reversed).unwrap().to_der().unwrap();
+        assert_ne!(reversed, sorted);
+        let implicit = |set: &[u8]| [&[0xa0][..], &set[1..]].concat();
+        let reordered = replaced(&message, &implicit(&sorted), &implicit(&reversed));
+
+        // Signed as sent: it verifies, and the bytes checked are the client's.
+        let signature = client_signature(&RSA_CLIENT, DigestAlgorithm::Sha256, &reversed);
+        let resigned = replaced(&reordered, signed.signer.signature.as_bytes(), &signature);
+        let parsed = parse_pki_message(&resigned, &FIXTURE.ra).unwrap();
+        assert_eq!(parsed.requester.transaction_id, "0f6a4c1b2d3e");
+        assert_eq!(read_signed(&resigned).unwrap().signed_bytes, reversed);
+        // The signature over the DER order does not match what was sent.
+        let (_, fail_info) = refusal(parse_pki_message(&reordered, &FIXTURE.ra));
+        assert_eq!(fail_info, FailInfo::BadMessageCheck);
+    }
+
+    #[test]
     fn truncations_and_bit_flips_never_panic() {
         let (message, _) = pkcs_req(ContentEncryption::DesEde3Cbc, &Request::default());
         for len in 0..message.len() {
@@ -1987,7 +2106,7 @@ mod tests {
         }
         // Past the signature: mangled envelopes and payloads, signed again each time.
         let client = &*RSA_CLIENT;
-        let csr = csr(&client.key, "device-1", Some((UTF8_STRING, b"pw")));
+        let csr = csr(&client.key, "device-1", Some((Tag::Utf8String, b"pw")));
         let content = envelope(FIXTURE.ra.certificate_der(), ContentEncryption::Aes128Cbc, &csr).unwrap();
         for i in (0..content.len()).step_by(7) {
             let mut flipped = content.clone();
@@ -2029,22 +2148,22 @@ mod tests {
     fn read_cert_rep(rep: &[u8]) -> (String, Option<String>, Vec<u8>, Vec<u8>, String) {
         let signed = read_signed(rep).unwrap();
         assert_eq!(
-            signer_certificate(signed.certificates, &signed.sid).unwrap(),
+            signer_certificate(&signed.certificates, &signed.signer.sid).unwrap(),
             FIXTURE.ra.certificate_der()
         );
         verify(&signed, FIXTURE.ra.certificate_der()).unwrap();
         let text = |oid| string_value(single_value(&signed.attributes, oid).unwrap().unwrap()).unwrap();
-        let octets = |oid| single_value(&signed.attributes, oid).unwrap().unwrap().content.to_vec();
-        assert_eq!(text(oid::MESSAGE_TYPE), "3");
-        let fail_info = single_value(&signed.attributes, oid::FAIL_INFO)
+        let octets = |oid| single_value(&signed.attributes, oid).unwrap().unwrap().value().to_vec();
+        assert_eq!(text(oid::ID_MESSAGE_TYPE), "3");
+        let fail_info = single_value(&signed.attributes, oid::ID_FAIL_INFO)
             .unwrap()
-            .map(|t| string_value(t).unwrap());
+            .map(|v| string_value(v).unwrap());
         (
-            text(oid::PKI_STATUS),
+            text(oid::ID_PKI_STATUS),
             fail_info,
-            octets(oid::RECIPIENT_NONCE),
-            octets(oid::SENDER_NONCE),
-            text(oid::TRANSACTION_ID),
+            octets(oid::ID_RECIPIENT_NONCE),
+            octets(oid::ID_SENDER_NONCE),
+            text(oid::ID_TRANSACTION_ID),
         )
     }
 
@@ -2124,8 +2243,57 @@ mod tests {
         }
     }
 
+    /// certmonger signs with a certificate it makes itself, with a 32-octet serial: more than RFC
+    /// 5280 lets a CA issue, and more than x509-cert's default profile reads.
     #[test]
-    fn pending_and_failure_replies_have_no_content_and_verify() {
+    fn a_client_certificate_with_a_long_serial_enrolls() {
+        let serial: Vec<u8> = (1..=32).collect();
+        let client = client_with_serial(KeyAlgorithm::Rsa2048, "certmonger", Some(&serial));
+        assert!(Certificate::from_der(&client.certificate_der).is_err());
+        let csr = csr(&client.key, "certmonger", Some((Tag::PrintableString, b"s3cret")));
+        let content = envelope(FIXTURE.ra.certificate_der(), ContentEncryption::Aes256Cbc, &csr).unwrap();
+        let parsed = parse_pki_message(&signed_message(&client, &Request::default(), &content), &FIXTURE.ra).unwrap();
+        assert_eq!(parsed.requester.certificate_der, client.certificate_der);
+        assert!(parsed.requester.can_receive_certificate());
+
+        let issued = issue_for(&parsed);
+        let reply = Reply {
+            requester: &parsed.requester,
+            status: ReplyStatus::Success {
+                certificates: &[&issued.der],
+            },
+        };
+        let rep = build_cert_rep(&FIXTURE.ra, &reply).unwrap();
+        // The envelope names the requester by its whole serial, and OpenSSL finds itself in it.
+        let dir = TempDir::new("long-serial");
+        std::fs::write(dir.path("req.crt"), &client.certificate_pem).unwrap();
+        std::fs::write(dir.path("req.key"), client.key.serialize_pem()).unwrap();
+        let envelope = read_signed(&rep).unwrap().content;
+        assert!(envelope.windows(serial.len()).any(|w| w == serial));
+        std::fs::write(dir.path("env.der"), &envelope).unwrap();
+        openssl(&[
+            "cms",
+            "-decrypt",
+            "-inform",
+            "DER",
+            "-in",
+            &dir.arg("env.der"),
+            "-recip",
+            &dir.arg("req.crt"),
+            "-inkey",
+            &dir.arg("req.key"),
+            "-out",
+            &dir.arg("p7.der"),
+        ]);
+        let printed = openssl(&["pkcs7", "-inform", "DER", "-print_certs", "-in", &dir.arg("p7.der")]);
+        assert!(
+            printed.replace(" = ", "=").contains("subject=CN=certmonger"),
+            "{printed}"
+        );
+    }
+
+    #[test]
+    fn pending_and_failure_replies_have_empty_content_that_openssl_verifies() {
         let (message, _) = pkcs_req(ContentEncryption::Aes128Cbc, &Request::default());
         let parsed = parse_pki_message(&message, &FIXTURE.ra).unwrap();
         let dir = TempDir::new("pending");
@@ -2147,9 +2315,9 @@ mod tests {
             let (status, fail_info, recipient_nonce, _, _) = read_cert_rep(&rep);
             assert_eq!((status.as_str(), fail_info.as_deref()), expected);
             assert_eq!(recipient_nonce, b"sixteen byte nce");
-            // No eContent is a detached signature over empty content for OpenSSL.
+            // An eContent of zero octets: OpenSSL verifies it as is, with no detached content, as
+            // certmonger's PKCS#7 code must.
             std::fs::write(dir.path("rep.der"), &rep).unwrap();
-            std::fs::write(dir.path("empty"), b"").unwrap();
             openssl(&[
                 "cms",
                 "-verify",
@@ -2158,9 +2326,16 @@ mod tests {
                 "-noverify",
                 "-in",
                 &dir.arg("rep.der"),
-                "-content",
-                &dir.arg("empty"),
                 "-binary",
+            ]);
+            openssl(&[
+                "pkcs7",
+                "-inform",
+                "DER",
+                "-in",
+                &dir.arg("rep.der"),
+                "-print",
+                "-noout",
             ]);
         }
     }
@@ -2208,7 +2383,7 @@ mod tests {
         std::fs::write(dir.path("ra.crt"), &FIXTURE.ra_certificate.pem).unwrap();
         std::fs::write(dir.path("other.crt"), &RSA_CLIENT.certificate_pem).unwrap();
         let other = dir.arg("other.crt");
-        let csr = csr(&RSA_CLIENT.key, "device-1", Some((PRINTABLE_STRING, b"s3cret")));
+        let csr = csr(&RSA_CLIENT.key, "device-1", Some((Tag::PrintableString, b"s3cret")));
         std::fs::write(dir.path("csr.der"), &csr).unwrap();
         for (flags, cipher) in [
             (&["-aes-256-cbc"][..], ContentEncryption::Aes256Cbc),
@@ -2216,6 +2391,8 @@ mod tests {
             (&["-des3"], ContentEncryption::DesEde3Cbc),
             // Encrypted to another certificate as well (clients encrypt to every GetCACert one).
             (&["-aes-192-cbc", "-recip", &other], ContentEncryption::Aes192Cbc),
+            // Indefinite lengths and the encryptedContent in chunks.
+            (&["-aes-128-cbc", "-stream"], ContentEncryption::Aes128Cbc),
         ] {
             let mut args = vec!["cms", "-encrypt", "-binary", "-outform", "DER", "-in"];
             let (input, output, recipient) = (dir.arg("csr.der"), dir.arg("env.der"), dir.arg("ra.crt"));
