@@ -6,8 +6,6 @@
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use certctl_shared::entities::enrollment_profile::Model as EnrollmentProfile;
 use certctl_shared::model::{EnrollmentProfileId, EnrollmentProtocol, IssuerId, ProfileId};
 use certctl_shared::repo::{enrollment, issuers, profiles};
@@ -95,13 +93,15 @@ pub fn verify_secret(secret: &str, hash: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(secret.as_bytes(), &h).is_ok())
 }
 
-/// A fresh SCEP challenge password: 24 random bytes, base64url.
+/// A fresh SCEP challenge password: 20 random bytes, hex. Clients put it in the CSR's
+/// challengePassword attribute, often as a PrintableString (certmonger does), which has no `_`
+/// and no `@`: hex survives every string type a client may choose.
 fn generate_challenge() -> Result<String, Fault> {
-    let mut raw = [0u8; 24];
+    let mut raw = [0u8; 20];
     SystemRandom::new()
         .fill(&mut raw)
         .map_err(|_| Fault::Internal(anyhow::anyhow!("no randomness for a challenge")))?;
-    Ok(URL_SAFE_NO_PAD.encode(raw))
+    Ok(hex::encode(raw))
 }
 
 /// Which unique index a write ran into.

@@ -1,7 +1,7 @@
 //! SCEP (RFC 8894) with real clients: Debian's `scep` package (micromdm's `scepclient`) enrolls,
-//! waits on PENDING and renews; certmonger's `scep-submit` helper reads GetCACaps and GetCACert
-//! (its enrollment needs the certmonger daemon on a system bus). OpenSSL and pkilint judge the
-//! certificates.
+//! waits on PENDING and renews; certmonger's `scep-submit` helper reads GetCACaps and GetCACert,
+//! and its daemon enrolls through that helper (on a private session bus). OpenSSL and pkilint
+//! judge the certificates.
 
 use std::path::Path;
 use std::time::Duration;
@@ -410,5 +410,101 @@ async fn broken_messages_get_http_errors_and_unknown_operations_are_named() {
     assert_eq!(app.scalar_i64("SELECT count(*) FROM certificates").await, 0);
     assert!(
         app.scalar_i64("SELECT count(*) FROM audit_events WHERE action = 'enrollment.failed' AND details->>'reason' = 'bad_message'").await >= 1
+    );
+}
+
+/// certmonger itself, on a private session bus (the machine has no system bus): `getcert
+/// add-scep-ca` and `getcert request -w` drive its daemon, which runs `scep-submit` to enroll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certmonger_enrolls_through_its_daemon_on_a_session_bus() {
+    let dir = tempdir();
+    let app = TestApp::spawn().await;
+    let (_, profile) = app.pki().await;
+    let issuer = id(&app.issuer("rsa-root", "rsa-2048").await);
+    let ca = issuer_pem(&app, &dir, &issuer).await;
+    let (_, challenge) = scep_profile(
+        &app,
+        json!({ "name": "servers", "protocol": "scep", "label": "servers", "issuer_id": issuer, "profile_id": profile }),
+    )
+    .await;
+    let url = format!("{}/scep/servers", app.base);
+    // The RA and CA certificates, from GetCACert, for `add-scep-ca -r/-N` (certmonger otherwise
+    // fetches them in the background, and a request submitted first waits for them).
+    let (ok, certs) = run(
+        "/usr/lib/certmonger/scep-submit",
+        vec!["-u".into(), url.clone(), "-C".into()],
+    )
+    .await;
+    assert!(ok, "{certs}");
+    let end = certs.find("-----END CERTIFICATE-----").unwrap() + 25;
+    let ra = write(&dir, "ra.pem", &certs[..end]);
+    let signing_ca = write(&dir, "signing-ca.pem", certs[end..].trim());
+    let (key, cert) = (dir.join("cm.key"), dir.join("cm.pem"));
+    let script = write(
+        &dir,
+        "enroll.sh",
+        format!(
+            "getcert list-cas -s >/dev/null\n\
+             getcert add-scep-ca -s -c certctl -u '{url}' -r '{ra}' -N '{signing_ca}'\n\
+             getcert request -s -c certctl -k '{}' -f '{}' -N CN=cm-1.example.net -D cm-1.example.net -L '{challenge}' -w -v\n\
+             getcert list -s\n\
+             grep -h -E '^(ca_error|state|ca_)' '{}'/requests/* '{}'/cas/* || true\n",
+            key.display(),
+            cert.display(),
+            dir.join("certmonger").display(),
+            dir.join("certmonger").display(),
+        ),
+    );
+    // certmonger keeps its CAs and requests under /var/lib/certmonger unless told otherwise:
+    // this run's state stays in the test's directory.
+    let state = dir.join("certmonger");
+    let mut args = vec!["120".to_owned(), "env".to_owned()];
+    for (var, sub) in [
+        ("CERTMONGER_CAS_DIR", "cas"),
+        ("CERTMONGER_REQUESTS_DIR", "requests"),
+        ("CERTMONGER_LOCAL_CA_DIR", "local"),
+        ("CERTMONGER_TMPDIR", "tmp"),
+        ("CERTMONGER_CONFIG_DIR", "config"),
+    ] {
+        std::fs::create_dir_all(state.join(sub)).unwrap();
+        args.push(format!("{var}={}", state.join(sub).display()));
+    }
+    args.push(format!("CERTMONGER_SYSTEM_LOCK_FILE={}", state.join("lock").display()));
+    args.push(format!("HOME={}", state.display()));
+    args.extend(["dbus-run-session".to_owned()]);
+    let (ok, out) = run(
+        "timeout",
+        [
+            args,
+            vec![
+                "--".into(),
+                "certmonger".into(),
+                "-s".into(),
+                "-n".into(),
+                "-c".into(),
+                format!("bash {script}"),
+            ],
+        ]
+        .concat(),
+    )
+    .await;
+    assert!(ok, "{out}");
+    if !cert.exists() {
+        let refusals = scalar_text(
+            &app,
+            "SELECT coalesce(string_agg(details::text, E'\\n'), 'none') FROM audit_events WHERE action = 'enrollment.failed'",
+        )
+        .await;
+        panic!("certmonger wrote no certificate:\n{out}\nrefusals: {refusals}");
+    }
+    let cert = cert.to_string_lossy().into_owned();
+    judge(&ca, &cert);
+    assert_eq!(
+        scalar_text(
+            &app,
+            "SELECT source || ' ' || requested_by || ' ' || common_name FROM certificates"
+        )
+        .await,
+        "scep scep:servers cm-1.example.net"
     );
 }
