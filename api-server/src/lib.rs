@@ -12,8 +12,10 @@ pub mod metrics;
 pub mod openapi;
 pub mod query;
 pub mod routes;
+pub mod secrets;
 pub mod service;
 pub mod state;
+pub mod throttle;
 pub mod web;
 
 use std::collections::HashMap;
@@ -103,8 +105,8 @@ pub async fn run(config: ApiConfig, listeners: Listeners, shutdown: Cancellation
         caches: Arc::new(cache::Caches::default()),
         key_stamps: Arc::new(Mutex::new(HashMap::new())),
         denials: Arc::new(denials::Denials::new(config_denial_window)),
-        verified_secrets: Arc::new(enroll::VerifiedSecrets::new()),
-        enroll_limits: Arc::new(enroll::Limits::new(
+        verified_secrets: Arc::new(secrets::VerifiedSecrets::new()),
+        enroll_limits: Arc::new(throttle::Limits::new(
             config.enroll_rate_per_ip,
             config.enroll_rate_per_credential,
         )),

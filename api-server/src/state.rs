@@ -30,9 +30,9 @@ pub struct AppState {
     /// Repeated identical 403s, aggregated before they reach the audit log.
     pub denials: Arc<Denials>,
     /// Rate limits of the enrollment protocols (EST, SCEP).
-    pub enroll_limits: Arc<crate::enroll::Limits>,
+    pub enroll_limits: Arc<crate::throttle::Limits>,
     /// EST passwords and SCEP challenges that verified recently (see `VerifiedSecrets`).
-    pub verified_secrets: Arc<crate::enroll::VerifiedSecrets>,
+    pub verified_secrets: Arc<crate::secrets::VerifiedSecrets>,
 }
 
 impl AppState {

@@ -7,7 +7,6 @@
 //! rate limits per source address and per credential.
 
 pub mod est;
-pub mod limit;
 pub mod scep;
 
 use std::net::{IpAddr, SocketAddr};
@@ -31,7 +30,7 @@ use crate::error::{ApiError, problem_response};
 use crate::service::{Fault, Protocol};
 use crate::state::AppState;
 
-use self::limit::RateLimiter;
+use crate::throttle::RateLimiter;
 
 /// How long a client whose request awaits approval is asked to wait before asking again.
 pub const RETRY_AFTER_PENDING_SECS: u64 = 60;
@@ -39,89 +38,6 @@ pub const RETRY_AFTER_PENDING_SECS: u64 = 60;
 /// The routes of both protocols; they authenticate in their handlers, not with API keys.
 pub fn router() -> Router<AppState> {
     est::router().merge(scep::router())
-}
-
-/// Per-replica rate limits of the enrollment routes (`CERTCTL_ENROLL_RATE_PER_IP`,
-/// `CERTCTL_ENROLL_RATE_PER_CREDENTIAL`, requests per minute).
-pub struct Limits {
-    pub per_ip: RateLimiter,
-    pub per_credential: RateLimiter,
-}
-
-impl Limits {
-    pub fn new(per_ip: u32, per_credential: u32) -> Self {
-        Self {
-            per_ip: RateLimiter::new(per_ip),
-            per_credential: RateLimiter::new(per_credential),
-        }
-    }
-}
-
-/// Passwords and challenges that verified recently, so a fleet enrolling through one credential
-/// does not pay an argon2id check (tens of milliseconds of CPU, deliberately) on every request.
-/// Only successes are kept, for `VERIFIED_FOR`, as an HMAC under a key drawn at start (never the
-/// secret itself); a changed hash (a new profile) is a different entry, and a disabled profile is
-/// refused before any secret is checked.
-pub struct VerifiedSecrets {
-    key: ring::hmac::Key,
-    seen: std::sync::Mutex<std::collections::HashMap<Vec<u8>, Instant>>,
-}
-
-/// How long a verified secret is taken as verified.
-const VERIFIED_FOR: std::time::Duration = std::time::Duration::from_secs(300);
-/// Entries kept at most; past this, nothing new is kept until old ones expire.
-const MAX_VERIFIED: usize = 10_000;
-
-impl VerifiedSecrets {
-    pub fn new() -> Self {
-        let rng = ring::rand::SystemRandom::new();
-        let key = ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng)
-            .unwrap_or_else(|_| ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &uuid::Uuid::new_v4().into_bytes()));
-        Self {
-            key,
-            seen: std::sync::Mutex::new(std::collections::HashMap::new()),
-        }
-    }
-
-    fn tag(&self, secret: &str, hash: &str) -> Vec<u8> {
-        let mut ctx = ring::hmac::Context::with_key(&self.key);
-        ctx.update(hash.as_bytes());
-        ctx.update(&[0]);
-        ctx.update(secret.as_bytes());
-        ctx.sign().as_ref().to_vec()
-    }
-
-    /// Whether `secret` matches the argon2id `hash`, from memory when it matched recently.
-    pub async fn verify(&self, secret: &str, hash: &str) -> bool {
-        let tag = self.tag(secret, hash);
-        let now = Instant::now();
-        {
-            let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-            if seen.get(&tag).is_some_and(|at| now.duration_since(*at) < VERIFIED_FOR) {
-                return true;
-            }
-        }
-        let (secret, hash) = (secret.to_owned(), hash.to_owned());
-        let ok = tokio::task::spawn_blocking(move || crate::service::enrollment::verify_secret(&secret, &hash))
-            .await
-            .unwrap_or(false);
-        if ok {
-            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-            if seen.len() >= MAX_VERIFIED {
-                seen.retain(|_, at| now.duration_since(*at) < VERIFIED_FOR);
-            }
-            if seen.len() < MAX_VERIFIED {
-                seen.insert(tag, now);
-            }
-        }
-        ok
-    }
-}
-
-impl Default for VerifiedSecrets {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 /// A refused enrollment: what the client is told, and what the audit row and metrics record.
@@ -414,22 +330,6 @@ mod tests {
         assert_eq!(
             certctl_pki::est::decode_base64_body(text.as_bytes()).as_deref(),
             Some(&data[..])
-        );
-    }
-
-    #[tokio::test]
-    async fn only_the_right_secret_verifies_and_a_success_is_remembered() {
-        let hash = crate::service::enrollment::hash_secret("a long shared password").unwrap();
-        let cache = VerifiedSecrets::new();
-        assert!(!cache.verify("wrong", &hash).await);
-        assert!(cache.verify("a long shared password", &hash).await);
-        assert_eq!(cache.seen.lock().unwrap().len(), 1, "only the success is kept");
-        assert!(cache.verify("a long shared password", &hash).await);
-        assert!(!cache.verify("a long shared passwore", &hash).await);
-        let other = crate::service::enrollment::hash_secret("another password here").unwrap();
-        assert!(
-            !cache.verify("a long shared password", &other).await,
-            "entries are per hash"
         );
     }
 }

@@ -3,9 +3,6 @@
 //! create and disable is audited. Credentials are kept only as argon2id hashes: an EST password
 //! as given, a SCEP challenge generated here and returned once.
 
-use argon2::Argon2;
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use certctl_shared::entities::enrollment_profile::Model as EnrollmentProfile;
 use certctl_shared::model::{EnrollmentProfileId, EnrollmentProtocol, IssuerId, ProfileId};
 use certctl_shared::repo::{enrollment, issuers, profiles};
@@ -82,16 +79,10 @@ pub fn valid_label(label: &str) -> bool {
 
 /// An argon2id hash (PHC string) of a secret, with a fresh salt.
 pub fn hash_secret(secret: &str) -> Result<String, Fault> {
-    Argon2::default()
-        .hash_password(secret.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| Fault::Internal(anyhow::anyhow!("cannot hash a secret: {e}")))
+    crate::secrets::hash_secret(secret).map_err(Fault::Internal)
 }
 
-/// Whether `secret` matches a hash made by [`hash_secret`].
-pub fn verify_secret(secret: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(secret.as_bytes(), &h).is_ok())
-}
+pub use crate::secrets::verify_secret;
 
 /// A fresh SCEP challenge password: 20 random bytes, hex. Clients put it in the CSR's
 /// challengePassword attribute, often as a PrintableString (certmonger does), which has no `_`
@@ -404,20 +395,5 @@ mod tests {
         for bad in ["", "-x", "Routers", "a/b", "a_b", "é", &"a".repeat(64)] {
             assert!(!valid_label(bad), "{bad}");
         }
-    }
-
-    #[test]
-    fn secrets_are_kept_as_argon2id_hashes_that_verify_only_the_secret() {
-        let hash = hash_secret("correct horse battery").unwrap();
-        assert!(hash.starts_with("$argon2id$"), "{hash}");
-        assert!(!hash.contains("correct horse"));
-        assert!(verify_secret("correct horse battery", &hash));
-        assert!(!verify_secret("correct horse batterz", &hash));
-        assert!(!verify_secret("correct horse battery", "not a hash"));
-        assert_ne!(
-            hash,
-            hash_secret("correct horse battery").unwrap(),
-            "a fresh salt each time"
-        );
     }
 }

@@ -1,6 +1,6 @@
 //! Token-bucket rate limits for the enrollment protocols, which anyone can reach without an API
 //! key: one bucket per source address and one per credential (an enrollment profile and the
-//! identity presented through it), per replica.
+//! identity presented through it), per replica. Pure, so the application state can hold them.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -63,6 +63,22 @@ impl RateLimiter {
             return 1;
         }
         (60 / u64::from(self.per_minute)).max(1)
+    }
+}
+
+/// Per-replica rate limits of the enrollment routes (`CERTCTL_ENROLL_RATE_PER_IP`,
+/// `CERTCTL_ENROLL_RATE_PER_CREDENTIAL`, requests per minute).
+pub struct Limits {
+    pub per_ip: RateLimiter,
+    pub per_credential: RateLimiter,
+}
+
+impl Limits {
+    pub fn new(per_ip: u32, per_credential: u32) -> Self {
+        Self {
+            per_ip: RateLimiter::new(per_ip),
+            per_credential: RateLimiter::new(per_credential),
+        }
     }
 }
 
