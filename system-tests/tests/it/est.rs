@@ -353,7 +353,7 @@ async fn an_enrollment_awaiting_approval_answers_202_until_approved_then_the_cer
                          "ekus": ["client_auth"], "requires_approval": true }),
         )
         .await);
-    est_profile(
+    let gated = est_profile(
         &app,
         json!({ "name": "gated", "protocol": "est", "label": "gated", "issuer_id": issuer, "profile_id": profile,
                 "est": { "username": "dev", "password": "another long password" } }),
@@ -432,6 +432,20 @@ async fn an_enrollment_awaiting_approval_answers_202_until_approved_then_the_cer
         202
     );
     assert_eq!(app.scalar_i64("SELECT count(*) FROM jobs").await, 3);
+
+    // Disabling the profile refuses its very next request.
+    let (s, _) = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/enrollment-profiles/{}", id(&gated)),
+            Some(&app.admin_key),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let refused = curl(&dir, &args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    assert_eq!(refused.status, 404, "{}", refused.text());
+    assert!(refused.text().contains("enrollment_profile_not_found"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
