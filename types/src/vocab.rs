@@ -136,6 +136,7 @@ string_enum! {
         Api => "api",
         Est => "est",
         Scep => "scep",
+        Acme => "acme",
     }
 }
 

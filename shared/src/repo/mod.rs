@@ -2,6 +2,7 @@
 //! `responder` and `crls`, read across several). Every function takes any connection (pool or
 //! transaction) so a service can compose several of them inside one transaction.
 
+pub mod acme;
 pub mod api_keys;
 pub mod audit;
 pub mod certificates;

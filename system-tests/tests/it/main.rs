@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod acme;
 mod approvals;
 mod audit;
 mod auth;
