@@ -11,6 +11,7 @@ use sea_orm::{DbErr, SqlErr};
 use serde::Serialize;
 
 use crate::service::Fault;
+use crate::service::acme_endpoints::AcmeEndpointError;
 use crate::service::api_keys::KeyError;
 use crate::service::channels::ChannelError;
 use crate::service::enrollment::EnrollmentError;
@@ -324,6 +325,22 @@ impl From<EnrollmentError> for ApiError {
     }
 }
 
+impl From<AcmeEndpointError> for ApiError {
+    fn from(e: AcmeEndpointError) -> Self {
+        use AcmeEndpointError as E;
+        let detail = e.to_string();
+        match e {
+            E::Invalid(_) => ApiError::bad_request("invalid_request", detail),
+            E::UnknownIssuer(_) => ApiError::bad_request("unknown_issuer", detail),
+            E::UnknownProfile(_) => ApiError::bad_request("unknown_profile", detail),
+            E::NameTaken => ApiError::conflict("already_exists", detail),
+            E::LabelTaken => ApiError::conflict("label_taken", detail),
+            E::NotFound => ApiError::NotFound("ACME endpoint"),
+            E::Fault(f) => f.into(),
+        }
+    }
+}
+
 /// Names the conflicting field without echoing database internals.
 fn unique_violation_detail(detail: &str) -> String {
     if detail.contains("_name_key") {
@@ -386,6 +403,10 @@ problems! {
     EnrollmentError => [
         BAD_REQUEST "invalid_request", BAD_REQUEST "unknown_issuer", BAD_REQUEST "unknown_profile",
         CONFLICT "already_exists", CONFLICT "label_taken", CONFLICT "default_taken", NOT_FOUND "not_found",
+    ];
+    AcmeEndpointError => [
+        BAD_REQUEST "invalid_request", BAD_REQUEST "unknown_issuer", BAD_REQUEST "unknown_profile",
+        CONFLICT "already_exists", CONFLICT "label_taken", NOT_FOUND "not_found",
     ];
 }
 
@@ -617,5 +638,26 @@ mod tests {
             }
         }
         assert_eq!(produced(enrollment), listed::<EnrollmentError>());
+
+        let acme = vec![
+            AcmeEndpointError::Invalid(String::new()),
+            AcmeEndpointError::UnknownIssuer(IssuerId::new()),
+            AcmeEndpointError::UnknownProfile(ProfileId::new()),
+            AcmeEndpointError::NameTaken,
+            AcmeEndpointError::LabelTaken,
+            AcmeEndpointError::NotFound,
+        ];
+        for e in &acme {
+            match e {
+                AcmeEndpointError::Invalid(_)
+                | AcmeEndpointError::UnknownIssuer(_)
+                | AcmeEndpointError::UnknownProfile(_)
+                | AcmeEndpointError::NameTaken
+                | AcmeEndpointError::LabelTaken
+                | AcmeEndpointError::NotFound
+                | AcmeEndpointError::Fault(_) => {}
+            }
+        }
+        assert_eq!(produced(acme), listed::<AcmeEndpointError>());
     }
 }

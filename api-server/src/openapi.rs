@@ -78,6 +78,11 @@ certificates under `/.well-known/pki/`) is a separate service with a document of
         routes::enrollment::get_enrollment_profile,
         routes::enrollment::disable_enrollment_profile,
         routes::enrollment::rotate_scep_ra,
+        routes::acme_endpoints::create_acme_endpoint,
+        routes::acme_endpoints::list_acme_endpoints,
+        routes::acme_endpoints::get_acme_endpoint,
+        routes::acme_endpoints::disable_acme_endpoint,
+        routes::acme_endpoints::create_eab_key,
     ),
     components(schemas(Problem, certctl_types::api::certificates::CertificateSort)),
     tags(
@@ -91,6 +96,7 @@ certificates under `/.well-known/pki/`) is a separate service with a document of
         (name = "api-keys", description = "API keys and their roles"),
         (name = "stats", description = "The dashboard summary"),
         (name = "enrollment", description = "EST and SCEP enrollment profiles: how devices authenticate at /.well-known/est and /scep (those protocols are described in docs/enrollment.md, not here)"),
+        (name = "acme", description = "ACME endpoints and their External Account Binding keys (the ACME protocol itself is not served yet)"),
         (name = "system", description = "Version, identity and this document"),
     ),
 )]

@@ -19,6 +19,7 @@ mod m20261205_000009_audit_protocol;
 mod m20261205_000010_enrollment_profiles;
 mod m20261206_000011_enrollment_requests;
 mod m20261206_000012_acme_nonces;
+mod m20261206_000013_acme_endpoints;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000010_enrollment_profiles::Migration),
             Box::new(m20261206_000011_enrollment_requests::Migration),
             Box::new(m20261206_000012_acme_nonces::Migration),
+            Box::new(m20261206_000013_acme_endpoints::Migration),
         ]
     }
 }

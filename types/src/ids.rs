@@ -88,4 +88,6 @@ record_id! {
     ApiKeyId;
     /// An EST or SCEP enrollment profile (`enrollment_profiles.id`).
     EnrollmentProfileId;
+    /// An ACME endpoint (`acme_endpoints.id`).
+    AcmeEndpointId;
 }

@@ -3,6 +3,7 @@
 //! The router is built from this table and nothing else, so a route cannot exist without a
 //! declared [`Access`]; the integration tests walk the same table to check every role.
 
+pub(crate) mod acme_endpoints;
 pub(crate) mod api_keys;
 pub(crate) mod audit;
 pub(crate) mod certificates;
@@ -28,6 +29,7 @@ use axum::http::StatusCode;
 use self::certificates::ReasonProblems;
 use crate::auth::{Access, Permission, authorize};
 use crate::error::{ApiError, Problems};
+use crate::service::acme_endpoints::AcmeEndpointError;
 use crate::service::api_keys::KeyError;
 use crate::service::channels::ChannelError;
 use crate::service::enrollment::EnrollmentError;
@@ -137,6 +139,11 @@ pub const ROUTES: &[RouteDef] = routes! {
     Get  "/api/v1/enrollment-profiles/{id}"         => Require(P::EnrollmentManage), enrollment::get_enrollment_profile;
     Delete "/api/v1/enrollment-profiles/{id}"       => Require(P::EnrollmentManage), enrollment::disable_enrollment_profile, [EnrollmentError];
     Post "/api/v1/enrollment-profiles/{id}/rotate-scep-ra" => Require(P::EnrollmentManage), enrollment::rotate_scep_ra, [EnrollmentError];
+    Post "/api/v1/acme-endpoints"                   => Require(P::EnrollmentManage), acme_endpoints::create_acme_endpoint, [AcmeEndpointError];
+    Get  "/api/v1/acme-endpoints"                   => Require(P::EnrollmentManage), acme_endpoints::list_acme_endpoints;
+    Get  "/api/v1/acme-endpoints/{id}"              => Require(P::EnrollmentManage), acme_endpoints::get_acme_endpoint;
+    Delete "/api/v1/acme-endpoints/{id}"            => Require(P::EnrollmentManage), acme_endpoints::disable_acme_endpoint, [AcmeEndpointError];
+    Post "/api/v1/acme-endpoints/{id}/eab-keys"     => Require(P::EnrollmentManage), acme_endpoints::create_eab_key, [AcmeEndpointError];
 };
 
 /// The API router (without the outer tower layers, which `lib.rs` adds).

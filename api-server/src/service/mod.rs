@@ -6,6 +6,7 @@
 //! credential, through which protocol. Each front door maps the domain errors to its own wire
 //! format; the REST mapping is the table in `crate::error`.
 
+pub mod acme_endpoints;
 pub mod api_keys;
 pub mod channels;
 pub mod enrollment;

@@ -1,5 +1,7 @@
 //! sea-orm entities, one file per table (the migrations are the schema's source).
 
+pub mod acme_eab_key;
+pub mod acme_endpoint;
 pub mod api_key;
 pub mod audit_event;
 pub mod certificate;

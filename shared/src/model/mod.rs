@@ -2,7 +2,7 @@
 //! reasons. Defined in `certctl-types` (so the API's clients share them) and re-exported here.
 
 pub use certctl_types::ids::{
-    ApiKeyId, CertificateId, ChannelId, EnrollmentProfileId, IssuerId, JobId, NotificationId, ProfileId,
+    AcmeEndpointId, ApiKeyId, CertificateId, ChannelId, EnrollmentProfileId, IssuerId, JobId, NotificationId, ProfileId,
 };
 pub use certctl_types::vocab::{
     CertificateSource, CertificateStatus, ChannelKind, EnrollmentProtocol, EventType, JobStatus, NotificationStatus,

@@ -1,8 +1,14 @@
-//! ACME queries. So far: the anti-replay nonces (RFC 8555 §6.5), kept in the database so a nonce
-//! one api-server replica hands out is accepted by any other, exactly once.
+//! ACME queries: the anti-replay nonces (RFC 8555 §6.5), kept in the database so a nonce one
+//! api-server replica hands out is accepted by any other, exactly once; the endpoints and their
+//! External Account Binding keys.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
+use sea_orm::prelude::*;
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, IntoActiveModel, QueryOrder, Statement};
+
+use crate::entities::acme_eab_key::Model as AcmeEabKey;
+use crate::entities::acme_endpoint::{self, Entity as AcmeEndpoints, Model as AcmeEndpoint};
+use crate::model::AcmeEndpointId;
 
 /// Stores a nonce handed out in a `Replay-Nonce` header, valid until `expires_at`.
 pub async fn issue_nonce(conn: &impl ConnectionTrait, nonce: &str, expires_at: DateTime<Utc>) -> Result<(), DbErr> {
@@ -37,4 +43,42 @@ pub async fn sweep_nonces(conn: &impl ConnectionTrait) -> Result<u64, DbErr> {
         ))
         .await?;
     Ok(result.rows_affected())
+}
+
+pub async fn insert_endpoint(conn: &impl ConnectionTrait, row: AcmeEndpoint) -> Result<AcmeEndpoint, DbErr> {
+    row.into_active_model().insert(conn).await
+}
+
+pub async fn find_endpoint(conn: &impl ConnectionTrait, id: AcmeEndpointId) -> Result<Option<AcmeEndpoint>, DbErr> {
+    AcmeEndpoints::find_by_id(id).one(conn).await
+}
+
+/// Every endpoint, disabled ones included, by name.
+pub async fn list_endpoints(conn: &impl ConnectionTrait) -> Result<Vec<AcmeEndpoint>, DbErr> {
+    AcmeEndpoints::find()
+        .order_by_asc(acme_endpoint::Column::Name)
+        .order_by_asc(acme_endpoint::Column::CreatedAt)
+        .all(conn)
+        .await
+}
+
+/// Disables an endpoint in use; `None` when there is none with this id or it is already disabled.
+pub async fn disable_endpoint(
+    conn: &impl ConnectionTrait,
+    id: AcmeEndpointId,
+    at: DateTime<Utc>,
+) -> Result<Option<AcmeEndpoint>, DbErr> {
+    let Some(row) = find_endpoint(conn, id).await? else {
+        return Ok(None);
+    };
+    if row.disabled_at.is_some() {
+        return Ok(None);
+    }
+    let mut active = row.into_active_model();
+    active.disabled_at = sea_orm::Set(Some(at));
+    active.update(conn).await.map(Some)
+}
+
+pub async fn insert_eab_key(conn: &impl ConnectionTrait, row: AcmeEabKey) -> Result<AcmeEabKey, DbErr> {
+    row.into_active_model().insert(conn).await
 }

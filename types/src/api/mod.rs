@@ -7,6 +7,7 @@
 //! server's parser accepts and nothing else).
 
 pub mod access;
+pub mod acme;
 pub mod certificates;
 pub mod enrollment;
 pub mod notifications;
