@@ -329,7 +329,7 @@ async fn decide(
                     "the challenge password has expired",
                 );
             }
-            enroll(state, profile, request, csr_der, None).await
+            enroll(state, client, profile, request, csr_der, None).await
         }
         (MessageType::RenewalReq, Payload::CertificationRequest { csr_der, .. }) => {
             let signer = &request.requester.certificate_der;
@@ -359,7 +359,7 @@ async fn decide(
                     "the certificate to renew is revoked, already renewed or expired",
                 );
             }
-            enroll(state, profile, request, csr_der, Some(current)).await
+            enroll(state, client, profile, request, csr_der, Some(current)).await
         }
         (MessageType::CertPoll, Payload::IssuerAndSubject { .. }) => {
             let Some(row) =
@@ -416,6 +416,7 @@ fn same_key(row: &EnrollmentRequest, signer_der: &[u8]) -> bool {
 /// renews or files for approval.
 async fn enroll(
     state: &AppState,
+    client: &Client,
     profile: &EnrollmentProfile,
     request: &PkiRequest,
     csr_der: &[u8],
@@ -491,7 +492,7 @@ async fn enroll(
         );
     }
     let mut actor = Actor::enrollment(principal, Protocol::Scep, profile.id);
-    actor.request_id = None;
+    actor.request_id.clone_from(&client.request_id);
     let pem = csr_pem(csr_der);
     let outcome = match renew {
         Some(current) => issuance::renew(state, &actor, current.id, None, Some(KeySource::Csr(pem))).await,
