@@ -27,10 +27,11 @@ apt_need curl=/usr/bin/curl scep=/usr/bin/scepclient certmonger=/usr/lib/certmon
   chromium=/usr/bin/chromium
 # pkilint (lint_pkix_cert, lint_crl, lint_ocsp_response), aiosmtpd (the email tests' SMTP server),
 # PyYAML (check-static.py, the CLI's YAML output), schemathesis (the OpenAPI document against the
-# live API) and the official MCP client (mcp, for `certctl mcp`) go into the project virtualenv
-# .venv/, which then comes first on PATH for everything below, the tests included.
+# live API), the official MCP client (mcp, for `certctl mcp`) and josepy (certbot's JOSE library,
+# the peer of the ACME JWS checks) go into the project virtualenv .venv/, which then comes first
+# on PATH for everything below, the tests included.
 source scripts/venv.sh
-venv_require 'pkilint>=0.13,<0.14' 'aiosmtpd>=1.4,<2' pyyaml 'schemathesis>=4.32,<5' 'mcp>=2.3,<3'
+venv_require 'pkilint>=0.13,<0.14' 'aiosmtpd>=1.4,<2' pyyaml 'schemathesis>=4.32,<5' 'mcp>=2.3,<3' 'josepy>=2.2,<3'
 
 python3 scripts/check-static.py
 python3 scripts/check-imports.py

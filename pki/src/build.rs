@@ -284,7 +284,7 @@ pub fn issue_ocsp_signer(
 /// Builds the SCEP Registration Authority certificate of `issuer` (RFC 8894 §2.2): the
 /// certificate clients encrypt their requests to and that signs the CertRep replies, so it carries
 /// keyUsage digitalSignature and keyEncipherment and its key must be RSA (SCEP's key transport is
-/// RSA). `name` goes into the subject as "<name> SCEP RA". No revocation pointers: clients use the
+/// RSA). `name` goes into the subject as "`<name>` SCEP RA". No revocation pointers: clients use the
 /// RA certificate from GetCACert and do not check its status.
 pub fn issue_ra_certificate(
     issuer: &LoadedIssuer,

@@ -10,6 +10,7 @@ pub mod crl;
 mod csr;
 pub mod der;
 pub mod est;
+pub mod jose;
 mod keys;
 pub mod names;
 pub mod ocsp;
