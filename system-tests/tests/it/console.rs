@@ -159,15 +159,7 @@ async fn the_console_is_served_with_its_fallback_caching_and_security_headers() 
     }
 
     // No console response counts as an API route in the metrics.
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.admin_base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(r#"route="console",status="200""#),
         "console requests carry the route label `console`"

@@ -6,17 +6,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, id};
 
-async fn scalar_text(app: &TestApp, sql: &str) -> String {
-    use sea_orm::{ConnectionTrait, DbBackend, Statement};
-    let row = app
-        .db
-        .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
-        .await
-        .unwrap()
-        .expect("row");
-    row.try_get_by_index::<String>(0).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enrollment_profiles_keep_only_hashes_and_are_audited() {
     let app = TestApp::spawn().await;
@@ -44,14 +33,12 @@ async fn enrollment_profiles_keep_only_hashes_and_are_audited() {
     assert!(created.get("scep_challenge").is_none());
     assert!(!created.to_string().contains("a long router password"), "{created}");
     assert_eq!(created["est_username"], "router");
-    let hash = scalar_text(
-        &app,
-        &format!(
+    let hash = app
+        .scalar_text(&format!(
             "SELECT est_password_hash FROM enrollment_profiles WHERE id = '{}'",
             id(&created)
-        ),
-    )
-    .await;
+        ))
+        .await;
     assert!(hash.starts_with("$argon2id$"), "{hash}");
     assert!(certctl_api_server::service::enrollment::verify_secret(
         "a long router password",
@@ -73,14 +60,12 @@ async fn enrollment_profiles_keep_only_hashes_and_are_audited() {
         .expect("challenge shown once")
         .to_owned();
     assert_eq!(scep["scep_challenge_one_time"], true);
-    let hash = scalar_text(
-        &app,
-        &format!(
+    let hash = app
+        .scalar_text(&format!(
             "SELECT scep_challenge_hash FROM enrollment_profiles WHERE id = '{}'",
             id(&scep)
-        ),
-    )
-    .await;
+        ))
+        .await;
     assert!(certctl_api_server::service::enrollment::verify_secret(
         &challenge, &hash
     ));

@@ -149,17 +149,6 @@ async fn est_profile(app: &TestApp, body: Value) -> Value {
     v
 }
 
-async fn scalar_text(app: &TestApp, sql: &str) -> String {
-    use sea_orm::{ConnectionTrait, DbBackend, Statement};
-    let row = app
-        .db
-        .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
-        .await
-        .unwrap()
-        .unwrap_or_else(|| panic!("no row for {sql}"));
-    row.try_get_by_index::<String>(0).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_and_openssl_enroll_reenroll_and_authenticate_by_password_and_certificate() {
     let dir = tempdir();
@@ -231,8 +220,7 @@ async fn curl_and_openssl_enroll_reenroll_and_authenticate_by_password_and_certi
     // In the inventory with its source, audited with the protocol's actor, and notified.
     let actor = "est:routers/router";
     assert_eq!(
-        scalar_text(
-            &app,
+        app.scalar_text(
             "SELECT source || ' ' || requested_by FROM certificates WHERE common_name = 'device-1.example'"
         )
         .await,
@@ -271,9 +259,7 @@ async fn curl_and_openssl_enroll_reenroll_and_authenticate_by_password_and_certi
     let cert2 = pkcs7_to_pem(&dir, "device1b.pem", &renewed);
     assert!(run_openssl(&["verify", "-CAfile", &chain, &cert2]).contains(": OK"));
     pkilint("lint_pkix_cert", &[], &cert2);
-    let statuses = scalar_text(
-        &app,
-        "SELECT string_agg(status || '/' || source, ',' ORDER BY created_at) FROM certificates WHERE common_name = 'device-1.example'",
+    let statuses = app.scalar_text("SELECT string_agg(status || '/' || source, ',' ORDER BY created_at) FROM certificates WHERE common_name = 'device-1.example'",
     )
     .await;
     assert_eq!(statuses, "superseded/est,active/est");
@@ -294,20 +280,15 @@ async fn curl_and_openssl_enroll_reenroll_and_authenticate_by_password_and_certi
     let by_cert = curl(&dir, &args).await;
     assert_eq!(by_cert.status, 200, "{}", by_cert.text());
     assert_eq!(
-        scalar_text(
-            &app,
-            "SELECT requested_by FROM certificates WHERE common_name = 'device-2.example'"
-        )
-        .await,
+        app.scalar_text("SELECT requested_by FROM certificates WHERE common_name = 'device-2.example'")
+            .await,
         "est:routers/device-1.example"
     );
 
     // Revocable like any certificate, and answered by the OCSP responder.
-    let renewed_id = scalar_text(
-        &app,
-        "SELECT id::text FROM certificates WHERE common_name = 'device-1.example' AND status = 'active'",
-    )
-    .await;
+    let renewed_id = app
+        .scalar_text("SELECT id::text FROM certificates WHERE common_name = 'device-1.example' AND status = 'active'")
+        .await;
     let worker = app.worker(&[]).await;
     app.wait_published(&issuer, Duration::from_secs(10)).await;
     let responder = app.responder().await;
@@ -378,11 +359,8 @@ async fn an_enrollment_awaiting_approval_answers_202_until_approved_then_the_cer
         1,
         "asking again files nothing new"
     );
-    let job = scalar_text(&app, "SELECT id::text FROM jobs").await;
-    assert_eq!(
-        scalar_text(&app, "SELECT requested_by FROM jobs").await,
-        "est:gated/dev"
-    );
+    let job = app.scalar_text("SELECT id::text FROM jobs").await;
+    assert_eq!(app.scalar_text("SELECT requested_by FROM jobs").await, "est:gated/dev");
     let (s, v) = app
         .post(&format!("/api/v1/jobs/{job}/approve"), &app.admin_key, json!({}))
         .await;
@@ -394,7 +372,8 @@ async fn an_enrollment_awaiting_approval_answers_202_until_approved_then_the_cer
     pkilint("lint_pkix_cert", &[], &cert);
     // Approved by an admin through the API, the certificate still records how it was asked for.
     assert_eq!(
-        scalar_text(&app, "SELECT source || ' ' || requested_by FROM certificates").await,
+        app.scalar_text("SELECT source || ' ' || requested_by FROM certificates")
+            .await,
         "est est:gated/dev"
     );
 
@@ -413,7 +392,9 @@ async fn an_enrollment_awaiting_approval_answers_202_until_approved_then_the_cer
             .status,
         202
     );
-    let job2 = scalar_text(&app, "SELECT id::text FROM jobs WHERE status = 'awaiting_approval'").await;
+    let job2 = app
+        .scalar_text("SELECT id::text FROM jobs WHERE status = 'awaiting_approval'")
+        .await;
     let (s, _) = app
         .post(
             &format!("/api/v1/jobs/{job2}/reject"),
@@ -589,15 +570,7 @@ async fn bad_input_gets_protocol_errors_audited_in_aggregate_and_never_a_certifi
     }
     let limited = limited.expect("the per-address limit applies");
     assert!(limited.headers.contains("retry-after:"), "{}", limited.headers);
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.admin_base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(r#"certctl_enrollment_rate_limited_total{protocol="est",scope="ip"}"#),
         "{metrics}"
@@ -638,15 +611,7 @@ async fn one_credential_is_limited_before_its_password_is_checked() {
     let mut args = vec!["--user", "someone:else"];
     args.extend(enroll_args(&url, &body));
     assert_eq!(curl(&dir, &args).await.status, 401);
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.admin_base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(r#"certctl_enrollment_rate_limited_total{protocol="est",scope="credential"} 2"#),
         "{metrics}"

@@ -172,15 +172,7 @@ async fn an_api_that_cannot_publish_after_commit_loses_nothing() {
             .await,
         N as i64
     );
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.admin_base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics
             .lines()

@@ -183,6 +183,29 @@ impl TestApp {
         v
     }
 
+    /// The first column of the one row `sql` returns, as text.
+    pub async fn scalar_text(&self, sql: &str) -> String {
+        let row = self
+            .db
+            .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+            .await
+            .expect("query")
+            .unwrap_or_else(|| panic!("no row for {sql}"));
+        row.try_get_by_index::<String>(0).expect("text")
+    }
+
+    /// The admin listener's Prometheus text.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.admin_base))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     pub async fn scalar_i64(&self, sql: &str) -> i64 {
         let row = self
             .db

@@ -113,15 +113,7 @@ async fn unauthenticated_requests_never_write_to_the_database() {
         }
     }
     assert_eq!(app.scalar_i64("SELECT count(*) FROM audit_events").await, before);
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.admin_base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("certctl_auth_failures_total{reason=\"missing\"} 20"),
         "{metrics}"

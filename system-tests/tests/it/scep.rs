@@ -57,22 +57,32 @@ async fn scepclient_with(url: &str, dir: &Path, cn: &str, challenge: Option<&str
     run("scepclient", args).await
 }
 
+/// GetCACert through certmonger's `scep-submit -C`, which prints the RA certificate first and
+/// then the CA's: written to `dir/ra.pem` and `dir/signing-ca.pem`, whose paths are returned.
+async fn ra_and_ca(url: &str, dir: &Path) -> (String, String) {
+    let (ok, certs) = run(
+        "/usr/lib/certmonger/scep-submit",
+        vec!["-u".into(), url.to_owned(), "-C".into()],
+    )
+    .await;
+    assert!(ok, "{certs}");
+    assert_eq!(
+        certs.matches("-----BEGIN CERTIFICATE-----").count(),
+        2,
+        "RA and CA: {certs}"
+    );
+    let end = certs.find("-----END CERTIFICATE-----").expect("a certificate") + "-----END CERTIFICATE-----".len();
+    (
+        write(dir, "ra.pem", &certs[..end]),
+        write(dir, "signing-ca.pem", certs[end..].trim()),
+    )
+}
+
 async fn scep_profile(app: &TestApp, body: Value) -> (Value, String) {
     let (s, v) = app.post("/api/v1/enrollment-profiles", &app.admin_key, body).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let challenge = v["scep_challenge"].as_str().expect("challenge").to_owned();
     (v, challenge)
-}
-
-async fn scalar_text(app: &TestApp, sql: &str) -> String {
-    use sea_orm::{ConnectionTrait, DbBackend, Statement};
-    let row = app
-        .db
-        .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
-        .await
-        .unwrap()
-        .unwrap_or_else(|| panic!("no row for {sql}"));
-    row.try_get_by_index::<String>(0).unwrap()
 }
 
 async fn issuer_pem(app: &TestApp, dir: &Path, issuer: &str) -> String {
@@ -110,22 +120,7 @@ async fn scepclient_enrolls_with_the_challenge_and_renews_with_its_certificate()
     for cap in ["POSTPKIOperation", "SHA-256", "AES", "SCEPStandard", "Renewal"] {
         assert!(caps.lines().any(|l| l.trim() == cap), "{cap} missing from {caps}");
     }
-    let (ok, certs) = run(
-        "/usr/lib/certmonger/scep-submit",
-        vec!["-u".into(), url.clone(), "-C".into()],
-    )
-    .await;
-    assert!(ok, "{certs}");
-    assert_eq!(
-        certs.matches("-----BEGIN CERTIFICATE-----").count(),
-        2,
-        "RA and CA: {certs}"
-    );
-    let ra = write(
-        &dir,
-        "ra.pem",
-        &certs[..certs.find("-----END CERTIFICATE-----").unwrap() + 25],
-    );
+    let (ra, _) = ra_and_ca(&url, &dir).await;
     let (_, ra_text) = openssl(&["x509", "-in", &ra, "-noout", "-subject", "-ext", "keyUsage"]);
     assert!(ra_text.contains("mdm SCEP RA"), "the RA comes first: {ra_text}");
     judge(&ca, &ra);
@@ -156,11 +151,8 @@ async fn scepclient_enrolls_with_the_challenge_and_renews_with_its_certificate()
     let (_, text) = openssl(&["x509", "-in", &cert, "-noout", "-text"]);
     assert!(text.contains("DNS:device-1.example.net"), "{text}");
     assert_eq!(
-        scalar_text(
-            &app,
-            "SELECT source || ' ' || requested_by || ' ' || status FROM certificates"
-        )
-        .await,
+        app.scalar_text("SELECT source || ' ' || requested_by || ' ' || status FROM certificates")
+            .await,
         "scep scep:mdm active"
     );
     assert_eq!(
@@ -187,11 +179,8 @@ async fn scepclient_enrolls_with_the_challenge_and_renews_with_its_certificate()
     assert!(ok, "{out}");
     judge(&ca, &cert);
     assert_eq!(
-        scalar_text(
-            &app,
-            "SELECT string_agg(status || '/' || source, ',' ORDER BY created_at) FROM certificates"
-        )
-        .await,
+        app.scalar_text("SELECT string_agg(status || '/' || source, ',' ORDER BY created_at) FROM certificates")
+            .await,
         "superseded/scep,active/scep"
     );
     assert_eq!(
@@ -203,18 +192,18 @@ async fn scepclient_enrolls_with_the_challenge_and_renews_with_its_certificate()
     std::fs::create_dir_all(&old).unwrap();
     std::fs::copy(device.join("key.pem"), old.join("key.pem")).unwrap();
     std::fs::copy(device.join("csr.pem"), old.join("csr.pem")).unwrap();
-    let first = scalar_text(
-        &app,
-        "SELECT certificate_pem FROM certificates WHERE status = 'superseded'",
-    )
-    .await;
+    let first = app
+        .scalar_text("SELECT certificate_pem FROM certificates WHERE status = 'superseded'")
+        .await;
     std::fs::write(old.join("client.pem"), first).unwrap();
     let (ok, out) = scepclient(&url, &old, "device-1.example.net", None).await;
     assert!(!ok, "{out}");
     assert!(out.contains("badCertID"), "{out}");
 
     // The RA is shown on the profile, and an admin can replace it; clients pick the new one up.
-    let ep_id = scalar_text(&app, "SELECT id::text FROM enrollment_profiles WHERE name = 'mdm'").await;
+    let ep_id = app
+        .scalar_text("SELECT id::text FROM enrollment_profiles WHERE name = 'mdm'")
+        .await;
     let (_, shown) = app
         .get(&format!("/api/v1/enrollment-profiles/{ep_id}"), &app.admin_key)
         .await;
@@ -266,17 +255,7 @@ async fn a_one_time_challenge_enrolls_one_device() {
     // The default profile, at the bare path. The CA's key is ECDSA, so the client is told which
     // certificate is the RA's by its fingerprint, as scepclient documents for NDES.
     let url = format!("{}/scep", app.base);
-    let (ok, certs) = run(
-        "/usr/lib/certmonger/scep-submit",
-        vec!["-u".into(), url.clone(), "-C".into()],
-    )
-    .await;
-    assert!(ok, "{certs}");
-    let ra = write(
-        &dir,
-        "ra.pem",
-        &certs[..certs.find("-----END CERTIFICATE-----").unwrap() + 25],
-    );
+    let (ra, _) = ra_and_ca(&url, &dir).await;
     let (_, fingerprint) = openssl(&["x509", "-in", &ra, "-noout", "-fingerprint", "-sha256"]);
     let fingerprint = fingerprint
         .trim()
@@ -324,13 +303,13 @@ async fn a_request_under_approval_is_pending_until_approved_then_the_client_gets
     let mut job = String::new();
     for _ in 0..200 {
         if app.scalar_i64("SELECT count(*) FROM jobs").await == 1 {
-            job = scalar_text(&app, "SELECT id::text FROM jobs").await;
+            job = app.scalar_text("SELECT id::text FROM jobs").await;
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!job.is_empty(), "no job was filed");
-    assert_eq!(scalar_text(&app, "SELECT requested_by FROM jobs").await, "scep:gated");
+    assert_eq!(app.scalar_text("SELECT requested_by FROM jobs").await, "scep:gated");
     let (s, v) = app
         .post(&format!("/api/v1/jobs/{job}/approve"), &app.admin_key, json!({}))
         .await;
@@ -344,7 +323,8 @@ async fn a_request_under_approval_is_pending_until_approved_then_the_client_gets
     assert!(out.contains("PENDING"), "{out}");
     judge(&ca, &device.join("client.pem").to_string_lossy());
     assert_eq!(
-        scalar_text(&app, "SELECT source || ' ' || requested_by FROM certificates").await,
+        app.scalar_text("SELECT source || ' ' || requested_by FROM certificates")
+            .await,
         "scep scep:gated"
     );
     assert_eq!(
@@ -430,15 +410,7 @@ async fn certmonger_enrolls_through_its_daemon_on_a_session_bus() {
     let url = format!("{}/scep/servers", app.base);
     // The RA and CA certificates, from GetCACert, for `add-scep-ca -r/-N` (certmonger otherwise
     // fetches them in the background, and a request submitted first waits for them).
-    let (ok, certs) = run(
-        "/usr/lib/certmonger/scep-submit",
-        vec!["-u".into(), url.clone(), "-C".into()],
-    )
-    .await;
-    assert!(ok, "{certs}");
-    let end = certs.find("-----END CERTIFICATE-----").unwrap() + 25;
-    let ra = write(&dir, "ra.pem", &certs[..end]);
-    let signing_ca = write(&dir, "signing-ca.pem", certs[end..].trim());
+    let (ra, signing_ca) = ra_and_ca(&url, &dir).await;
     let (key, cert) = (dir.join("cm.key"), dir.join("cm.pem"));
     let script = write(
         &dir,
@@ -490,9 +462,7 @@ async fn certmonger_enrolls_through_its_daemon_on_a_session_bus() {
     .await;
     assert!(ok, "{out}");
     if !cert.exists() {
-        let refusals = scalar_text(
-            &app,
-            "SELECT coalesce(string_agg(details::text, E'\\n'), 'none') FROM audit_events WHERE action = 'enrollment.failed'",
+        let refusals = app.scalar_text("SELECT coalesce(string_agg(details::text, E'\\n'), 'none') FROM audit_events WHERE action = 'enrollment.failed'",
         )
         .await;
         panic!("certmonger wrote no certificate:\n{out}\nrefusals: {refusals}");
@@ -500,11 +470,8 @@ async fn certmonger_enrolls_through_its_daemon_on_a_session_bus() {
     let cert = cert.to_string_lossy().into_owned();
     judge(&ca, &cert);
     assert_eq!(
-        scalar_text(
-            &app,
-            "SELECT source || ' ' || requested_by || ' ' || common_name FROM certificates"
-        )
-        .await,
+        app.scalar_text("SELECT source || ' ' || requested_by || ' ' || common_name FROM certificates")
+            .await,
         "scep scep:servers cm-1.example.net"
     );
 }
