@@ -59,6 +59,20 @@ pub fn certificates_in(content_info_der: &[u8]) -> Result<Vec<Vec<u8>>, PkiError
     Ok(out)
 }
 
+/// A PEM block (RFC 7468): `label` (`CERTIFICATE`, `CERTIFICATE REQUEST`) around the base64 of
+/// `der` in lines of 64 characters.
+pub fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
 /// The DER certificates of a PEM chain, in order; anything that is not a `CERTIFICATE` block is
 /// skipped.
 pub fn pem_chain_der(pem: &str) -> Vec<Vec<u8>> {
@@ -189,6 +203,11 @@ mod tests {
     #[test]
     fn pem_chains_become_der_in_order() {
         let ((a, a_pem), (b, b_pem)) = (self_signed_pem("alpha"), self_signed_pem("beta"));
-        assert_eq!(pem_chain_der(&(a_pem + &b_pem)), vec![a, b]);
+        assert_eq!(pem_chain_der(&(a_pem.clone() + &b_pem)), vec![a.clone(), b]);
+        assert_eq!(
+            pem("CERTIFICATE", &a).trim(),
+            a_pem.trim(),
+            "written as rcgen writes it"
+        );
     }
 }

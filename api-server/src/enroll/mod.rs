@@ -312,10 +312,7 @@ pub fn base64_lines(der: &[u8]) -> String {
 
 /// A PEM `CERTIFICATE REQUEST` for DER, as the issuance use case takes CSRs.
 pub fn csr_pem(der: &[u8]) -> String {
-    format!(
-        "-----BEGIN CERTIFICATE REQUEST-----\n{}-----END CERTIFICATE REQUEST-----\n",
-        base64_lines(der)
-    )
+    certctl_pki::pkcs7::pem("CERTIFICATE REQUEST", der)
 }
 
 #[cfg(test)]

@@ -35,20 +35,11 @@ fn enrollment_profile_out(p: EnrollmentProfile) -> EnrollmentProfileOut {
         created_by: p.created_by,
         created_at: p.created_at,
         disabled_at: p.disabled_at,
-        scep_ra_certificate_pem: p.scep_ra_certificate_der.as_deref().map(certificate_pem),
+        scep_ra_certificate_pem: p
+            .scep_ra_certificate_der
+            .as_deref()
+            .map(|der| certctl_pki::pkcs7::pem("CERTIFICATE", der)),
     }
-}
-
-fn certificate_pem(der: &[u8]) -> String {
-    use base64::Engine as _;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
-        pem.push('\n');
-    }
-    pem.push_str("-----END CERTIFICATE-----\n");
-    pem
 }
 
 /// Creates an enrollment profile. For SCEP the challenge password is generated and in this

@@ -78,6 +78,16 @@ async fn ra_and_ca(url: &str, dir: &Path) -> (String, String) {
     )
 }
 
+/// A second device directory with `device`'s key and CSR but no certificate: scepclient run there
+/// sends the same key, so the same transaction id.
+fn same_key(device: &Path, to: &Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(to).unwrap();
+    for file in ["key.pem", "csr.pem"] {
+        std::fs::copy(device.join(file), to.join(file)).unwrap();
+    }
+    to.to_owned()
+}
+
 async fn scep_profile(app: &TestApp, body: Value) -> (Value, String) {
     let (s, v) = app.post("/api/v1/enrollment-profiles", &app.admin_key, body).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
@@ -162,10 +172,7 @@ async fn scepclient_enrolls_with_the_challenge_and_renews_with_its_certificate()
 
     // The same request again (same key, so the same transaction id: a replay, or a device that
     // lost its certificate) is answered from the first one: the same certificate, nothing new.
-    let replay = dir.join("replay");
-    std::fs::create_dir_all(&replay).unwrap();
-    std::fs::copy(device.join("key.pem"), replay.join("key.pem")).unwrap();
-    std::fs::copy(device.join("csr.pem"), replay.join("csr.pem")).unwrap();
+    let replay = same_key(&device, &dir.join("replay"));
     let (ok, out) = scepclient(&url, &replay, "device-1.example.net", Some(&challenge)).await;
     assert!(ok, "{out}");
     assert_eq!(
@@ -188,10 +195,7 @@ async fn scepclient_enrolls_with_the_challenge_and_renews_with_its_certificate()
         1
     );
     // The superseded certificate renews nothing.
-    let old = dir.join("old");
-    std::fs::create_dir_all(&old).unwrap();
-    std::fs::copy(device.join("key.pem"), old.join("key.pem")).unwrap();
-    std::fs::copy(device.join("csr.pem"), old.join("csr.pem")).unwrap();
+    let old = same_key(&device, &dir.join("old"));
     let first = app
         .scalar_text("SELECT certificate_pem FROM certificates WHERE status = 'superseded'")
         .await;
