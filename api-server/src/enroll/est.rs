@@ -140,6 +140,19 @@ async fn serve(
             format!("EST {operation} takes {allowed}"),
         ));
     }
+    // The body is read before anything can refuse the request: answering while the client is
+    // still sending makes HTTP/2 reset the stream, and curl then reports a framing error instead
+    // of the answer.
+    let body = match op.method() {
+        Method::POST => axum::body::to_bytes(body, MAX_CSR_BODY).await.map_err(|_| {
+            Refusal::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the CSR body is larger than {MAX_CSR_BODY} bytes"),
+            )
+        })?,
+        _ => axum::body::Bytes::new(),
+    };
     let Some(tls) = parts.extensions.get::<Arc<TlsInfo>>().cloned() else {
         return Err(Refusal::new(
             StatusCode::FORBIDDEN,
@@ -156,7 +169,7 @@ async fn serve(
         Operation::CsrAttrs => csrattrs(state, &profile).await,
         Operation::SimpleEnroll => {
             let identity = authenticate(state, client, ctx, &profile, &parts, &tls).await?;
-            let csr = read_csr(&parts, body).await?;
+            let csr = read_csr(&parts, &body)?;
             let actor = actor(&profile, &identity, client);
             let common_name = csr
                 .parsed
@@ -182,7 +195,7 @@ async fn serve(
         Operation::SimpleReenroll => {
             let current = current_certificate(state, ctx, &profile, &tls).await?;
             client.check_credential_limit(state, &format!("{}|cert:{}", profile.id, current.id))?;
-            let csr = read_csr(&parts, body).await?;
+            let csr = read_csr(&parts, &body)?;
             check_same_subject(&current, &csr.parsed)?;
             let actor = actor(&profile, &current.common_name, client);
             enroll(state, client, &profile, &actor, &csr, Ask::Renew(Box::new(current))).await
@@ -395,8 +408,8 @@ pub struct Csr {
     pub pem: String,
 }
 
-/// Reads the base64 PKCS#10 body.
-async fn read_csr(parts: &Parts, body: Body) -> Result<Csr, Refusal> {
+/// Reads the base64 PKCS#10 body (already read, at most `MAX_CSR_BODY` bytes).
+fn read_csr(parts: &Parts, body: &[u8]) -> Result<Csr, Refusal> {
     let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)
@@ -410,14 +423,7 @@ async fn read_csr(parts: &Parts, body: Body) -> Result<Csr, Refusal> {
             format!("an EST enrollment body is application/pkcs10 (base64 DER), not `{content_type}`"),
         ));
     }
-    let bytes = axum::body::to_bytes(body, MAX_CSR_BODY).await.map_err(|_| {
-        Refusal::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("the CSR body is larger than {MAX_CSR_BODY} bytes"),
-        )
-    })?;
-    let (der, parsed) = read_enrollment_body(&bytes).map_err(|e| match e {
+    let (der, parsed) = read_enrollment_body(body).map_err(|e| match e {
         BodyError::NotBase64 => Refusal::bad_request("bad_base64", e.to_string()),
         BodyError::Csr(PkiError::BadCsrSignature) => Refusal::bad_request("bad_csr_signature", e.to_string()),
         BodyError::Csr(PkiError::UnsupportedKey(_)) => Refusal::bad_request("key_not_allowed", e.to_string()),

@@ -105,6 +105,13 @@ async fn serve(
     let Query(query) = Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
         .map_err(|_| Refusal::bad_request("bad_query", "the query string does not parse"))?;
     let operation = query.get("operation").map(String::as_str).unwrap_or("");
+    // Read before anything can refuse the request (see the EST handler: HTTP/2 resets a stream
+    // answered while the client is still sending).
+    let body = if parts.method == Method::POST {
+        axum::body::to_bytes(body, MAX_MESSAGE).await.map_err(|_| too_large())?
+    } else {
+        axum::body::Bytes::new()
+    };
     let profile = find_profile(state, EnrollmentProtocol::Scep, label).await?;
     ctx.who = format!("scep:{}", profile.name);
     ctx.profile = Some(profile.clone());
@@ -113,10 +120,7 @@ async fn serve(
         // RFC 8894 §3.5.2 says text/plain; certmonger refuses it with a charset parameter.
         ("GetCACaps", true, _) => Ok(with_type(CAPABILITIES.into(), "text/plain")),
         ("GetCACert", true, _) => get_ca_cert(state, &profile).await,
-        ("PKIOperation", _, true) => {
-            let der = axum::body::to_bytes(body, MAX_MESSAGE).await.map_err(|_| too_large())?;
-            pki_operation(state, client, &profile, &der).await
-        }
+        ("PKIOperation", _, true) => pki_operation(state, client, &profile, &body).await,
         ("PKIOperation", true, _) => {
             let message = query
                 .get("message")
