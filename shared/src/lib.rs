@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod db;
 pub mod entities;
 pub mod model;
+pub mod netguard;
 pub mod queue;
 pub mod repo;
 pub mod retry;
