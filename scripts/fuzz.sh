@@ -2,9 +2,10 @@
 # Fuzzes one of the parsers that read untrusted input with cargo-fuzz (libFuzzer +
 # AddressSanitizer). Targets (fuzz/fuzz_targets/): ocsp_request (the responder's `ocsp::answer`
 # and its GET route; the default), est_body (an EST enrollment body: base64, then the PKCS#10
-# request) and scep_pki_message (a SCEP pkiMessage: CMS SignedData, the envelope to the RA, the
-# SCEP attributes). Runs RUNS executions (default 1000000), then prints how many ran and how long
-# it took.
+# request), scep_pki_message (a SCEP pkiMessage: CMS SignedData, the envelope to the RA, the
+# SCEP attributes) and dns_answer (a resolver's answer to dns-01's TXT query: names, compression
+# pointers, CNAME chains). Runs RUNS executions (default 1000000), then prints how many ran and
+# how long it took.
 #
 #   scripts/fuzz.sh [TARGET] [RUNS] [extra libFuzzer flags, e.g. -jobs=2 -max_len=8192]
 #

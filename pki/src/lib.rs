@@ -9,6 +9,7 @@ mod build;
 pub mod crl;
 mod csr;
 pub mod der;
+pub mod dns;
 pub mod est;
 pub mod jose;
 mod keys;
