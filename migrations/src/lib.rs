@@ -20,6 +20,7 @@ mod m20261205_000010_enrollment_profiles;
 mod m20261206_000011_enrollment_requests;
 mod m20261206_000012_acme_nonces;
 mod m20261206_000013_acme_endpoints;
+mod m20261207_000014_acme_orders;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000011_enrollment_requests::Migration),
             Box::new(m20261206_000012_acme_nonces::Migration),
             Box::new(m20261206_000013_acme_endpoints::Migration),
+            Box::new(m20261207_000014_acme_orders::Migration),
         ]
     }
 }

@@ -90,4 +90,12 @@ record_id! {
     EnrollmentProfileId;
     /// An ACME endpoint (`acme_endpoints.id`).
     AcmeEndpointId;
+    /// An ACME account (`acme_accounts.id`).
+    AcmeAccountId;
+    /// An ACME order (`acme_orders.id`).
+    AcmeOrderId;
+    /// An ACME authorization (`acme_authorizations.id`).
+    AcmeAuthzId;
+    /// An ACME challenge (`acme_challenges.id`).
+    AcmeChallengeId;
 }

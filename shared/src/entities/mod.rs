@@ -1,7 +1,11 @@
 //! sea-orm entities, one file per table (the migrations are the schema's source).
 
+pub mod acme_account;
+pub mod acme_authorization;
+pub mod acme_challenge;
 pub mod acme_eab_key;
 pub mod acme_endpoint;
+pub mod acme_order;
 pub mod api_key;
 pub mod audit_event;
 pub mod certificate;

@@ -2,7 +2,8 @@
 //! reasons. Defined in `certctl-types` (so the API's clients share them) and re-exported here.
 
 pub use certctl_types::ids::{
-    AcmeEndpointId, ApiKeyId, CertificateId, ChannelId, EnrollmentProfileId, IssuerId, JobId, NotificationId, ProfileId,
+    AcmeAccountId, AcmeAuthzId, AcmeChallengeId, AcmeEndpointId, AcmeOrderId, ApiKeyId, CertificateId, ChannelId,
+    EnrollmentProfileId, IssuerId, JobId, NotificationId, ProfileId,
 };
 pub use certctl_types::vocab::{
     CertificateSource, CertificateStatus, ChannelKind, EnrollmentProtocol, EventType, JobStatus, NotificationStatus,
