@@ -34,7 +34,102 @@ pub struct ApiConfig {
     /// EST/SCEP requests per minute allowed for one credential (an enrollment profile and the
     /// identity presented through it), per replica (0: no limit).
     pub enroll_rate_per_credential: u32,
+    pub acme: AcmeConfig,
     pub dev_mode: bool,
+}
+
+/// How the ACME server validates challenges and how hard clients may push it.
+#[derive(Clone, Debug)]
+pub struct AcmeConfig {
+    /// `CERTCTL_ACME_RESOLVE`: names answered from this list instead of DNS, for tests and
+    /// closed networks (`*.test=127.0.0.1,host.example=10.0.0.5`); the first rule that matches wins.
+    pub resolve: Vec<ResolveRule>,
+    /// `CERTCTL_ACME_HTTP_PORT`: where http-01 is fetched (RFC 8555: 80).
+    pub http_port: u16,
+    /// `CERTCTL_ACME_TLS_ALPN_PORT`: where tls-alpn-01 connects (RFC 8737: 443).
+    pub tls_alpn_port: u16,
+    /// `CERTCTL_ACME_DNS_RESOLVER`: the recursive resolver dns-01 asks (`ip:port`); unset, the
+    /// first `nameserver` of /etc/resolv.conf, port 53.
+    pub dns_resolver: Option<SocketAddr>,
+    /// `CERTCTL_ACME_VALIDATION_TIMEOUT`: how long one validation attempt may take.
+    pub validation_timeout: Duration,
+    /// `CERTCTL_ACME_RATE_PER_IP`: ACME requests per minute from one address, per replica (0: no limit).
+    pub rate_per_ip: u32,
+    /// `CERTCTL_ACME_RATE_PER_ACCOUNT`: ACME requests per minute by one account, per replica (0: no limit).
+    pub rate_per_account: u32,
+}
+
+/// One `CERTCTL_ACME_RESOLVE` rule: a name, or `*.suffix` for every name under it, and its addresses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolveRule {
+    pub pattern: String,
+    pub addrs: Vec<std::net::IpAddr>,
+}
+
+impl ResolveRule {
+    /// Whether `name` (lower-case, no trailing dot) is covered.
+    pub fn matches(&self, name: &str) -> bool {
+        match self.pattern.strip_prefix("*.") {
+            Some(suffix) => {
+                name.len() > suffix.len() + 1
+                    && name.ends_with(suffix)
+                    && name.as_bytes()[name.len() - suffix.len() - 1] == b'.'
+            }
+            None => name == self.pattern,
+        }
+    }
+}
+
+/// Parses `CERTCTL_ACME_RESOLVE`: comma-separated `pattern=address[|address…]`.
+pub fn parse_resolve_rules(text: &str) -> Result<Vec<ResolveRule>, String> {
+    let mut rules = Vec::new();
+    for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (pattern, addrs) = item
+            .split_once('=')
+            .ok_or_else(|| format!("`{item}` is not pattern=address (e.g. *.test=127.0.0.1)"))?;
+        let pattern = pattern.trim().trim_end_matches('.').to_ascii_lowercase();
+        let name = pattern.strip_prefix("*.").unwrap_or(&pattern);
+        if !certctl_pki::names::is_dns_name(name) {
+            return Err(format!("`{pattern}` is not a DNS name or *.suffix"));
+        }
+        let addrs = addrs
+            .split('|')
+            .map(|a| {
+                a.trim()
+                    .parse::<std::net::IpAddr>()
+                    .map_err(|_| format!("`{a}` is not an IP address"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        rules.push(ResolveRule { pattern, addrs });
+    }
+    Ok(rules)
+}
+
+impl AcmeConfig {
+    fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let resolve = parse_resolve_rules(&env.string("CERTCTL_ACME_RESOLVE", ""))
+            .map_err(|m| ConfigError::new("CERTCTL_ACME_RESOLVE", m))?;
+        let dns_resolver = match env.get("CERTCTL_ACME_DNS_RESOLVER") {
+            None => None,
+            Some(_) => Some(env.addr("CERTCTL_ACME_DNS_RESOLVER", "127.0.0.1:53")?),
+        };
+        let validation_timeout = env.duration("CERTCTL_ACME_VALIDATION_TIMEOUT", Duration::from_secs(10))?;
+        if validation_timeout < Duration::from_secs(1) || validation_timeout > Duration::from_secs(120) {
+            return Err(ConfigError::new(
+                "CERTCTL_ACME_VALIDATION_TIMEOUT",
+                "must be between 1s and 120s",
+            ));
+        }
+        Ok(Self {
+            resolve,
+            http_port: env.number("CERTCTL_ACME_HTTP_PORT", 80u16)?,
+            tls_alpn_port: env.number("CERTCTL_ACME_TLS_ALPN_PORT", 443u16)?,
+            dns_resolver,
+            validation_timeout,
+            rate_per_ip: env.number("CERTCTL_ACME_RATE_PER_IP", 600u32)?,
+            rate_per_account: env.number("CERTCTL_ACME_RATE_PER_ACCOUNT", 600u32)?,
+        })
+    }
 }
 
 /// Where the console is looked for when `CERTCTL_WEB_DIR` is unset: relative to the working
@@ -89,6 +184,7 @@ impl ApiConfig {
             web_dir: web_dir(env)?,
             enroll_rate_per_ip: env.number("CERTCTL_ENROLL_RATE_PER_IP", 120u32)?,
             enroll_rate_per_credential: env.number("CERTCTL_ENROLL_RATE_PER_CREDENTIAL", 600u32)?,
+            acme: AcmeConfig::from_env(env)?,
             dev_mode,
         })
     }
@@ -166,6 +262,20 @@ mod tests {
         let vars = env(&[("CERTCTL_DEV_MODE", "maybe")]);
         let err = ApiConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).unwrap_err();
         assert_eq!(err.var, "CERTCTL_DEV_MODE");
+    }
+
+    #[test]
+    fn resolve_rules_match_names_and_suffixes() {
+        let rules = parse_resolve_rules(" *.test=127.0.0.1 , host.example=::1|127.0.0.2,").unwrap();
+        assert_eq!(rules.len(), 2);
+        assert!(rules[0].matches("a.test") && rules[0].matches("b.a.test"));
+        assert!(!rules[0].matches("test") && !rules[0].matches("atest") && !rules[0].matches("a.test.org"));
+        assert!(rules[1].matches("host.example") && !rules[1].matches("x.host.example"));
+        assert_eq!(rules[1].addrs.len(), 2);
+        assert!(parse_resolve_rules("*.test").is_err());
+        assert!(parse_resolve_rules("*.test=localhost").is_err());
+        assert!(parse_resolve_rules("bad_name!=127.0.0.1").is_err());
+        assert!(parse_resolve_rules("").unwrap().is_empty());
     }
 
     #[test]

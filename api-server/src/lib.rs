@@ -1,6 +1,7 @@
 //! `certctl-api-server`: the REST API (`/api/v1`) — PKI lifecycle, named API keys and roles, and
 //! the append-only audit log. Stateless: every replica reads and writes PostgreSQL only.
 
+pub mod acme;
 pub mod auth;
 pub mod cache;
 pub mod config;
@@ -110,6 +111,11 @@ pub async fn run(config: ApiConfig, listeners: Listeners, shutdown: Cancellation
             config.enroll_rate_per_ip,
             config.enroll_rate_per_credential,
         )),
+        acme_limits: Arc::new(throttle::Limits::new(
+            config.acme.rate_per_ip,
+            config.acme.rate_per_account,
+        )),
+        acme_wake: Arc::new(tokio::sync::Notify::new()),
     };
     // Ready means the database answers; a broker outage is absorbed by the outbox.
     let ready_db = db.clone();
@@ -125,6 +131,7 @@ pub async fn run(config: ApiConfig, listeners: Listeners, shutdown: Cancellation
     let admin_addr = listeners.admin.local_addr()?;
     tracing::info!(api = %api_addr, admin = %admin_addr, tls = state.config.tls.is_some(), "api-server listening");
     let tls = state.config.tls.clone();
+    let validator_state = state.clone();
     let gauge_metrics = state.metrics.clone();
     let denials = state.denials.clone();
     let api = certctl_shared::serve::serve(listeners.api, app(state), tls.as_ref(), shutdown.clone());
@@ -135,6 +142,7 @@ pub async fn run(config: ApiConfig, listeners: Listeners, shutdown: Cancellation
         shutdown.clone(),
     );
     let gauges = tokio::spawn(refresh_gauges(db.clone(), gauge_metrics, shutdown.clone()));
+    let validator = tokio::spawn(acme::validate::run(validator_state, shutdown.clone()));
     // Stops only after the listeners have drained, so the last denials are written too.
     let denials_stop = CancellationToken::new();
     let denials_flush = {
@@ -145,7 +153,7 @@ pub async fn run(config: ApiConfig, listeners: Listeners, shutdown: Cancellation
     shutdown.cancel();
     denials_stop.cancel();
     broker_shutdown.cancel();
-    let _ = tokio::join!(supervisor, gauges, denials_flush);
+    let _ = tokio::join!(supervisor, gauges, denials_flush, validator);
     a.context("api listener failed")?;
     b.context("admin listener failed")?;
     db.close().await.ok();

@@ -11,10 +11,14 @@ pub struct ApiMetrics {
     pub publish_failures: IntCounter,
     /// Dead notifications right now, refreshed in the background.
     pub notifications_dead: IntGauge,
-    /// EST and SCEP enrollments by protocol and outcome (`issued`, `pending`, `refused`).
+    /// EST, SCEP and ACME enrollments by protocol and outcome (`issued`, `pending`, `refused`;
+    /// ACME also counts `error`, server-side failures).
     pub enrollments: IntCounterVec,
-    /// Enrollment requests refused by a rate limit, by protocol and scope (`ip`, `credential`).
+    /// Enrollment requests refused by a rate limit, by protocol and scope (`ip`, `credential`,
+    /// `account`).
     pub enrollment_rate_limited: IntCounterVec,
+    /// ACME challenge validation attempts by type and outcome (`valid`, `retry`, `invalid`).
+    pub acme_validations: IntCounterVec,
 }
 
 impl ApiMetrics {
@@ -62,18 +66,26 @@ impl ApiMetrics {
             enrollments: IntCounterVec::new(
                 Opts::new(
                     "certctl_enrollments_total",
-                    "EST and SCEP enrollments, by protocol and outcome (issued, pending, refused)",
+                    "EST, SCEP and ACME enrollments, by protocol and outcome (issued, pending, refused, error)",
                 ),
                 &["protocol", "outcome"],
             )?,
             enrollment_rate_limited: IntCounterVec::new(
                 Opts::new(
                     "certctl_enrollment_rate_limited_total",
-                    "enrollment requests refused by a rate limit, by protocol and scope (ip, credential)",
+                    "enrollment requests refused by a rate limit, by protocol and scope (ip, credential, account)",
                 ),
                 &["protocol", "scope"],
             )?,
+            acme_validations: IntCounterVec::new(
+                Opts::new(
+                    "certctl_acme_validations_total",
+                    "ACME challenge validation attempts, by challenge type and outcome (valid, retry, invalid)",
+                ),
+                &["type", "outcome"],
+            )?,
         };
+        registry.register(Box::new(m.acme_validations.clone()))?;
         registry.register(Box::new(m.enrollments.clone()))?;
         registry.register(Box::new(m.enrollment_rate_limited.clone()))?;
         registry.register(Box::new(m.publish_failures.clone()))?;

@@ -31,6 +31,10 @@ pub struct AppState {
     pub denials: Arc<Denials>,
     /// Rate limits of the enrollment protocols (EST, SCEP).
     pub enroll_limits: Arc<crate::throttle::Limits>,
+    /// Rate limits of the ACME server (per source address and per account).
+    pub acme_limits: Arc<crate::throttle::Limits>,
+    /// Wakes this replica's ACME challenge validator when a client asks for a validation.
+    pub acme_wake: Arc<tokio::sync::Notify>,
     /// EST passwords and SCEP challenges that verified recently (see `VerifiedSecrets`).
     pub verified_secrets: Arc<crate::secrets::VerifiedSecrets>,
 }

@@ -23,7 +23,7 @@ use certctl_shared::entities::enrollment_profile::Model as EnrollmentProfile;
 use certctl_shared::model::EnrollmentProtocol;
 use certctl_shared::model::IssuerId;
 use certctl_shared::repo::audit::NewAuditEvent;
-use certctl_shared::repo::{certificates, enrollment};
+use certctl_shared::repo::enrollment;
 use serde_json::json;
 
 use crate::error::{ApiError, problem_response};
@@ -272,28 +272,7 @@ pub async fn issued_certificate(
     issuer_id: IssuerId,
     der: &[u8],
 ) -> Result<Option<Certificate>, Refusal> {
-    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
-        return Ok(None);
-    };
-    let mut serial = cert.raw_serial();
-    while serial.len() > 1 && serial[0] == 0 {
-        serial = &serial[1..];
-    }
-    let mut candidates = vec![hex::encode(serial)];
-    // Stored serials keep their leading zero bytes (16 random bytes).
-    if serial.len() < 16 {
-        let mut padded = vec![0u8; 16 - serial.len()];
-        padded.extend_from_slice(serial);
-        candidates.push(hex::encode(padded));
-    }
-    for serial_hex in candidates {
-        if let Some(row) = certificates::find_by_serial(&state.db, issuer_id, &serial_hex).await?
-            && row.certificate_der == der
-        {
-            return Ok(Some(row));
-        }
-    }
-    Ok(None)
+    Ok(crate::service::issuance::find_issued(&state.db, issuer_id, der).await?)
 }
 
 /// Base64 in lines of 76 characters, as MIME bodies are written (RFC 2045 §6.8).

@@ -156,6 +156,8 @@ pub fn router(state: AppState) -> Router {
     router
         // EST and SCEP authenticate in their own way (no API key), so they are not in the table.
         .merge(crate::enroll::router())
+        // ACME authenticates each request by its JWS.
+        .merge(crate::acme::router())
         // Paths no route matches: the web console when one is configured (never under /api/),
         // else the problem 404.
         .fallback(crate::web::fallback)

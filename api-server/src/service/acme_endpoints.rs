@@ -196,7 +196,7 @@ pub async fn disable(state: &AppState, actor: &Actor, id: AcmeEndpointId) -> Res
 }
 
 /// The key-encryption context of an EAB key.
-fn eab_key_context(kid: &str) -> String {
+pub fn eab_key_context(kid: &str) -> String {
     format!("acme-eab:{kid}")
 }
 

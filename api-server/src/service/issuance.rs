@@ -346,16 +346,25 @@ pub async fn issue(state: &AppState, actor: &Actor, input: IssueInput) -> Result
     Err(IssueError::ProfileChanged)
 }
 
-pub async fn file_job(
-    state: &AppState,
+pub async fn file_job(state: &AppState, actor: &Actor, kind: &str, checked: CheckedRequest) -> Result<Job, IssueError> {
+    let txn = state.db.begin().await?;
+    let (job, notifications) = file_job_in(&txn, actor, kind, checked).await?;
+    txn.commit().await?;
+    state.dispatch(notifications);
+    Ok(job)
+}
+
+/// Files an approval job on `conn` (the caller's transaction, when the job is part of a larger
+/// change) with its audit row and `approval_requested` notifications, to publish once committed.
+pub async fn file_job_in(
+    conn: &impl ConnectionTrait,
     actor: &Actor,
     kind: &str,
     mut checked: CheckedRequest,
-) -> Result<Job, IssueError> {
+) -> Result<(Job, Vec<NotificationId>), IssueError> {
     checked.source = Some(actor.protocol.certificate_source());
-    let txn = state.db.begin().await?;
     let job = jobs::insert(
-        &txn,
+        conn,
         Job {
             id: JobId::new(),
             kind: kind.to_owned(),
@@ -375,10 +384,10 @@ pub async fn file_job(
     )
     .await?;
     actor
-        .audit(&txn, "job.create", "job", job.id, json!({ "kind": kind, "common_name": checked.common_name, "sans": checked.sans, "renew_of": checked.renew_of }))
+        .audit(conn, "job.create", "job", job.id, json!({ "kind": kind, "common_name": checked.common_name, "sans": checked.sans, "renew_of": checked.renew_of }))
         .await?;
     let notifications = notifications::enqueue(
-        &txn,
+        conn,
         EventType::ApprovalRequested,
         checked.renew_of,
         json!({ "job_id": job.id, "kind": kind, "requested_by": job.requested_by, "common_name": checked.common_name,
@@ -386,9 +395,7 @@ pub async fn file_job(
                 "renew_of": checked.renew_of }),
     )
     .await?;
-    txn.commit().await?;
-    state.dispatch(notifications);
-    Ok(job)
+    Ok((job, notifications))
 }
 
 impl Issued {
@@ -596,4 +603,43 @@ pub async fn renew(
     issued.count(state);
     state.dispatch(issued.notifications.clone());
     Ok(IssueOutcome::Issued(Box::new(issued)))
+}
+
+/// The certificate `issuer_id` issued with this serial, given as the DER INTEGER's content bytes
+/// (a leading zero byte or not: stored serials keep their 16 random bytes, zeros included).
+pub async fn find_by_raw_serial(
+    conn: &impl ConnectionTrait,
+    issuer_id: IssuerId,
+    raw_serial: &[u8],
+) -> Result<Option<Certificate>, Fault> {
+    let mut serial = raw_serial;
+    while serial.len() > 1 && serial[0] == 0 {
+        serial = &serial[1..];
+    }
+    let mut candidates = vec![hex::encode(serial)];
+    if serial.len() < 16 {
+        let mut padded = vec![0u8; 16 - serial.len()];
+        padded.extend_from_slice(serial);
+        candidates.push(hex::encode(padded));
+    }
+    for serial_hex in candidates {
+        if let Some(row) = certificates::find_by_serial(conn, issuer_id, &serial_hex).await? {
+            return Ok(Some(row));
+        }
+    }
+    Ok(None)
+}
+
+/// The certificate `issuer_id` issued that `der` is, byte for byte.
+pub async fn find_issued(
+    conn: &impl ConnectionTrait,
+    issuer_id: IssuerId,
+    der: &[u8],
+) -> Result<Option<Certificate>, Fault> {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+        return Ok(None);
+    };
+    Ok(find_by_raw_serial(conn, issuer_id, cert.raw_serial())
+        .await?
+        .filter(|row| row.certificate_der == der))
 }

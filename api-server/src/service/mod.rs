@@ -17,7 +17,7 @@ pub mod notifications;
 pub mod profiles;
 pub mod revocation;
 
-use certctl_shared::model::{ApiKeyId, EnrollmentProfileId};
+use certctl_shared::model::{AcmeAccountId, ApiKeyId, EnrollmentProfileId};
 use certctl_shared::repo::audit::{self, NewAuditEvent};
 use sea_orm::{ConnectionTrait, DbErr, SqlErr};
 
@@ -33,6 +33,8 @@ pub enum Protocol {
     /// SCEP (RFC 8894), authenticated by an enrollment profile's challenge password or, for a
     /// renewal, by the certificate being renewed.
     Scep,
+    /// ACME (RFC 8555), authenticated by an account key registered at an ACME endpoint.
+    Acme,
 }
 
 impl Protocol {
@@ -44,6 +46,7 @@ impl Protocol {
             Protocol::Api | Protocol::System => CertificateSource::Api,
             Protocol::Est => CertificateSource::Est,
             Protocol::Scep => CertificateSource::Scep,
+            Protocol::Acme => CertificateSource::Acme,
         }
     }
 
@@ -53,6 +56,7 @@ impl Protocol {
             Protocol::System => "system",
             Protocol::Est => "est",
             Protocol::Scep => "scep",
+            Protocol::Acme => "acme",
         }
     }
 }
@@ -63,6 +67,8 @@ pub enum Credential {
     ApiKey(ApiKeyId),
     /// An EST or SCEP client, through this enrollment profile.
     Enrollment(EnrollmentProfileId),
+    /// An ACME client, by its account key.
+    AcmeAccount(AcmeAccountId),
 }
 
 /// Who is acting, for audit rows and approvals: the principal (the name a person or system
@@ -104,6 +110,16 @@ impl Actor {
             principal,
             credential: Some(Credential::Enrollment(profile)),
             protocol,
+            request_id: None,
+        }
+    }
+
+    /// An ACME client: `principal` is `acme:<endpoint name>/<account id>`.
+    pub fn acme(principal: String, account: AcmeAccountId) -> Self {
+        Self {
+            principal,
+            credential: Some(Credential::AcmeAccount(account)),
+            protocol: Protocol::Acme,
             request_id: None,
         }
     }

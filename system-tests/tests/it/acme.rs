@@ -154,3 +154,150 @@ async fn admins_manage_acme_endpoints_and_eab_keys_shown_once_and_audited() {
         StatusCode::CREATED
     );
 }
+
+/// ACME with the real clients: lego and certbot (Debian's), against the api-server's TLS
+/// listener, validating on loopback ports the test picks (names under `.test` are pinned to
+/// 127.0.0.1 with `CERTCTL_ACME_RESOLVE`).
+mod clients {
+    use std::path::{Path, PathBuf};
+
+    use reqwest::StatusCode;
+    use serde_json::{Value, json};
+
+    use crate::helpers::{TestApp, id, openssl, pkilint, tempdir, tls_app};
+
+    /// A free loopback port for a client's challenge server.
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    }
+
+    /// Runs a client on a blocking thread (the server runs on this test's runtime).
+    pub async fn run(program: &str, args: Vec<String>, env: Vec<(String, String)>) -> (bool, String) {
+        let program = program.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let out = std::process::Command::new(&program)
+                .args(&args)
+                .envs(env)
+                .output()
+                .unwrap_or_else(|e| panic!("{program} must be installed (scripts/test.sh installs it): {e}"));
+            (
+                out.status.success(),
+                format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+            )
+        })
+        .await
+        .unwrap()
+    }
+
+    /// An api-server over TLS validating http-01 on `http_port` and tls-alpn-01 on `tls_port`,
+    /// with an ACME endpoint `label` (`extra` adds to its JSON) under a fresh issuer and profile.
+    pub struct AcmeApp {
+        pub app: TestApp,
+        pub dir: PathBuf,
+        pub directory: String,
+        pub http_port: u16,
+        pub tls_port: u16,
+        pub issuer: String,
+        pub endpoint: String,
+    }
+
+    pub async fn acme_app(profile_extra: Value, endpoint_extra: Value, env: &[(&str, &str)]) -> AcmeApp {
+        let dir = tempdir();
+        let (http_port, tls_port) = (free_port(), free_port());
+        let (hp, tp) = (http_port.to_string(), tls_port.to_string());
+        let mut vars = vec![
+            ("CERTCTL_ACME_HTTP_PORT", hp.as_str()),
+            ("CERTCTL_ACME_TLS_ALPN_PORT", tp.as_str()),
+            ("CERTCTL_ACME_RESOLVE", "*.test=127.0.0.1"),
+        ];
+        vars.extend_from_slice(env);
+        let (app, https) = tls_app(&dir, &vars).await;
+        let issuer = id(&app.issuer("acme-root", "ecdsa-p256").await);
+        let mut profile = json!({ "name": "acme-web", "max_ttl_seconds": 30 * 86400,
+                                  "allowed_key_algorithms": ["ecdsa-p256", "ecdsa-p384", "rsa-2048"],
+                                  "ekus": ["server_auth"] });
+        merge(&mut profile, profile_extra);
+        let profile = id(&app.profile(profile).await);
+        let mut body = json!({ "name": "web", "label": "web", "issuer_id": issuer, "profile_id": profile,
+                               "allow_private_targets": true });
+        merge(&mut body, endpoint_extra);
+        let (s, v) = app.post("/api/v1/acme-endpoints", &app.admin_key, body).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        AcmeApp {
+            directory: format!("{https}/acme/web/directory"),
+            endpoint: id(&v),
+            app,
+            dir,
+            http_port,
+            tls_port,
+            issuer,
+        }
+    }
+
+    fn merge(into: &mut Value, extra: Value) {
+        if let (Some(into), Value::Object(extra)) = (into.as_object_mut(), extra) {
+            into.extend(extra);
+        }
+    }
+
+    impl AcmeApp {
+        /// lego with this server, our CA bundle and its own state under `dir/lego`.
+        pub async fn lego(&self, args: &[&str]) -> (bool, String) {
+            let mut all: Vec<String> = vec![
+                "--accept-tos".into(),
+                "--email".into(),
+                "ops@example.test".into(),
+                "--server".into(),
+                self.directory.clone(),
+                "--path".into(),
+                self.dir.join("lego").display().to_string(),
+            ];
+            all.extend(args.iter().map(|a| (*a).to_owned()));
+            let env = vec![("LEGO_CA_CERTIFICATES".into(), self.dir.join("tls.crt").display().to_string())];
+            run("lego", all, env).await
+        }
+
+        pub fn lego_cert(&self, name: &str) -> String {
+            std::fs::read_to_string(self.dir.join("lego/certificates").join(format!("{name}.crt")))
+                .unwrap_or_else(|e| panic!("lego wrote no certificate for {name}: {e}"))
+        }
+
+        /// The issuing CA's certificate, written to `dir/ca.pem`.
+        pub async fn ca_file(&self) -> String {
+            let (s, v) = self.app.get(&format!("/api/v1/issuers/{}", self.issuer), &self.app.admin_key).await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            crate::helpers::write(&self.dir, "ca.pem", v["certificate_pem"].as_str().unwrap())
+        }
+    }
+
+    /// The leaf of a PEM chain, written to `dir/name`, checked by OpenSSL against the CA and by pkilint.
+    pub async fn judge(acme: &AcmeApp, chain: &str, name: &str) -> String {
+        let leaf: String = chain.split_inclusive("-----END CERTIFICATE-----\n").next().unwrap().to_owned();
+        let file = crate::helpers::write(&acme.dir, name, &leaf);
+        let ca = acme.ca_file().await;
+        let (ok, out) = openssl(&["verify", "-CAfile", &ca, "-purpose", "sslserver", &file]);
+        assert!(ok, "{out}");
+        pkilint("lint_pkix_cert", &[], &file);
+        file
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lego_gets_a_certificate_over_http_01_and_it_is_in_the_inventory_as_acme() {
+        let acme = acme_app(json!({}), json!({}), &[]).await;
+        let port = format!("127.0.0.1:{}", acme.http_port);
+        let (ok, out) = acme
+            .lego(&["--domains", "a.test", "--domains", "b.test", "--http", "--http.port", &port, "run"])
+            .await;
+        assert!(ok, "lego failed:\n{out}");
+        let chain = acme.lego_cert("a.test");
+        let file = judge(&acme, &chain, "lego-http.pem").await;
+        let (_, text) = openssl(&["x509", "-in", &file, "-noout", "-ext", "subjectAltName"]);
+        assert!(text.contains("DNS:a.test") && text.contains("DNS:b.test"), "{text}");
+        let source = acme
+            .app
+            .scalar_text("SELECT source || ' ' || requested_by FROM certificates WHERE common_name = 'a.test'")
+            .await;
+        assert!(source.starts_with("acme acme:web/"), "{source}");
+        let _ = (Path::new("."), &acme.endpoint);
+    }
+}

@@ -7,32 +7,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, id, openssl, pkilint, tempdir, write};
-
-/// An api-server serving HTTPS with a self-signed certificate for 127.0.0.1 (written to
-/// `dir/tls.crt`, for curl's `--cacert`), with `extra` settings.
-async fn tls_app(dir: &Path, extra: &[(&str, &str)]) -> (TestApp, String) {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
-    params.is_ca = rcgen::IsCa::ExplicitNoCa;
-    let cert = params.self_signed(&key).unwrap();
-    let cert_file = write(dir, "tls.crt", cert.pem());
-    let key_file = write(dir, "tls.key", key.serialize_pem());
-    let mut vars = vec![
-        ("CERTCTL_TLS_CERT_FILE", cert_file.as_str()),
-        ("CERTCTL_TLS_KEY_FILE", key_file.as_str()),
-    ];
-    vars.extend_from_slice(extra);
-    let mut app = TestApp::spawn_with(&vars).await;
-    // The REST calls of the test go over the same HTTPS listener.
-    app.base = app.base.replace("http://", "https://");
-    app.http = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(cert.pem().as_bytes()).unwrap())
-        .build()
-        .unwrap();
-    let https = app.base.clone();
-    (app, https)
-}
+use crate::helpers::{TestApp, id, openssl, pkilint, tempdir, tls_app, write};
 
 /// What curl saw.
 struct Answer {
