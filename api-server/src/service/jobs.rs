@@ -3,10 +3,10 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use certctl_shared::entities::job::Model as Job;
+use certctl_shared::model::{AcmeAccountId, JobId, NotificationId};
 use certctl_shared::model::{CertificateStatus, EventType, JobStatus};
-use certctl_shared::model::{JobId, NotificationId};
 use certctl_shared::repo::audit;
-use certctl_shared::repo::{api_keys, certificates, jobs, notifications};
+use certctl_shared::repo::{acme, api_keys, certificates, jobs, notifications};
 use sea_orm::{DbErr, TransactionTrait};
 use serde_json::json;
 
@@ -67,6 +67,12 @@ async fn own_request(
     if job.requested_by.trim().is_empty() || same_principal(&job.requested_by, &actor.principal) {
         return Ok(Some("self_approval"));
     }
+    if acme_registrant(conn, &job.requested_by)
+        .await?
+        .is_some_and(|registrant| same_principal(&registrant, &actor.principal))
+    {
+        return Ok(Some("self_approval_registrant"));
+    }
     let (Some(requester), Some(approver)) = (job.requested_by_key_id, actor.key_id()) else {
         return Ok(None);
     };
@@ -77,6 +83,19 @@ async fn own_request(
         return Ok(Some("self_approval_created_key"));
     }
     Ok(None)
+}
+
+/// For a request by an ACME account (`acme:<endpoint>/<account id>`), the principal who issued
+/// the External Account Binding key it registered with: the person the account acts for.
+async fn acme_registrant(conn: &impl sea_orm::ConnectionTrait, requested_by: &str) -> Result<Option<String>, Fault> {
+    let Some(account) = requested_by
+        .strip_prefix("acme:")
+        .and_then(|rest| rest.rsplit_once('/'))
+        .and_then(|(_, id)| id.parse::<AcmeAccountId>().ok())
+    else {
+        return Ok(None);
+    };
+    Ok(acme::find_account(conn, account).await?.and_then(|a| a.registered_by))
 }
 
 #[tracing::instrument(name = "decide_job", skip_all, fields(job.id = %id, approve = approve))]

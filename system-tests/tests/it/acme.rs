@@ -168,7 +168,11 @@ mod clients {
 
     /// A free loopback port for a client's challenge server.
     fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
     }
 
     /// Runs a client on a blocking thread (the server runs on this test's runtime).
@@ -182,7 +186,11 @@ mod clients {
                 .unwrap_or_else(|e| panic!("{program} must be installed (scripts/test.sh installs it): {e}"));
             (
                 out.status.success(),
-                format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ),
             )
         })
         .await
@@ -253,7 +261,10 @@ mod clients {
                 self.dir.join("lego").display().to_string(),
             ];
             all.extend(args.iter().map(|a| (*a).to_owned()));
-            let env = vec![("LEGO_CA_CERTIFICATES".into(), self.dir.join("tls.crt").display().to_string())];
+            let env = vec![(
+                "LEGO_CA_CERTIFICATES".into(),
+                self.dir.join("tls.crt").display().to_string(),
+            )];
             run("lego", all, env).await
         }
 
@@ -264,7 +275,10 @@ mod clients {
 
         /// The issuing CA's certificate, written to `dir/ca.pem`.
         pub async fn ca_file(&self) -> String {
-            let (s, v) = self.app.get(&format!("/api/v1/issuers/{}", self.issuer), &self.app.admin_key).await;
+            let (s, v) = self
+                .app
+                .get(&format!("/api/v1/issuers/{}", self.issuer), &self.app.admin_key)
+                .await;
             assert_eq!(s, StatusCode::OK, "{v}");
             crate::helpers::write(&self.dir, "ca.pem", v["certificate_pem"].as_str().unwrap())
         }
@@ -272,7 +286,11 @@ mod clients {
 
     /// The leaf of a PEM chain, written to `dir/name`, checked by OpenSSL against the CA and by pkilint.
     pub async fn judge(acme: &AcmeApp, chain: &str, name: &str) -> String {
-        let leaf: String = chain.split_inclusive("-----END CERTIFICATE-----\n").next().unwrap().to_owned();
+        let leaf: String = chain
+            .split_inclusive("-----END CERTIFICATE-----\n")
+            .next()
+            .unwrap()
+            .to_owned();
         let file = crate::helpers::write(&acme.dir, name, &leaf);
         let ca = acme.ca_file().await;
         let (ok, out) = openssl(&["verify", "-CAfile", &ca, "-purpose", "sslserver", &file]);
@@ -286,7 +304,16 @@ mod clients {
         let acme = acme_app(json!({}), json!({}), &[]).await;
         let port = format!("127.0.0.1:{}", acme.http_port);
         let (ok, out) = acme
-            .lego(&["--domains", "a.test", "--domains", "b.test", "--http", "--http.port", &port, "run"])
+            .lego(&[
+                "--domains",
+                "a.test",
+                "--domains",
+                "b.test",
+                "--http",
+                "--http.port",
+                &port,
+                "run",
+            ])
             .await;
         assert!(ok, "lego failed:\n{out}");
         let chain = acme.lego_cert("a.test");

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod acme;
+mod acme_protocol;
 mod approvals;
 mod audit;
 mod auth;
