@@ -11,7 +11,7 @@ command -v openssl >/dev/null || { echo "openssl is required" >&2; exit 1; }
 
 # Debian packages the tests drive as real clients, installed when missing: curl (EST, as RFC 7030's
 # examples use it), scep (micromdm's scepclient) and certmonger (its scep-submit helper) for SCEP,
-# and chromium for the console's end-to-end suite below.
+# lego and certbot for ACME, and chromium for the console's end-to-end suite below.
 apt_need() {
   local missing=()
   for pair in "$@"; do
@@ -24,6 +24,7 @@ apt_need() {
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 }
 apt_need curl=/usr/bin/curl scep=/usr/bin/scepclient certmonger=/usr/lib/certmonger/scep-submit \
+  lego=/usr/bin/lego certbot=/usr/bin/certbot \
   chromium=/usr/bin/chromium
 # pkilint (lint_pkix_cert, lint_crl, lint_ocsp_response), aiosmtpd (the email tests' SMTP server),
 # PyYAML (check-static.py, the CLI's YAML output), schemathesis (the OpenAPI document against the

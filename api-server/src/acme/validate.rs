@@ -306,9 +306,41 @@ fn reverse_name(ip: IpAddr) -> String {
 }
 
 /// Accepts any server certificate (tls-alpn-01 checks the certificate itself, RFC 8737 §3) but
-/// still checks the handshake signature, so the server holds the certificate's key.
+/// still checks the handshake signature with the certificate's key, so the server holds it. The
+/// signature is checked here with ring, not through webpki, which refuses certificates carrying
+/// the critical acmeIdentifier extension it does not know.
 #[derive(Debug)]
 struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+/// Verifies a TLS handshake signature by the key of the certificate `cert`.
+fn verify_handshake(
+    message: &[u8],
+    cert: &rustls::pki_types::CertificateDer<'_>,
+    dss: &rustls::DigitallySignedStruct,
+) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+    use ring::signature as sig;
+    use rustls::SignatureScheme as S;
+    let bad = |what: &str| rustls::Error::General(format!("tls-alpn-01 handshake: {what}"));
+    let (_, parsed) =
+        x509_parser::parse_x509_certificate(cert.as_ref()).map_err(|_| bad("the certificate does not parse"))?;
+    let key = parsed.public_key().subject_public_key.data.as_ref();
+    let alg: &dyn sig::VerificationAlgorithm = match dss.scheme {
+        S::ECDSA_NISTP256_SHA256 => &sig::ECDSA_P256_SHA256_ASN1,
+        S::ECDSA_NISTP384_SHA384 => &sig::ECDSA_P384_SHA384_ASN1,
+        S::ED25519 => &sig::ED25519,
+        S::RSA_PSS_SHA256 => &sig::RSA_PSS_2048_8192_SHA256,
+        S::RSA_PSS_SHA384 => &sig::RSA_PSS_2048_8192_SHA384,
+        S::RSA_PSS_SHA512 => &sig::RSA_PSS_2048_8192_SHA512,
+        S::RSA_PKCS1_SHA256 => &sig::RSA_PKCS1_2048_8192_SHA256,
+        S::RSA_PKCS1_SHA384 => &sig::RSA_PKCS1_2048_8192_SHA384,
+        S::RSA_PKCS1_SHA512 => &sig::RSA_PKCS1_2048_8192_SHA512,
+        other => return Err(bad(&format!("unsupported signature scheme {other:?}"))),
+    };
+    sig::UnparsedPublicKey::new(alg, key)
+        .verify(message, dss.signature())
+        .map_err(|_| bad("the handshake signature does not verify with the certificate's key"))?;
+    Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+}
 
 impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
     fn verify_server_cert(
@@ -328,7 +360,7 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        verify_handshake(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -337,7 +369,7 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        verify_handshake(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {

@@ -164,7 +164,7 @@ mod clients {
     use reqwest::StatusCode;
     use serde_json::{Value, json};
 
-    use crate::helpers::{TestApp, id, openssl, pkilint, tempdir, tls_app};
+    use crate::helpers::{TestApp, id, ocsp_until_revoked, openssl, pkilint, tempdir, tls_app};
 
     /// A free loopback port for a client's challenge server.
     fn free_port() -> u16 {
@@ -251,6 +251,10 @@ mod clients {
     impl AcmeApp {
         /// lego with this server, our CA bundle and its own state under `dir/lego`.
         pub async fn lego(&self, args: &[&str]) -> (bool, String) {
+            self.lego_env(args, &[]).await
+        }
+
+        pub async fn lego_env(&self, args: &[&str], extra_env: &[(&str, &str)]) -> (bool, String) {
             let mut all: Vec<String> = vec![
                 "--accept-tos".into(),
                 "--email".into(),
@@ -261,10 +265,11 @@ mod clients {
                 self.dir.join("lego").display().to_string(),
             ];
             all.extend(args.iter().map(|a| (*a).to_owned()));
-            let env = vec![(
-                "LEGO_CA_CERTIFICATES".into(),
+            let mut env = vec![(
+                "LEGO_CA_CERTIFICATES".to_owned(),
                 self.dir.join("tls.crt").display().to_string(),
             )];
+            env.extend(extra_env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
             run("lego", all, env).await
         }
 
@@ -286,6 +291,13 @@ mod clients {
 
     /// The leaf of a PEM chain, written to `dir/name`, checked by OpenSSL against the CA and by pkilint.
     pub async fn judge(acme: &AcmeApp, chain: &str, name: &str) -> String {
+        let file = verify(acme, chain, name).await;
+        pkilint("lint_pkix_cert", &[], &file);
+        file
+    }
+
+    /// The leaf of a PEM chain, written to `dir/name`, checked by OpenSSL against the CA.
+    async fn verify(acme: &AcmeApp, chain: &str, name: &str) -> String {
         let leaf: String = chain
             .split_inclusive("-----END CERTIFICATE-----\n")
             .next()
@@ -295,7 +307,6 @@ mod clients {
         let ca = acme.ca_file().await;
         let (ok, out) = openssl(&["verify", "-CAfile", &ca, "-purpose", "sslserver", &file]);
         assert!(ok, "{out}");
-        pkilint("lint_pkix_cert", &[], &file);
         file
     }
 
@@ -325,6 +336,281 @@ mod clients {
             .scalar_text("SELECT source || ' ' || requested_by FROM certificates WHERE common_name = 'a.test'")
             .await;
         assert!(source.starts_with("acme acme:web/"), "{source}");
-        let _ = (Path::new("."), &acme.endpoint);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lego_proves_control_with_tls_alpn_01() {
+        // (lego 4.9 sends IP addresses as dns identifiers, so IP identifiers are tested at the
+        // protocol level, in acme_protocol.)
+        let acme = acme_app(json!({}), json!({}), &[]).await;
+        let port = format!("127.0.0.1:{}", acme.tls_port);
+        let (ok, out) = acme
+            .lego(&[
+                "--domains",
+                "t.test",
+                "--domains",
+                "u.test",
+                "--tls",
+                "--tls.port",
+                &port,
+                "run",
+            ])
+            .await;
+        assert!(ok, "lego failed:\n{out}");
+        let file = judge(&acme, &acme.lego_cert("t.test"), "lego-alpn.pem").await;
+        let (_, text) = openssl(&["x509", "-in", &file, "-noout", "-ext", "subjectAltName"]);
+        assert!(text.contains("DNS:t.test") && text.contains("DNS:u.test"), "{text}");
+        let kinds = acme
+            .app
+            .scalar_text("SELECT string_agg(DISTINCT type, ',') FROM acme_challenges WHERE status = 'valid'")
+            .await;
+        assert_eq!(kinds, "tls-alpn-01");
+    }
+
+    /// The test kit's authoritative DNS server (`scripts/acme/dns-server.py`) on a free port,
+    /// serving the TXT records lego's `exec` hook writes under `dir/dns`.
+    struct DnsServer {
+        child: std::process::Child,
+        port: u16,
+        records: PathBuf,
+    }
+
+    impl DnsServer {
+        fn start(dir: &Path) -> DnsServer {
+            use std::io::BufRead;
+            let records = dir.join("dns");
+            std::fs::create_dir_all(&records).unwrap();
+            let port = free_port();
+            let mut child = std::process::Command::new("python3")
+                .arg(scripts().join("dns-server.py"))
+                .args(["--listen", "127.0.0.1", "--port", &port.to_string(), "--records"])
+                .arg(&records)
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut line = String::new();
+            std::io::BufReader::new(child.stdout.take().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            assert_eq!(line.trim(), "ready", "the DNS server did not start");
+            DnsServer { child, port, records }
+        }
+    }
+
+    impl Drop for DnsServer {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    fn scripts() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/acme")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lego_proves_a_wildcard_with_dns_01_through_a_local_dns_server() {
+        let dir = tempdir();
+        let dns = DnsServer::start(&dir);
+        let resolver = format!("127.0.0.1:{}", dns.port);
+        let acme = acme_app(
+            json!({ "san_rules": { "allow_wildcards": true } }),
+            json!({}),
+            &[("CERTCTL_ACME_DNS_RESOLVER", resolver.as_str())],
+        )
+        .await;
+        let all: Vec<String> = [
+            "--domains",
+            "*.w.test",
+            "--domains",
+            "w.test",
+            "--dns",
+            "exec",
+            "--dns.resolvers",
+            &resolver,
+            "--dns.disable-cp",
+            "run",
+        ]
+        .iter()
+        .map(|a| (*a).to_owned())
+        .collect();
+        let args: Vec<&str> = all.iter().map(String::as_str).collect();
+        let hook = scripts().join("lego-dns-exec.sh").display().to_string();
+        let records = dns.records.display().to_string();
+        let (ok, out) = acme
+            .lego_env(
+                &args,
+                &[
+                    ("EXEC_PATH", hook.as_str()),
+                    ("CERTCTL_TEST_DNS_RECORDS", records.as_str()),
+                    // lego solves the names of one zone a minute apart unless told otherwise.
+                    ("EXEC_SEQUENCE_INTERVAL", "1"),
+                    ("EXEC_POLLING_INTERVAL", "1"),
+                ],
+            )
+            .await;
+        assert!(ok, "lego failed:\n{out}");
+        // OpenSSL only: pkilint's RFC 5280 linter reads `*.w.test` as an invalid DNS name (wildcards
+        // are RFC 6125's, which its CA/Browser Forum linters check, with their public-web rules).
+        let file = verify(&acme, &acme.lego_cert("_.w.test"), "lego-dns.pem").await;
+        let (_, text) = openssl(&["x509", "-in", &file, "-noout", "-ext", "subjectAltName"]);
+        assert!(text.contains("DNS:*.w.test") && text.contains("DNS:w.test"), "{text}");
+        let kinds = acme
+            .app
+            .scalar_text("SELECT string_agg(DISTINCT type, ',') FROM acme_challenges WHERE status = 'valid'")
+            .await;
+        assert_eq!(kinds, "dns-01");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lego_needs_an_eab_key_where_the_endpoint_requires_one_then_renews() {
+        let acme = acme_app(json!({}), json!({ "eab_required": true }), &[]).await;
+        let port = format!("127.0.0.1:{}", acme.http_port);
+        let (ok, out) = acme
+            .lego(&["--domains", "e.test", "--http", "--http.port", &port, "run"])
+            .await;
+        assert!(!ok, "lego registered without EAB:\n{out}");
+        // lego reads externalAccountRequired from the directory's meta and stops before asking.
+        assert!(out.contains("External Account Binding"), "{out}");
+        let (s, key) = acme
+            .app
+            .post(
+                &format!("/api/v1/acme-endpoints/{}/eab-keys", acme.endpoint),
+                &acme.app.admin_key,
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{key}");
+        let (kid, hmac) = (key["kid"].as_str().unwrap(), key["hmac_key"].as_str().unwrap());
+        let (ok, out) = acme
+            .lego(&[
+                "--eab",
+                "--kid",
+                kid,
+                "--hmac",
+                hmac,
+                "--domains",
+                "e.test",
+                "--http",
+                "--http.port",
+                &port,
+                "run",
+            ])
+            .await;
+        assert!(ok, "lego failed with EAB:\n{out}");
+        judge(&acme, &acme.lego_cert("e.test"), "lego-eab.pem").await;
+        // A 30-day certificate is within 45 days of expiry: `renew --days 45` renews it.
+        let (ok, out) = acme
+            .lego(&[
+                "--eab",
+                "--kid",
+                kid,
+                "--hmac",
+                hmac,
+                "--domains",
+                "e.test",
+                "--http",
+                "--http.port",
+                &port,
+                "renew",
+                "--days",
+                "45",
+                "--no-random-sleep",
+            ])
+            .await;
+        assert!(ok, "lego renew failed:\n{out}");
+        judge(&acme, &acme.lego_cert("e.test"), "lego-eab-renewed.pem").await;
+        let count = acme
+            .app
+            .scalar_text("SELECT count(*)::text FROM certificates WHERE common_name = 'e.test' AND source = 'acme'")
+            .await;
+        assert_eq!(count, "2");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn certbot_issues_renews_and_revokes_and_the_responder_says_revoked() {
+        let acme = acme_app(json!({}), json!({}), &[]).await;
+        let d = acme.dir.join("certbot");
+        let dirs: Vec<String> = ["--config-dir", "c", "--work-dir", "w", "--logs-dir", "l"]
+            .chunks(2)
+            .flat_map(|p| [p[0].to_owned(), d.join(p[1]).display().to_string()])
+            .collect();
+        let env = vec![(
+            "REQUESTS_CA_BUNDLE".to_owned(),
+            acme.dir.join("tls.crt").display().to_string(),
+        )];
+        let certbot = |args: Vec<String>| {
+            let mut all = args;
+            all.extend(dirs.clone());
+            all.extend([
+                "--non-interactive".to_owned(),
+                "--server".to_owned(),
+                acme.directory.clone(),
+            ]);
+            run("certbot", all, env.clone())
+        };
+        let port = acme.http_port.to_string();
+        let args: Vec<String> = [
+            "certonly",
+            "--standalone",
+            "--agree-tos",
+            "-m",
+            "ops@example.test",
+            "--http-01-address",
+            "127.0.0.1",
+            "--http-01-port",
+            &port,
+            "-d",
+            "c.test",
+            "-d",
+            "d.test",
+        ]
+        .iter()
+        .map(|a| (*a).to_owned())
+        .collect();
+        let (ok, out) = certbot(args).await;
+        assert!(ok, "certbot certonly failed:\n{out}");
+        let live = d.join("c/live/c.test");
+        let first = std::fs::read_to_string(live.join("fullchain.pem")).unwrap();
+        judge(&acme, &first, "certbot-1.pem").await;
+
+        let (ok, out) = certbot(vec![
+            "renew".into(),
+            "--force-renewal".into(),
+            "--no-random-sleep-on-renew".into(),
+        ])
+        .await;
+        assert!(ok, "certbot renew failed:\n{out}");
+        let renewed = std::fs::read_to_string(live.join("fullchain.pem")).unwrap();
+        assert_ne!(renewed, first, "renewed");
+        let leaf = judge(&acme, &renewed, "certbot-2.pem").await;
+
+        // Revoked by certbot (with the account key); the OCSP responder says so.
+        let worker = acme.app.worker(&[]).await;
+        acme.app
+            .wait_published(&acme.issuer, std::time::Duration::from_secs(10))
+            .await;
+        let responder = acme.app.responder().await;
+        let cert_path = live.join("cert.pem").display().to_string();
+        let (ok, out) = certbot(vec![
+            "revoke".into(),
+            "--cert-path".into(),
+            cert_path,
+            "--reason".into(),
+            "superseded".into(),
+            "--no-delete-after-revoke".into(),
+        ])
+        .await;
+        assert!(ok, "certbot revoke failed:\n{out}");
+        let ca = acme.ca_file().await;
+        let status = ocsp_until_revoked(&responder.ocsp_url(&acme.issuer), &ca, &leaf).await;
+        assert!(status.contains(": revoked"), "{status}");
+        let sources = acme
+            .app
+            .scalar_text("SELECT string_agg(status || '/' || source, ',' ORDER BY created_at) FROM certificates WHERE common_name = 'c.test'")
+            .await;
+        assert_eq!(sources, "active/acme,revoked/acme");
+        responder.stop().await;
+        worker.stop().await;
     }
 }

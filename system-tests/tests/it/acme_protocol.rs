@@ -803,3 +803,39 @@ async fn too_many_requests_from_one_address_are_rate_limited_and_counted() {
         "{metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ip_identifiers_are_validated_over_http_01_within_the_endpoints_ranges() {
+    let (app, directory, tokens, _) = acme_app(
+        json!({ "san_rules": { "allow_ip_addresses": true } }),
+        json!({ "allowed_ip_ranges": ["127.0.0.0/8"] }),
+        &[],
+    )
+    .await;
+    let mut c = Client::new(app.http.clone(), &directory).await;
+    c.register(json!({})).await;
+    assert_eq!(c.order(&["10.0.0.1"]).await.problem(), "rejectedIdentifier");
+    let a = c.order(&["127.0.0.1"]).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    let order = a.body.clone();
+    let authz = c.post(order["authorizations"][0].as_str().unwrap(), None).await.body;
+    assert_eq!(authz["identifier"], json!({ "type": "ip", "value": "127.0.0.1" }));
+    let kinds: Vec<&str> = authz["challenges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["http-01", "tls-alpn-01"],
+        "no dns-01 for an IP address (RFC 8738)"
+    );
+    assert_eq!(c.validate_http(&order, &tokens).await["status"], "ready");
+    let f = c.finalize(&order, &["127.0.0.1"]).await;
+    assert_eq!(f.body["status"], "valid", "{}", f.body);
+    let sans = app
+        .scalar_text("SELECT array_to_string(sans, ',') FROM certificates WHERE source = 'acme'")
+        .await;
+    assert_eq!(sans, "127.0.0.1");
+}

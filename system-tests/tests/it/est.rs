@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, id, openssl, pkilint, tempdir, tls_app, write};
+use crate::helpers::{TestApp, id, ocsp_until_revoked, openssl, pkilint, tempdir, tls_app, write};
 
 /// What curl saw.
 struct Answer {
@@ -268,23 +268,7 @@ async fn curl_and_openssl_enroll_reenroll_and_authenticate_by_password_and_certi
     app.wait_published(&issuer, Duration::from_secs(10)).await;
     let responder = app.responder().await;
     app.revoke(&json!({ "id": renewed_id }), "keyCompromise").await;
-    let url = responder.ocsp_url(&issuer);
-    let mut status = String::new();
-    for _ in 0..100 {
-        let (url, chain, cert2) = (url.clone(), chain.clone(), cert2.clone());
-        status = tokio::task::spawn_blocking(move || {
-            openssl(&[
-                "ocsp", "-url", &url, "-issuer", &chain, "-CAfile", &chain, "-cert", &cert2, "-timeout", "10",
-            ])
-            .1
-        })
-        .await
-        .unwrap();
-        if status.contains(": revoked") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let status = ocsp_until_revoked(&responder.ocsp_url(&issuer), &chain, &cert2).await;
     assert!(status.contains(": revoked"), "{status}");
     // A revoked certificate authenticates nothing.
     let (_, csr4) = csr(&dir, "device3", "/CN=device-3.example", None);

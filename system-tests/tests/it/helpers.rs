@@ -264,3 +264,25 @@ pub async fn tls_app(dir: &Path, extra: &[(&str, &str)]) -> (TestApp, String) {
     let https = app.base.clone();
     (app, https)
 }
+
+/// Asks the OCSP responder at `url` about `cert` (issued by the CA in `ca_file`) with `openssl
+/// ocsp` until it says revoked, for up to ten seconds; returns OpenSSL's last answer.
+pub async fn ocsp_until_revoked(url: &str, ca_file: &str, cert: &str) -> String {
+    let mut status = String::new();
+    for _ in 0..100 {
+        let (url, ca, cert) = (url.to_owned(), ca_file.to_owned(), cert.to_owned());
+        status = tokio::task::spawn_blocking(move || {
+            openssl(&[
+                "ocsp", "-url", &url, "-issuer", &ca, "-CAfile", &ca, "-cert", &cert, "-timeout", "10",
+            ])
+            .1
+        })
+        .await
+        .unwrap();
+        if status.contains(": revoked") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    status
+}
