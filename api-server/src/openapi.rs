@@ -83,6 +83,9 @@ certificates under `/.well-known/pki/`) is a separate service with a document of
         routes::acme_endpoints::get_acme_endpoint,
         routes::acme_endpoints::disable_acme_endpoint,
         routes::acme_endpoints::create_eab_key,
+        routes::acme_endpoints::list_acme_accounts,
+        routes::acme_endpoints::get_acme_account,
+        routes::acme_endpoints::list_acme_orders,
     ),
     components(schemas(Problem, certctl_types::api::certificates::CertificateSort)),
     tags(
@@ -96,7 +99,7 @@ certificates under `/.well-known/pki/`) is a separate service with a document of
         (name = "api-keys", description = "API keys and their roles"),
         (name = "stats", description = "The dashboard summary"),
         (name = "enrollment", description = "EST and SCEP enrollment profiles: how devices authenticate at /.well-known/est and /scep (those protocols are described in docs/enrollment.md, not here)"),
-        (name = "acme", description = "ACME endpoints and their External Account Binding keys (the ACME protocol itself is not served yet)"),
+        (name = "acme", description = "ACME endpoints, their External Account Binding keys, and the accounts and orders of ACME clients (read-only); the ACME protocol itself is served at /acme/{label}/directory"),
         (name = "system", description = "Version, identity and this document"),
     ),
 )]

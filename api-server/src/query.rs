@@ -148,6 +148,13 @@ impl Params {
             .transpose()
     }
 
+    /// `cursor` of an oldest-first listing by time-ordered id: the last id of the page before.
+    pub fn id_cursor<T: std::str::FromStr>(&mut self) -> Result<Option<T>, ApiError> {
+        self.cursor_text()?
+            .map(|c| c.parse::<T>().map_err(|_| bad_cursor()))
+            .transpose()
+    }
+
     /// `cursor` of the audit log: the sequence number this API issued in `next_cursor`.
     pub fn seq_cursor(&mut self) -> Result<Option<i64>, ApiError> {
         self.cursor_text()?

@@ -144,6 +144,9 @@ pub const ROUTES: &[RouteDef] = routes! {
     Get  "/api/v1/acme-endpoints/{id}"              => Require(P::EnrollmentManage), acme_endpoints::get_acme_endpoint;
     Delete "/api/v1/acme-endpoints/{id}"            => Require(P::EnrollmentManage), acme_endpoints::disable_acme_endpoint, [AcmeEndpointError];
     Post "/api/v1/acme-endpoints/{id}/eab-keys"     => Require(P::EnrollmentManage), acme_endpoints::create_eab_key, [AcmeEndpointError];
+    Get  "/api/v1/acme-endpoints/{id}/accounts"     => Require(P::EnrollmentManage), acme_endpoints::list_acme_accounts;
+    Get  "/api/v1/acme-accounts/{id}"               => Require(P::EnrollmentManage), acme_endpoints::get_acme_account;
+    Get  "/api/v1/acme-accounts/{id}/orders"        => Require(P::EnrollmentManage), acme_endpoints::list_acme_orders;
 };
 
 /// The API router (without the outer tower layers, which `lib.rs` adds).

@@ -6,8 +6,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::prelude::*;
 use sea_orm::{
-    ConnectionTrait, DbBackend, DbErr, FromQueryResult, IntoActiveModel, QueryOrder, QuerySelect, Statement,
-    TransactionTrait,
+    ConnectionTrait, DbBackend, DbErr, FromQueryResult, IntoActiveModel, PaginatorTrait, QueryOrder, QuerySelect,
+    Statement, TransactionTrait,
 };
 
 use crate::entities::acme_account::{self, Entity as AcmeAccounts, Model as AcmeAccount};
@@ -440,5 +440,19 @@ pub async fn find_replacing_order(
         .filter(acme_order::Column::ReplacesCertificateId.eq(certificate))
         .filter(acme_order::Column::Status.ne("invalid"))
         .one(conn)
+        .await
+}
+
+pub async fn count_accounts(conn: &impl ConnectionTrait, endpoint: AcmeEndpointId) -> Result<u64, DbErr> {
+    AcmeAccounts::find()
+        .filter(acme_account::Column::EndpointId.eq(endpoint))
+        .count(conn)
+        .await
+}
+
+pub async fn count_orders(conn: &impl ConnectionTrait, account: AcmeAccountId) -> Result<u64, DbErr> {
+    AcmeOrders::find()
+        .filter(acme_order::Column::AccountId.eq(account))
+        .count(conn)
         .await
 }

@@ -292,7 +292,7 @@ async fn acme_app(profile_extra: Value, extra: Value, env: &[(&str, &str)]) -> (
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_request_gets_its_acme_problem() {
-    let (app, directory, tokens, _) = acme_app(json!({}), json!({}), &[]).await;
+    let (app, directory, tokens, endpoint) = acme_app(json!({}), json!({}), &[]).await;
     let mut c = Client::new(app.http.clone(), &directory).await;
     assert_eq!(c.dir["meta"]["externalAccountRequired"], false);
 
@@ -475,6 +475,50 @@ async fn every_bad_request_gets_its_acme_problem() {
     let a = c.post(&kid, Some(json!({ "status": "deactivated" }))).await;
     assert_eq!(a.body["status"], "deactivated");
     assert_eq!(c.order(&["a.test"]).await.problem(), "unauthorized");
+
+    // Operators see the accounts and their orders through the REST API (read-only).
+    let (s, accounts) = app
+        .get(
+            &format!("/api/v1/acme-endpoints/{endpoint}/accounts?limit=1"),
+            &app.admin_key,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{accounts}");
+    assert_eq!(accounts["total"], 2);
+    let cursor = accounts["next_cursor"].as_str().unwrap().to_owned();
+    let (_, rest) = app
+        .get(
+            &format!("/api/v1/acme-endpoints/{endpoint}/accounts?limit=1&cursor={cursor}"),
+            &app.admin_key,
+        )
+        .await;
+    assert_eq!(rest["data"].as_array().unwrap().len(), 1);
+    let account_id = kid.rsplit('/').next().unwrap();
+    let (_, account) = app
+        .get(&format!("/api/v1/acme-accounts/{account_id}"), &app.admin_key)
+        .await;
+    assert_eq!(account["status"], "deactivated");
+    assert_eq!(account["actor"], format!("acme:web/{account_id}"));
+    let (_, orders) = app
+        .get(&format!("/api/v1/acme-accounts/{account_id}/orders"), &app.admin_key)
+        .await;
+    assert_eq!(orders["total"], 1, "{orders}");
+    assert_eq!(orders["data"][0]["status"], "valid");
+    assert_eq!(
+        orders["data"][0]["identifiers"][0],
+        json!({ "type": "dns", "value": "a.test" })
+    );
+    assert!(orders["data"][0]["certificate_id"].is_string());
+    let (s, bad) = app
+        .get(
+            &format!("/api/v1/acme-accounts/{account_id}/orders?cursor=nope"),
+            &app.admin_key,
+        )
+        .await;
+    assert_eq!(
+        (s, bad["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_cursor"))
+    );
 
     // Audit: the account's actions under its actor, the certificate with source acme.
     let actor = format!("acme:web/{}", kid.rsplit('/').next().unwrap());

@@ -1,11 +1,13 @@
-//! ACME endpoints: where ACME clients (cert-manager, certbot, lego, …) will enroll, and under which
-//! rules. Managed by admins; the ACME protocol itself is not served yet.
+//! ACME endpoints: where ACME clients (cert-manager, certbot, lego, …) enroll, and under which
+//! rules, managed by admins; and a read-only view of the accounts and orders they served.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::ids::{AcmeEndpointId, IssuerId, ProfileId};
+use utoipa::IntoParams;
+
+use crate::ids::{AcmeAccountId, AcmeEndpointId, AcmeOrderId, CertificateId, IssuerId, JobId, ProfileId};
 
 /// `POST /api/v1/acme-endpoints`.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -49,7 +51,7 @@ pub struct AcmeEndpointOut {
     pub id: AcmeEndpointId,
     pub name: String,
     pub label: String,
-    /// Where the endpoint's directory will be served, relative to the API's base URL.
+    /// Where the endpoint's directory is served, relative to the API's base URL.
     pub directory_path: String,
     pub issuer_id: IssuerId,
     pub profile_id: ProfileId,
@@ -73,4 +75,73 @@ pub struct EabKeyCreatedOut {
     pub hmac_key: String,
     pub endpoint_id: AcmeEndpointId,
     pub created_at: DateTime<Utc>,
+}
+
+/// `GET /api/v1/acme-endpoints/{id}/accounts` and `GET /api/v1/acme-accounts/{id}/orders`, oldest
+/// first.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AcmePageQuery {
+    /// `next_cursor` of the previous page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(pattern = "^[0-9a-f-]{36}$")]
+    pub cursor: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u64>,
+}
+
+impl AcmePageQuery {
+    pub const NAMES: &[&str] = &["cursor", "limit"];
+}
+
+/// An ACME account: a client key registered at an endpoint.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct AcmeAccountOut {
+    pub id: AcmeAccountId,
+    pub endpoint_id: AcmeEndpointId,
+    /// `valid`, or `deactivated` by its client.
+    pub status: String,
+    pub contact: Vec<String>,
+    /// The RFC 7638 thumbprint of the account key.
+    pub key_thumbprint: String,
+    /// The External Account Binding key it registered with, and who issued that key.
+    pub eab_kid: Option<String>,
+    pub registered_by: Option<String>,
+    /// The principal its actions are audited under: `acme:<endpoint name>/<account id>`.
+    pub actor: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An identifier of an ACME order.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct AcmeIdentifierOut {
+    /// `dns` or `ip`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: String,
+}
+
+/// An ACME order and where it stands.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct AcmeOrderOut {
+    pub id: AcmeOrderId,
+    pub account_id: AcmeAccountId,
+    pub endpoint_id: AcmeEndpointId,
+    /// `pending`, `ready`, `processing` (being issued, or awaiting approval), `valid` or `invalid`.
+    pub status: String,
+    pub identifiers: Vec<AcmeIdentifierOut>,
+    pub expires_at: DateTime<Utc>,
+    /// Why it is invalid: the RFC 8555 problem document the client saw.
+    #[schema(value_type = Option<Object>)]
+    pub error: Option<serde_json::Value>,
+    /// The approval job it waits on.
+    pub job_id: Option<JobId>,
+    pub certificate_id: Option<CertificateId>,
+    /// The certificate it replaces (RFC 9773).
+    pub replaces_certificate_id: Option<CertificateId>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }

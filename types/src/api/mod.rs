@@ -95,6 +95,7 @@ mod tests {
     use utoipa::IntoParams;
 
     use super::access::AuditQuery;
+    use super::acme;
     use super::certificates::{CertificateQuery, JobQuery};
     use super::notifications::NotificationQuery;
 
@@ -116,5 +117,9 @@ mod tests {
         assert_eq!(documented::<JobQuery>(), declared(JobQuery::NAMES));
         assert_eq!(documented::<NotificationQuery>(), declared(NotificationQuery::NAMES));
         assert_eq!(documented::<AuditQuery>(), declared(AuditQuery::NAMES));
+        assert_eq!(
+            documented::<acme::AcmePageQuery>(),
+            declared(acme::AcmePageQuery::NAMES)
+        );
     }
 }
