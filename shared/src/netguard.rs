@@ -82,20 +82,25 @@ fn refusal_v6(ip: Ipv6Addr) -> Option<&'static str> {
 }
 
 /// Why an address is refused even where private targets are allowed (an ACME endpoint with
-/// `allow_private_targets`, for internal PKI): "this network", link-local (cloud metadata),
-/// multicast, broadcast and reserved ranges, and the unspecified address are never reachable
-/// services; private, loopback, unique-local and the like are.
+/// `allow_private_targets`, for internal PKI). Only the ranges an internal service lives on are
+/// let through: RFC 1918 private, carrier-grade NAT, loopback and IPv6 unique-local. Everything
+/// else the guard refuses stays refused, link-local (cloud metadata) first, and so do the IPv6
+/// forms that embed or translate to an IPv4 address (mapped, compatible, NAT64, 6to4, Teredo),
+/// whatever address they embed.
 pub fn refusal_with_private_allowed(ip: IpAddr) -> Option<&'static str> {
     let why = refusal(ip)?;
-    let never = [
-        "this network",
-        "link-local",
-        "multicast",
-        "broadcast",
-        "reserved",
-        "unspecified",
-    ];
-    never.iter().any(|n| why.contains(n)).then_some(why)
+    let internal = match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            a == 10
+                || a == 127
+                || (a == 172 && (16..=31).contains(&b))
+                || (a == 192 && b == 168)
+                || (a == 100 && (64..=127).contains(&b))
+        }
+        IpAddr::V6(v6) => v6.is_loopback() || v6.segments()[0] & 0xfe00 == 0xfc00,
+    };
+    (!internal).then_some(why)
 }
 
 #[cfg(test)]
@@ -199,6 +204,15 @@ mod tests {
             "ff02::1",
             "255.255.255.255",
             "240.0.0.1",
+            // IPv6 forms that reach an IPv4 address, the metadata endpoint among them.
+            "::ffff:169.254.169.254",
+            "::ffff:10.0.0.1",
+            "::169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "2002:a9fe:a9fe::1",
+            "2001::1",
+            "192.0.2.1",
+            "198.18.0.1",
         ] {
             assert!(refusal_with_private_allowed(ip.parse().unwrap()).is_some(), "{ip}");
         }

@@ -101,6 +101,13 @@ async fn register(post: &Post) -> Result<Response, Problem> {
     let thumbprint = key.thumbprint();
     // RFC 8555 §7.3.1: a key already registered gets its account back, whatever else was sent.
     if let Some(existing) = acme::find_account_by_key(&ctx.state.db, ctx.endpoint.id, &thumbprint).await? {
+        if existing.status != "valid" {
+            return Err(Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                format!("the account registered with this key is {}", existing.status),
+            ));
+        }
         let url = ctx.account_url(existing.id);
         return Ok(json_response(
             StatusCode::OK,
@@ -337,7 +344,12 @@ async fn list_orders(post: &Post, id: &str) -> Result<Response, Problem> {
         })
         .transpose()?;
     let rows = acme::list_orders(&ctx.state.db, account.id, cursor, ORDERS_PAGE).await?;
-    let urls: Vec<String> = rows.iter().map(|o| ctx.url(&format!("order/{}", o.id))).collect();
+    // RFC 8555 §7.1.2.1: invalid orders are left out (the page still advances past them).
+    let urls: Vec<String> = rows
+        .iter()
+        .filter(|o| o.status != "invalid")
+        .map(|o| ctx.url(&format!("order/{}", o.id)))
+        .collect();
     let mut resp = json_response(StatusCode::OK, json!({ "orders": urls }), None);
     if rows.len() as u64 == ORDERS_PAGE
         && let Some(last) = rows.last()

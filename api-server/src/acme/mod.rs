@@ -45,23 +45,44 @@ use crate::state::AppState;
 /// How long a nonce stays usable after it is handed out.
 const NONCE_LIFETIME_MINUTES: i64 = 60;
 
-/// The ACME routes; they authenticate by JWS, not with API keys.
+/// The ACME routes, under `/acme/{label}`; they authenticate by JWS, not with API keys. Unknown
+/// paths and methods there are answered as ACME problems too.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/acme/{label}/directory", get(directory))
-        .route("/acme/{label}/new-nonce", get(new_nonce).head(new_nonce))
-        .route("/acme/{label}/new-account", post(account::new_account))
-        .route("/acme/{label}/account/{id}", post(account::account))
-        .route("/acme/{label}/account/{id}/orders", post(account::orders))
-        .route("/acme/{label}/key-change", post(account::key_change))
-        .route("/acme/{label}/new-order", post(order::new_order))
-        .route("/acme/{label}/order/{id}", post(order::order))
-        .route("/acme/{label}/order/{id}/finalize", post(order::finalize))
-        .route("/acme/{label}/authz/{id}", post(order::authorization))
-        .route("/acme/{label}/chall/{id}", post(order::challenge))
-        .route("/acme/{label}/cert/{id}", post(order::certificate))
-        .route("/acme/{label}/revoke-cert", post(order::revoke))
-        .route("/acme/{label}/renewal-info/{id}", get(order::renewal_info))
+    let endpoint = Router::new()
+        .route("/directory", get(directory))
+        .route("/new-nonce", get(new_nonce).head(new_nonce))
+        .route("/new-account", post(account::new_account))
+        .route("/account/{id}", post(account::account))
+        .route("/account/{id}/orders", post(account::orders))
+        .route("/key-change", post(account::key_change))
+        .route("/new-order", post(order::new_order))
+        .route("/order/{id}", post(order::order))
+        .route("/order/{id}/finalize", post(order::finalize))
+        .route("/authz/{id}", post(order::authorization))
+        .route("/chall/{id}", post(order::challenge))
+        .route("/cert/{id}", post(order::certificate))
+        .route("/revoke-cert", post(order::revoke))
+        .route("/renewal-info/{id}", get(order::renewal_info))
+        .fallback(unknown_resource)
+        .method_not_allowed_fallback(wrong_method);
+    Router::new().nest("/acme/{label}", endpoint)
+}
+
+async fn unknown_resource(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let mut resp = Problem::new(StatusCode::NOT_FOUND, "malformed", "no such ACME resource").into_response();
+    decorate(&state, &mut resp, None).await;
+    resp
+}
+
+async fn wrong_method(axum::extract::State(state): axum::extract::State<AppState>, method: Method) -> Response {
+    let mut resp = Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "malformed",
+        format!("{method} is not accepted here: ACME resources are read and changed with POST (RFC 8555 §6.3)"),
+    )
+    .into_response();
+    decorate(&state, &mut resp, None).await;
+    resp
 }
 
 /// An RFC 8555 error (§6.7), answered as `application/problem+json`.
@@ -275,17 +296,24 @@ impl Ctx {
         let mut resp = match result {
             Ok(resp) => resp,
             Err(problem) => {
-                if problem.status.is_server_error() {
+                let outcome = if problem.status.is_server_error() {
+                    Some("error")
+                } else if problem.status != StatusCode::TOO_MANY_REQUESTS {
+                    Some("refused")
+                } else {
+                    None
+                };
+                if let Some(outcome) = outcome {
                     self.state
                         .metrics
                         .enrollments
-                        .with_label_values(&["acme", "error"])
+                        .with_label_values(&["acme", outcome])
                         .inc();
                 }
                 problem.into_response()
             }
         };
-        decorate(&self.state, resp.headers_mut(), Some(&self.base)).await;
+        decorate(&self.state, &mut resp, Some(&self.base)).await;
         resp
     }
 }
@@ -305,9 +333,17 @@ fn rate_limited(state: &AppState, scope: &str, retry_after: u64) -> Problem {
     p
 }
 
-/// Sets `Replay-Nonce`, `Link: <directory>;rel="index"` and `Cache-Control: no-store`.
-async fn decorate(state: &AppState, headers: &mut HeaderMap, base: Option<&str>) {
-    match issue_nonce(state).await {
+/// Sets `Replay-Nonce`, `Link: <directory>;rel="index"` and `Cache-Control: no-store`. A
+/// rate-limited answer gets no nonce: a flood of refused requests must not write to the database.
+async fn decorate(state: &AppState, resp: &mut Response, base: Option<&str>) {
+    let limited = resp.status() == StatusCode::TOO_MANY_REQUESTS;
+    let headers = resp.headers_mut();
+    match if limited {
+        Ok(String::new())
+    } else {
+        issue_nonce(state).await
+    } {
+        Ok(nonce) if nonce.is_empty() => {}
         Ok(nonce) => {
             if let Ok(v) = HeaderValue::from_str(&nonce) {
                 headers.insert("replay-nonce", v);
@@ -360,7 +396,7 @@ pub async fn read_post(state: &AppState, label: &str, req: Request) -> Result<Po
                 format!("the request body is over {} bytes", jose::MAX_JWS_BYTES),
             )
             .into_response();
-            decorate(state, resp.headers_mut(), None).await;
+            decorate(state, &mut resp, None).await;
             return Err(resp);
         }
     };
@@ -368,11 +404,15 @@ pub async fn read_post(state: &AppState, label: &str, req: Request) -> Result<Po
     Ok(Post {
         ctx,
         headers: parts.headers,
-        // The JWS `url` names the whole request URL, query included.
-        path: parts
-            .uri
-            .path_and_query()
-            .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned()),
+        // The JWS `url` names the whole request URL, query included, as the client sent it (the
+        // router strips the `/acme/{label}` prefix from `uri`).
+        path: format!(
+            "/acme/{label}{}",
+            parts
+                .uri
+                .path_and_query()
+                .map_or_else(|| parts.uri.path(), |p| p.as_str())
+        ),
         body,
     })
 }
@@ -391,7 +431,7 @@ async fn context(state: &AppState, label: &str, req: &axum::http::request::Parts
         Ok(ctx) => Ok(ctx),
         Err(problem) => {
             let mut resp = problem.into_response();
-            decorate(state, resp.headers_mut(), None).await;
+            decorate(state, &mut resp, None).await;
             Err(resp)
         }
     }
@@ -422,7 +462,7 @@ async fn directory(
     });
     let mut resp = axum::Json(body).into_response();
     // The directory is not a nonce-bearing resource, but clients may take one from it.
-    decorate(&ctx.state, resp.headers_mut(), None).await;
+    decorate(&ctx.state, &mut resp, None).await;
     resp
 }
 
@@ -511,7 +551,12 @@ pub async fn authenticate(
             let key = Jwk::from_spki_der(&account.public_key_der)?;
             jws.verify(&key)?;
             if account.status != "valid" {
-                return Err(Problem::unauthorized(format!("the account is {}", account.status)));
+                // RFC 8555 §7.3.6: a deactivated account gets 401 unauthorized.
+                return Err(Problem::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    format!("the account is {}", account.status),
+                ));
             }
             let key = format!("acme|{}", account.id);
             if !ctx.state.acme_limits.per_credential.allow(&key, Instant::now()) {

@@ -18,9 +18,9 @@ use certctl_shared::entities::acme_challenge::Model as AcmeChallenge;
 use certctl_shared::entities::acme_order::Model as AcmeOrder;
 use certctl_shared::entities::certificate::Model as Certificate;
 use certctl_shared::model::{
-    AcmeAuthzId, AcmeChallengeId, AcmeOrderId, CertificateId, CertificateStatus, JobStatus, RevocationReason,
+    AcmeAuthzId, AcmeChallengeId, AcmeOrderId, CertificateId, CertificateStatus, RevocationReason,
 };
-use certctl_shared::repo::{acme, certificates, jobs, profiles, revocations};
+use certctl_shared::repo::{acme, certificates, profiles, revocations};
 use chrono::{Duration, Utc};
 use ring::rand::{SecureRandom, SystemRandom};
 use sea_orm::TransactionTrait;
@@ -29,6 +29,7 @@ use serde_json::{Value, json};
 
 use super::{Ctx, KeyMode, Post, Problem, Signer, authenticate, b64url_field, json_response, objects, read_post};
 use crate::service::issuance::{self, IssueError, IssueInput, KeySource, ProfileRead, Rule};
+use crate::service::issuers::MAX_COMMON_NAME;
 use crate::service::revocation::{self, RevokeError};
 use crate::service::{Actor, Protocol};
 use crate::state::AppState;
@@ -402,52 +403,26 @@ async fn current_order(state: &AppState, mut order: AcmeOrder) -> Result<AcmeOrd
     let now = Utc::now();
     if matches!(order.status.as_str(), "pending" | "ready") && order.expires_at <= now {
         order.status = "invalid".into();
-        order.error = Some(Problem::malformed("the order expired before it was finalized").to_json());
+        order.error = Some(
+            Problem::new(
+                StatusCode::FORBIDDEN,
+                "malformed",
+                "the order expired before it was finalized",
+            )
+            .to_json(),
+        );
         order.updated_at = now;
         return Ok(acme::update_order(&state.db, order).await?);
     }
-    if order.status != "processing" {
-        return Ok(order);
+    match (order.status.as_str(), order.job_id) {
+        // Decided jobs settle their orders as they are decided; this catches up any that lag.
+        ("processing", Some(job)) if acme::settle_job_orders(&state.db, job).await? > 0 => {
+            acme::find_order(&state.db, order.id)
+                .await?
+                .ok_or_else(|| Problem::not_found("order"))
+        }
+        _ => Ok(order),
     }
-    let Some(job_id) = order.job_id else {
-        return Ok(order);
-    };
-    let Some(job) = jobs::find_by_id(&state.db, job_id).await? else {
-        return Ok(order);
-    };
-    match job.status {
-        JobStatus::AwaitingApproval => return Ok(order),
-        JobStatus::Approved if job.certificate_id.is_some() => {
-            order.status = "valid".into();
-            order.certificate_id = job.certificate_id;
-        }
-        JobStatus::Approved => return Ok(order),
-        JobStatus::Rejected => {
-            order.status = "invalid".into();
-            let note = job.decision_note.unwrap_or_default();
-            order.error = Some(
-                Problem::unauthorized(format!(
-                    "the certificate request was rejected by an approver{}{note}",
-                    if note.is_empty() { "" } else { ": " }
-                ))
-                .to_json(),
-            );
-        }
-        JobStatus::Failed => {
-            order.status = "invalid".into();
-            let why = job.error.unwrap_or_default();
-            order.error = Some(
-                Problem::new(
-                    StatusCode::FORBIDDEN,
-                    "badCSR",
-                    format!("the request no longer meets the profile: {why}"),
-                )
-                .to_json(),
-            );
-        }
-    }
-    order.updated_at = now;
-    Ok(acme::update_order(&state.db, order).await?)
 }
 
 /// The account's own order, by the id in the URL.
@@ -584,18 +559,23 @@ async fn finalize_order(post: &Post, id: &str) -> Result<Response, Problem> {
             wanted.iter().cloned().collect::<Vec<_>>().join(", ")
         )));
     }
-    let common_name = csr
-        .common_name
-        .as_deref()
-        .map(canonical)
-        .or_else(|| {
-            wanted
-                .iter()
-                .find(|n| !n.starts_with("*.") && n.parse::<IpAddr>().is_err())
-                .cloned()
-        })
-        .or_else(|| wanted.iter().next().cloned())
-        .unwrap_or_default();
+    // The CSR's common name, else the first identifier that fits in one (a DNS name before a
+    // wildcard or an address): certctl always certifies a common name, as a SAN too.
+    let fits = |n: &&String| n.chars().count() <= MAX_COMMON_NAME;
+    let common_name = match csr.common_name.as_deref().map(canonical) {
+        Some(cn) => cn,
+        None => wanted
+            .iter()
+            .filter(fits)
+            .find(|n| !n.starts_with("*.") && n.parse::<IpAddr>().is_err())
+            .or_else(|| wanted.iter().find(fits))
+            .cloned()
+            .ok_or_else(|| {
+                bad_csr(format!(
+                    "no identifier fits in a common name ({MAX_COMMON_NAME} characters)"
+                ))
+            })?,
+    };
     let actor = ctx.actor(&account);
     let input = IssueInput {
         issuer_id: ctx.endpoint.issuer_id,

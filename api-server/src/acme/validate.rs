@@ -110,7 +110,8 @@ async fn validate_and_record(state: &AppState, c: ClaimedChallenge) {
 async fn validate(state: &AppState, c: &ClaimedChallenge) -> Result<(), Problem> {
     let endpoint = acme::find_endpoint(&state.db, c.endpoint_id.into())
         .await?
-        .ok_or_else(|| Problem::unauthorized("the ACME endpoint is gone"))?;
+        .filter(|e| e.disabled_at.is_none())
+        .ok_or_else(|| Problem::unauthorized("the ACME endpoint was disabled"))?;
     let key = Jwk::from_spki_der(&c.account_key_der)?;
     let key_authorization = format!("{}.{}", c.token, key.thumbprint());
     let target = Target {

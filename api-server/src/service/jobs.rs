@@ -250,8 +250,10 @@ pub async fn decide(
     Ok(job)
 }
 
-/// Queues `approval_decided` for a decided job (inside the decision's transaction).
+/// Queues `approval_decided` for a decided job (inside the decision's transaction), and moves
+/// an ACME order waiting on the job on with it.
 async fn decided_event(conn: &impl sea_orm::ConnectionTrait, job: &Job) -> Result<Vec<NotificationId>, DbErr> {
+    acme::settle_job_orders(conn, job.id).await?;
     notifications::enqueue(
         conn,
         EventType::ApprovalDecided,

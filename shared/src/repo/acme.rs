@@ -456,3 +456,33 @@ pub async fn count_orders(conn: &impl ConnectionTrait, account: AcmeAccountId) -
         .count(conn)
         .await
 }
+
+/// Moves the orders waiting on approval job `job` on by its decision: `valid` with the
+/// certificate once approved and issued; `invalid` with the problem the client sees once
+/// rejected (`unauthorized`) or failed (`badCSR`: the request no longer meets the profile).
+/// Called in the decision's own transaction, and again when a client polls, so an order never
+/// lags its job.
+pub async fn settle_job_orders(conn: &impl ConnectionTrait, job: crate::model::JobId) -> Result<u64, DbErr> {
+    let result = conn
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            r#"UPDATE acme_orders o SET updated_at = now(),
+                    status = CASE WHEN j.status = 'approved' THEN 'valid' ELSE 'invalid' END,
+                    certificate_id = j.certificate_id,
+                    error = CASE
+                        WHEN j.status = 'rejected' THEN jsonb_build_object(
+                            'type', 'urn:ietf:params:acme:error:unauthorized', 'status', 403,
+                            'detail', 'the certificate request was rejected by an approver'
+                                      || coalesce(': ' || nullif(j.decision_note, ''), ''))
+                        WHEN j.status = 'failed' THEN jsonb_build_object(
+                            'type', 'urn:ietf:params:acme:error:badCSR', 'status', 403,
+                            'detail', 'the request no longer meets the profile: ' || coalesce(j.error, ''))
+                    END
+                 FROM jobs j
+                WHERE j.id = $1 AND o.job_id = j.id AND o.status = 'processing'
+                  AND (j.status IN ('rejected', 'failed') OR (j.status = 'approved' AND j.certificate_id IS NOT NULL))"#,
+            [job.as_uuid().into()],
+        ))
+        .await?;
+    Ok(result.rows_affected())
+}

@@ -474,7 +474,35 @@ async fn every_bad_request_gets_its_acme_problem() {
     // Deactivation: the account can no longer act.
     let a = c.post(&kid, Some(json!({ "status": "deactivated" }))).await;
     assert_eq!(a.body["status"], "deactivated");
-    assert_eq!(c.order(&["a.test"]).await.problem(), "unauthorized");
+    let refused = c.order(&["a.test"]).await;
+    assert_eq!(
+        (refused.status, refused.problem()),
+        (StatusCode::UNAUTHORIZED, "unauthorized")
+    );
+    let kid_kept = c.kid.take();
+    let again = c.register(json!({ "onlyReturnExisting": true })).await;
+    assert_eq!(
+        (again.status, again.problem()),
+        (StatusCode::UNAUTHORIZED, "unauthorized"),
+        "{}",
+        again.body
+    );
+    c.kid = kid_kept;
+    // Unknown ACME paths and methods are ACME problems too.
+    let unknown = app
+        .http
+        .get(format!("{}/acme/web/nope", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    assert!(unknown.headers().contains_key("replay-nonce"));
+    let body: Value = unknown.json().await.unwrap();
+    assert_eq!(body["type"], "urn:ietf:params:acme:error:malformed");
+    let wrong = app.http.get(c.url("newOrder")).send().await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let body: Value = wrong.json().await.unwrap();
+    assert_eq!(body["type"], "urn:ietf:params:acme:error:malformed");
 
     // Operators see the accounts and their orders through the REST API (read-only).
     let (s, accounts) = app
