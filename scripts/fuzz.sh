@@ -4,8 +4,9 @@
 # and its GET route; the default), est_body (an EST enrollment body: base64, then the PKCS#10
 # request), scep_pki_message (a SCEP pkiMessage: CMS SignedData, the envelope to the RA, the
 # SCEP attributes) and dns_answer (a resolver's answer to dns-01's TXT query: names, compression
-# pointers, CNAME chains). Runs RUNS executions (default 1000000), then prints how many ran and
-# how long it took.
+# pointers, CNAME chains) and acme_jws (an ACME request: the flattened JWS, its protected header
+# and key, keyChange and External Account Binding). Runs RUNS executions (default 1000000), then
+# prints how many ran and how long it took.
 #
 #   scripts/fuzz.sh [TARGET] [RUNS] [extra libFuzzer flags, e.g. -jobs=2 -max_len=8192]
 #

@@ -1,5 +1,5 @@
 //! ACME endpoints and their External Account Binding keys: admins create and disable endpoints
-//! and issue EAB keys; every write is audited. The ACME protocol that serves them comes later.
+//! and issue EAB keys; every write is audited. The protocol that serves them is `crate::acme`.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
