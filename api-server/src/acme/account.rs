@@ -2,7 +2,6 @@
 //! requires it), lookup by key, contact updates, deactivation, key rollover, and the list of an
 //! account's orders.
 
-use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use base64::Engine as _;
@@ -16,9 +15,8 @@ use sea_orm::{SqlErr, TransactionTrait};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{KeyMode, Post, Problem, Signer, authenticate, json_response, objects, read_post, require_post_as_get};
+use super::{KeyMode, Post, Problem, Signer, authenticate, json_response, objects, require_post_as_get};
 use crate::service::acme_endpoints::eab_key_context;
-use crate::state::AppState;
 
 /// At most this many contact URLs per account.
 const MAX_CONTACTS: usize = 10;
@@ -82,14 +80,7 @@ fn eab_kid(eab: &serde_json::Value) -> Option<String> {
     header.get("kid")?.as_str().map(str::to_owned)
 }
 
-pub async fn new_account(State(state): State<AppState>, Path(label): Path<String>, req: Request) -> Response {
-    let post = match read_post(&state, &label, req).await {
-        Ok(post) => post,
-        Err(resp) => return resp,
-    };
-    let result = register(&post).await;
-    post.ctx.finish(result).await
-}
+post_handler!(new_account => register);
 
 async fn register(post: &Post) -> Result<Response, Problem> {
     let ctx = &post.ctx;
@@ -240,18 +231,7 @@ struct AccountUpdate {
     status: Option<String>,
 }
 
-pub async fn account(
-    State(state): State<AppState>,
-    Path((label, id)): Path<(String, String)>,
-    req: Request,
-) -> Response {
-    let post = match read_post(&state, &label, req).await {
-        Ok(post) => post,
-        Err(resp) => return resp,
-    };
-    let result = update_account(&post, &id).await;
-    post.ctx.finish(result).await
-}
+post_handler!(account => update_account, id);
 
 /// The signer's own account, by the id in the URL; another account's URL is unauthorized.
 fn own_account(signer: Signer, id: &str) -> Result<AcmeAccount, Problem> {
@@ -316,18 +296,7 @@ async fn update_account(post: &Post, id: &str) -> Result<Response, Problem> {
     ))
 }
 
-pub async fn orders(
-    State(state): State<AppState>,
-    Path((label, id)): Path<(String, String)>,
-    req: Request,
-) -> Response {
-    let post = match read_post(&state, &label, req).await {
-        Ok(post) => post,
-        Err(resp) => return resp,
-    };
-    let result = list_orders(&post, &id).await;
-    post.ctx.finish(result).await
-}
+post_handler!(orders => list_orders, id);
 
 /// RFC 8555 §7.1.2.1: the account's orders, a page at a time (`?cursor=` and a `Link: rel="next"`).
 async fn list_orders(post: &Post, id: &str) -> Result<Response, Problem> {
@@ -364,14 +333,7 @@ async fn list_orders(post: &Post, id: &str) -> Result<Response, Problem> {
     Ok(resp)
 }
 
-pub async fn key_change(State(state): State<AppState>, Path(label): Path<String>, req: Request) -> Response {
-    let post = match read_post(&state, &label, req).await {
-        Ok(post) => post,
-        Err(resp) => return resp,
-    };
-    let result = roll_key(&post).await;
-    post.ctx.finish(result).await
-}
+post_handler!(key_change => roll_key);
 
 /// RFC 8555 §7.3.5: the account moves to the key that signed the inner JWS.
 async fn roll_key(post: &Post) -> Result<Response, Problem> {

@@ -14,6 +14,42 @@
 //! lifetimes, and whether an approval is needed (the order then stays `processing` until someone
 //! else approves its job). Challenges are validated in the background by [`validate`].
 
+/// A POST handler for an ACME resource: reads the request whole, runs `$inner(&post)` (or
+/// `$inner(&post, &id)` for a resource with an id in its path), and finishes the answer with a
+/// fresh nonce and the directory link, whatever it is.
+macro_rules! post_handler {
+    ($name:ident => $inner:ident) => {
+        pub async fn $name(
+            axum::extract::State(state): axum::extract::State<crate::state::AppState>,
+            axum::extract::Path(label): axum::extract::Path<String>,
+            req: axum::extract::Request,
+        ) -> axum::response::Response {
+            match super::read_post(&state, &label, req).await {
+                Ok(post) => {
+                    let result = $inner(&post).await;
+                    post.ctx.finish(result).await
+                }
+                Err(resp) => resp,
+            }
+        }
+    };
+    ($name:ident => $inner:ident, id) => {
+        pub async fn $name(
+            axum::extract::State(state): axum::extract::State<crate::state::AppState>,
+            axum::extract::Path((label, id)): axum::extract::Path<(String, String)>,
+            req: axum::extract::Request,
+        ) -> axum::response::Response {
+            match super::read_post(&state, &label, req).await {
+                Ok(post) => {
+                    let result = $inner(&post, &id).await;
+                    post.ctx.finish(result).await
+                }
+                Err(resp) => resp,
+            }
+        }
+    };
+}
+
 mod account;
 mod objects;
 mod order;

@@ -27,7 +27,7 @@ use sea_orm::TransactionTrait;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Ctx, KeyMode, Post, Problem, Signer, authenticate, b64url_field, json_response, objects, read_post};
+use super::{Ctx, KeyMode, Post, Problem, Signer, authenticate, b64url_field, json_response, objects};
 use crate::service::issuance::{self, IssueError, IssueInput, KeySource, ProfileRead, Rule};
 use crate::service::issuers::MAX_COMMON_NAME;
 use crate::service::revocation::{self, RevokeError};
@@ -41,7 +41,7 @@ const MAX_IDENTIFIERS: usize = 100;
 /// What a client polling an order that awaits approval is asked to wait.
 const RETRY_AFTER_APPROVAL_SECS: u64 = 30;
 /// What a client polling a challenge or an order being validated is asked to wait.
-const RETRY_AFTER_PROCESSING_SECS: u64 = 2;
+const RETRY_AFTER_PROCESSING_SECS: u64 = 1;
 
 /// One identifier of an order, checked and in canonical form.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -203,14 +203,7 @@ fn signer_account(signer: Signer) -> Result<AcmeAccount, Problem> {
     }
 }
 
-pub async fn new_order(State(state): State<AppState>, Path(label): Path<String>, req: Request) -> Response {
-    let post = match read_post(&state, &label, req).await {
-        Ok(post) => post,
-        Err(resp) => return resp,
-    };
-    let result = create_order(&post).await;
-    post.ctx.finish(result).await
-}
+post_handler!(new_order => create_order);
 
 async fn create_order(post: &Post) -> Result<Response, Problem> {
     let ctx = &post.ctx;
@@ -455,21 +448,16 @@ async fn order_response(ctx: &Ctx, order: &AcmeOrder, status: StatusCode) -> Res
     })
 }
 
-pub async fn order(State(state): State<AppState>, Path((label, id)): Path<(String, String)>, req: Request) -> Response {
-    let post = match read_post(&state, &label, req).await {
-        Ok(post) => post,
-        Err(resp) => return resp,
-    };
-    let result = async {
-        let ctx = &post.ctx;
-        let (jws, signer) = authenticate(ctx, &post.path, &post.headers, &post.body, KeyMode::Account).await?;
-        super::require_post_as_get(&jws)?;
-        let account = signer_account(signer)?;
-        let order = own_order(ctx, &account, &id).await?;
-        order_response(ctx, &order, StatusCode::OK).await
-    }
-    .await;
-    post.ctx.finish(result).await
+post_handler!(order => read_order, id);
+
+/// POST-as-GET of an order.
+async fn read_order(post: &Post, id: &str) -> Result<Response, Problem> {
+    let ctx = &post.ctx;
+    let (jws, signer) = authenticate(ctx, &post.path, &post.headers, &post.body, KeyMode::Account).await?;
+    super::require_post_as_get(&jws)?;
+    let account = signer_account(signer)?;
+    let order = own_order(ctx, &account, id).await?;
+    order_response(ctx, &order, StatusCode::OK).await
 }
 
 #[derive(Deserialize)]
@@ -477,18 +465,7 @@ struct Finalize {
     csr: String,
 }
 
-pub async fn finalize(
-    State(state): State<AppState>,
-    Path((label, id)): Path<(String, String)>,
-    req: Request,
-) -> Response {
-    let post = match read_post(&state, &label, req).await {
-        Ok(post) => post,
-        Err(resp) => return resp,
-    };
-    let result = finalize_order(&post, &id).await;
-    post.ctx.finish(result).await
-}
+post_handler!(finalize => finalize_order, id);
 
 fn bad_csr(detail: impl Into<String>) -> Problem {
     Problem::new(StatusCode::BAD_REQUEST, "badCSR", detail)
@@ -636,59 +613,50 @@ async fn finalize_order(post: &Post, id: &str) -> Result<Response, Problem> {
     Err(IssueError::ProfileChanged.into())
 }
 
-pub async fn authorization(
-    State(state): State<AppState>,
-    Path((label, id)): Path<(String, String)>,
-    req: Request,
-) -> Response {
-    let post = match read_post(&state, &label, req).await {
-        Ok(post) => post,
-        Err(resp) => return resp,
-    };
-    let result = async {
-        let ctx = &post.ctx;
-        let (jws, signer) = authenticate(ctx, &post.path, &post.headers, &post.body, KeyMode::Account).await?;
-        let account = signer_account(signer)?;
-        let mut authz = own_authz(ctx, &account, &id).await?;
-        if !jws.is_post_as_get() {
-            #[derive(Deserialize)]
-            struct Update {
-                status: String,
-            }
-            let update: Update = jws.payload_json()?;
-            if update.status != "deactivated" {
-                return Err(Problem::malformed(
-                    "an authorization's status can only be set to deactivated",
-                ));
-            }
-            authz = acme::deactivate_authorization(&ctx.state.db, authz.id)
-                .await?
-                .ok_or_else(|| {
-                    Problem::malformed(format!(
-                        "the authorization is {}, so it cannot be deactivated",
-                        authz.status
-                    ))
-                })?;
-            ctx.actor(&account)
-                .audit(
-                    &ctx.state.db,
-                    "acme_authorization.deactivate",
-                    "acme_authorization",
-                    authz.id,
-                    json!({ "identifier": authz.identifier_value }),
-                )
-                .await?;
+post_handler!(authorization => read_or_deactivate_authorization, id);
+
+/// POST-as-GET of an authorization, or its deactivation (RFC 8555 §7.5.2).
+async fn read_or_deactivate_authorization(post: &Post, id: &str) -> Result<Response, Problem> {
+    let ctx = &post.ctx;
+    let (jws, signer) = authenticate(ctx, &post.path, &post.headers, &post.body, KeyMode::Account).await?;
+    let account = signer_account(signer)?;
+    let mut authz = own_authz(ctx, &account, id).await?;
+    if !jws.is_post_as_get() {
+        #[derive(Deserialize)]
+        struct Update {
+            status: String,
         }
-        let challenges = acme::list_challenges(&ctx.state.db, authz.id).await?;
-        let resp = json_response(StatusCode::OK, objects::authorization(ctx, &authz, &challenges), None);
-        Ok(if challenges.iter().any(|c| c.status == "processing") {
-            with_retry_after(resp, RETRY_AFTER_PROCESSING_SECS)
-        } else {
-            resp
-        })
+        let update: Update = jws.payload_json()?;
+        if update.status != "deactivated" {
+            return Err(Problem::malformed(
+                "an authorization's status can only be set to deactivated",
+            ));
+        }
+        authz = acme::deactivate_authorization(&ctx.state.db, authz.id)
+            .await?
+            .ok_or_else(|| {
+                Problem::malformed(format!(
+                    "the authorization is {}, so it cannot be deactivated",
+                    authz.status
+                ))
+            })?;
+        ctx.actor(&account)
+            .audit(
+                &ctx.state.db,
+                "acme_authorization.deactivate",
+                "acme_authorization",
+                authz.id,
+                json!({ "identifier": authz.identifier_value }),
+            )
+            .await?;
     }
-    .await;
-    post.ctx.finish(result).await
+    let challenges = acme::list_challenges(&ctx.state.db, authz.id).await?;
+    let resp = json_response(StatusCode::OK, objects::authorization(ctx, &authz, &challenges), None);
+    Ok(if challenges.iter().any(|c| c.status == "processing") {
+        with_retry_after(resp, RETRY_AFTER_PROCESSING_SECS)
+    } else {
+        resp
+    })
 }
 
 async fn own_authz(ctx: &Ctx, account: &AcmeAccount, id: &str) -> Result<AcmeAuthz, Problem> {
@@ -705,91 +673,73 @@ async fn own_authz(ctx: &Ctx, account: &AcmeAccount, id: &str) -> Result<AcmeAut
     Ok(authz)
 }
 
-pub async fn challenge(
-    State(state): State<AppState>,
-    Path((label, id)): Path<(String, String)>,
-    req: Request,
-) -> Response {
-    let post = match read_post(&state, &label, req).await {
-        Ok(post) => post,
-        Err(resp) => return resp,
-    };
-    let result = async {
-        let ctx = &post.ctx;
-        let (jws, signer) = authenticate(ctx, &post.path, &post.headers, &post.body, KeyMode::Account).await?;
-        let account = signer_account(signer)?;
-        let id: AcmeChallengeId = id.parse().map_err(|_| Problem::not_found("challenge"))?;
-        let mut chall = acme::find_challenge(&ctx.state.db, id)
-            .await?
-            .ok_or_else(|| Problem::not_found("challenge"))?;
-        let authz = own_authz(ctx, &account, &chall.authz_id.to_string()).await?;
-        if !jws.is_post_as_get() {
-            // RFC 8555 §7.5.1: the client says it is ready with an empty object.
-            let _: serde_json::Map<String, Value> = jws.payload_json()?;
-            if chall.status == "pending" {
-                if authz.status != "pending" {
-                    return Err(Problem::malformed(format!("the authorization is {}", authz.status)));
-                }
-                if acme::request_validation(&ctx.state.db, chall.id).await? {
-                    ctx.state.acme_wake.notify_one();
-                }
-                chall = acme::find_challenge(&ctx.state.db, id)
-                    .await?
-                    .ok_or_else(|| Problem::not_found("challenge"))?;
+post_handler!(challenge => respond_to_challenge, id);
+
+/// POST-as-GET of a challenge, or the client's "ready" (`{}`), which schedules validation.
+async fn respond_to_challenge(post: &Post, id: &str) -> Result<Response, Problem> {
+    let ctx = &post.ctx;
+    let (jws, signer) = authenticate(ctx, &post.path, &post.headers, &post.body, KeyMode::Account).await?;
+    let account = signer_account(signer)?;
+    let id: AcmeChallengeId = id.parse().map_err(|_| Problem::not_found("challenge"))?;
+    let mut chall = acme::find_challenge(&ctx.state.db, id)
+        .await?
+        .ok_or_else(|| Problem::not_found("challenge"))?;
+    let authz = own_authz(ctx, &account, &chall.authz_id.to_string()).await?;
+    if !jws.is_post_as_get() {
+        // RFC 8555 §7.5.1: the client says it is ready with an empty object.
+        let _: serde_json::Map<String, Value> = jws.payload_json()?;
+        if chall.status == "pending" {
+            if authz.status != "pending" {
+                return Err(Problem::malformed(format!("the authorization is {}", authz.status)));
             }
+            if acme::request_validation(&ctx.state.db, chall.id).await? {
+                ctx.state.acme_wake.notify_one();
+            }
+            chall = acme::find_challenge(&ctx.state.db, id)
+                .await?
+                .ok_or_else(|| Problem::not_found("challenge"))?;
         }
-        let up = ctx.url(&format!("authz/{}", authz.id));
-        let mut resp = json_response(StatusCode::OK, objects::challenge(ctx, &chall), None);
-        if let Ok(v) = HeaderValue::from_str(&format!("<{up}>;rel=\"up\"")) {
-            resp.headers_mut().append(header::LINK, v);
-        }
-        Ok(if chall.status == "processing" {
-            with_retry_after(resp, RETRY_AFTER_PROCESSING_SECS)
-        } else {
-            resp
-        })
     }
-    .await;
-    post.ctx.finish(result).await
+    let up = ctx.url(&format!("authz/{}", authz.id));
+    let mut resp = json_response(StatusCode::OK, objects::challenge(ctx, &chall), None);
+    if let Ok(v) = HeaderValue::from_str(&format!("<{up}>;rel=\"up\"")) {
+        resp.headers_mut().append(header::LINK, v);
+    }
+    Ok(if chall.status == "processing" {
+        with_retry_after(resp, RETRY_AFTER_PROCESSING_SECS)
+    } else {
+        resp
+    })
 }
 
-pub async fn certificate(
-    State(state): State<AppState>,
-    Path((label, id)): Path<(String, String)>,
-    req: Request,
-) -> Response {
-    let post = match read_post(&state, &label, req).await {
-        Ok(post) => post,
-        Err(resp) => return resp,
-    };
-    let result = async {
-        let ctx = &post.ctx;
-        let (jws, signer) = authenticate(ctx, &post.path, &post.headers, &post.body, KeyMode::Account).await?;
-        super::require_post_as_get(&jws)?;
-        let account = signer_account(signer)?;
-        let id: CertificateId = id.parse().map_err(|_| Problem::not_found("certificate"))?;
-        let owner = acme::find_order_by_certificate(&ctx.state.db, id).await?;
-        if owner.as_ref().map(|o| o.account_id) != Some(account.id) {
-            return Err(Problem::not_found("certificate"));
-        }
-        let cert = certificates::find_by_id(&ctx.state.db, id)
-            .await?
-            .ok_or_else(|| Problem::not_found("certificate"))?;
-        let chain = crate::service::issuers::chain_pem(&ctx.state.db, cert.issuer_id).await?;
-        let mut body = cert.certificate_pem.clone();
-        if !body.ends_with('\n') {
-            body.push('\n');
-        }
-        body.push_str(&chain);
-        let mut resp = (StatusCode::OK, body).into_response();
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/pem-certificate-chain"),
-        );
-        Ok(resp)
+post_handler!(certificate => download_certificate, id);
+
+/// The certificate and its chain (POST-as-GET), for the account that ordered it.
+async fn download_certificate(post: &Post, id: &str) -> Result<Response, Problem> {
+    let ctx = &post.ctx;
+    let (jws, signer) = authenticate(ctx, &post.path, &post.headers, &post.body, KeyMode::Account).await?;
+    super::require_post_as_get(&jws)?;
+    let account = signer_account(signer)?;
+    let id: CertificateId = id.parse().map_err(|_| Problem::not_found("certificate"))?;
+    let owner = acme::find_order_by_certificate(&ctx.state.db, id).await?;
+    if owner.as_ref().map(|o| o.account_id) != Some(account.id) {
+        return Err(Problem::not_found("certificate"));
     }
-    .await;
-    post.ctx.finish(result).await
+    let cert = certificates::find_by_id(&ctx.state.db, id)
+        .await?
+        .ok_or_else(|| Problem::not_found("certificate"))?;
+    let chain = crate::service::issuers::chain_pem(&ctx.state.db, cert.issuer_id).await?;
+    let mut body = cert.certificate_pem.clone();
+    if !body.ends_with('\n') {
+        body.push('\n');
+    }
+    body.push_str(&chain);
+    let mut resp = (StatusCode::OK, body).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/pem-certificate-chain"),
+    );
+    Ok(resp)
 }
 
 #[derive(Deserialize)]
@@ -799,14 +749,7 @@ struct Revoke {
     reason: Option<u8>,
 }
 
-pub async fn revoke(State(state): State<AppState>, Path(label): Path<String>, req: Request) -> Response {
-    let post = match read_post(&state, &label, req).await {
-        Ok(post) => post,
-        Err(resp) => return resp,
-    };
-    let result = revoke_certificate(&post).await;
-    post.ctx.finish(result).await
-}
+post_handler!(revoke => revoke_certificate);
 
 /// RFC 8555 §7.6: by the account that ordered the certificate, or by the certificate's own key.
 async fn revoke_certificate(post: &Post) -> Result<Response, Problem> {

@@ -164,7 +164,7 @@ mod clients {
     use reqwest::StatusCode;
     use serde_json::{Value, json};
 
-    use crate::helpers::{TestApp, id, ocsp_until_revoked, openssl, pkilint, tempdir, tls_app};
+    use crate::helpers::{TestApp, id, ocsp_until_revoked, openssl, pkilint, run_program, tempdir, tls_app};
 
     /// A free loopback port for a client's challenge server.
     fn free_port() -> u16 {
@@ -173,28 +173,6 @@ mod clients {
             .local_addr()
             .unwrap()
             .port()
-    }
-
-    /// Runs a client on a blocking thread (the server runs on this test's runtime).
-    pub async fn run(program: &str, args: Vec<String>, env: Vec<(String, String)>) -> (bool, String) {
-        let program = program.to_owned();
-        tokio::task::spawn_blocking(move || {
-            let out = std::process::Command::new(&program)
-                .args(&args)
-                .envs(env)
-                .output()
-                .unwrap_or_else(|e| panic!("{program} must be installed (scripts/test.sh installs it): {e}"));
-            (
-                out.status.success(),
-                format!(
-                    "{}{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                ),
-            )
-        })
-        .await
-        .unwrap()
     }
 
     /// An api-server over TLS validating http-01 on `http_port` and tls-alpn-01 on `tls_port`,
@@ -270,7 +248,7 @@ mod clients {
                 self.dir.join("tls.crt").display().to_string(),
             )];
             env.extend(extra_env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-            run("lego", all, env).await
+            run_program("lego", all, env).await
         }
 
         pub fn lego_cert(&self, name: &str) -> String {
@@ -547,7 +525,7 @@ mod clients {
                 "--server".to_owned(),
                 acme.directory.clone(),
             ]);
-            run("certbot", all, env.clone())
+            run_program("certbot", all, env.clone())
         };
         let port = acme.http_port.to_string();
         let args: Vec<String> = [

@@ -193,7 +193,7 @@ impl Client {
             let r = self.post(chall["url"].as_str().unwrap(), Some(json!({}))).await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         }
-        self.poll(order_url(order, self), &["ready", "invalid"]).await
+        self.poll(order_url(order), &["ready", "invalid"]).await
     }
 
     /// POST-as-GETs `url` until its status is one of `until`.
@@ -219,7 +219,7 @@ impl Client {
 }
 
 /// The order's URL, from its finalize URL.
-fn order_url(order: &Value, _c: &Client) -> String {
+fn order_url(order: &Value) -> String {
     order["finalize"]
         .as_str()
         .unwrap()
@@ -433,7 +433,7 @@ async fn every_bad_request_gets_its_acme_problem() {
     // Another account cannot read the order or download its certificate.
     let mut other = Client::new(app.http.clone(), &directory).await;
     assert_eq!(other.register(json!({})).await.status, StatusCode::CREATED);
-    let order_url = order_url(&order, &c);
+    let order_url = order_url(&order);
     let a = other.post(&order_url, None).await;
     assert_eq!(a.problem(), "unauthorized");
     let cert_url = f.body["certificate"].as_str().unwrap().to_owned();
@@ -677,7 +677,7 @@ async fn eab_accounts_wait_for_an_approver_other_than_the_person_who_issued_thei
     let bob = app.key("bob", "admin").await;
     let (s, v) = app.post(&format!("/api/v1/jobs/{job}/approve"), &bob, json!({})).await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    let done = c.poll(order_url(&order, &c), &["valid", "invalid"]).await;
+    let done = c.poll(order_url(&order), &["valid", "invalid"]).await;
     assert_eq!(done["status"], "valid", "{done}");
     let pem = c.post(done["certificate"].as_str().unwrap(), None).await;
     assert!(pem.body.as_str().unwrap().contains("BEGIN CERTIFICATE"));

@@ -286,3 +286,26 @@ pub async fn ocsp_until_revoked(url: &str, ca_file: &str, cert: &str) -> String 
     }
     status
 }
+
+/// Runs a client program with `env` added, on a blocking thread (the server runs on the test's
+/// runtime): (success, stdout and stderr).
+pub async fn run_program(program: &str, args: Vec<String>, env: Vec<(String, String)>) -> (bool, String) {
+    let program = program.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(&program)
+            .args(&args)
+            .envs(env)
+            .output()
+            .unwrap_or_else(|e| panic!("{program} must be installed (scripts/test.sh installs it): {e}"));
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    })
+    .await
+    .unwrap()
+}

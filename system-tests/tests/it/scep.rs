@@ -9,27 +9,11 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, id, openssl, pkilint, tempdir, write};
+use crate::helpers::{TestApp, id, openssl, pkilint, run_program, tempdir, write};
 
-/// Runs a command on a blocking thread (the server runs on this test's runtime): (success, output).
+/// Runs a client on a blocking thread: (success, output).
 async fn run(program: &str, args: Vec<String>) -> (bool, String) {
-    let program = program.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let out = std::process::Command::new(&program)
-            .args(&args)
-            .output()
-            .unwrap_or_else(|e| panic!("{program} must be installed (scripts/test.sh installs it): {e}"));
-        (
-            out.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
-    })
-    .await
-    .unwrap()
+    run_program(program, args, Vec::new()).await
 }
 
 /// `scepclient` for a device whose key, CSR and certificate live in `dir` (it renews when
