@@ -13,7 +13,10 @@
 //!   responder and `openssl ca -gencrl` beside certctl's (see `pki.rs`).
 //! - `certctl-bench fixed`: a bare axum server answering every POST with fixed bytes, the HTTP
 //!   stack's ceiling that `bench/ocsp.sh` measures beside the responder.
+//! - `certctl-bench acme`: whole ACME issuances (order, http-01, finalize, download) by N clients
+//!   with accounts of their own, for `bench/acme.sh` (see `acme.rs`).
 
+mod acme;
 mod fixed;
 mod notify;
 mod pki;
@@ -102,6 +105,7 @@ async fn main() -> anyhow::Result<()> {
         Some("pki-export") => return pki::export(std::env::args().skip(2).collect()).await,
         Some("ocsp-requests") => return pki::requests(std::env::args().skip(2).collect()).await,
         Some("fixed") => return fixed::serve(std::env::args().skip(2).collect()).await,
+        Some("acme") => return acme::run(std::env::args().skip(2).collect()).await,
         _ => {}
     }
     let args = Arc::new(parse_args()?);
