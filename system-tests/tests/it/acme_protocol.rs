@@ -229,10 +229,18 @@ fn order_url(order: &Value) -> String {
 
 /// A P-256 CSR for `names` (the first is also the common name).
 pub fn csr(names: &[&str]) -> Vec<u8> {
+    csr_with_key(names).0
+}
+
+/// A P-256 CSR for `names` and its key (PKCS#8 DER).
+pub fn csr_with_key(names: &[&str]) -> (Vec<u8>, Vec<u8>) {
     let key = rcgen::KeyPair::generate().unwrap();
     let mut params = rcgen::CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>()).unwrap();
     params.distinguished_name.push(rcgen::DnType::CommonName, names[0]);
-    params.serialize_request(&key).unwrap().der().to_vec()
+    (
+        params.serialize_request(&key).unwrap().der().to_vec(),
+        key.serialize_der(),
+    )
 }
 
 /// The key authorizations an http-01 server answers, by token.
@@ -884,6 +892,8 @@ async fn ip_identifiers_are_validated_over_http_01_within_the_endpoints_ranges()
         &[],
     )
     .await;
+    app.webhook_channel("ops", "http://127.0.0.1:9", &["certificate_issued"])
+        .await;
     let mut c = Client::new(app.http.clone(), &directory).await;
     c.register(json!({})).await;
     assert_eq!(c.order(&["10.0.0.1"]).await.problem(), "rejectedIdentifier");
@@ -904,10 +914,38 @@ async fn ip_identifiers_are_validated_over_http_01_within_the_endpoints_ranges()
         "no dns-01 for an IP address (RFC 8738)"
     );
     assert_eq!(c.validate_http(&order, &tokens).await["status"], "ready");
-    let f = c.finalize(&order, &["127.0.0.1"]).await;
+    let (csr, cert_key) = csr_with_key(&["127.0.0.1"]);
+    let f = c
+        .post(
+            order["finalize"].as_str().unwrap(),
+            Some(json!({ "csr": B64.encode(csr) })),
+        )
+        .await;
     assert_eq!(f.body["status"], "valid", "{}", f.body);
     let sans = app
         .scalar_text("SELECT array_to_string(sans, ',') FROM certificates WHERE source = 'acme'")
         .await;
     assert_eq!(sans, "127.0.0.1");
+    let events = app
+        .scalar_text("SELECT string_agg(type, ',') FROM notification_events")
+        .await;
+    assert_eq!(events, "certificate_issued", "notified like any issuance");
+
+    // Revoked by whoever holds the certificate's key, with no account (RFC 8555 §7.6).
+    let pem = c.post(f.body["certificate"].as_str().unwrap(), None).await;
+    let der = x509_parser::pem::parse_x509_pem(pem.body.as_str().unwrap().as_bytes())
+        .unwrap()
+        .1
+        .contents;
+    let mut holder = Client::new(app.http.clone(), &directory).await;
+    let body = json!({ "certificate": B64.encode(&der), "reason": 1 });
+    let a = holder.post(&holder.url("revokeCert"), Some(body.clone())).await;
+    assert_eq!(a.problem(), "unauthorized", "another key: {}", a.body);
+    holder.key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &cert_key, &SystemRandom::new()).unwrap();
+    let a = holder.post(&holder.url("revokeCert"), Some(body)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let revoked = app
+        .scalar_text("SELECT status || ' ' || coalesce((SELECT reason FROM certificate_revocations), '') FROM certificates WHERE source = 'acme'")
+        .await;
+    assert_eq!(revoked, "revoked keyCompromise");
 }
