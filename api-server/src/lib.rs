@@ -117,14 +117,16 @@ pub async fn run(config: ApiConfig, listeners: Listeners, shutdown: Cancellation
         )),
         acme_wake: Arc::new(tokio::sync::Notify::new()),
     };
-    // Ready means the database answers; a broker outage is absorbed by the outbox.
-    let ready_db = db.clone();
+    // Ready means the database answers and has this build's schema; a broker outage is absorbed
+    // by the outbox.
+    let (ready_db, schema) = (db.clone(), certctl_shared::db::SchemaGate::default());
     let readiness: admin::ReadinessCheck = Arc::new(move || {
-        let db = ready_db.clone();
+        let (db, schema) = (ready_db.clone(), schema.clone());
         Box::pin(async move {
             certctl_shared::db::ping(&db)
                 .await
-                .map_err(|e| format!("database: {e}"))
+                .map_err(|e| format!("database: {e}"))?;
+            schema.check(&db).await
         })
     });
     let api_addr = listeners.api.local_addr()?;
@@ -181,13 +183,24 @@ pub fn app(state: AppState) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 
-/// Refreshes `certctl_notifications_dead` every 15 s (a count over an indexed status).
+/// Refreshes the notification backlog gauges (`certctl_notifications_dead`,
+/// `certctl_notifications_undelivered`, `certctl_notification_oldest_undelivered_seconds`) every
+/// 15 s, from one indexed pass over the unsent rows.
 async fn refresh_gauges(db: sea_orm::DatabaseConnection, metrics: Arc<ApiMetrics>, shutdown: CancellationToken) {
-    use certctl_shared::model::NotificationStatus;
+    let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     loop {
-        match certctl_shared::repo::notifications::count_by_status(&db, NotificationStatus::Dead).await {
-            Ok(n) => metrics.notifications_dead.set(i64::try_from(n).unwrap_or(i64::MAX)),
-            Err(e) => tracing::warn!(error = %e, "failed to count dead notifications"),
+        match certctl_shared::repo::notifications::backlog(&db).await {
+            Ok(b) => {
+                metrics.notifications_dead.set(gauge(b.dead));
+                for (status, n) in [("pending", b.pending), ("sending", b.sending), ("failed", b.failed)] {
+                    metrics
+                        .notifications_undelivered
+                        .with_label_values(&[status])
+                        .set(gauge(n));
+                }
+                metrics.oldest_undelivered.set(b.oldest_undelivered_secs);
+            }
+            Err(e) => tracing::warn!(error = %e, "failed to count the notification backlog"),
         }
         tokio::select! {
             () = shutdown.cancelled() => return,

@@ -34,7 +34,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> anyhow::Result<()> {
     certctl_shared::telemetry::install_crypto_provider();
     let cli = Cli::parse();
-    let env = Env::process();
+    let env = Env::process()?;
     if let Some(Command::CreateAdminKey { name, principal }) = cli.command {
         let common = CommonConfig::from_env(&env, "127.0.0.1:9090")?;
         let db = certctl_shared::db::connect(&common)

@@ -1,6 +1,8 @@
 //! Prometheus metrics of the API server.
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 
 pub struct ApiMetrics {
     pub requests: IntCounterVec,
@@ -11,6 +13,8 @@ pub struct ApiMetrics {
     pub publish_failures: IntCounter,
     /// Dead notifications right now, refreshed in the background.
     pub notifications_dead: IntGauge,
+    pub notifications_undelivered: IntGaugeVec,
+    pub oldest_undelivered: Gauge,
     /// EST, SCEP and ACME enrollments by protocol and outcome (`issued`, `pending`, `refused`;
     /// ACME also counts `error`, server-side failures).
     pub enrollments: IntCounterVec,
@@ -63,6 +67,17 @@ impl ApiMetrics {
                 "certctl_notifications_dead",
                 "notifications that exhausted their attempts and wait for an operator",
             )?,
+            notifications_undelivered: IntGaugeVec::new(
+                Opts::new(
+                    "certctl_notifications_undelivered",
+                    "notifications still to be delivered, by status (pending, sending, failed)",
+                ),
+                &["status"],
+            )?,
+            oldest_undelivered: Gauge::new(
+                "certctl_notification_oldest_undelivered_seconds",
+                "age of the oldest notification still to be delivered (0 when none)",
+            )?,
             enrollments: IntCounterVec::new(
                 Opts::new(
                     "certctl_enrollments_total",
@@ -90,6 +105,8 @@ impl ApiMetrics {
         registry.register(Box::new(m.enrollment_rate_limited.clone()))?;
         registry.register(Box::new(m.publish_failures.clone()))?;
         registry.register(Box::new(m.notifications_dead.clone()))?;
+        registry.register(Box::new(m.notifications_undelivered.clone()))?;
+        registry.register(Box::new(m.oldest_undelivered.clone()))?;
         registry.register(Box::new(m.requests.clone()))?;
         registry.register(Box::new(m.latency.clone()))?;
         registry.register(Box::new(m.auth_failures.clone()))?;

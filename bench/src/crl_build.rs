@@ -45,7 +45,7 @@ struct Stored {
 async fn main() -> anyhow::Result<()> {
     certctl_shared::telemetry::install_crypto_provider();
     let started = Instant::now();
-    let config = WorkerConfig::from_env(&Env::process())?;
+    let config = WorkerConfig::from_env(&Env::process()?)?;
     if config.revocation.responder_keys.is_some() {
         bail!("unset CERTCTL_RESPONDER_KEY_ENCRYPTION_KEY: this measures the CRL build alone");
     }

@@ -54,3 +54,16 @@ pub(crate) async fn run_script(manager: &SchemaManager<'_>, statements: &[&str])
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The daemons' readiness waits for `REQUIRED_MIGRATION`: it must be the newest migration,
+    /// or a new daemon would serve on a schema missing what its queries need.
+    #[test]
+    fn the_daemons_require_the_newest_migration() {
+        let newest = Migrator::migrations().last().map(|m| m.name().to_owned());
+        assert_eq!(newest.as_deref(), Some(certctl_shared::db::REQUIRED_MIGRATION));
+    }
+}

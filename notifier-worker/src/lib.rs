@@ -141,12 +141,14 @@ pub async fn run(config: WorkerConfig, listeners: Listeners, shutdown: Cancellat
 
     // The worker needs both: it reads rows from the database and work from the broker.
     let (ready_db, ready_broker) = (db.clone(), broker.clone());
+    let schema = certctl_shared::db::SchemaGate::default();
     let readiness: admin::ReadinessCheck = Arc::new(move || {
-        let (db, broker) = (ready_db.clone(), ready_broker.clone());
+        let (db, broker, schema) = (ready_db.clone(), ready_broker.clone(), schema.clone());
         Box::pin(async move {
             certctl_shared::db::ping(&db)
                 .await
                 .map_err(|e| format!("database: {e}"))?;
+            schema.check(&db).await?;
             if broker.connected() {
                 Ok(())
             } else {

@@ -12,7 +12,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     certctl_shared::telemetry::install_crypto_provider();
-    let config = WorkerConfig::from_env(&Env::process())?;
+    let config = WorkerConfig::from_env(&Env::process()?)?;
     let _telemetry = certctl_shared::telemetry::init("certctl-notifier-worker", config.common.log_format)?;
     let admin = certctl_shared::serve::bind("CERTCTL_ADMIN_ADDR", config.common.admin_addr).await?;
     let shutdown = certctl_shared::serve::shutdown_on_signal();

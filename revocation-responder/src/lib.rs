@@ -98,10 +98,15 @@ pub async fn run(config: ResponderConfig, listeners: Listeners, shutdown: Cancel
         })
     };
 
-    let ready_store = store.clone();
+    // Ready once the schema is this build's (checked against the database until it is, then
+    // remembered: later database outages are served from the cache) and the cache is loaded.
+    let (ready_store, ready_db, schema) = (store.clone(), db.clone(), certctl_shared::db::SchemaGate::default());
     let readiness: admin::ReadinessCheck = Arc::new(move || {
-        let store = ready_store.clone();
-        Box::pin(async move { store.readiness() })
+        let (store, db, schema) = (ready_store.clone(), ready_db.clone(), schema.clone());
+        Box::pin(async move {
+            schema.check(&db).await?;
+            store.readiness()
+        })
     });
     let state = PublicState {
         store,

@@ -12,7 +12,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     certctl_shared::telemetry::install_crypto_provider();
-    let config = ResponderConfig::from_env(&Env::process())?;
+    let config = ResponderConfig::from_env(&Env::process()?)?;
     let _telemetry = certctl_shared::telemetry::init("certctl-revocation-responder", config.common.log_format)?;
     let public = certctl_shared::serve::bind("CERTCTL_RESPONDER_ADDR", config.responder_addr).await?;
     let admin = certctl_shared::serve::bind("CERTCTL_ADMIN_ADDR", config.common.admin_addr).await?;

@@ -5,6 +5,8 @@
 //! Every setting has a default that runs on one machine. A value that does not parse fails start-up
 //! with a message naming the variable; nothing is silently replaced by a default.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,17 +17,59 @@ use crate::crypto::{Kek, KeyEncryptionKeys};
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {var}: {message}")]
 pub struct ConfigError {
-    pub var: &'static str,
+    pub var: Cow<'static, str>,
     pub message: String,
 }
 
 impl ConfigError {
-    pub fn new(var: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(var: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         Self {
-            var,
+            var: var.into(),
             message: message.into(),
         }
     }
+}
+
+/// The secret settings. Each may instead be given as a file holding the value, named by the same
+/// variable with `_FILE` appended (`CERTCTL_DATABASE_URL_FILE=/var/run/secrets/certctl/...`), as
+/// Kubernetes secret volumes and Docker secrets provide them. Setting both is an error.
+pub const SECRET_VARIABLES: &[&str] = &[
+    "CERTCTL_DATABASE_URL",
+    "CERTCTL_AMQP_URL",
+    "CERTCTL_KEY_ENCRYPTION_KEY",
+    "CERTCTL_PREVIOUS_KEY_ENCRYPTION_KEYS",
+    "CERTCTL_RESPONDER_KEY_ENCRYPTION_KEY",
+    "CERTCTL_PREVIOUS_RESPONDER_KEY_ENCRYPTION_KEYS",
+    "CERTCTL_BOOTSTRAP_ADMIN_KEY",
+    "CERTCTL_RESPONDER_DB_PASSWORD",
+];
+
+/// Resolves the `_FILE` forms of [`SECRET_VARIABLES`] through `lookup` and `read`: the file's
+/// content, without its trailing line break, becomes the variable's value. Returns the values
+/// read from files; variables given directly are left to `lookup`.
+pub fn secrets_from_files(
+    lookup: impl Fn(&str) -> Option<String>,
+    read: impl Fn(&str) -> std::io::Result<String>,
+) -> Result<HashMap<&'static str, String>, ConfigError> {
+    let mut resolved = HashMap::new();
+    for &var in SECRET_VARIABLES {
+        let file_var = format!("{var}_FILE");
+        let Some(path) = lookup(&file_var).filter(|p| !p.trim().is_empty()) else {
+            continue;
+        };
+        if lookup(var).is_some_and(|v| !v.trim().is_empty()) {
+            return Err(ConfigError::new(file_var, format!("{var} is set too; set one of them")));
+        }
+        let content =
+            read(&path).map_err(|e| ConfigError::new(file_var.clone(), format!("cannot read `{path}`: {e}")))?;
+        let value = content.strip_suffix('\n').unwrap_or(&content);
+        let value = value.strip_suffix('\r').unwrap_or(value);
+        if value.trim().is_empty() {
+            return Err(ConfigError::new(file_var, format!("`{path}` is empty")));
+        }
+        resolved.insert(var, value.to_owned());
+    }
+    Ok(resolved)
 }
 
 /// A variable lookup: the process environment, or a map in tests.
@@ -38,11 +82,14 @@ pub struct Env<'a> {
 }
 
 impl Env<'static> {
-    /// The process environment.
-    pub fn process() -> Self {
-        Self {
-            lookup: Box::new(|k| std::env::var(k).ok()),
-        }
+    /// The process environment, with the secrets given as files read in (see
+    /// [`SECRET_VARIABLES`]). Files are read once, here: a rotated secret takes effect at the
+    /// next start.
+    pub fn process() -> Result<Self, ConfigError> {
+        let from_files = secrets_from_files(|k| std::env::var(k).ok(), |p| std::fs::read_to_string(p))?;
+        Ok(Self {
+            lookup: Box::new(move |k| from_files.get(k).cloned().or_else(|| std::env::var(k).ok())),
+        })
     }
 }
 
@@ -469,6 +516,47 @@ mod tests {
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn secrets_are_read_from_files_without_their_line_break() {
+        let vars = env(&[
+            ("CERTCTL_DATABASE_URL_FILE", "/s/db"),
+            ("CERTCTL_AMQP_URL", "amqp://direct"),
+            ("CERTCTL_KEY_ENCRYPTION_KEY_FILE", "/s/kek"),
+            ("CERTCTL_LOG_FORMAT_FILE", "/s/not-a-secret"),
+        ]);
+        let files = env(&[("/s/db", "postgres://u:p@db/certctl\n"), ("/s/kek", "a2V5\r\n")]);
+        let read = |p: &str| {
+            files
+                .get(p)
+                .cloned()
+                .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
+        };
+        let resolved = secrets_from_files(|k| vars.get(k).cloned(), read).unwrap();
+        assert_eq!(resolved["CERTCTL_DATABASE_URL"], "postgres://u:p@db/certctl");
+        assert_eq!(resolved["CERTCTL_KEY_ENCRYPTION_KEY"], "a2V5");
+        // Only secrets have a file form; the direct value is left to the environment.
+        assert_eq!(resolved.len(), 2, "{resolved:?}");
+    }
+
+    #[test]
+    fn a_secret_set_twice_or_unreadable_fails_naming_the_file_variable() {
+        let read = |_: &str| Ok("x".to_owned());
+        let both = env(&[("CERTCTL_AMQP_URL", "amqp://a"), ("CERTCTL_AMQP_URL_FILE", "/s/amqp")]);
+        let err = secrets_from_files(|k| both.get(k).cloned(), read).unwrap_err();
+        assert_eq!(err.var, "CERTCTL_AMQP_URL_FILE");
+        let missing = env(&[("CERTCTL_BOOTSTRAP_ADMIN_KEY_FILE", "/nowhere")]);
+        let err = secrets_from_files(
+            |k| missing.get(k).cloned(),
+            |_| Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
+        )
+        .unwrap_err();
+        assert_eq!(err.var, "CERTCTL_BOOTSTRAP_ADMIN_KEY_FILE");
+        assert!(err.message.contains("/nowhere"), "{}", err.message);
+        let empty = env(&[("CERTCTL_DATABASE_URL_FILE", "/s/empty")]);
+        let err = secrets_from_files(|k| empty.get(k).cloned(), |_| Ok("\n".to_owned())).unwrap_err();
+        assert!(err.message.contains("empty"), "{}", err.message);
     }
 
     #[test]

@@ -35,6 +35,69 @@ fn options(cfg: &CommonConfig, max_connections: u32) -> ConnectOptions {
     opts
 }
 
+/// The newest migration this build's queries rely on. A daemon is not ready until the database
+/// has it: during an upgrade, the new version's pods wait for `certctl-migrate up` while the old
+/// ones (whose newest migration is older, and already applied) keep serving. The migrations crate
+/// tests that this names its last migration.
+pub const REQUIRED_MIGRATION: &str = "m20261207_000014_acme_orders";
+
+/// Remembers that the schema has [`REQUIRED_MIGRATION`], so readiness asks the database only until
+/// it has (a schema never moves backwards under a running daemon).
+#[derive(Clone, Default)]
+pub struct SchemaGate {
+    current: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SchemaGate {
+    /// `Ok` once the database has [`REQUIRED_MIGRATION`]; otherwise why not, for `/readyz`.
+    pub async fn check(&self, db: &DatabaseConnection) -> Result<(), String> {
+        use std::sync::atomic::Ordering;
+        if self.current.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        match schema_has(db, REQUIRED_MIGRATION).await {
+            Ok(true) => {
+                self.current.store(true, Ordering::Relaxed);
+                tracing::info!(migration = REQUIRED_MIGRATION, "database schema is current");
+                Ok(())
+            }
+            Ok(false) => Err(format!(
+                "schema is behind: waiting for migration {REQUIRED_MIGRATION} (run certctl-migrate up)"
+            )),
+            Err(e) => Err(format!("database: {e}")),
+        }
+    }
+}
+
+/// Whether `seaql_migrations` records `version`; `false` when the table does not exist yet.
+pub async fn schema_has(db: &DatabaseConnection, version: &str) -> Result<bool, DbErr> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT EXISTS (SELECT 1 FROM seaql_migrations WHERE version = $1) AS present",
+            [version.into()],
+        ))
+        .await;
+    match row {
+        Ok(Some(row)) => row.try_get::<bool>("", "present"),
+        Ok(None) => Ok(false),
+        Err(e) if sqlstate(&e).as_deref() == Some("42P01") => Ok(false), // no table: never migrated
+        Err(e) => Err(e),
+    }
+}
+
+/// The SQLSTATE of a statement the server refused.
+fn sqlstate(e: &DbErr) -> Option<String> {
+    match e {
+        DbErr::Exec(RuntimeErr::SqlxError(s)) | DbErr::Query(RuntimeErr::SqlxError(s)) => match s.as_ref() {
+            sea_orm::sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// `SELECT 1`, for readiness.
 pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     db.ping().await

@@ -521,6 +521,52 @@ pub async fn count_by_status(conn: &impl ConnectionTrait, status: NotificationSt
         .await
 }
 
+/// Notifications not yet `sent`, for the backlog gauges: how many in each status, and the age of
+/// the oldest one still to be delivered (pending, sending or failed).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Backlog {
+    pub pending: u64,
+    pub sending: u64,
+    pub failed: u64,
+    pub dead: u64,
+    pub oldest_undelivered_secs: f64,
+}
+
+/// One pass over the unsent rows (the `(status, created_at)` index; `sent` rows are not read).
+pub async fn backlog(conn: &impl ConnectionTrait) -> Result<Backlog, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        status: String,
+        n: i64,
+        oldest: f64,
+    }
+    let rows = Row::find_by_statement(Statement::from_string(
+        DbBackend::Postgres,
+        "SELECT status, count(*) AS n, \
+                coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS oldest \
+           FROM notification_events \
+          WHERE status IN ('pending', 'sending', 'failed', 'dead') \
+          GROUP BY status",
+    ))
+    .all(conn)
+    .await?;
+    let mut b = Backlog::default();
+    for r in rows {
+        let n = u64::try_from(r.n).unwrap_or(0);
+        match r.status.as_str() {
+            "pending" => b.pending = n,
+            "sending" => b.sending = n,
+            "failed" => b.failed = n,
+            _ => {
+                b.dead = n;
+                continue;
+            }
+        }
+        b.oldest_undelivered_secs = b.oldest_undelivered_secs.max(r.oldest.max(0.0));
+    }
+    Ok(b)
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct EventFilter {
     pub status: Option<NotificationStatus>,

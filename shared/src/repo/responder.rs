@@ -1,5 +1,5 @@
 //! The revocation responder's reads. Every query names its columns: the responder's database
-//! role may read only these (deploy/postgres/responder-role.sql), never a CA key.
+//! role may read only these (migrations/sql/responder-role.sql, applied by `certctl-migrate responder-role`), never a CA key.
 
 use crate::model::IssuerId;
 use chrono::{DateTime, Utc};

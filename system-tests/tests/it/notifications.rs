@@ -826,3 +826,35 @@ async fn batched_claims_and_outcomes_touch_only_what_they_own() {
         "the claim must not scan the relay or sweep indexes:\n{plan}"
     );
 }
+
+/// The backlog gauges' query: counts per unsent status, and the age of the oldest row still to
+/// be delivered; `dead` rows are counted but do not age the backlog, `sent` rows are not read.
+#[tokio::test]
+async fn the_backlog_counts_unsent_rows_and_ages_the_oldest_undelivered() {
+    use certctl_shared::repo::notifications::backlog;
+    use sea_orm::ConnectionTrait;
+    let app = TestApp::spawn().await;
+    let (channel, _) = app
+        .webhook_channel("backlog", "http://127.0.0.1:9", &["channel_test"])
+        .await;
+    let empty = backlog(&app.db).await.unwrap();
+    assert_eq!((empty.pending, empty.failed, empty.dead), (0, 0, 0));
+    assert_eq!(empty.oldest_undelivered_secs, 0.0);
+    app.db
+        .execute_unprepared(&format!(
+            "INSERT INTO notification_events (id, type, status, channel_id, payload, created_at) VALUES \
+             (gen_random_uuid(), 'channel_test', 'pending', '{channel}', '{{}}', now() - interval '10 minutes'), \
+             (gen_random_uuid(), 'channel_test', 'pending', '{channel}', '{{}}', now()), \
+             (gen_random_uuid(), 'channel_test', 'failed', '{channel}', '{{}}', now() - interval '1 hour'), \
+             (gen_random_uuid(), 'channel_test', 'dead', '{channel}', '{{}}', now() - interval '30 days'), \
+             (gen_random_uuid(), 'channel_test', 'sent', '{channel}', '{{}}', now() - interval '300 days')"
+        ))
+        .await
+        .unwrap();
+    let b = backlog(&app.db).await.unwrap();
+    assert_eq!((b.pending, b.sending, b.failed, b.dead), (2, 0, 1, 1), "{b:?}");
+    assert!(
+        (3600.0..3700.0).contains(&b.oldest_undelivered_secs),
+        "the failed row, an hour old, is the oldest undelivered: {b:?}"
+    );
+}

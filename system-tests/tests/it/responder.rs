@@ -576,11 +576,17 @@ async fn the_responder_role_reads_what_it_serves_and_never_a_ca_key() {
     let worker = app.worker(&[]).await;
     app.wait_published(&issuer, Duration::from_secs(5)).await;
 
-    let sql = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/postgres/responder-role.sql");
-    let out = std::process::Command::new("psql")
-        .args([&app.db_url, "-v", "ON_ERROR_STOP=1", "-q", "-f", sql])
+    // What the certctl-responder-role Job runs, with its password from a secret file (the test
+    // server trusts local connections, so the password itself is not checked here).
+    let dir = tempdir();
+    let password = write(&dir, "password", b"s3cret'quoted\n");
+    let out = std::process::Command::new(certctl_test_support::process::binary("certctl-migrate"))
+        .arg("responder-role")
+        .env_clear()
+        .env("CERTCTL_DATABASE_URL", &app.db_url)
+        .env("CERTCTL_RESPONDER_DB_PASSWORD_FILE", &password)
         .output()
-        .expect("psql");
+        .expect("certctl-migrate");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let role_url = app.db_url.replacen("postgres@", "certctl_responder@", 1);
     assert_ne!(role_url, app.db_url, "test database URLs name the postgres user");
@@ -603,7 +609,6 @@ async fn the_responder_role_reads_what_it_serves_and_never_a_ca_key() {
     role_db.close().await.ok();
 
     let responder = app.responder_on(&role_url, &[]).await;
-    let dir = tempdir();
     let (_, ca_pem) = pems(&cert);
     let ca = write(&dir, "ca.pem", ca_pem.as_bytes());
     wait_ocsp_text(

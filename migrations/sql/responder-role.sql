@@ -1,27 +1,23 @@
--- Least-privilege database role of certctl-revocation-responder.
+-- The least-privilege database role of certctl-revocation-responder, applied by
+-- `certctl-migrate responder-role` (as the schema owner, after `certctl-migrate up`; again after
+-- upgrades, which may add columns the responder reads). Idempotent.
 --
 -- The responder reads what it publishes and nothing else: CA certificates (never their keys),
--- certificate serials and revocations, stored CRLs, and the delegated OCSP signers (whose keys are
--- sealed under CERTCTL_RESPONDER_KEY_ENCRYPTION_KEY, not the CA key-encryption key). It writes
--- nothing. Column grants, not table grants, on `issuers`: issuers.private_key_ciphertext stays
--- unreadable even if the responder is compromised.
---
--- Run as the schema owner after `certctl-migrate up`, and again after upgrades that add columns
--- the responder reads:
---   psql "$OWNER_DATABASE_URL" -v responder_password="'...'" -f deploy/postgres/responder-role.sql
--- (without -v responder_password the role is created without a password, for trust/peer or
--- certificate authentication).
+-- certificate serials and revocations, stored CRLs, the delegated OCSP signers (whose keys are
+-- sealed under CERTCTL_RESPONDER_KEY_ENCRYPTION_KEY, not the CA key-encryption key) and the list
+-- of applied migrations (its readiness waits for the schema it was built for). It writes nothing.
+-- Column grants, not table grants, on `issuers`: issuers.private_key_ciphertext stays unreadable
+-- even if the responder is compromised. The password, if any, is set separately by the command.
 
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'certctl_responder') THEN
         CREATE ROLE certctl_responder LOGIN;
     END IF;
+EXCEPTION
+    -- Another migrator created it between the check and the CREATE.
+    WHEN duplicate_object THEN NULL;
 END $$;
-
-\if :{?responder_password}
-ALTER ROLE certctl_responder PASSWORD :responder_password;
-\endif
 
 -- Read-only by default for every transaction it opens.
 ALTER ROLE certctl_responder SET default_transaction_read_only = on;
@@ -35,3 +31,4 @@ GRANT SELECT (issuer_id, serial_hex, revoked_at, reason_code, created_xid) ON ce
 GRANT SELECT (issuer_id, crl_number, this_update, next_update, der) ON crls TO certctl_responder;
 GRANT SELECT (id, issuer_id, key_algorithm, certificate_der, private_key_ciphertext, not_before, not_after, created_at)
     ON ocsp_signers TO certctl_responder;
+GRANT SELECT ON seaql_migrations TO certctl_responder;
