@@ -177,7 +177,7 @@ def check_kustomizations(c: Checker) -> None:
         except (yaml.YAMLError, IndexError) as exc:
             c.check(False, f"{rel(kfile)} parses", str(exc))
             continue
-        refs = list(kust.get("resources") or [])
+        refs = list(kust.get("resources") or []) + list(kust.get("components") or [])
         refs += [p["path"] for p in (kust.get("patches") or []) if isinstance(p, dict) and "path" in p]
         refs += list(kust.get("patchesStrategicMerge") or [])
         missing = [r for r in refs if not (kfile.parent / r).exists()]
@@ -188,8 +188,52 @@ def check_kustomizations(c: Checker) -> None:
         )
 
 
+SECRETS_DIR = "/var/run/secrets/certctl"
+# The only secret passed as a variable: optional, and a *_FILE naming a missing file stops the start.
+ENV_SECRET_ALLOWED = {"CERTCTL_BOOTSTRAP_ADMIN_KEY"}
+
+
+def main_containers(obj: dict) -> list[dict]:
+    return list(obj.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or [])
+
+
+def init_containers(obj: dict) -> list[dict]:
+    return list(obj.get("spec", {}).get("template", {}).get("spec", {}).get("initContainers") or [])
+
+
+def secret_items(obj: dict) -> set[str]:
+    """Keys of certctl-secrets mounted into a pod template through volumes."""
+    vols = obj.get("spec", {}).get("template", {}).get("spec", {}).get("volumes") or []
+    return {
+        item["key"]
+        for v in vols
+        if (v.get("secret") or {}).get("secretName") == "certctl-secrets"
+        for item in v["secret"].get("items") or []
+    }
+
+
+def egress_ports(policies: list[dict], labels: dict) -> set:
+    """Ports a pod with `labels` may connect to, over every egress policy selecting it."""
+    ports: set = set()
+    for p in policies:
+        spec = p.get("spec", {})
+        sel = spec.get("podSelector") or {}
+        if not (sel.get("matchLabels") or {}).items() <= labels.items():
+            continue
+        if any(labels.get(e["key"]) not in e.get("values", []) for e in sel.get("matchExpressions") or []):
+            continue
+        for rule in spec.get("egress") or []:
+            for port in rule.get("ports") or [{"port": "any"}]:
+                ports.add(port.get("port"))
+    return ports
+
+
 def check_manifests(c: Checker) -> None:
-    files = sorted(p for p in (ROOT / "deploy").rglob("*") if p.suffix in (".yaml", ".yml"))
+    # Helm templates are Go templates, not YAML; check-deploy.sh renders and compares them.
+    files = sorted(
+        p for p in (ROOT / "deploy").rglob("*")
+        if p.suffix in (".yaml", ".yml") and not ("helm" in p.parts and "templates" in p.parts)
+    )
     objects: list[dict] = []
     for path in files:
         try:
@@ -200,8 +244,9 @@ def check_manifests(c: Checker) -> None:
         c.check(True, f"{rel(path)} parses ({len(docs)} document(s))")
         if path.name.startswith("kustomization.") or "secret.example" in path.name:
             continue
-        # Overlay patches are fragments, not full objects; only the base is checked below.
-        if "overlays" in path.parts:
+        # Overlays and components are checked by scripts/check-deploy.sh, rendered; the
+        # invariants below are about the base every overlay starts from.
+        if "base" not in path.parts:
             continue
         objects += [d for d in docs if isinstance(d, dict) and "kind" in d]
 
@@ -212,35 +257,94 @@ def check_manifests(c: Checker) -> None:
     c.check(len(deployments) == 3, "deploy/base has three Deployments", f"found {sorted(deployments)}")
 
     for name, dep in sorted(deployments.items()):
-        containers = pod_containers(dep)
-        probed = containers and all("livenessProbe" in ct and "readinessProbe" in ct for ct in containers)
-        c.check(bool(probed), f"Deployment {name} has liveness and readiness probes")
-        hardened = containers and all(
+        containers = main_containers(dep)
+        inits = init_containers(dep)
+        pod = dep["spec"]["template"]["spec"]
+        probed = containers and all(
+            "livenessProbe" in ct and "readinessProbe" in ct and "startupProbe" in ct for ct in containers
+        )
+        c.check(bool(probed), f"Deployment {name} has startup, liveness and readiness probes")
+        c.check(
+            all((ct.get("startupProbe") or {}).get("failureThreshold", 3) * (ct.get("startupProbe") or {}).get("periodSeconds", 10) >= 120
+                for ct in containers),
+            f"Deployment {name}'s startup probe allows at least 2 minutes",
+        )
+        hardened = all(
             (ct.get("securityContext") or {}).get("readOnlyRootFilesystem") is True
             and "ALL" in ((ct.get("securityContext") or {}).get("capabilities") or {}).get("drop", [])
-            for ct in containers
+            for ct in containers + inits
         )
-        non_root = (dep["spec"]["template"]["spec"].get("securityContext") or {}).get("runAsNonRoot") is True
-        c.check(bool(hardened) and non_root, f"Deployment {name} is non-root, read-only rootfs, drops ALL caps")
+        non_root = (pod.get("securityContext") or {}).get("runAsNonRoot") is True
+        c.check(bool(containers) and hardened and non_root, f"Deployment {name} is non-root, read-only rootfs, drops ALL caps")
+        c.check(
+            any(ct.get("name") == "wait-for-schema" and ct.get("command") == ["certctl-migrate", "wait"] for ct in inits),
+            f"Deployment {name} has the wait-for-schema init container (certctl-migrate wait)",
+        )
+        spread = {t.get("topologyKey"): t.get("whenUnsatisfiable") for t in pod.get("topologySpreadConstraints") or []}
+        c.check(
+            spread.get("topology.kubernetes.io/zone") == "ScheduleAnyway" and "kubernetes.io/hostname" in spread,
+            f"Deployment {name} spreads across zones (ScheduleAnyway) and nodes",
+            f"constraints {spread}",
+        )
+        refs = [
+            e["name"]
+            for ct in containers + inits
+            for e in ct.get("env") or []
+            if "secretKeyRef" in (e.get("valueFrom") or {})
+            and not (e["name"] in ENV_SECRET_ALLOWED and e["valueFrom"]["secretKeyRef"].get("optional") is True)
+        ]
+        c.check(not refs, f"Deployment {name} takes its secrets from files, not secretKeyRef variables", ", ".join(refs))
+        mounts = [m for ct in containers + inits for m in ct.get("volumeMounts") or [] if m.get("mountPath") == SECRETS_DIR]
+        c.check(
+            bool(mounts) and all(m.get("readOnly") is True for m in mounts) and bool(secret_items(dep)),
+            f"Deployment {name} mounts only listed keys of certctl-secrets, read-only, at {SECRETS_DIR}",
+        )
+        file_vars = {e["name"] for ct in containers for e in ct.get("env") or [] if e["name"].endswith("_FILE")}
+        c.check("CERTCTL_DATABASE_URL_FILE" in file_vars, f"Deployment {name} reads CERTCTL_DATABASE_URL from a file")
 
     responders = [d for n, d in deployments.items() if "revocation-responder" in n]
     c.check(
         len(responders) == 1 and not mentions(responders[0], KEK),
         f"responder Deployment does NOT reference {KEK}",
     )
-
-    jobs = of_kind("Job")
     c.check(
-        any("certctl-migrate" in " ".join(ct.get("command") or []) for j in jobs for ct in pod_containers(j)),
-        "a Job runs certctl-migrate",
+        len(responders) == 1
+        and secret_items(responders[0]) == {"CERTCTL_RESPONDER_DATABASE_URL", "CERTCTL_RESPONDER_KEY_ENCRYPTION_KEY"},
+        "responder mounts only its read-only database URL and the responder KEK",
+        f"mounts {sorted(secret_items(responders[0])) if responders else None}",
     )
 
-    hpa_targets = {h.get("spec", {}).get("scaleTargetRef", {}).get("name") for h in of_kind("HorizontalPodAutoscaler")}
+    jobs = {j["metadata"]["name"]: j for j in of_kind("Job")}
+    commands = {n: [ct.get("command") for ct in main_containers(j)] for n, j in jobs.items()}
+    c.check(
+        any(["certctl-migrate", "up"] in cmds for cmds in commands.values()),
+        "a Job runs certctl-migrate up",
+        f"Job commands {commands}",
+    )
+    role_jobs = [n for n, cmds in commands.items() if ["certctl-migrate", "responder-role"] in cmds]
+    c.check(bool(role_jobs), "a Job runs certctl-migrate responder-role", f"Job commands {commands}")
+    c.check(
+        all(any(ct.get("command") == ["certctl-migrate", "wait"] for ct in init_containers(jobs[n])) for n in role_jobs),
+        "the responder-role Job waits for the schema first",
+    )
+    c.check(
+        not any(mentions(j, "secretKeyRef") for j in jobs.values()),
+        "the Jobs take their secrets from files, not secretKeyRef variables",
+    )
+
+    hpas = of_kind("HorizontalPodAutoscaler")
+    hpa_targets = {h.get("spec", {}).get("scaleTargetRef", {}).get("name") for h in hpas}
     for component in ("revocation-responder", "notifier-worker"):
         c.check(
             any(t and component in t and t in deployments for t in hpa_targets),
             f"HPA targets the {component} Deployment",
             f"HPA targets: {sorted(t for t in hpa_targets if t)}",
+        )
+    for h in hpas:
+        behavior = h.get("spec", {}).get("behavior") or {}
+        c.check(
+            (behavior.get("scaleDown") or {}).get("stabilizationWindowSeconds", 0) >= 60 and "scaleUp" in behavior,
+            f"HPA {h['metadata']['name']} has scale-up and scale-down behaviour (down stabilised)",
         )
 
     pdbs = of_kind("PodDisruptionBudget")
@@ -248,21 +352,55 @@ def check_manifests(c: Checker) -> None:
         labels = dep["spec"]["template"].get("metadata", {}).get("labels", {})
         covered = any(
             (p.get("spec", {}).get("selector", {}).get("matchLabels") or {}).items() <= labels.items()
-            and p.get("spec", {}).get("minAvailable") is not None
+            and (p.get("spec", {}).get("minAvailable") is not None or p.get("spec", {}).get("maxUnavailable") is not None)
             for p in pdbs
         )
         c.check(covered, f"PodDisruptionBudget covers Deployment {name}")
 
     policies = of_kind("NetworkPolicy")
     c.check(bool(policies), "NetworkPolicies exist", "none found")
+    for direction, key in (("Ingress", "ingress"), ("Egress", "egress")):
+        c.check(
+            any(
+                p.get("spec", {}).get("podSelector") in ({}, None)
+                and direction in (p.get("spec", {}).get("policyTypes") or [])
+                and not p.get("spec", {}).get(key)
+                for p in policies
+            ),
+            f"a default-deny {direction.lower()} NetworkPolicy exists",
+        )
+    allowed = {
+        "revocation-responder": {53, 5432},
+        "api-server": {53, 5432, 5671, 5672},
+    }
+    for component, ports in allowed.items():
+        labels = {"app.kubernetes.io/name": "certctl", "app.kubernetes.io/component": component}
+        got = egress_ports(policies, labels)
+        c.check(
+            {53, 5432} <= got and got <= ports,
+            f"base egress of the {component} is DNS, PostgreSQL{' and RabbitMQ' if 5672 in ports else ''} only",
+            f"ports {sorted(map(str, got))}",
+        )
+
+    # Optional components and the production overlay, as written (rendered by check-deploy.sh).
+    keda = (ROOT / "deploy/components/keda/kustomization.yaml").read_text() if (ROOT / "deploy/components/keda/kustomization.yaml").is_file() else ""
     c.check(
-        any(
-            p.get("spec", {}).get("podSelector") in ({}, None)
-            and "Ingress" in (p.get("spec", {}).get("policyTypes") or [])
-            and not p.get("spec", {}).get("ingress")
-            for p in policies
-        ),
-        "a default-deny ingress NetworkPolicy exists",
+        "$patch: delete" in keda and "HorizontalPodAutoscaler" in keda,
+        "components/keda deletes the worker's CPU HPA (KEDA brings its own)",
+    )
+    prod_path = ROOT / "deploy/overlays/production/kustomization.yaml"
+    prod = load_docs(prod_path)[0] if prod_path.is_file() else {}
+    c.check(
+        any(re.fullmatch(r"sha256:[0-9a-f]{64}", str(i.get("digest", ""))) for i in prod.get("images") or []),
+        "the production overlay pins the image by digest",
+    )
+    c.check(
+        {"../../components/monitoring", "../../components/ingress"} <= set(prod.get("components") or []),
+        "the production overlay includes the monitoring and ingress components",
+    )
+    c.check(
+        (ROOT / "deploy/monitoring/rules.yaml").is_file() and (ROOT / "deploy/monitoring/tests.yaml").is_file(),
+        "alert rules and their promtool tests exist (deploy/monitoring)",
     )
 
 
