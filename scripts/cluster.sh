@@ -182,9 +182,11 @@ defaults
     timeout connect 2s
     timeout client 60s
     timeout server 60s
-    timeout http-keep-alive 10s
-    # A request whose connection to a replica fails is sent to another one; such a request never
-    # reached the replica, so this is safe for POSTs too.
+    # Longer than clients keep idle connections (reqwest's default pool: 90 s; the soak test's: 5 s),
+    # so a client never sends a request on a connection HAProxy is closing.
+    timeout http-keep-alive 120s
+    # A request whose connection to a replica could not be opened is sent to another one: it
+    # never reached the replica, so this is safe for POSTs too.
     retries 3
     option redispatch 1
 
@@ -200,7 +202,10 @@ backend api
     balance roundrobin
     option httpchk GET /readyz
     http-check expect status 200
-    retry-on conn-failure empty-response
+    # Only failures to connect are retried. A request cut off inside a replica that died may have
+    # been carried out (a certificate issued): sending it again would do it twice, so the client
+    # gets the 502 and decides (it can look the certificate up).
+    retry-on conn-failure
     default-server check inter 500ms fall 2 rise 1
     server api-1 127.0.0.1:$((BASE + 10)) port $((BASE + 11))
     server api-2 127.0.0.1:$((BASE + 12)) port $((BASE + 13))
@@ -252,6 +257,22 @@ up() {
   # What the migrate and responder-role Jobs do on Kubernetes.
   CERTCTL_DATABASE_URL_FILE=$s/database-url "$BIN/certctl-migrate" up
   CERTCTL_DATABASE_URL_FILE=$s/database-url "$BIN/certctl-migrate" responder-role
+
+  # A replica or load balancer left over from another cluster on these ports would answer for
+  # ours: refuse to start over it.
+  local port name busy=() ours=0
+  for name in "${REPLICAS[@]}"; do alive "$name" && ours=1; done
+  if [[ -f $STATE/haproxy.pid ]] && kill -0 "$(cat "$STATE/haproxy.pid")" 2>/dev/null; then ours=1; fi
+  if ((ours == 0)); then
+    for port in $LB_API $LB_PKI $LB_ADMIN $(seq $((BASE + 10)) $((BASE + 33))); do
+      if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then busy+=("$port"); fi
+    done
+  fi
+  if ((${#busy[@]})); then
+    log "ports ${busy[*]} are in use by something this cluster ($STATE) did not start;"
+    log "stop it (another cluster: CERTCTL_CLUSTER_DIR=... scripts/cluster.sh down) or choose CERTCTL_CLUSTER_PORT_BASE"
+    exit 1
+  fi
 
   haproxy_cfg > "$STATE/haproxy.cfg"
   haproxy -c -q -f "$STATE/haproxy.cfg"

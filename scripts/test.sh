@@ -11,7 +11,8 @@ command -v openssl >/dev/null || { echo "openssl is required" >&2; exit 1; }
 
 # Debian packages the tests drive as real clients, installed when missing: curl (EST, as RFC 7030's
 # examples use it), scep (micromdm's scepclient) and certmonger (its scep-submit helper) for SCEP,
-# lego and certbot for ACME, and chromium for the console's end-to-end suite below.
+# lego and certbot for ACME, haproxy (the load balancer of scripts/cluster.sh, which the soak test
+# runs), and chromium for the console's end-to-end suite below.
 apt_need() {
   local missing=()
   for pair in "$@"; do
@@ -24,7 +25,7 @@ apt_need() {
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 }
 apt_need curl=/usr/bin/curl scep=/usr/bin/scepclient certmonger=/usr/lib/certmonger/scep-submit \
-  lego=/usr/bin/lego certbot=/usr/bin/certbot \
+  lego=/usr/bin/lego certbot=/usr/bin/certbot haproxy=/usr/sbin/haproxy \
   chromium=/usr/bin/chromium
 # pkilint (lint_pkix_cert, lint_crl, lint_ocsp_response), aiosmtpd (the email tests' SMTP server),
 # PyYAML (check-static.py, the CLI's YAML output), schemathesis (the OpenAPI document against the
@@ -36,13 +37,17 @@ venv_require 'pkilint>=0.13,<0.14' 'aiosmtpd>=1.4,<2' pyyaml 'schemathesis>=4.32
 
 python3 scripts/check-static.py
 python3 scripts/check-imports.py
+# The Kubernetes manifests: kustomize renders, schema validation, the alert rules and their unit
+# tests (promtool), and the Helm chart against the kustomize base.
+scripts/check-deploy.sh
 
 export RUST_BACKTRACE=${RUST_BACKTRACE:-0}
 # The system tests start the daemons' binaries, which Cargo builds only for their own package's
 # tests: build every binary and test together (one feature resolution, so nextest reuses it all).
 cargo build --workspace --bins --tests --locked
 # First the serial group: tests that restart PostgreSQL or RabbitMQ mid-run, which would disturb
-# every other test, run alone. Then everything else, in parallel.
+# every other test, run alone (the soak test of scripts/cluster.sh's replicas among them, in its
+# short form; see docs/operations.md for the long one). Then everything else, in parallel.
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --profile "${NEXTEST_PROFILE:-default}" --run-ignored only --test-threads 1 --no-capture "$@"
   scripts/services-up.sh

@@ -41,6 +41,14 @@ async fn queue_tests(app: &TestApp, channel: &str, n: usize) {
 
 /// Waits for every row to settle, then checks the invariants of the whole table.
 async fn assert_settled(app: &TestApp, total: i64, within: Duration) {
+    assert_notifications_settled(&app.db, total, within).await;
+}
+
+/// The same on any certctl database (the soak test's cluster has its own): every one of `total`
+/// rows ends `sent` or `dead`, attempt numbers run 1..n without overlap, and each row's counts
+/// agree with its attempts.
+pub async fn assert_notifications_settled(db: &sea_orm::DatabaseConnection, total: i64, within: Duration) {
+    let app = crate::helpers::Sql(db);
     let start = Instant::now();
     loop {
         let settled = app
@@ -207,6 +215,31 @@ async fn a_broker_connection_cut_and_restored_loses_nothing() {
     worker.stop().await;
 }
 
+/// Restarts the machine's RabbitMQ (the application inside the running node).
+pub fn restart_rabbitmq() {
+    run("rabbitmqctl", &["stop_app"]);
+    run("rabbitmqctl", &["start_app"]);
+}
+
+/// Restarts the machine's PostgreSQL cluster (fast shutdown: open connections are cut).
+pub fn restart_postgres() {
+    let version = std::fs::read_dir("/etc/postgresql")
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name();
+    run(
+        "pg_ctlcluster",
+        &[
+            "--skip-systemctl-redirect",
+            version.to_str().unwrap(),
+            "main",
+            "restart",
+        ],
+    );
+}
+
 fn run(cmd: &str, args: &[&str]) {
     let out = std::process::Command::new(cmd)
         .args(args)
@@ -258,33 +291,12 @@ async fn survives_restart(what: &str, restart: impl FnOnce()) {
 #[tokio::test]
 #[ignore = "restarts RabbitMQ: run alone (scripts/test.sh does)"]
 async fn serial_broker_restart_loses_nothing() {
-    survives_restart("RabbitMQ", || {
-        run("rabbitmqctl", &["stop_app"]);
-        run("rabbitmqctl", &["start_app"]);
-    })
-    .await;
+    survives_restart("RabbitMQ", restart_rabbitmq).await;
 }
 
 /// Restarts the machine's PostgreSQL mid-run; ignored in the parallel run, like the above.
 #[tokio::test]
 #[ignore = "restarts PostgreSQL: run alone (scripts/test.sh does)"]
 async fn serial_database_restart_loses_nothing() {
-    let version = std::fs::read_dir("/etc/postgresql")
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .file_name();
-    survives_restart("PostgreSQL", || {
-        run(
-            "pg_ctlcluster",
-            &[
-                "--skip-systemctl-redirect",
-                version.to_str().unwrap(),
-                "main",
-                "restart",
-            ],
-        );
-    })
-    .await;
+    survives_restart("PostgreSQL", restart_postgres).await;
 }

@@ -208,8 +208,18 @@ impl TestApp {
     }
 
     pub async fn scalar_i64(&self, sql: &str) -> i64 {
+        Sql(&self.db).scalar_i64(sql).await
+    }
+}
+
+/// Queries on any database connection, for checks that run on a database no `TestApp` owns.
+pub struct Sql<'a>(pub &'a DatabaseConnection);
+
+impl Sql<'_> {
+    /// The first column of the one row `sql` returns, as an integer.
+    pub async fn scalar_i64(&self, sql: &str) -> i64 {
         let row = self
-            .db
+            .0
             .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
             .await
             .expect("query")

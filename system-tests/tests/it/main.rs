@@ -28,5 +28,6 @@ mod responder_harness;
 mod revocation;
 mod routes;
 mod scep;
+mod soak;
 mod telemetry;
 mod tls;
