@@ -809,7 +809,15 @@ async fn serial_soak_replicas_restart_under_load_losing_nothing() {
         .filter(|v| !v.disrupted)
         .flat_map(|v| v.seen.iter().flatten().copied())
         .collect();
-    let slowest_undisturbed = undisturbed.iter().max().copied().unwrap_or_default();
+    let mut sorted = undisturbed.clone();
+    sorted.sort();
+    let percentile = |q: f64| {
+        sorted
+            .get(((sorted.len() as f64 * q).ceil() as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or_default()
+    };
+    let slowest_undisturbed = sorted.last().copied().unwrap_or_default();
     let slowest_any = visibility
         .iter()
         .flat_map(|v| v.seen.iter().flatten().copied())
@@ -819,13 +827,35 @@ async fn serial_soak_replicas_restart_under_load_losing_nothing() {
     println!(
         "soak: {cycles} cycle(s) over {soaked:?}: {issued} certificates issued ({stored} stored), {revocations} revoked, \
          {events} notifications ({sent} sent, {dead} dead; {lost_attempts} attempts lost with a killed worker, \
-         {redelivered} delivered more than planned), {} CRLs",
-        numbers.len()
+         {redelivered} delivered more than planned)"
     );
     println!(
-        "soak: revocations visible on both responders: slowest {slowest_undisturbed:?} with nothing restarting \
-         ({} revocations), slowest {slowest_any:?} overall",
-        undisturbed.len() / 2
+        "soak: revocations visible on both responders: with nothing restarting ({} answers) p50 {:?}, p99 {:?}, \
+         slowest {slowest_undisturbed:?}; slowest {slowest_any:?} overall",
+        sorted.len(),
+        percentile(0.5),
+        percentile(0.99),
+    );
+    let served: Vec<String> = load
+        .crl_numbers
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let mut n = n.lock().unwrap().clone();
+            n.dedup();
+            format!(
+                "responder-{} served {} CRL numbers, {} to {}",
+                i + 1,
+                n.len(),
+                n.first().unwrap_or(&0),
+                n.last().unwrap_or(&0)
+            )
+        })
+        .collect();
+    println!(
+        "soak: CRLs: {} (the newest kept) in the database in strictly rising order; {}",
+        numbers.len(),
+        served.join("; ")
     );
     println!("soak: requests by phase and outcome:");
     load.tally.print();
