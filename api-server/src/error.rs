@@ -185,6 +185,10 @@ impl From<IssueError> for ApiError {
             E::CertificateRevoked => ApiError::conflict("certificate_revoked", detail),
             E::CertificateSuperseded(_) => ApiError::conflict("certificate_superseded", detail),
             E::CertificateNotActive => ApiError::conflict("certificate_not_active", detail),
+            E::IdempotencyKeyReused(_) => ApiError::conflict("idempotency_key_reused", detail),
+            E::IdempotencyUnsupported(_) => ApiError::bad_request("idempotency_not_supported", detail),
+            // `issue` answers this one itself; reaching here is a bug.
+            E::DuplicateIdempotencyKey => ApiError::Internal(anyhow::anyhow!(detail)),
             E::Fault(f) => f.into(),
         }
     }
@@ -457,6 +461,8 @@ mod tests {
             E::CertificateSuperseded(String::new()),
             E::CertificateNotActive,
         ]);
+        // (The idempotency refusals come only from a direct issuance, whose route lists them
+        // itself: `routes::certificates::IdempotencyProblems`, tested there.)
         for e in &all {
             match e {
                 E::UnknownIssuer(_)
@@ -468,6 +474,9 @@ mod tests {
                 | E::CertificateRevoked
                 | E::CertificateSuperseded(_)
                 | E::CertificateNotActive
+                | E::IdempotencyKeyReused(_)
+                | E::IdempotencyUnsupported(_)
+                | E::DuplicateIdempotencyKey
                 | E::Fault(_) => {}
             }
         }

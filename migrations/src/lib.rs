@@ -21,6 +21,7 @@ mod m20261206_000011_enrollment_requests;
 mod m20261206_000012_acme_nonces;
 mod m20261206_000013_acme_endpoints;
 mod m20261207_000014_acme_orders;
+mod m20261208_000015_idempotency_keys;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000012_acme_nonces::Migration),
             Box::new(m20261206_000013_acme_endpoints::Migration),
             Box::new(m20261207_000014_acme_orders::Migration),
+            Box::new(m20261208_000015_idempotency_keys::Migration),
         ]
     }
 }

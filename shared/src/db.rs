@@ -39,7 +39,7 @@ fn options(cfg: &CommonConfig, max_connections: u32) -> ConnectOptions {
 /// has it: during an upgrade, the new version's pods wait for `certctl-migrate up` while the old
 /// ones (whose newest migration is older, and already applied) keep serving. The migrations crate
 /// tests that this names its last migration.
-pub const REQUIRED_MIGRATION: &str = "m20261207_000014_acme_orders";
+pub const REQUIRED_MIGRATION: &str = "m20261208_000015_idempotency_keys";
 
 /// Remembers that the schema has [`REQUIRED_MIGRATION`], so readiness asks the database only until
 /// it has (a schema never moves backwards under a running daemon).
@@ -84,6 +84,17 @@ pub async fn schema_has(db: &DatabaseConnection, version: &str) -> Result<bool, 
         Ok(None) => Ok(false),
         Err(e) if sqlstate(&e).as_deref() == Some("42P01") => Ok(false), // no table: never migrated
         Err(e) => Err(e),
+    }
+}
+
+/// The constraint (or unique index) a statement violated, if the server named one.
+pub fn violated_constraint(e: &DbErr) -> Option<String> {
+    match e {
+        DbErr::Exec(RuntimeErr::SqlxError(s)) | DbErr::Query(RuntimeErr::SqlxError(s)) => match s.as_ref() {
+            sea_orm::sqlx::Error::Database(db) => db.constraint().map(str::to_owned),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

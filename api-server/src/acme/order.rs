@@ -561,6 +561,7 @@ async fn finalize_order(post: &Post, id: &str) -> Result<Response, Problem> {
         sans: Some(wanted.iter().cloned().collect()),
         ttl_seconds: None,
         key: KeySource::Csr(crate::enroll::csr_pem(&der)),
+        idempotency_key: None,
     };
     let state = &ctx.state;
     for _ in 0..3 {
@@ -595,7 +596,19 @@ async fn finalize_order(post: &Post, id: &str) -> Result<Response, Problem> {
             state.metrics.enrollments.with_label_values(&["acme", "pending"]).inc();
             return order_response(ctx, &locked, StatusCode::OK).await;
         }
-        match issuance::sign_and_store(state, &txn, &actor, &issuer, &profile, &checked, None, &actor.principal).await {
+        match issuance::sign_and_store(
+            state,
+            &txn,
+            &actor,
+            &issuer,
+            &profile,
+            &checked,
+            None,
+            &actor.principal,
+            None,
+        )
+        .await
+        {
             Ok(issued) => {
                 locked.status = "valid".into();
                 locked.certificate_id = Some(issued.certificate.id);

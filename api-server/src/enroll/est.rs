@@ -189,6 +189,7 @@ async fn serve(
                 sans: Some(csr.parsed.requested_names.clone()),
                 ttl_seconds: None,
                 key: KeySource::Csr(csr.pem.clone()),
+                idempotency_key: None,
             };
             enroll(state, client, &profile, &actor, &csr, Ask::Issue(input)).await
         }
@@ -467,7 +468,8 @@ async fn enroll(
     match outcome {
         // Issued at once: nothing to remember (the certificate and its audit row say it all), and
         // no second write on the issuance path.
-        IssueOutcome::Issued(issued) => {
+        // (EST sends no idempotency key, so nothing is replayed.)
+        IssueOutcome::Issued(issued) | IssueOutcome::Replayed(issued) => {
             client.served(state, "issued");
             issued_response(&issued.certificate)
         }

@@ -516,12 +516,14 @@ async fn enroll(
                 sans: Some(csr.requested_names.clone()),
                 ttl_seconds: None,
                 key: KeySource::Csr(pem),
+                idempotency_key: None,
             };
             issuance::issue(state, &actor, input).await
         }
     };
     match outcome {
-        Ok(IssueOutcome::Issued(issued)) => {
+        // (SCEP sends no idempotency key, so nothing is replayed.)
+        Ok(IssueOutcome::Issued(issued) | IssueOutcome::Replayed(issued)) => {
             close(Some(issued.certificate.id), None).await?;
             Ok(Answer::Success(issued.certificate.certificate_der.clone()))
         }

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use certctl_shared::entities::certificate::Model as Certificate;
 use certctl_shared::entities::certificate_revocation::Model as Revocation;
@@ -21,7 +21,7 @@ use crate::auth::{Principal, RequestId};
 use crate::error::{ApiError, Problems};
 use crate::extract::{ApiJson, ApiPath};
 use crate::query::Params;
-use crate::service::issuance::{self, IssueInput, IssueOutcome, KeySource};
+use crate::service::issuance::{self, IssueInput, IssueOutcome, Issued, KeySource};
 use crate::service::issuers;
 use crate::service::revocation::{self, BulkCriteria};
 use crate::state::AppState;
@@ -59,16 +59,21 @@ pub(super) fn certificate_out(c: Certificate, revocation: Option<Revocation>, wi
 }
 
 fn outcome_response(outcome: IssueOutcome, created: StatusCode) -> Response {
+    let issued_out = |issued: Issued| IssuedOut {
+        certificate: certificate_out(issued.certificate, None, true),
+        chain_pem: issued.chain_pem,
+        private_key_pem: issued.private_key_pem,
+    };
     match outcome {
-        IssueOutcome::Issued(issued) => {
-            let issued = *issued;
-            let body = IssuedOut {
-                certificate: certificate_out(issued.certificate, None, true),
-                chain_pem: issued.chain_pem,
-                private_key_pem: issued.private_key_pem,
-            };
-            (created, Json(body)).into_response()
-        }
+        IssueOutcome::Issued(issued) => (created, Json(issued_out(*issued))).into_response(),
+        // The first answer again (the same status, so a retrying client needs no special case),
+        // marked as a replay.
+        IssueOutcome::Replayed(issued) => (
+            created,
+            [(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"))],
+            Json(issued_out(*issued)),
+        )
+            .into_response(),
         IssueOutcome::AwaitingApproval(job) => (
             StatusCode::ACCEPTED,
             Json(AwaitingApprovalOut {
@@ -81,17 +86,48 @@ fn outcome_response(outcome: IssueOutcome, created: StatusCode) -> Response {
     }
 }
 
+/// The request header that makes an issuance safe to retry.
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// The response header that marks an answer as the first request's, replayed.
+const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+/// The longest idempotency key accepted.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// The `Idempotency-Key` header: 1-255 visible ASCII characters (a UUID is the usual choice).
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let key = value.to_str().unwrap_or_default();
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} visible ASCII characters, such as a UUID"),
+        ));
+    }
+    Ok(Some(key.to_owned()))
+}
+
 /// Issues a certificate under a profile, or opens an approval job if the profile requires one.
-#[utoipa::path(post, path = "/api/v1/certificates", tag = "certificates", request_body = IssueIn, responses(
-    (status = 201, description = "Issued", body = IssuedOut),
-    (status = 202, description = "The profile requires approval: a job now waits for an approver", body = AwaitingApprovalOut),
+///
+/// With an `Idempotency-Key` header (and a CSR), the request can be retried safely: a retry with
+/// the same key and the same request gets the certificate issued the first time (201, with
+/// `Idempotent-Replayed: true`) instead of a second one. Keys are kept per principal, with the
+/// certificate, for as long as it is stored.
+#[utoipa::path(post, path = "/api/v1/certificates", tag = "certificates", request_body = IssueIn,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII characters (a UUID, say): a retry with the same key and request gets the first certificate. Needs csr_pem; not accepted for profiles that require approval.")),
+    responses(
+        (status = 201, description = "Issued (or, for a retried request, the certificate issued the first time, with `Idempotent-Replayed: true`)", body = IssuedOut),
+        (status = 202, description = "The profile requires approval: a job now waits for an approver", body = AwaitingApprovalOut),
 ))]
 pub async fn issue_certificate(
     State(state): State<AppState>,
     principal: Principal,
     request_id: RequestId,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<IssueIn>,
 ) -> Result<Response, ApiError> {
+    let idempotency_key = idempotency_key(&headers)?;
     let key = match (body.csr_pem, body.key_algorithm) {
         (Some(csr), None) => KeySource::Csr(csr),
         (None, Some(alg)) => KeySource::Generate(alg),
@@ -112,6 +148,7 @@ pub async fn issue_certificate(
             sans: body.sans,
             ttl_seconds: body.ttl_seconds,
             key,
+            idempotency_key,
         },
     )
     .await?;
@@ -209,6 +246,18 @@ pub async fn renew_certificate(
     Ok(outcome_response(outcome, StatusCode::OK))
 }
 
+/// The problems of an `Idempotency-Key`, which only a direct issuance takes.
+pub struct IdempotencyProblems;
+
+impl Problems for IdempotencyProblems {
+    fn problems() -> Vec<(StatusCode, &'static str)> {
+        vec![
+            (StatusCode::BAD_REQUEST, "idempotency_not_supported"),
+            (StatusCode::CONFLICT, "idempotency_key_reused"),
+        ]
+    }
+}
+
 /// The problems of reading a revocation reason, which happens here at the edge.
 pub struct ReasonProblems;
 
@@ -296,6 +345,31 @@ pub async fn bulk_revoke_certificates(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idempotency_refusals_are_listed_problems() {
+        use crate::service::issuance::IssueError;
+        let listed = IdempotencyProblems::problems();
+        for e in [
+            IssueError::IdempotencyKeyReused(CertificateId::new()),
+            IssueError::IdempotencyUnsupported("x"),
+        ] {
+            let e = ApiError::from(e);
+            assert!(listed.contains(&(e.status(), e.code())), "{}", e.code());
+        }
+        let mut headers = HeaderMap::new();
+        assert_eq!(idempotency_key(&headers).unwrap(), None);
+        headers.insert(
+            IDEMPOTENCY_KEY,
+            HeaderValue::from_static("7f1c2a9e-4b1d-4c55-9a47-2a7d0c7a1e11"),
+        );
+        assert!(idempotency_key(&headers).unwrap().is_some());
+        for bad in ["", "has space", &"k".repeat(MAX_IDEMPOTENCY_KEY + 1)] {
+            headers.insert(IDEMPOTENCY_KEY, HeaderValue::from_str(bad).unwrap());
+            let e = idempotency_key(&headers).expect_err(bad);
+            assert_eq!((e.status(), e.code()), (StatusCode::BAD_REQUEST, "invalid_request"));
+        }
+    }
 
     #[test]
     fn reasons_are_read_as_rfc5280_spells_them_and_refusals_are_listed_problems() {

@@ -26,7 +26,7 @@ use axum::routing::{MethodRouter, delete, get, patch, post, put};
 
 use axum::http::StatusCode;
 
-use self::certificates::ReasonProblems;
+use self::certificates::{IdempotencyProblems, ReasonProblems};
 use crate::auth::{Access, Permission, authorize};
 use crate::error::{ApiError, Problems};
 use crate::service::acme_endpoints::AcmeEndpointError;
@@ -112,7 +112,7 @@ pub const ROUTES: &[RouteDef] = routes! {
     Get  "/api/v1/profiles"                      => Require(P::CertificatesRead), profiles::list_profiles;
     Get  "/api/v1/profiles/{id}"                 => Require(P::CertificatesRead), profiles::get_profile;
     Put  "/api/v1/profiles/{id}"                 => Require(P::ProfilesWrite), profiles::replace_profile, [ProfileError];
-    Post "/api/v1/certificates"                  => Require(P::CertificatesWrite), certificates::issue_certificate, [IssueError];
+    Post "/api/v1/certificates"                  => Require(P::CertificatesWrite), certificates::issue_certificate, [IssueError, IdempotencyProblems];
     Get  "/api/v1/certificates"                  => Require(P::CertificatesRead), certificates::list_certificates;
     Post "/api/v1/certificates/bulk-revoke"      => Require(P::CertificatesBulkRevoke), certificates::bulk_revoke_certificates, [BulkRevokeError, ReasonProblems];
     Get  "/api/v1/certificates/{id}"             => Require(P::CertificatesRead), certificates::get_certificate;

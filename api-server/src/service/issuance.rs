@@ -77,6 +77,16 @@ pub enum IssueError {
     CertificateSuperseded(String),
     #[error("the certificate being renewed is no longer active")]
     CertificateNotActive,
+    /// Internal: the insert found the idempotency key taken (`issue` answers with the first).
+    #[error("the idempotency key is already taken")]
+    DuplicateIdempotencyKey,
+    #[error(
+        "this Idempotency-Key was already used for a different request (certificate {0}); use a new key for a new request"
+    )]
+    IdempotencyKeyReused(CertificateId),
+    /// An idempotency key where a retry could not return what the first request did.
+    #[error("{0}")]
+    IdempotencyUnsupported(&'static str),
     #[error(transparent)]
     Fault(#[from] Fault),
 }
@@ -126,6 +136,8 @@ pub struct IssueInput {
     pub sans: Option<Vec<String>>,
     pub ttl_seconds: Option<i64>,
     pub key: KeySource,
+    /// The client's `Idempotency-Key`: a retry with the same key gets the first certificate.
+    pub idempotency_key: Option<String>,
 }
 
 /// A request that passed every rule. Stored as a job's `request` while it awaits approval.
@@ -151,6 +163,8 @@ pub struct CheckedRequest {
 pub enum IssueOutcome {
     Issued(Box<Issued>),
     AwaitingApproval(Box<Job>),
+    /// A retried request: the certificate issued under the same idempotency key the first time.
+    Replayed(Box<Issued>),
 }
 
 pub struct Issued {
@@ -291,6 +305,16 @@ pub async fn check(
 /// Issues now, or files an approval job if the profile requires one.
 #[tracing::instrument(name = "issue_certificate", skip_all, fields(issuer.id = %input.issuer_id, profile.id = %input.profile_id))]
 pub async fn issue(state: &AppState, actor: &Actor, input: IssueInput) -> Result<IssueOutcome, IssueError> {
+    if let Some(key) = &input.idempotency_key {
+        if matches!(input.key, KeySource::Generate(_)) {
+            return Err(IssueError::IdempotencyUnsupported(
+                "an Idempotency-Key needs a CSR: a key certctl generates is returned only once, so a retried request could not return it",
+            ));
+        }
+        if let Some(first) = certificates::find_by_idempotency_key(&state.db, &actor.principal, key).await? {
+            return replay(state, &input, first).await;
+        }
+    }
     let mut read = ProfileRead::Cached;
     for _ in 0..4 {
         let (issuer, profile, checked) = match check(state, &state.db, input.clone(), read).await {
@@ -316,6 +340,11 @@ pub async fn issue(state: &AppState, actor: &Actor, input: IssueInput) -> Result
                     "this profile requires approval, so it accepts only a CSR: a key certctl generated could be shown only to the approver",
                 ));
             }
+            if input.idempotency_key.is_some() {
+                return Err(IssueError::IdempotencyUnsupported(
+                    "this profile requires approval, and approval requests are not deduplicated by Idempotency-Key: send the request without one (a retry files a second request, which an approver can reject)",
+                ));
+            }
             return file_job(state, actor, "issue", checked)
                 .await
                 .map(|j| IssueOutcome::AwaitingApproval(Box::new(j)));
@@ -330,6 +359,7 @@ pub async fn issue(state: &AppState, actor: &Actor, input: IssueInput) -> Result
             &checked,
             None,
             &actor.principal,
+            input.idempotency_key.as_deref(),
         )
         .await
         {
@@ -338,12 +368,59 @@ pub async fn issue(state: &AppState, actor: &Actor, input: IssueInput) -> Result
                 state.dispatch(issued.notifications.clone());
                 return Ok(IssueOutcome::Issued(Box::new(issued)));
             }
+            // The same request, retried while the first was still being signed: the first won.
+            Err(IssueError::DuplicateIdempotencyKey) => {
+                let key = input.idempotency_key.as_deref().unwrap_or_default();
+                let first = certificates::find_by_idempotency_key(&state.db, &actor.principal, key)
+                    .await?
+                    .context("a certificate holds the idempotency key but cannot be read")?;
+                return replay(state, &input, first).await;
+            }
             // The cached profile was stale: check again against the profile as it is now.
             Err(IssueError::ProfileChanged) => read = ProfileRead::Fresh,
             Err(e) => return Err(e),
         }
     }
     Err(IssueError::ProfileChanged)
+}
+
+/// The answer to a retried request: the first certificate, if the request is the same one (same
+/// issuer, profile, names and public key); a different request under a used key is refused.
+async fn replay(state: &AppState, input: &IssueInput, first: Certificate) -> Result<IssueOutcome, IssueError> {
+    let same_key = match &input.key {
+        KeySource::Csr(pem) => parse_csr(pem.as_bytes()).is_ok_and(|csr| csr.spki_der == first.public_key_der),
+        KeySource::Spki(der) => *der == first.public_key_der,
+        KeySource::Generate(_) => false,
+    };
+    // The names as `check` stores them: the common name trimmed and always among the SANs.
+    let cn = input.common_name.trim();
+    let mut asked: Vec<String> = input.sans.clone().unwrap_or_default();
+    if !asked.iter().any(|s| s.eq_ignore_ascii_case(cn)) {
+        asked.push(cn.to_owned());
+    }
+    let normal = |names: &[String]| {
+        let mut n: Vec<String> = names.iter().map(|s| s.to_ascii_lowercase()).collect();
+        n.sort();
+        n
+    };
+    let same = first.issuer_id == input.issuer_id
+        && first.profile_id == input.profile_id
+        && first.common_name == cn
+        && normal(&asked) == normal(&first.sans)
+        && same_key;
+    if !same {
+        return Err(IssueError::IdempotencyKeyReused(first.id));
+    }
+    let chain_pem = cached_issuer(state, &state.db, first.issuer_id)
+        .await?
+        .map(|i| i.chain_pem.clone())
+        .unwrap_or_default();
+    Ok(IssueOutcome::Replayed(Box::new(Issued {
+        certificate: first,
+        chain_pem,
+        private_key_pem: None,
+        notifications: Vec::new(),
+    })))
 }
 
 pub async fn file_job(state: &AppState, actor: &Actor, kind: &str, checked: CheckedRequest) -> Result<Job, IssueError> {
@@ -422,6 +499,7 @@ pub async fn sign_and_store(
     checked: &CheckedRequest,
     job_id: Option<JobId>,
     requested_by: &str,
+    idempotency_key: Option<&str>,
 ) -> Result<Issued, IssueError> {
     let (spki, private_key_pem) = match &checked.spki_der {
         Some(b64) => (
@@ -499,12 +577,22 @@ pub async fn sign_and_store(
                 "renewed_from_id": checked.renew_of, "server_generated_key": private_key_pem.is_some() }),
     );
     let (event_type, event_data) = certificate_event(&row, checked.renew_of.is_some());
-    let notifications =
-        match certificates::insert_audited(conn, &row, profile.revision, audit, event_type, event_data).await? {
-            InsertOutcome::Inserted(ids) => ids,
-            InsertOutcome::KeyCompromised => return Err(IssueError::KeyCompromised),
-            InsertOutcome::ProfileChanged => return Err(IssueError::ProfileChanged),
-        };
+    let notifications = match certificates::insert_audited(
+        conn,
+        &row,
+        profile.revision,
+        audit,
+        event_type,
+        event_data,
+        idempotency_key,
+    )
+    .await?
+    {
+        InsertOutcome::Inserted(ids) => ids,
+        InsertOutcome::KeyCompromised => return Err(IssueError::KeyCompromised),
+        InsertOutcome::ProfileChanged => return Err(IssueError::ProfileChanged),
+        InsertOutcome::DuplicateIdempotencyKey => return Err(IssueError::DuplicateIdempotencyKey),
+    };
     if let Some(old) = checked.renew_of
         && certificates::transition(
             conn,
@@ -587,6 +675,7 @@ pub async fn renew(
             sans: Some(old.sans.clone()),
             ttl_seconds: Some(ttl),
             key: new_key.unwrap_or_else(|| KeySource::Spki(old.public_key_der.clone())),
+            idempotency_key: None,
         },
         ProfileRead::Fresh,
     )
@@ -598,7 +687,18 @@ pub async fn renew(
             .await
             .map(|j| IssueOutcome::AwaitingApproval(Box::new(j)));
     }
-    let issued = sign_and_store(state, &txn, actor, &issuer, &profile, &checked, None, &actor.principal).await?;
+    let issued = sign_and_store(
+        state,
+        &txn,
+        actor,
+        &issuer,
+        &profile,
+        &checked,
+        None,
+        &actor.principal,
+        None,
+    )
+    .await?;
     txn.commit().await?;
     issued.count(state);
     state.dispatch(issued.notifications.clone());

@@ -164,6 +164,7 @@ pub async fn decide(
             sans: Some(stored.sans.clone()),
             ttl_seconds: Some(stored.ttl_seconds),
             key: KeySource::Spki(spki),
+            idempotency_key: None,
         },
         ProfileRead::Fresh,
     )
@@ -220,6 +221,7 @@ pub async fn decide(
         &checked,
         Some(id),
         &job.requested_by,
+        None,
     )
     .await?;
     let job = jobs::decide(

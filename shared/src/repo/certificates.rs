@@ -163,7 +163,12 @@ pub enum InsertOutcome {
     KeyCompromised,
     /// The profile is no longer at the revision the certificate was built under; nothing was written.
     ProfileChanged,
+    /// The principal already has a certificate under this idempotency key; nothing was written.
+    DuplicateIdempotencyKey,
 }
+
+/// The index that makes an idempotency key unique per principal.
+const IDEMPOTENCY_INDEX: &str = "certificates_idempotency_key";
 
 /// The statement of [`insert_audited`], assembled once from the fragments each table's module
 /// owns.
@@ -172,8 +177,8 @@ static INSERT_AUDITED_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::ne
         "WITH cert AS ( \
            INSERT INTO certificates (id, issuer_id, profile_id, serial_hex, common_name, sans, key_algorithm, \
              public_key_der, status, short_lived, not_before, not_after, certificate_der, certificate_pem, \
-             renewed_from_id, superseded_by_id, job_id, requested_by, created_at, source) \
-           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $32 \
+             renewed_from_id, superseded_by_id, job_id, requested_by, created_at, source, idempotency_key) \
+           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $32, $33 \
            WHERE NOT EXISTS (SELECT 1 FROM compromised_keys WHERE spki_sha256 = sha256($8)) \
              AND EXISTS (SELECT 1 FROM certificate_profiles WHERE id = $3 AND revision = $27) \
            RETURNING id), \
@@ -190,8 +195,9 @@ static INSERT_AUDITED_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::ne
 });
 
 /// Inserts a certificate, its audit row and one notification per subscribed channel in one
-/// statement (atomic without a transaction), unless its public key was revoked for keyCompromise
-/// or its profile has moved past `profile_revision`.
+/// statement (atomic without a transaction), unless its public key was revoked for keyCompromise,
+/// its profile has moved past `profile_revision`, or its requester already used
+/// `idempotency_key`.
 pub async fn insert_audited(
     conn: &impl ConnectionTrait,
     c: &Certificate,
@@ -199,6 +205,7 @@ pub async fn insert_audited(
     audit: NewAuditEvent,
     event_type: EventType,
     event_data: serde_json::Value,
+    idempotency_key: Option<&str>,
 ) -> Result<InsertOutcome, DbErr> {
     let row = conn
         .query_one_raw(Statement::from_sql_and_values(
@@ -237,10 +244,16 @@ pub async fn insert_audited(
                 audit.key_id.into(),
                 audit.protocol.into(),
                 c.source.into(),
+                idempotency_key.map(str::to_owned).into(),
             ],
         ))
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("insert returned no row".into()))?;
+        .await;
+    let row = match row {
+        Err(e) if crate::db::violated_constraint(&e).as_deref() == Some(IDEMPOTENCY_INDEX) => {
+            return Ok(InsertOutcome::DuplicateIdempotencyKey);
+        }
+        other => other?.ok_or_else(|| DbErr::RecordNotFound("insert returned no row".into()))?,
+    };
     if row.try_get::<i64>("", "inserted")? > 0 {
         let events: Vec<Uuid> = row.try_get("", "events")?;
         return Ok(InsertOutcome::Inserted(
@@ -264,6 +277,19 @@ pub async fn insert_audited(
     } else {
         InsertOutcome::ProfileChanged
     })
+}
+
+/// The certificate `requested_by` stored under `idempotency_key`, if any.
+pub async fn find_by_idempotency_key(
+    conn: &impl ConnectionTrait,
+    requested_by: &str,
+    idempotency_key: &str,
+) -> Result<Option<Certificate>, DbErr> {
+    Certificates::find()
+        .filter(certificate::Column::RequestedBy.eq(requested_by))
+        .filter(Expr::cust_with_values("idempotency_key = $1", [idempotency_key]))
+        .one(conn)
+        .await
 }
 
 /// Records the keys of these certificates as compromised (revoked for keyCompromise).

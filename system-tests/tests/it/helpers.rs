@@ -319,3 +319,18 @@ pub async fn run_program(program: &str, args: Vec<String>, env: Vec<(String, Str
     .await
     .unwrap()
 }
+
+/// A P-256 CSR for `names` (the first is also the common name), as PEM.
+pub fn csr_pem(names: &[&str]) -> String {
+    let der = crate::acme_protocol::csr(names);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN CERTIFICATE REQUEST-----\n{}\n-----END CERTIFICATE REQUEST-----\n",
+        lines.join("\n")
+    )
+}

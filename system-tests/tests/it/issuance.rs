@@ -580,3 +580,105 @@ async fn a_profile_changed_on_another_replica_applies_to_the_very_next_issuance(
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     assert_eq!(a.scalar_i64("SELECT count(*) FROM certificates").await, 1);
 }
+
+/// A retried issuance with the same `Idempotency-Key` gets the certificate issued the first time,
+/// once, even when the retries race the first request; a different request under a used key, a
+/// generated key or an approval profile is refused.
+#[tokio::test]
+async fn an_idempotency_key_makes_a_retried_issuance_return_the_first_certificate() {
+    let app = TestApp::spawn().await;
+    let (issuer, profile) = app.pki().await;
+    let csr = crate::helpers::csr_pem(&["idem.example.net"]);
+    let body = json!({ "issuer_id": issuer, "profile_id": profile, "common_name": "idem.example.net", "csr_pem": csr });
+    let send = |key: &str, body: &Value| {
+        app.http
+            .post(format!("{}/api/v1/certificates", app.base))
+            .bearer_auth(&app.admin_key)
+            .header("Idempotency-Key", key)
+            .json(body)
+            .send()
+    };
+    let first = send("order-1", &body).await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first: Value = first.json().await.unwrap();
+    let again = send("order-1", &body).await.unwrap();
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: Value = again.json().await.unwrap();
+    assert!(first["id"].is_string(), "{first}");
+    assert_eq!(again["id"], first["id"]);
+    assert_eq!(again["certificate_pem"], first["certificate_pem"]);
+    assert_eq!(again["chain_pem"], first["chain_pem"]);
+
+    // Eight copies of one request at once: one certificate, seven replays.
+    let raced = futures::future::join_all((0..8).map(|_| send("order-2", &body))).await;
+    let mut ids = std::collections::BTreeSet::new();
+    let mut fresh = 0;
+    for r in raced {
+        let r = r.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        fresh += usize::from(r.headers().get("idempotent-replayed").is_none());
+        ids.insert(r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!((ids.len(), fresh), (1, 1), "{ids:?}");
+    assert_eq!(
+        app.scalar_i64("SELECT count(*) FROM certificates WHERE common_name = 'idem.example.net'")
+            .await,
+        2
+    );
+    assert_eq!(
+        app.scalar_i64("SELECT count(*) FROM audit_events WHERE action = 'certificate.issue'")
+            .await,
+        2,
+        "a replay writes no audit row"
+    );
+
+    // The same key for another request is refused, naming the first certificate.
+    let other = json!({ "issuer_id": issuer, "profile_id": profile, "common_name": "other.example.net",
+                        "csr_pem": crate::helpers::csr_pem(&["other.example.net"]) });
+    let r = send("order-1", &other).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let problem: Value = r.json().await.unwrap();
+    assert_eq!(problem["code"], "idempotency_key_reused");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains(first["id"].as_str().unwrap())
+    );
+    // Keys belong to a principal: another one's "order-1" is its own.
+    let operator = app.key("idem-operator", "operator").await;
+    let r = app
+        .http
+        .post(format!("{}/api/v1/certificates", app.base))
+        .bearer_auth(&operator)
+        .header("Idempotency-Key", "order-1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert!(r.headers().get("idempotent-replayed").is_none());
+
+    // Refused where a retry could not return the first answer, and malformed keys.
+    let generated = json!({ "issuer_id": issuer, "profile_id": profile, "common_name": "gen.example.net", "key_algorithm": "ecdsa-p256" });
+    let r = send("order-3", &generated).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "idempotency_not_supported");
+    let gated = id(&app
+        .profile(json!({ "name": "gated", "max_ttl_seconds": 30 * 86400, "allowed_key_algorithms": ["ecdsa-p256"], "ekus": ["server_auth"], "requires_approval": true }))
+        .await);
+    let r = send(
+        "order-4",
+        &json!({ "issuer_id": issuer, "profile_id": gated, "common_name": "idem.example.net", "csr_pem": csr }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "idempotency_not_supported");
+    assert_eq!(app.scalar_i64("SELECT count(*) FROM jobs").await, 0);
+    let r = send("with space", &body).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "invalid_request");
+}
