@@ -95,9 +95,16 @@ const MAX_IDEMPOTENCY_KEY: usize = 255;
 
 /// The `Idempotency-Key` header: 1-255 visible ASCII characters (a UUID is the usual choice).
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+    let mut values = headers.get_all(IDEMPOTENCY_KEY).iter();
+    let Some(value) = values.next() else {
         return Ok(None);
     };
+    if values.next().is_some() {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "send one Idempotency-Key header, not several",
+        ));
+    }
     let key = value.to_str().unwrap_or_default();
     if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ApiError::bad_request(

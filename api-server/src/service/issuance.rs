@@ -384,40 +384,27 @@ pub async fn issue(state: &AppState, actor: &Actor, input: IssueInput) -> Result
     Err(IssueError::ProfileChanged)
 }
 
-/// The answer to a retried request: the first certificate, if the request is the same one (same
-/// issuer, profile, names and public key); a different request under a used key is refused.
+/// The answer to a retried request: the first certificate, if the request is the same one. Both
+/// are compared as `check` leaves them (names trimmed, lowercased, deduplicated, IP addresses in
+/// standard form, the default lifetime filled in), so a byte-for-byte retry always matches: same
+/// issuer, profile, common name, set of names, public key and lifetime (to the second; the
+/// certificate's times have no fractions). A different request under a used key is refused.
 async fn replay(state: &AppState, input: &IssueInput, first: Certificate) -> Result<IssueOutcome, IssueError> {
-    let same_key = match &input.key {
-        KeySource::Csr(pem) => parse_csr(pem.as_bytes()).is_ok_and(|csr| csr.spki_der == first.public_key_der),
-        KeySource::Spki(der) => *der == first.public_key_der,
-        KeySource::Generate(_) => false,
-    };
-    // The names as `check` stores them: the common name trimmed and always among the SANs.
-    let cn = input.common_name.trim();
-    let mut asked: Vec<String> = input.sans.clone().unwrap_or_default();
-    if !asked.iter().any(|s| s.eq_ignore_ascii_case(cn)) {
-        asked.push(cn.to_owned());
-    }
-    let normal = |names: &[String]| {
-        let mut n: Vec<String> = names.iter().map(|s| s.to_ascii_lowercase()).collect();
-        n.sort();
-        n
-    };
-    let same = first.issuer_id == input.issuer_id
-        && first.profile_id == input.profile_id
-        && first.common_name == cn
-        && normal(&asked) == normal(&first.sans)
-        && same_key;
+    let (issuer, _, asked) = check(state, &state.db, input.clone(), ProfileRead::Cached).await?;
+    let names = |n: &[String]| n.iter().cloned().collect::<std::collections::BTreeSet<_>>();
+    let stored_ttl = (first.not_after - first.not_before).num_seconds();
+    let same = first.issuer_id == asked.issuer_id
+        && first.profile_id == asked.profile_id
+        && first.common_name == asked.common_name
+        && names(&first.sans) == names(&asked.sans)
+        && asked.spki_der.as_deref().and_then(|b| STANDARD.decode(b).ok()) == Some(first.public_key_der.clone())
+        && (stored_ttl - asked.ttl_seconds).abs() <= 1;
     if !same {
         return Err(IssueError::IdempotencyKeyReused(first.id));
     }
-    let chain_pem = cached_issuer(state, &state.db, first.issuer_id)
-        .await?
-        .map(|i| i.chain_pem.clone())
-        .unwrap_or_default();
     Ok(IssueOutcome::Replayed(Box::new(Issued {
         certificate: first,
-        chain_pem,
+        chain_pem: issuer.chain_pem.clone(),
         private_key_pem: None,
         notifications: Vec::new(),
     })))

@@ -634,6 +634,21 @@ async fn an_idempotency_key_makes_a_retried_issuance_return_the_first_certificat
         "a replay writes no audit row"
     );
 
+    // A retry is compared as the server stores the request: names that the server lowercases and
+    // deduplicates still match themselves, a different lifetime does not.
+    let messy = json!({ "issuer_id": issuer, "profile_id": profile, "common_name": "Messy.example.net",
+                        "sans": ["MESSY.example.net", "messy.example.net"],
+                        "csr_pem": crate::helpers::csr_pem(&["messy.example.net"]) });
+    let r = send("order-5", &messy).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap());
+    let r = send("order-5", &messy).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(r.headers()["idempotent-replayed"], "true");
+    let mut shorter = messy.clone();
+    shorter["ttl_seconds"] = json!(7 * 86400);
+    let r = send("order-5", &shorter).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+
     // The same key for another request is refused, naming the first certificate.
     let other = json!({ "issuer_id": issuer, "profile_id": profile, "common_name": "other.example.net",
                         "csr_pem": crate::helpers::csr_pem(&["other.example.net"]) });
