@@ -17,10 +17,21 @@ impl MigrationName for Migration {
 }
 
 const UP: &[&str] = &[
+    // A catalogue change only: no table rewrite, the lock is held for an instant (and given up
+    // after 5 s rather than queueing every query behind a long-running one).
+    "SET lock_timeout = '5s'",
     "ALTER TABLE certificates ADD COLUMN IF NOT EXISTS idempotency_key TEXT",
-    // Only rows that have a key are indexed: the index costs nothing for the others, and
-    // building it reads the table once without finding anything to add.
-    "CREATE UNIQUE INDEX IF NOT EXISTS certificates_idempotency_key \
+    "RESET lock_timeout",
+    // A build interrupted earlier leaves an invalid index that IF NOT EXISTS would keep.
+    r#"DO $$ BEGIN
+        IF EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                   WHERE c.relname = 'certificates_idempotency_key' AND NOT i.indisvalid) THEN
+            DROP INDEX certificates_idempotency_key;
+        END IF;
+    END $$"#,
+    // Built without blocking reads or writes (CONCURRENTLY, hence no transaction around this
+    // migration). Only rows that have a key are indexed.
+    "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS certificates_idempotency_key \
        ON certificates (requested_by, idempotency_key) WHERE idempotency_key IS NOT NULL",
 ];
 
@@ -31,6 +42,12 @@ const DOWN: &[&str] = &[
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    /// `CREATE INDEX CONCURRENTLY` cannot run inside a transaction. Each statement is idempotent,
+    /// so a run interrupted between them is completed by the next.
+    fn use_transaction(&self) -> Option<bool> {
+        Some(false)
+    }
+
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         run_script(manager, UP).await
     }
