@@ -15,8 +15,9 @@ BEGIN
         CREATE ROLE certctl_responder LOGIN;
     END IF;
 EXCEPTION
-    -- Another migrator created it between the check and the CREATE.
-    WHEN duplicate_object THEN NULL;
+    -- Created by a session that did not take certctl-migrate's lock, between the check and the
+    -- CREATE (the catalogue's unique index reports it as unique_violation).
+    WHEN duplicate_object OR unique_violation THEN NULL;
 END $$;
 
 -- Read-only by default for every transaction it opens.

@@ -63,7 +63,16 @@ async fn run() -> Result<(), String> {
             println!("migrations applied");
         }
         "responder-role" => {
-            responder_role(&db, env.get("CERTCTL_RESPONDER_DB_PASSWORD")).await?;
+            // Serialised with `up` and with other runs: concurrent GRANTs on one role can fail
+            // with "tuple concurrently updated".
+            db.execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+                .await
+                .map_err(|e| format!("failed to take the migration lock: {e}"))?;
+            let result = responder_role(&db, env.get("CERTCTL_RESPONDER_DB_PASSWORD")).await;
+            let _ = db
+                .execute_unprepared(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+                .await;
+            result?;
             println!("role certctl_responder is up to date");
         }
         _ => {
@@ -130,8 +139,9 @@ async fn wait(url: &str, timeout: Duration) -> Result<(), String> {
     }
 }
 
-/// Applies the role and its grants (one multi-statement query: one implicit transaction), then the password (DDL takes no bind
-/// parameters, so the server quotes it with `format('%L')`).
+/// Applies the role and its grants (one multi-statement query: one implicit transaction), then
+/// the password, sent as its SCRAM-SHA-256 verifier so the clear text never reaches the server or
+/// its logs (DDL takes no bind parameters, so the server quotes the verifier with `format('%L')`).
 async fn responder_role(db: &DatabaseConnection, password: Option<String>) -> Result<(), String> {
     if !certctl_shared::db::schema_has(db, certctl_shared::db::REQUIRED_MIGRATION)
         .await
@@ -143,12 +153,14 @@ async fn responder_role(db: &DatabaseConnection, password: Option<String>) -> Re
         format!("failed to apply the responder role (run this as the schema owner, with CREATEROLE): {e}")
     })?;
     if let Some(password) = password {
+        let verifier = certctl_shared::crypto::scram_sha256_verifier(&password)
+            .map_err(|e| format!("CERTCTL_RESPONDER_DB_PASSWORD: {e}"))?;
         let backend = db.get_database_backend();
         let row = db
             .query_one_raw(Statement::from_sql_and_values(
                 backend,
                 "SELECT format('ALTER ROLE certctl_responder PASSWORD %L', $1::text) AS sql",
-                [password.into()],
+                [verifier.into()],
             ))
             .await
             .map_err(|e| format!("failed to prepare the password statement: {e}"))?

@@ -588,6 +588,12 @@ async fn the_responder_role_reads_what_it_serves_and_never_a_ca_key() {
         .output()
         .expect("certctl-migrate");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The server got a SCRAM verifier, never the password itself.
+    let stored = app
+        .scalar_text("SELECT rolpassword FROM pg_authid WHERE rolname = 'certctl_responder'")
+        .await;
+    assert!(stored.starts_with("SCRAM-SHA-256$4096:"), "{stored}");
+    assert!(!stored.contains("s3cret"), "{stored}");
     let role_url = app.db_url.replacen("postgres@", "certctl_responder@", 1);
     assert_ne!(role_url, app.db_url, "test database URLs name the postgres user");
 
