@@ -10,6 +10,7 @@
 #                                    balancer, SIGTERM, wait for it to exit, start, wait ready, re-enable
 #   scripts/cluster.sh restart NAME  the same for one replica (api-1, api-2, worker-1..3, responder-1, responder-2)
 #   scripts/cluster.sh kill NAME     kill -9 one replica, then start it again (no drain: a crash)
+#   scripts/cluster.sh wait          wait until every replica is ready and UP at the load balancer
 #   scripts/cluster.sh status        each replica's pid and readiness, and the load balancer's view
 #
 # Settings (environment):
@@ -19,7 +20,8 @@
 #   CERTCTL_CLUSTER_DB         database name (default certctl_cluster), created if missing
 #   CERTCTL_BIN_DIR            where the binaries are (default target/debug; built if missing)
 #   Any other CERTCTL_* variable given to `up` (a notification schedule, say) is passed to every
-#   daemon, and kept in the state directory for later restarts.
+#   daemon, and kept in the state directory (mode 0600) for later restarts. CERTCTL_AMQP_URL is
+#   read at every invocation (default: RabbitMQ on 127.0.0.1 as guest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -59,6 +61,16 @@ lb() {
   exec 3>&-
 }
 
+# A `set server` command; HAProxy answers nothing when it worked.
+lb_set() {
+  local answer
+  answer=$(lb "set server $1 state $2")
+  if [[ -n ${answer//[[:space:]]/} ]]; then
+    log "haproxy refused 'set server $1 state $2': $answer"
+    return 1
+  fi
+}
+
 # Waits until HAProxy's own health checks have the replica UP again: only then may the next one
 # go down, or both replicas of a backend could be out at once.
 wait_lb() {
@@ -73,8 +85,17 @@ wait_lb() {
   return 1
 }
 
-pid_of() { [[ -f $STATE/$1.pid ]] && cat "$STATE/$1.pid"; }
-alive() { local p; p=$(pid_of "$1") && kill -0 "$p" 2>/dev/null; }
+# The replica's pid, only while that process is still one of ours (a stale pid file whose number
+# was reused by another process is ignored).
+pid_of() {
+  local p
+  [[ -f $STATE/$1.pid ]] || return 1
+  p=$(cat "$STATE/$1.pid")
+  # (Contains, not starts with: for an instant after start it is still `setsid env … <binary>`.)
+  [[ $({ tr '\0' ' ' < "/proc/$p/cmdline"; } 2>/dev/null) == *"$BIN/certctl-"* ]] || return 1
+  echo "$p"
+}
+alive() { pid_of "$1" >/dev/null; }
 
 wait_ready() {
   local name=$1 admin
@@ -129,12 +150,15 @@ start() {
 
 stop_replica() {
   local name=$1 signal=${2:-TERM} p
-  p=$(pid_of "$name") || return 0
-  if kill -0 "$p" 2>/dev/null; then
-    kill "-$signal" "$p"
+  if p=$(pid_of "$name"); then
+    # (It may exit on its own between the check and the signal: that is fine.)
+    kill "-$signal" "$p" 2>/dev/null || true
     # Each daemon drains in-flight work for at most 10-30 s on SIGTERM.
     for _ in $(seq 1 400); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$p" 2>/dev/null; then log "$name did not stop in 40 s; killing it"; kill -KILL "$p"; fi
+    if kill -0 "$p" 2>/dev/null; then
+      log "$name did not stop in 40 s; killing it"
+      kill -KILL "$p" 2>/dev/null || true
+    fi
   fi
   rm -f "$STATE/$name.pid"
 }
@@ -146,7 +170,10 @@ restart() {
   read -r _ _ _ backend < <(replica "$name")
   t0=$(date +%s%N)
   if [[ $backend != - ]]; then
-    lb "set server $backend/$name state drain" >/dev/null
+    lb_set "$backend/$name" drain
+    # Whatever happens next, the replica does not stay drained (a failed start leaves it DOWN
+    # by its health check instead, and back in by itself once it answers).
+    trap 'lb_set "'"$backend/$name"'" ready || true' EXIT
     # Let requests already inside finish and HAProxy stop picking this server.
     sleep 1
   fi
@@ -154,7 +181,8 @@ restart() {
   start "$name"
   wait_ready "$name"
   if [[ $backend != - ]]; then
-    lb "set server $backend/$name state ready" >/dev/null
+    lb_set "$backend/$name" ready
+    trap - EXIT
     wait_lb "$name"
   fi
   log "restarted $name in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
@@ -168,6 +196,10 @@ crash() {
   wait_ready "$name"
   wait_lb "$name"
   log "killed and restarted $name in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+}
+
+haproxy_alive() {
+  [[ -f $STATE/haproxy.pid ]] && [[ $(cat "/proc/$(cat "$STATE/haproxy.pid")/comm" 2>/dev/null) == haproxy ]]
 }
 
 haproxy_cfg() {
@@ -193,10 +225,14 @@ defaults
 frontend api
     bind 127.0.0.1:$LB_API
     default_backend api
+    # With no replica up (all failing /readyz during a database outage), HAProxy answers 503
+    # itself: with Retry-After, as the api-server's own 503s have, so clients wait and retry.
+    http-after-response set-header Retry-After 5 if { status 503 } !{ res.hdr(retry-after) -m found }
 
 frontend pki
     bind 127.0.0.1:$LB_PKI
     default_backend pki
+    http-after-response set-header Retry-After 5 if { status 503 } !{ res.hdr(retry-after) -m found }
 
 backend api
     balance roundrobin
@@ -240,9 +276,12 @@ up() {
   if [[ ! -x $BIN/certctl-api-server ]]; then cargo build --bins --quiet; fi
   mkdir -p "$STATE/logs" "$STATE/secrets"
   chmod 700 "$STATE/secrets"
-  # The caller's CERTCTL_* settings, minus what this script owns.
-  env | grep -E '^CERTCTL_' | grep -vE '^CERTCTL_(CLUSTER_|BIN_DIR|DATABASE_URL|AMQP_URL|KEY_ENCRYPTION_KEY|RESPONDER_KEY_ENCRYPTION_KEY|BOOTSTRAP_ADMIN_KEY)' \
-    > "$STATE/env" || true
+  # The caller's CERTCTL_* settings, minus what this script owns and any secret (which it would
+  # write to disk; give secrets to the daemons as files instead).
+  (umask 077 && env | grep -E '^CERTCTL_' \
+    | grep -vE '^CERTCTL_(CLUSTER_|BIN_DIR|DATABASE_URL|AMQP_URL|KEY_ENCRYPTION_KEY|RESPONDER_KEY_ENCRYPTION_KEY|BOOTSTRAP_ADMIN_KEY|PREVIOUS_|RESPONDER_DB_PASSWORD)' \
+    | grep -vE '^[^=]*_FILE=' > "$STATE/env") || true
+  chmod 600 "$STATE/env"
   local s=$STATE/secrets
   [[ -f $s/kek ]] || openssl rand -base64 32 > "$s/kek"
   [[ -f $s/responder-kek ]] || openssl rand -base64 32 > "$s/responder-kek"
@@ -260,14 +299,19 @@ up() {
 
   # A replica or load balancer left over from another cluster on these ports would answer for
   # ours: refuse to start over it.
-  local port name busy=() ours=0
-  for name in "${REPLICAS[@]}"; do alive "$name" && ours=1; done
-  if [[ -f $STATE/haproxy.pid ]] && kill -0 "$(cat "$STATE/haproxy.pid")" 2>/dev/null; then ours=1; fi
-  if ((ours == 0)); then
-    for port in $LB_API $LB_PKI $LB_ADMIN $(seq $((BASE + 10)) $((BASE + 33))); do
-      if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then busy+=("$port"); fi
-    done
-  fi
+  # Every port of a replica or of HAProxy that is not running now must be free.
+  local port admin name busy=() ports=()
+  for name in "${REPLICAS[@]}"; do
+    if ! alive "$name"; then
+      read -r _ port admin _ < <(replica "$name")
+      [[ $port != - ]] && ports+=("$port")
+      ports+=("$admin")
+    fi
+  done
+  if ! haproxy_alive; then ports+=("$LB_API" "$LB_PKI" "$LB_ADMIN"); fi
+  for port in "${ports[@]}"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then busy+=("$port"); fi
+  done
   if ((${#busy[@]})); then
     log "ports ${busy[*]} are in use by something this cluster ($STATE) did not start;"
     log "stop it (another cluster: CERTCTL_CLUSTER_DIR=... scripts/cluster.sh down) or choose CERTCTL_CLUSTER_PORT_BASE"
@@ -275,8 +319,8 @@ up() {
   fi
 
   haproxy_cfg > "$STATE/haproxy.cfg"
-  haproxy -c -q -f "$STATE/haproxy.cfg"
-  if [[ -f $STATE/haproxy.pid ]] && kill -0 "$(cat "$STATE/haproxy.pid")" 2>/dev/null; then
+  haproxy -c -f "$STATE/haproxy.cfg" >/dev/null
+  if haproxy_alive; then
     log "haproxy already runs"
   else
     haproxy -D -f "$STATE/haproxy.cfg" >>"$STATE/logs/haproxy.log" 2>&1
@@ -297,8 +341,10 @@ MSG
 
 down() {
   for name in "${REPLICAS[@]}"; do stop_replica "$name" TERM; done
-  if [[ -f $STATE/haproxy.pid ]]; then
+  if haproxy_alive; then
     kill "$(cat "$STATE/haproxy.pid")" 2>/dev/null || true
+  fi
+  if [[ -f $STATE/haproxy.pid ]]; then
     rm -f "$STATE/haproxy.pid"
   fi
   log "stopped (database $DB and $STATE kept)"
@@ -315,7 +361,7 @@ status() {
       echo "$name ($daemon) stopped"
     fi
   done
-  if [[ -f $STATE/haproxy.pid ]] && kill -0 "$(cat "$STATE/haproxy.pid")" 2>/dev/null; then
+  if haproxy_alive; then
     lb "show servers state" | awk 'NR > 2 && NF > 6 { print "haproxy " $2 "/" $4 ": operational state " $6 ", admin state " $7 }'
   else
     echo "haproxy stopped"
@@ -326,8 +372,9 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   roll) for name in "${REPLICAS[@]}"; do restart "$name"; done ;;
+  wait) for name in "${REPLICAS[@]}"; do wait_ready "$name"; done; for name in "${REPLICAS[@]}"; do wait_lb "$name"; done ;;
   restart) replica "${2:?restart NAME}" >/dev/null && restart "$2" ;;
   kill) replica "${2:?kill NAME}" >/dev/null && crash "$2" ;;
   status) status ;;
-  *) echo "usage: scripts/cluster.sh up|down|roll|restart NAME|kill NAME|status" >&2; exit 2 ;;
+  *) echo "usage: scripts/cluster.sh up|down|roll|restart NAME|kill NAME|wait|status" >&2; exit 2 ;;
 esac
