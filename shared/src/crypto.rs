@@ -217,7 +217,7 @@ const SCRAM_ITERATIONS: u32 = 4096;
 /// characters with SASLprep, which this does not reproduce.
 pub fn scram_sha256_verifier(password: &str) -> Result<String, String> {
     if password.is_empty() || !password.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-        return Err("the password must be printable ASCII (e.g. `openssl rand -base64 32`)".to_owned());
+        return Err("the password must be printable ASCII (e.g. `openssl rand -hex 24`, which needs no escaping in a URL either)".to_owned());
     }
     let mut salt = [0u8; 16];
     SystemRandom::new()

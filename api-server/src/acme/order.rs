@@ -596,19 +596,8 @@ async fn finalize_order(post: &Post, id: &str) -> Result<Response, Problem> {
             state.metrics.enrollments.with_label_values(&["acme", "pending"]).inc();
             return order_response(ctx, &locked, StatusCode::OK).await;
         }
-        match issuance::sign_and_store(
-            state,
-            &txn,
-            &actor,
-            &issuer,
-            &profile,
-            &checked,
-            None,
-            &actor.principal,
-            None,
-        )
-        .await
-        {
+        let provenance = issuance::Provenance::direct(&actor);
+        match issuance::sign_and_store(state, &txn, &actor, &issuer, &profile, &checked, provenance).await {
             Ok(issued) => {
                 locked.status = "valid".into();
                 locked.certificate_id = Some(issued.certificate.id);

@@ -350,19 +350,11 @@ pub async fn issue(state: &AppState, actor: &Actor, input: IssueInput) -> Result
                 .map(|j| IssueOutcome::AwaitingApproval(Box::new(j)));
         }
         // The certificate and its audit row go in as one statement: atomic without a transaction.
-        match sign_and_store(
-            state,
-            &state.db,
-            actor,
-            &issuer,
-            &profile,
-            &checked,
-            None,
-            &actor.principal,
-            input.idempotency_key.as_deref(),
-        )
-        .await
-        {
+        let provenance = Provenance {
+            idempotency_key: input.idempotency_key.as_deref(),
+            ..Provenance::direct(actor)
+        };
+        match sign_and_store(state, &state.db, actor, &issuer, &profile, &checked, provenance).await {
             Ok(issued) => {
                 issued.count(state);
                 state.dispatch(issued.notifications.clone());
@@ -473,10 +465,28 @@ impl Issued {
     }
 }
 
+/// For whom a certificate is stored: the approval job it settles, the principal who asked, and
+/// that principal's idempotency key.
+pub struct Provenance<'a> {
+    pub job_id: Option<JobId>,
+    pub requested_by: &'a str,
+    pub idempotency_key: Option<&'a str>,
+}
+
+impl<'a> Provenance<'a> {
+    /// Asked for by `actor` now, without a job or an idempotency key.
+    pub fn direct(actor: &'a Actor) -> Self {
+        Self {
+            job_id: None,
+            requested_by: &actor.principal,
+            idempotency_key: None,
+        }
+    }
+}
+
 /// Signs the certificate described by `checked` and stores it with its audit row on `conn` (the
 /// caller's transaction when the issuance is part of a larger change). A key revoked for
 /// keyCompromise is refused here, in the same statement as the insert.
-#[allow(clippy::too_many_arguments)]
 pub async fn sign_and_store(
     state: &AppState,
     conn: &impl ConnectionTrait,
@@ -484,10 +494,13 @@ pub async fn sign_and_store(
     issuer: &CachedIssuer,
     profile: &Profile,
     checked: &CheckedRequest,
-    job_id: Option<JobId>,
-    requested_by: &str,
-    idempotency_key: Option<&str>,
+    provenance: Provenance<'_>,
 ) -> Result<Issued, IssueError> {
+    let Provenance {
+        job_id,
+        requested_by,
+        idempotency_key,
+    } = provenance;
     let (spki, private_key_pem) = match &checked.spki_der {
         Some(b64) => (
             STANDARD
@@ -681,9 +694,7 @@ pub async fn renew(
         &issuer,
         &profile,
         &checked,
-        None,
-        &actor.principal,
-        None,
+        Provenance::direct(actor),
     )
     .await?;
     txn.commit().await?;

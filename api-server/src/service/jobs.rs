@@ -12,7 +12,9 @@ use serde_json::json;
 
 use anyhow::Context;
 
-use super::issuance::{CheckedRequest, IssueError, IssueInput, KeySource, ProfileRead, check, sign_and_store};
+use super::issuance::{
+    CheckedRequest, IssueError, IssueInput, KeySource, ProfileRead, Provenance, check, sign_and_store,
+};
 use super::{Actor, Fault, faults};
 use crate::state::AppState;
 
@@ -212,18 +214,12 @@ pub async fn decide(
     checked.renew_of = stored.renew_of;
     // Approved under the requester's protocol: an EST enrollment stays `est` whoever approves it.
     checked.source = stored.source.or(Some(certctl_shared::model::CertificateSource::Api));
-    let issued = sign_and_store(
-        state,
-        &txn,
-        actor,
-        &issuer,
-        &profile,
-        &checked,
-        Some(id),
-        &job.requested_by,
-        None,
-    )
-    .await?;
+    let provenance = Provenance {
+        job_id: Some(id),
+        requested_by: &job.requested_by,
+        idempotency_key: None,
+    };
+    let issued = sign_and_store(state, &txn, actor, &issuer, &profile, &checked, provenance).await?;
     let job = jobs::decide(
         &txn,
         id,
