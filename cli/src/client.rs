@@ -24,6 +24,16 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+/// Whether a failed call may have left nothing behind or, with an idempotency key, may be sent
+/// again: no answer at all, or a gateway's or an unavailable server's answer.
+fn retryable(e: &ClientError) -> bool {
+    match e {
+        ClientError::Transport { .. } => true,
+        ClientError::Api { problem } => matches!(problem.status, 502..=504),
+        ClientError::Unexpected(_) => false,
+    }
+}
+
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -103,7 +113,21 @@ impl Client {
         query: Option<&(dyn erased::Query + Sync)>,
         body: Option<Value>,
     ) -> Result<(StatusCode, reqwest::Response), ClientError> {
+        self.send_with(method, path, query, body, None).await
+    }
+
+    async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        query: Option<&(dyn erased::Query + Sync)>,
+        body: Option<Value>,
+        idempotency_key: Option<&str>,
+    ) -> Result<(StatusCode, reqwest::Response), ClientError> {
         let mut req = self.http.request(method, format!("{}{path}", self.server));
+        if let Some(key) = idempotency_key {
+            req = req.header("Idempotency-Key", key);
+        }
         if let Some(key) = &self.key {
             req = req.bearer_auth(key);
         }
@@ -166,14 +190,22 @@ impl Client {
     }
 
     async fn issued(&self, path: &str, body: Value) -> Result<Reply<Issued>, ClientError> {
-        let (status, reply) = self.json::<Value>(Method::POST, path, None, Some(body)).await?;
+        self.issued_with(path, body, None).await
+    }
+
+    async fn issued_with(&self, path: &str, body: Value, key: Option<&str>) -> Result<Reply<Issued>, ClientError> {
+        let (status, resp) = self.send_with(Method::POST, path, None, Some(body), key).await?;
+        let raw: Value = resp
+            .json()
+            .await
+            .map_err(|e| ClientError::Unexpected(format!("the body is not JSON: {e}")))?;
         let decode = |e: serde_json::Error| ClientError::Unexpected(e.to_string());
         let value = if status == StatusCode::ACCEPTED {
-            Issued::AwaitingApproval(serde_json::from_value(reply.raw.clone()).map_err(decode)?)
+            Issued::AwaitingApproval(serde_json::from_value(raw.clone()).map_err(decode)?)
         } else {
-            Issued::Certificate(Box::new(serde_json::from_value(reply.raw.clone()).map_err(decode)?))
+            Issued::Certificate(Box::new(serde_json::from_value(raw.clone()).map_err(decode)?))
         };
-        Ok(Reply { value, raw: reply.raw })
+        Ok(Reply { value, raw })
     }
 
     pub async fn version(&self) -> Result<Reply<VersionOut>, ClientError> {
@@ -209,6 +241,32 @@ impl Client {
     pub async fn issue(&self, body: &IssueIn) -> Result<Reply<Issued>, ClientError> {
         let body = serde_json::to_value(body).map_err(|e| ClientError::Unexpected(e.to_string()))?;
         self.issued("/api/v1/certificates", body).await
+    }
+
+    /// Issues with an `Idempotency-Key`, so the request is safe to send again: when no answer
+    /// arrives (the connection failed or was cut) or a proxy answers 502, 503 or 504, it is sent
+    /// again with the same key, up to `attempts` times with growing pauses. The server issues at
+    /// most one certificate for the key and returns it to every retry.
+    pub async fn issue_idempotent(
+        &self,
+        body: &IssueIn,
+        key: &str,
+        attempts: u32,
+        on_retry: impl Fn(&ClientError, Duration),
+    ) -> Result<Reply<Issued>, ClientError> {
+        let body = serde_json::to_value(body).map_err(|e| ClientError::Unexpected(e.to_string()))?;
+        let mut pause = Duration::from_secs(1);
+        for attempt in 1.. {
+            match self.issued_with("/api/v1/certificates", body.clone(), Some(key)).await {
+                Err(e) if attempt < attempts && retryable(&e) => {
+                    on_retry(&e, pause);
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(30));
+                }
+                other => return other,
+            }
+        }
+        unreachable!("the loop returns")
     }
 
     pub async fn renew(&self, id: CertificateId, body: &RenewIn) -> Result<Reply<Issued>, ClientError> {
@@ -395,5 +453,35 @@ mod erased {
                 })
                 .collect()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_unanswered_requests_and_gateway_answers_are_retried() {
+        let api = |status: u16| ClientError::Api {
+            problem: Problem {
+                kind: "about:blank".into(),
+                title: String::new(),
+                status,
+                detail: String::new(),
+                code: String::new(),
+            },
+        };
+        let transport = ClientError::Transport {
+            server: "http://127.0.0.1:1".into(),
+            message: "connection closed before message completed".into(),
+        };
+        assert!(retryable(&transport));
+        for status in [502, 503, 504] {
+            assert!(retryable(&api(status)), "{status}");
+        }
+        for status in [400, 401, 409, 500] {
+            assert!(!retryable(&api(status)), "{status}");
+        }
+        assert!(!retryable(&ClientError::Unexpected("x".into())));
     }
 }

@@ -77,6 +77,12 @@ pub enum Certs {
         /// Write cert.pem, chain.pem and (for generated keys) key.pem, mode 0600, here.
         #[arg(long)]
         out_dir: Option<PathBuf>,
+        /// Make the request safe to repeat (needs --csr): sent with this Idempotency-Key, and sent
+        /// again with it when no answer arrives or a proxy answers 502-504 (up to 5 tries). Running
+        /// the same command with the same key later returns the same certificate. A UUID is a good
+        /// key; `auto` makes one.
+        #[arg(long, requires = "csr")]
+        idempotency_key: Option<String>,
     },
     /// Issues a successor of a certificate.
     Renew {
@@ -258,6 +264,7 @@ pub(super) async fn certs(client: &Client, format: Format, cmd: Certs) -> Result
             csr,
             key_algorithm,
             out_dir,
+            idempotency_key,
         } => {
             let csr_pem = match csr {
                 Some(path) => {
@@ -284,7 +291,21 @@ pub(super) async fn certs(client: &Client, format: Format, cmd: Certs) -> Result
                 csr_pem,
                 key_algorithm,
             };
-            let reply = client.issue(&body).await?;
+            let reply = match idempotency_key.as_deref() {
+                None => client.issue(&body).await?,
+                Some(key) => {
+                    let key = if key == "auto" {
+                        uuid::Uuid::new_v4().to_string()
+                    } else {
+                        key.to_owned()
+                    };
+                    client
+                        .issue_idempotent(&body, &key, 5, |e, pause| {
+                            eprintln!("certctl: {e}; sending again with Idempotency-Key {key} in {pause:?}");
+                        })
+                        .await?
+                }
+            };
             issued(format, &reply, out_dir.as_deref())?;
         }
         Certs::Renew { id, ttl, out_dir } => {

@@ -172,6 +172,7 @@ async fn certificates_are_issued_listed_renewed_and_revoked_from_the_command_lin
         .json();
     assert!(issued.get("private_key_pem").is_none());
     let cert_id = id(&issued);
+
     let (_, api) = app.get(&format!("/api/v1/certificates/{cert_id}"), &admin).await;
     let got = cli.run(&admin, &["-o", "json", "certs", "get", &cert_id]).json();
     assert_eq!(got["serial_hex"], api["serial_hex"]);
@@ -727,4 +728,67 @@ async fn dead_notifications_are_listed_and_requeued_and_contexts_hold_the_server
     assert_eq!(again.code, 1);
     assert!(again.stderr.contains("not_requeueable"), "{}", again.stderr);
     app.stop().await.unwrap();
+}
+
+/// `certs issue --idempotency-key`: the same command run again returns the same certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotent_issuance_from_the_command_line_returns_one_certificate() {
+    let app = TestApp::spawn().await;
+    let cli = Cli::new(&app);
+    let admin = app.admin_key.clone();
+    let (issuer, profile) = app.pki().await;
+    let work = tempdir();
+    let (csr, _) =
+        crate::helpers::openssl_csr(&work, &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "csr.example.com");
+    let csr_path = write(&work, "req.csr", csr);
+    // With an idempotency key the same command, run again, returns the same certificate.
+    let idempotent = |key: &str| {
+        cli.run(
+            &admin,
+            &[
+                "-o",
+                "json",
+                "certs",
+                "issue",
+                "--issuer",
+                &issuer,
+                "--profile",
+                &profile,
+                "--cn",
+                "csr.example.com",
+                "--csr",
+                &csr_path,
+                "--idempotency-key",
+                key,
+            ],
+        )
+    };
+    let first = idempotent("cli-order-7").json();
+    let again = idempotent("cli-order-7").json();
+    assert_eq!(id(&first), id(&again));
+    assert_ne!(id(&idempotent("auto").json()), id(&first), "`auto` makes a fresh key");
+    // It needs a CSR (clap refuses the combination with a generated key).
+    let run = cli.run(
+        &admin,
+        &[
+            "certs",
+            "issue",
+            "--issuer",
+            &issuer,
+            "--profile",
+            &profile,
+            "--cn",
+            "x.example.com",
+            "--key-algorithm",
+            "ecdsa-p256",
+            "--idempotency-key",
+            "k",
+        ],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(
+        app.scalar_i64("SELECT count(*) FROM certificates").await,
+        2,
+        "one for cli-order-7, one for auto"
+    );
 }
