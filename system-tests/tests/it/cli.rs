@@ -56,15 +56,23 @@ impl<'a> Cli<'a> {
         c.env("CERTCTL_SERVER", &self.app.base)
             .env("CERTCTL_API_KEY", key)
             .args(args);
-        finish(c.output().expect("run certctl"))
+        finish(wait_for(c))
     }
 
     /// With nothing but the configuration file (contexts).
     fn run_bare(&self, args: &[&str]) -> Run {
         let mut c = self.command();
         c.args(args);
-        finish(c.output().expect("run certctl"))
+        finish(wait_for(c))
     }
+}
+
+/// Runs the command to completion. The test's runtime also runs the api-server the command talks
+/// to, so the wait must not hold a runtime thread: a task parked on it (its unstealable LIFO slot,
+/// say) would never run, and the command would wait forever for its answer. `block_in_place`
+/// hands the thread's work to another thread first.
+fn wait_for(mut c: Command) -> Output {
+    tokio::task::block_in_place(move || c.output().expect("run certctl"))
 }
 
 fn finish(out: Output) -> Run {
