@@ -59,6 +59,26 @@ impl<'a> Cli<'a> {
         finish(wait_for(c))
     }
 
+    /// `-o json certs issue` for csr.example.com from the CSR in `csr_path`, plus `extra` flags.
+    fn issue_csr(&self, key: &str, issuer: &str, profile: &str, csr_path: &str, extra: &[&str]) -> Run {
+        let mut args = vec![
+            "-o",
+            "json",
+            "certs",
+            "issue",
+            "--issuer",
+            issuer,
+            "--profile",
+            profile,
+            "--cn",
+            "csr.example.com",
+            "--csr",
+            csr_path,
+        ];
+        args.extend_from_slice(extra);
+        self.run(key, &args)
+    }
+
     /// With nothing but the configuration file (contexts).
     fn run_bare(&self, args: &[&str]) -> Run {
         let mut c = self.command();
@@ -159,25 +179,7 @@ async fn certificates_are_issued_listed_renewed_and_revoked_from_the_command_lin
     let (csr, _) =
         crate::helpers::openssl_csr(&work, &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "csr.example.com");
     let csr_path = write(&work, "req.csr", csr);
-    let issued = cli
-        .run(
-            &admin,
-            &[
-                "-o",
-                "json",
-                "certs",
-                "issue",
-                "--issuer",
-                &issuer,
-                "--profile",
-                &profile,
-                "--cn",
-                "csr.example.com",
-                "--csr",
-                &csr_path,
-            ],
-        )
-        .json();
+    let issued = cli.issue_csr(&admin, &issuer, &profile, &csr_path, &[]).json();
     assert!(issued.get("private_key_pem").is_none());
     let cert_id = id(&issued);
 
@@ -750,27 +752,7 @@ async fn an_idempotent_issuance_from_the_command_line_returns_one_certificate() 
         crate::helpers::openssl_csr(&work, &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "csr.example.com");
     let csr_path = write(&work, "req.csr", csr);
     // With an idempotency key the same command, run again, returns the same certificate.
-    let idempotent = |key: &str| {
-        cli.run(
-            &admin,
-            &[
-                "-o",
-                "json",
-                "certs",
-                "issue",
-                "--issuer",
-                &issuer,
-                "--profile",
-                &profile,
-                "--cn",
-                "csr.example.com",
-                "--csr",
-                &csr_path,
-                "--idempotency-key",
-                key,
-            ],
-        )
-    };
+    let idempotent = |key: &str| cli.issue_csr(&admin, &issuer, &profile, &csr_path, &["--idempotency-key", key]);
     let first = idempotent("cli-order-7").json();
     let again = idempotent("cli-order-7").json();
     assert_eq!(id(&first), id(&again));
