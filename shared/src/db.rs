@@ -89,20 +89,19 @@ pub async fn schema_has(db: &DatabaseConnection, version: &str) -> Result<bool, 
 
 /// The constraint (or unique index) a statement violated, if the server named one.
 pub fn violated_constraint(e: &DbErr) -> Option<String> {
-    match e {
-        DbErr::Exec(RuntimeErr::SqlxError(s)) | DbErr::Query(RuntimeErr::SqlxError(s)) => match s.as_ref() {
-            sea_orm::sqlx::Error::Database(db) => db.constraint().map(str::to_owned),
-            _ => None,
-        },
-        _ => None,
-    }
+    refusal(e)?.constraint().map(str::to_owned)
 }
 
 /// The SQLSTATE of a statement the server refused.
 fn sqlstate(e: &DbErr) -> Option<String> {
+    refusal(e)?.code().map(|c| c.into_owned())
+}
+
+/// The server's own error, when a statement was refused by PostgreSQL.
+fn refusal(e: &DbErr) -> Option<&(dyn sea_orm::sqlx::error::DatabaseError + 'static)> {
     match e {
         DbErr::Exec(RuntimeErr::SqlxError(s)) | DbErr::Query(RuntimeErr::SqlxError(s)) => match s.as_ref() {
-            sea_orm::sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+            sea_orm::sqlx::Error::Database(db) => Some(db.as_ref()),
             _ => None,
         },
         _ => None,
