@@ -11,7 +11,7 @@
 #    over the last 47 days with 47-day lifetimes (so some have expired), 10% revoked (each with its
 #    revocation row) and 20% superseded; audit rows from 20 actors over 12 actions. ANALYZE.
 # 3. wrk, `clients` keep-alive connections for `seconds` per request: the first page, a page deep
-#    in the list (by cursor), each filter, text search on CN/SAN, get by id, the dashboard summary,
+#    in the list (by cursor), each filter, text search on CN/SAN, get by id and by serial, the dashboard summary,
 #    and the audit list (first page and by actor). It prints p50, p99 and requests per second.
 # 4. The same requests once more with PostgreSQL's auto_explain on: the plan, timing and buffers of
 #    every statement each request ran, written to bench/out/inventory-plans.txt.
@@ -82,6 +82,7 @@ echo "seeded in $((SECONDS - t0)) s: $(sql -c "SELECT pg_size_pretty(pg_database
 SOME_ID=$(sql -c "SELECT id FROM certificates ORDER BY created_at DESC OFFSET $((CERTS / 2)) LIMIT 1")
 DEEP=$(sql -c "SELECT (extract(epoch FROM created_at) * 1000000)::bigint || '|' || id FROM certificates ORDER BY created_at DESC, id DESC OFFSET $((CERTS * 9 / 10)) LIMIT 1" \
   | python3 -c 'import base64,sys; print(base64.urlsafe_b64encode(sys.stdin.read().strip().encode()).decode().rstrip("="))')
+SERIAL=$(sql -c "SELECT upper(serial_hex) FROM certificates ORDER BY created_at DESC OFFSET $((CERTS / 3)) LIMIT 1")
 SOON=$(date -u -d '+7 days' +%Y-%m-%dT%H:%M:%SZ)
 REQUESTS=(
   "list, first page|/api/v1/certificates?limit=50"
@@ -94,6 +95,7 @@ REQUESTS=(
   "search q=svc-77777 (CN/SAN substring)|/api/v1/certificates?limit=50&q=svc-77777"
   "search q=nomatch (scans everything)|/api/v1/certificates?limit=50&q=zz-nomatch"
   "get by id|/api/v1/certificates/$SOME_ID"
+  "get by serial (as openssl prints it)|/api/v1/certificates?serial=$SERIAL"
   "dashboard summary|/api/v1/stats/summary"
   "audit, first page|/api/v1/audit?limit=50"
   "audit, by actor|/api/v1/audit?limit=50&actor=seed-7"

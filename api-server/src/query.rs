@@ -116,6 +116,22 @@ impl Params {
         Ok(Some(t))
     }
 
+    /// A certificate serial number in hex, as stored (lowercase, no separators), read from any of
+    /// the ways tools print it: either case, with or without `:` between bytes, with or without
+    /// leading zeros. At most 20 octets (RFC 5280 §4.1.2.2).
+    pub fn serial(&mut self, name: &str) -> Result<Option<String>, ApiError> {
+        let Some(v) = self.typed(name)? else {
+            return Ok(None);
+        };
+        let digits: String = v.chars().filter(|&c| c != ':').collect::<String>().to_ascii_lowercase();
+        if v.len() > 59 || digits.is_empty() || digits.len() > 40 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(invalid(format!(
+                "{name} must be a serial number in hex (at most 40 digits, `:` between bytes allowed)"
+            )));
+        }
+        Ok(Some(digits))
+    }
+
     /// One of a fixed set of words, read by `parse`; `allowed` is listed in the error.
     pub fn one_of<T>(
         &mut self,
@@ -215,6 +231,21 @@ mod tests {
         }
         let mut p = Params::parse("t=2026-12-31T00:00:00%2B01:00").unwrap();
         assert_eq!(p.time("t").unwrap().unwrap().to_rfc3339(), "2026-12-30T23:00:00+00:00");
+    }
+
+    #[test]
+    fn serials_are_read_as_tools_print_them() {
+        let serial = |raw: &str| {
+            Params::parse(&format!("serial={}", urlencode(raw)))
+                .unwrap()
+                .serial("serial")
+        };
+        assert_eq!(serial("0A:1B:FF").unwrap().as_deref(), Some("0a1bff"));
+        assert_eq!(serial("00c0ffee").unwrap().as_deref(), Some("00c0ffee"));
+        for bad in ["", ":", "xyz", "0x1f", &"a".repeat(41), &":a".repeat(30)] {
+            let e = serial(bad).unwrap_err();
+            assert_eq!(code(e).0, "invalid_query", "{bad}");
+        }
     }
 
     #[test]

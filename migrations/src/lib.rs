@@ -22,6 +22,8 @@ mod m20261206_000012_acme_nonces;
 mod m20261206_000013_acme_endpoints;
 mod m20261207_000014_acme_orders;
 mod m20261208_000015_idempotency_keys;
+mod m20261209_000016_inventory_indexes;
+mod m20261209_000017_certificate_tally;
 
 pub struct Migrator;
 
@@ -44,6 +46,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000013_acme_endpoints::Migration),
             Box::new(m20261207_000014_acme_orders::Migration),
             Box::new(m20261208_000015_idempotency_keys::Migration),
+            Box::new(m20261209_000016_inventory_indexes::Migration),
+            Box::new(m20261209_000017_certificate_tally::Migration),
         ]
     }
 }

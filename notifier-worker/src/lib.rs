@@ -30,6 +30,8 @@ pub struct Listeners {
 
 /// A loop tick that takes longer than this is abandoned and retried.
 const TICK_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often the certificate tally folds its pending changes (see `loops::tally`).
+const TALLY_FOLD_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Runs the worker until `shutdown` is cancelled.
 pub async fn run(config: WorkerConfig, listeners: Listeners, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -120,6 +122,13 @@ pub async fn run(config: WorkerConfig, listeners: Listeners, shutdown: Cancellat
             metrics: metrics.clone(),
             thresholds: n.expiry_thresholds_days.clone(),
             interval: n.expiry_scan_interval,
+        },
+        None,
+    );
+    loops.spawn(
+        loops::tally::TallyFold {
+            db: db.clone(),
+            interval: TALLY_FOLD_INTERVAL,
         },
         None,
     );

@@ -82,6 +82,7 @@ pub async fn list_acme_endpoints(State(state): State<AppState>) -> Result<Json<L
         data: rows.into_iter().map(acme_endpoint_out).collect(),
         next_cursor: None,
         total,
+        total_estimated: false,
     }))
 }
 
@@ -213,6 +214,7 @@ pub async fn list_acme_accounts(
         data: rows.into_iter().map(|a| acme_account_out(a, &endpoint.name)).collect(),
         next_cursor: next,
         total,
+        total_estimated: false,
     }))
 }
 
@@ -257,5 +259,6 @@ pub async fn list_acme_orders(
         data: rows.into_iter().map(acme_order_out).collect(),
         next_cursor: next,
         total,
+        total_estimated: false,
     }))
 }

@@ -73,6 +73,7 @@ pub async fn list_api_keys(State(state): State<AppState>) -> Result<Json<ListOut
         data: keys.into_iter().map(api_key_out).collect(),
         next_cursor: None,
         total,
+        total_estimated: false,
     }))
 }
 

@@ -52,6 +52,7 @@ pub async fn list_audit_events(
     Ok(Json(ListOut {
         data: page.items.into_iter().map(audit_event_out).collect(),
         next_cursor: page.next_cursor,
-        total: page.total,
+        total: page.total.count,
+        total_estimated: page.total.estimated,
     }))
 }

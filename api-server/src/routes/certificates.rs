@@ -175,6 +175,7 @@ pub async fn list_certificates(
         issuer_id: q.uuid("issuer_id")?,
         profile_id: q.uuid("profile_id")?,
         common_name: q.text("common_name")?,
+        serial_hex: q.serial("serial")?,
         search: q.text("q")?,
         expiring_before: q.time("expiring_before")?,
     };
@@ -193,7 +194,8 @@ pub async fn list_certificates(
             .map(|c| certificate_out(c, None, false))
             .collect(),
         next_cursor: page.next_cursor,
-        total: page.total,
+        total: page.total.count,
+        total_estimated: page.total.estimated,
     }))
 }
 

@@ -95,6 +95,7 @@ pub async fn list_channels(State(state): State<AppState>) -> Result<Json<ListOut
         data: rows.into_iter().map(|c| channel_out(c, &state)).collect(),
         next_cursor: None,
         total,
+        total_estimated: false,
     }))
 }
 

@@ -97,6 +97,7 @@ pub async fn list_enrollment_profiles(
         data: rows.into_iter().map(enrollment_profile_out).collect(),
         next_cursor: None,
         total,
+        total_estimated: false,
     }))
 }
 

@@ -70,6 +70,7 @@ pub async fn list_issuers(State(state): State<AppState>) -> Result<Json<ListOut<
         data: rows.into_iter().map(issuer_out).collect(),
         next_cursor: None,
         total,
+        total_estimated: false,
     }))
 }
 

@@ -48,7 +48,8 @@ pub async fn list_jobs(State(state): State<AppState>, mut q: Params) -> Result<J
     Ok(Json(ListOut {
         data: page.items.into_iter().map(job_out).collect(),
         next_cursor: page.next_cursor,
-        total: page.total,
+        total: page.total.count,
+        total_estimated: page.total.estimated,
     }))
 }
 

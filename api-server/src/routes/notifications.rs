@@ -96,7 +96,8 @@ pub async fn list_notifications(
             })
             .collect(),
         next_cursor: page.next_cursor,
-        total: page.total,
+        total: page.total.count,
+        total_estimated: page.total.estimated,
     }))
 }
 

@@ -92,6 +92,7 @@ pub async fn list_profiles(State(state): State<AppState>) -> Result<Json<ListOut
         data: rows.into_iter().map(profile_out).collect::<Result<_, _>>()?,
         next_cursor: None,
         total,
+        total_estimated: false,
     }))
 }
 

@@ -20,14 +20,13 @@ const EXPIRING_SOON_DAYS: u32 = 30;
 ))]
 pub async fn summary(State(state): State<AppState>) -> Result<Json<SummaryOut>, ApiError> {
     let now = Utc::now();
-    let (by_status, expiring, expired) =
-        certificates::counts(&state.db, now, now + Duration::days(i64::from(EXPIRING_SOON_DAYS))).await?;
+    let tally = certificates::counts(&state.db, now, now + Duration::days(i64::from(EXPIRING_SOON_DAYS))).await?;
     let count = |n: i64| u64::try_from(n).unwrap_or(0);
     let mut counts = CertificateCounts {
-        expired: count(expired),
+        expired: count(tally.expired),
         ..CertificateCounts::default()
     };
-    for (status, n) in by_status {
+    for (status, n) in tally.by_status {
         let n = count(n);
         match CertificateStatus::parse(&status) {
             Some(CertificateStatus::Active) => counts.active = n,
@@ -64,7 +63,7 @@ pub async fn summary(State(state): State<AppState>) -> Result<Json<SummaryOut>, 
     Ok(Json(SummaryOut {
         revocation,
         certificates: counts,
-        expiring_soon: count(expiring),
+        expiring_soon: count(tally.expiring),
         expiring_soon_days: EXPIRING_SOON_DAYS,
         jobs_awaiting_approval: awaiting,
         notifications_dead: dead,

@@ -335,7 +335,6 @@ where
         return Ok((first.value.data, first.raw, next));
     }
     let bar = progress("fetching", Some(first.value.total));
-    let total = first.raw["total"].clone();
     let mut raw_items: Vec<Value> = first.raw["data"].as_array().cloned().unwrap_or_default();
     let mut items = first.value.data;
     let mut next = first.value.next_cursor;
@@ -348,7 +347,10 @@ where
         bar.set_position(items.len() as u64);
     }
     bar.finish_and_clear();
-    let raw = serde_json::json!({ "data": raw_items, "next_cursor": null, "total": total });
+    // Every page was read, so the total is known exactly, even where the server estimated it.
+    let raw = serde_json::json!({
+        "data": raw_items, "next_cursor": null, "total": items.len(), "total_estimated": false,
+    });
     Ok((items, raw, None))
 }
 

@@ -7,6 +7,7 @@ pub mod expiry;
 pub mod relay;
 pub mod retry_sweep;
 pub mod revocation;
+pub mod tally;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -125,7 +125,7 @@ pub async fn list(
     if let Some(v) = f.until {
         q = q.filter(audit_event::Column::CreatedAt.lt(v));
     }
-    let total = q.clone().count(conn).await?;
+    let total = super::total(conn, &q).await?;
     if let Some(seq) = before_seq {
         q = q.filter(audit_event::Column::Seq.lt(seq));
     }

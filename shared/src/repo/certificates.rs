@@ -54,6 +54,9 @@ pub struct CertificateFilter {
     pub issuer_id: Option<IssuerId>,
     pub profile_id: Option<ProfileId>,
     pub common_name: Option<String>,
+    /// The serial as stored (lowercase hex, 32 digits), or the same number without its leading
+    /// zeros, as `openssl x509 -serial` prints it.
+    pub serial_hex: Option<String>,
     /// Case-insensitive substring of the common name or of any SAN.
     pub search: Option<String>,
     pub expiring_before: Option<DateTime<Utc>>,
@@ -88,10 +91,18 @@ impl CertificateFilter {
         if let Some(v) = &self.common_name {
             c = c.add(certificate::Column::CommonName.eq(v.clone()));
         }
+        if let Some(v) = &self.serial_hex {
+            let padded = format!("{v:0>32}");
+            c = c.add(certificate::Column::SerialHex.is_in([v.clone(), padded]));
+        }
         if let Some(v) = &self.search {
             let pattern = contains_pattern(v);
+            // The first test is the trigram index's (`idx_certificates_search`, over the name and
+            // the SANs joined by newlines): it finds the candidates without reading the table. The
+            // second is the definition, and drops a match that spans two names.
             c = c.add(Expr::cust_with_values(
-                "(common_name ILIKE $1 OR EXISTS (SELECT 1 FROM unnest(sans) AS san WHERE san ILIKE $1))",
+                "(certctl_search_text(common_name, sans) ILIKE $1 \
+                  AND (common_name ILIKE $1 OR EXISTS (SELECT 1 FROM unnest(sans) AS san WHERE san ILIKE $1)))",
                 [pattern],
             ));
         }
@@ -304,47 +315,127 @@ pub async fn record_compromised_keys(conn: &impl ConnectionTrait, ids: &[Certifi
     Ok(())
 }
 
-#[derive(Debug, FromQueryResult)]
-struct StatusCount {
-    status: String,
-    n: i64,
+/// Certificate counts, as the dashboard shows them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// By stored status.
+    pub by_status: Vec<(String, i64)>,
+    /// Active, with `now <= not_after < soon`.
+    pub expiring: i64,
+    /// Active, with `not_after < now`.
+    pub expired: i64,
 }
 
-/// Certificate counts by stored status, plus active ones expiring before `soon`.
-pub async fn counts(
-    conn: &impl ConnectionTrait,
-    now: DateTime<Utc>,
-    soon: DateTime<Utc>,
-) -> Result<(Vec<(String, i64)>, i64, i64), DbErr> {
-    let rows = StatusCount::find_by_statement(Statement::from_string(
+/// The summary's statement: the maintained tally (`certificate_tally` plus the changes not yet
+/// folded into it) for whole hours, and the certificates themselves for the two partial hours at
+/// the window's edges (a few thousand rows at most, read from the `(status, not_after)` index).
+/// One statement, so one snapshot: exact. `$1`, `$2` are `now` and `soon`; `$3`, `$4` the hours
+/// (since the epoch) they fall in.
+const COUNTS_SQL: &str = "\
+    WITH tally AS ( \
+        SELECT status, expiry_hour, n FROM certificate_tally \
+        UNION ALL SELECT status, expiry_hour, n FROM certificate_tally_changes), \
+    edge AS ( \
+        SELECT count(*) FILTER (WHERE not_after < $1) AS expired, \
+               count(*) FILTER (WHERE not_after >= $1 AND (not_after < $2 OR $4 > $3)) AS expiring_now \
+        FROM certificates \
+        WHERE status = 'active' AND not_after >= to_timestamp($3 * 3600) AND not_after < to_timestamp(($3 + 1) * 3600)), \
+    edge_soon AS ( \
+        SELECT count(*) AS expiring FROM certificates \
+        WHERE status = 'active' AND $4 > $3 \
+          AND not_after >= to_timestamp($4 * 3600) AND not_after < $2) \
+    SELECT status, sum(n)::bigint AS n, \
+           coalesce(sum(n) FILTER (WHERE status = 'active' AND expiry_hour < $3), 0)::bigint AS expired, \
+           coalesce(sum(n) FILTER (WHERE status = 'active' AND expiry_hour > $3 AND expiry_hour < $4), 0)::bigint \
+             AS expiring, \
+           (SELECT expired FROM edge) AS edge_expired, \
+           (SELECT expiring_now FROM edge) + (SELECT expiring FROM edge_soon) AS edge_expiring \
+    FROM tally GROUP BY status";
+
+#[derive(Debug, FromQueryResult)]
+struct CountRow {
+    status: String,
+    n: i64,
+    expired: i64,
+    expiring: i64,
+    edge_expired: i64,
+    edge_expiring: i64,
+}
+
+/// Hours since the Unix epoch, the tally's buckets.
+fn epoch_hour(t: DateTime<Utc>) -> i64 {
+    t.timestamp().div_euclid(3600)
+}
+
+/// Certificate counts by stored status, plus active ones expiring before `soon` and active ones
+/// already expired at `now`, from the maintained tally: the cost does not grow with the number
+/// of certificates. `soon` must not be before `now`.
+pub async fn counts(conn: &impl ConnectionTrait, now: DateTime<Utc>, soon: DateTime<Utc>) -> Result<Counts, DbErr> {
+    let rows = CountRow::find_by_statement(Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "SELECT status, count(*) AS n FROM certificates GROUP BY status",
+        COUNTS_SQL,
+        [now.into(), soon.into(), epoch_hour(now).into(), epoch_hour(soon).into()],
     ))
     .all(conn)
     .await?;
-    #[derive(FromQueryResult)]
-    struct Expiry {
-        expiring: i64,
-        expired: i64,
+    let mut counts = Counts::default();
+    // Every row carries the same edge counts (with no rows there are no certificates).
+    let mut edges = (0, 0);
+    for r in rows {
+        counts.expired += r.expired;
+        counts.expiring += r.expiring;
+        edges = (r.edge_expired, r.edge_expiring);
+        if r.n != 0 {
+            counts.by_status.push((r.status, r.n));
+        }
     }
-    let e = Expiry::find_by_statement(Statement::from_sql_and_values(
+    counts.expired += edges.0;
+    counts.expiring += edges.1;
+    Ok(counts)
+}
+
+/// Folds the tally's pending changes into it (at most `batch` of them, oldest first) and merges
+/// the hours that ended more than an hour ago into hour 0; returns how many changes it folded. Safe to run from
+/// several workers at once: a change is deleted, and so counted, by exactly one of them.
+pub async fn fold_tally(conn: &impl ConnectionTrait, now: DateTime<Utc>, batch: u64) -> Result<u64, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Folded {
+        folded: i64,
+    }
+    let folded = Folded::find_by_statement(Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "SELECT count(*) FILTER (WHERE not_after >= $1 AND not_after < $2) AS expiring, \
-                count(*) FILTER (WHERE not_after < $1) AS expired \
-         FROM certificates WHERE status = 'active'",
-        [now.into(), soon.into()],
+        "WITH moved AS ( \
+             DELETE FROM certificate_tally_changes \
+             WHERE id IN (SELECT id FROM certificate_tally_changes ORDER BY id LIMIT $1) \
+             RETURNING status, expiry_hour, n), \
+         sums AS ( \
+             SELECT status, CASE WHEN expiry_hour < $2 THEN 0 ELSE expiry_hour END AS expiry_hour, sum(n) AS n \
+             FROM moved GROUP BY 1, 2), \
+         upserted AS ( \
+             INSERT INTO certificate_tally AS t (status, expiry_hour, n) SELECT status, expiry_hour, n FROM sums \
+             ON CONFLICT (status, expiry_hour) DO UPDATE SET n = t.n + excluded.n) \
+         SELECT count(*) AS folded FROM moved",
+        [(batch as i64).into(), (epoch_hour(now) - 1).into()],
     ))
     .one(conn)
     .await?
-    .unwrap_or(Expiry {
-        expiring: 0,
-        expired: 0,
-    });
-    Ok((
-        rows.into_iter().map(|r| (r.status, r.n)).collect(),
-        e.expiring,
-        e.expired,
+    .map_or(0, |f| f.folded);
+    // Hours more than an hour past: one row for all of them, so the tally stays a few hundred rows
+    // however long the history. (An hour's margin, so a reader whose clock is behind ours never
+    // sees its current hour merged.) Then the rows that count nothing.
+    conn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "WITH old AS ( \
+             DELETE FROM certificate_tally WHERE expiry_hour <> 0 AND expiry_hour < $1 RETURNING status, n) \
+         INSERT INTO certificate_tally AS t (status, expiry_hour, n) \
+         SELECT status, 0, sum(n) FROM old GROUP BY status \
+         ON CONFLICT (status, expiry_hour) DO UPDATE SET n = t.n + excluded.n",
+        [(epoch_hour(now) - 1).into()],
     ))
+    .await?;
+    conn.execute_unprepared("DELETE FROM certificate_tally WHERE n = 0")
+        .await?;
+    Ok(u64::try_from(folded).unwrap_or(0))
 }
 
 /// Which certificates a bulk revocation covers: all given criteria at once.

@@ -98,18 +98,18 @@ where
     E: sea_orm::EntityTrait,
     E::Model: Send + Sync,
 {
-    use sea_orm::{ColumnTrait, Condition, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
-    let total = query.clone().count(conn).await?;
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    use sea_orm::{ColumnTrait, Order, QueryFilter, QueryOrder, QuerySelect};
+    let total = total(conn, &query).await?;
     let mut query = query;
     if let Some(c) = cursor {
-        let (at, uuid) = (c.created_at, c.id);
+        // A row comparison, `(time, id) < (at, uuid)`: PostgreSQL turns it into one range of the
+        // `(time, id)` index, where the equivalent OR of two conditions would be a filter.
+        let row = Expr::tuple([time.into_expr(), id.into_expr()]);
+        let at = Expr::tuple([Expr::val(c.created_at), Expr::val(c.id)]);
         query = query.filter(match direction {
-            Direction::Descending => Condition::any()
-                .add(time.lt(at))
-                .add(Condition::all().add(time.eq(at)).add(id.lt(uuid))),
-            Direction::Ascending => Condition::any()
-                .add(time.gt(at))
-                .add(Condition::all().add(time.eq(at)).add(id.gt(uuid))),
+            Direction::Descending => row.lt(at),
+            Direction::Ascending => row.gt(at),
         });
     }
     let order = match direction {
@@ -135,12 +135,75 @@ where
     })
 }
 
+/// Lists count their matches exactly up to this many; beyond it, `total` is the query planner's
+/// estimate, so a list over a million rows costs as much as one over ten thousand.
+pub const EXACT_TOTAL_LIMIT: u64 = 10_000;
+
+/// How many rows match a listing's filters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Total {
+    pub count: u64,
+    /// `count` is the planner's estimate (there are more than [`EXACT_TOTAL_LIMIT`] matches).
+    pub estimated: bool,
+}
+
+/// The number of rows `query` matches: counted when at most [`EXACT_TOTAL_LIMIT`] (the count stops
+/// reading there), otherwise estimated by the planner from the table's statistics (never below
+/// the limit, which is known to be exceeded).
+pub(crate) async fn total<E: sea_orm::EntityTrait>(
+    conn: &impl sea_orm::ConnectionTrait,
+    query: &sea_orm::Select<E>,
+) -> Result<Total, sea_orm::DbErr> {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{QuerySelect, QueryTrait, Statement};
+    let backend = conn.get_database_backend();
+    let rows = query.clone().select_only().expr(Expr::val(1));
+    let capped = rows.clone().limit(EXACT_TOTAL_LIMIT + 1).build(backend);
+    let counted = conn
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            format!("SELECT count(*) AS n FROM ({}) AS matched", capped.sql),
+            capped.values.map(|v| v.0).unwrap_or_default(),
+        ))
+        .await?
+        .map(|r| r.try_get::<i64>("", "n"))
+        .transpose()?
+        .unwrap_or(0);
+    let counted = u64::try_from(counted).unwrap_or(0);
+    if counted <= EXACT_TOTAL_LIMIT {
+        return Ok(Total {
+            count: counted,
+            estimated: false,
+        });
+    }
+    let all = rows.build(backend);
+    let plan = conn
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            format!("EXPLAIN (FORMAT JSON) {}", all.sql),
+            all.values.map(|v| v.0).unwrap_or_default(),
+        ))
+        .await?
+        .map(|r| r.try_get::<serde_json::Value>("", "QUERY PLAN"))
+        .transpose()?;
+    let estimate = plan
+        .as_ref()
+        .and_then(|p| p.pointer("/0/Plan/Plan Rows"))
+        .and_then(serde_json::Value::as_f64)
+        .unwrap_or(0.0);
+    Ok(Total {
+        // A float from the planner; the cast saturates.
+        count: (estimate.round() as u64).max(EXACT_TOTAL_LIMIT + 1),
+        estimated: true,
+    })
+}
+
 /// One page of a listing and the total across all pages for the same filters.
 #[derive(Debug)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
-    pub total: u64,
+    pub total: Total,
 }
 
 #[cfg(test)]

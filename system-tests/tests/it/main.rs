@@ -16,6 +16,7 @@ mod est;
 mod faults;
 mod hardening;
 mod helpers;
+mod inventory;
 mod issuance;
 mod mcp;
 mod migrations;

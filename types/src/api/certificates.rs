@@ -171,6 +171,11 @@ pub struct CertificateQuery {
     /// Exactly this common name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub common_name: Option<String>,
+    /// The certificate with this serial number, in hex: either case, `:` between bytes allowed,
+    /// leading zeros optional (as `openssl x509 -serial` prints it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(pattern = "^[0-9A-Fa-f:]{1,59}$")]
+    pub serial: Option<String>,
     /// Text search: the common name or any SAN contains this (case-insensitive).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[param(max_length = 256)]
@@ -198,6 +203,7 @@ impl CertificateQuery {
         "issuer_id",
         "profile_id",
         "common_name",
+        "serial",
         "q",
         "sort",
         "expiring_before",

@@ -27,8 +27,12 @@ pub struct ListOut<T> {
     pub data: Vec<T>,
     /// Opaque; `null` on the last page.
     pub next_cursor: Option<String>,
-    /// How many items match the filter, across all pages.
+    /// How many items match the filter, across all pages: exact up to 10,000, beyond that the
+    /// database's estimate (and `total_estimated` is `true`).
     pub total: u64,
+    /// `total` is an estimate, not a count.
+    #[serde(default)]
+    pub total_estimated: bool,
 }
 
 /// An error, as RFC 9457 `application/problem+json`.

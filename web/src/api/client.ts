@@ -36,6 +36,13 @@ export interface Page<T> {
   data: T[];
   next_cursor?: string | null;
   total: number;
+  /** `total` is the database's estimate (lists count exactly up to 10,000 matches). */
+  total_estimated?: boolean;
+}
+
+/** A list's total as the API gave it: "about N" when it is an estimate. */
+export function totalText(page: { total: number; total_estimated?: boolean }): string {
+  return page.total_estimated ? `about ${page.total.toLocaleString("en")}` : String(page.total);
 }
 
 type Query<Op extends keyof operations> = operations[Op] extends { parameters: { query?: infer Q } }

@@ -5,7 +5,7 @@
 
 import { useEffect, useId, useRef, useState, type ReactElement, type ReactNode } from "react";
 
-import type { ChannelKind, EventType, KeyAlgorithm, RevocationReason, Role, Schemas } from "../api/client";
+import { totalText, type ChannelKind, type EventType, type KeyAlgorithm, type RevocationReason, type Role, type Schemas } from "../api/client";
 import { Button, ProblemAlert } from "./ui";
 
 export const KEY_ALGORITHMS: Record<KeyAlgorithm, string> = {
@@ -282,13 +282,13 @@ export function Pager({
   page,
   cursors,
 }: {
-  page: { next_cursor?: string | null; total: number } | undefined;
+  page: { next_cursor?: string | null; total: number; total_estimated?: boolean } | undefined;
   cursors: ReturnType<typeof useCursors>;
 }) {
   if (!page) return null;
   return (
     <nav className="pager" aria-label="Pages">
-      <span className="muted">{page.total} in all</span>
+      <span className="muted">{totalText(page)} in all</span>
       <Button disabled={!cursors.hasPrevious} onClick={cursors.previous}>
         Previous
       </Button>

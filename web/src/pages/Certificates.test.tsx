@@ -168,6 +168,12 @@ describe("CertificatesPage list", () => {
     expect(await screen.findByText("web.corp.example")).toBeInTheDocument();
   });
 
+  it("labels an estimated total as one", async () => {
+    mocked.listCertificates.mockResolvedValue({ data: [cert()], next_cursor: "c2", total: 1234567, total_estimated: true });
+    renderPage(<CertificatesPage />);
+    expect(await screen.findByText("about 1,234,567 in all")).toBeInTheDocument();
+  });
+
   it("shows the empty state and the API's problem", async () => {
     mocked.listCertificates.mockResolvedValueOnce({ data: [], next_cursor: null, total: 0 });
     const { unmount } = renderPage(<CertificatesPage />);

@@ -562,6 +562,8 @@ export function BulkRevokeForm({ issuers, profiles, onDone }: { issuers: Issuer[
 
   const n = active.data?.total;
   const m = superseded.data?.total ?? 0;
+  // Above 10,000 matches the API estimates; say so rather than print a figure as if counted.
+  const about = (estimated?: boolean) => (estimated ? "about " : "");
   return (
     <form className="stack" onSubmit={preview} noValidate aria-label="Bulk revoke">
       <p className="hint">Revokes every certificate matching all the chosen criteria. Revocation is final.</p>
@@ -604,8 +606,8 @@ export function BulkRevokeForm({ issuers, profiles, onDone }: { issuers: Issuer[
           {active.isPending && <Loading what="Counting matching certificates" />}
           {n !== undefined && (
             <div className="alert alert-warn" role="status">
-              <p>{n + m === 0 ? "No active certificate matches: nothing would be revoked." : `${plural(n, "certificate")} will be revoked`}</p>
-              {m > 0 && <p>{`${plural(m, "superseded certificate")} (already renewed) also match and will be revoked as well.`}</p>}
+              <p>{n + m === 0 ? "No active certificate matches: nothing would be revoked." : `${about(active.data?.total_estimated)}${plural(n, "certificate")} will be revoked`}</p>
+              {m > 0 && <p>{`${about(superseded.data?.total_estimated)}${plural(m, "superseded certificate")} (already renewed) also match and will be revoked as well.`}</p>}
             </div>
           )}
           <div className="actions">

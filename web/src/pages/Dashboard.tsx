@@ -4,7 +4,7 @@
 import { useQueries, useQuery } from "@tanstack/react-query";
 import { Link } from "react-router";
 
-import { getSummary, listCertificates, listIssuers, listNotifications, type NotificationStatus } from "../api/client";
+import { getSummary, listCertificates, listIssuers, listNotifications, totalText, type NotificationStatus } from "../api/client";
 import { Loading, ProblemAlert } from "../components/ui";
 
 const REFRESH = { refetchInterval: 30_000, refetchOnWindowFocus: true } as const;
@@ -79,12 +79,13 @@ export function DashboardPage() {
           <h2 id="c-expiring">Active certificates expiring</h2>
           <ul className="bars">
             {WINDOWS.map((days, i) => {
-              const n = expiring[i]?.data?.total;
+              const page = expiring[i]?.data;
+              const n = page?.total;
               return (
                 <li key={days}>
                   <span className="bar-label">within {days} days</span>
                   <span className="bar" style={{ width: `${((n ?? 0) / max) * 100}%` }} aria-hidden="true" />
-                  <span className="bar-value">{n ?? "…"}</span>
+                  <span className="bar-value">{page ? totalText(page) : "…"}</span>
                 </li>
               );
             })}
@@ -95,7 +96,7 @@ export function DashboardPage() {
           <ul className="counts">
             {STATUSES.map((status, i) => (
               <li key={status}>
-                <span className={`badge badge-${status}`}>{status}</span> {byStatus[i]?.data?.total ?? "…"}
+                <span className={`badge badge-${status}`}>{status}</span> {byStatus[i]?.data ? totalText(byStatus[i].data) : "…"}
               </li>
             ))}
           </ul>

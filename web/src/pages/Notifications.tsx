@@ -14,6 +14,7 @@ import {
   listChannels,
   listNotifications,
   requeueNotification,
+  totalText,
   type EventType,
   type Notification,
   type NotificationQuery,
@@ -226,7 +227,7 @@ export function NotificationsPage() {
         )}
         {list.data && (
           <nav className="pager" aria-label="Pages">
-            <span className="muted">{list.data.total} in all</span>
+            <span className="muted">{totalText(list.data)} in all</span>
             <Button disabled={cursors.length === 0} onClick={() => setCursors(cursors.slice(0, -1))}>
               Previous
             </Button>
