@@ -72,6 +72,7 @@ certificates under `/.well-known/pki/`) is a separate service with a document of
         routes::notifications::list_notifications,
         routes::notifications::get_notification,
         routes::notifications::requeue_notification,
+        routes::notifications::purge_dead_notifications,
         routes::stats::summary,
         routes::enrollment::create_enrollment_profile,
         routes::enrollment::list_enrollment_profiles,

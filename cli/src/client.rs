@@ -350,6 +350,17 @@ impl Client {
             .await
     }
 
+    pub async fn purge_dead(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Reply<certctl_types::api::notifications::PurgeOut>, ClientError> {
+        self.post(
+            "/api/v1/notifications/purge-dead",
+            &certctl_types::api::notifications::PurgeDeadIn { created_before: before },
+        )
+        .await
+    }
+
     pub async fn list_channels(&self) -> Result<Reply<ListOut<ChannelOut>>, ClientError> {
         self.get("/api/v1/notification-channels").await
     }

@@ -30,6 +30,8 @@ pub struct Listeners {
 
 /// A loop tick that takes longer than this is abandoned and retried.
 const TICK_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often sent notifications past their retention are looked for (see `loops::retention`).
+const RETENTION_INTERVAL: Duration = Duration::from_secs(600);
 /// How often the certificate tally folds its pending changes (see `loops::tally`).
 const TALLY_FOLD_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -125,6 +127,17 @@ pub async fn run(config: WorkerConfig, listeners: Listeners, shutdown: Cancellat
         },
         None,
     );
+    match n.sent_retention {
+        Some(keep) => loops.spawn(
+            loops::retention::Retention {
+                db: db.clone(),
+                keep,
+                interval: RETENTION_INTERVAL,
+            },
+            None,
+        ),
+        None => tracing::info!("CERTCTL_NOTIFICATION_SENT_RETENTION is off: sent notifications are kept for ever"),
+    }
     loops.spawn(
         loops::tally::TallyFold {
             db: db.clone(),

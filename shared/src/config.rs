@@ -286,6 +286,30 @@ pub fn tls_from_env(env: &Env<'_>) -> Result<Option<TlsFiles>, ConfigError> {
     }
 }
 
+/// `CERTCTL_NOTIFICATION_SENT_RETENTION`: a duration (default 90 days) or `off`. An expiry warning's
+/// row is what stops the scan from queueing it again, and the scan looks at certificates from
+/// the widest threshold before expiry to 7 days after it; a retention shorter than that window
+/// (plus a day) could send a warning twice, so it is refused.
+fn sent_retention(env: &Env<'_>, thresholds_days: &[i32]) -> Result<Option<Duration>, ConfigError> {
+    const VAR: &str = "CERTCTL_NOTIFICATION_SENT_RETENTION";
+    if env.get(VAR).is_some_and(|v| v.trim() == "off") {
+        return Ok(None);
+    }
+    let retention = env.duration(VAR, Duration::from_secs(90 * 86_400))?;
+    let widest = thresholds_days.iter().copied().max().unwrap_or(0).max(0) as u64;
+    let floor_days = widest + 8;
+    if retention < Duration::from_secs(floor_days * 86_400) {
+        return Err(ConfigError::new(
+            VAR,
+            format!(
+                "must be at least {floor_days}d (the widest expiry warning, {widest} days, plus the 7 days after expiry \
+                 the scan still looks, plus a day), or `off`"
+            ),
+        ));
+    }
+    Ok(Some(retention))
+}
+
 /// Notification delivery settings, read by both the API server (to show `max_attempts`) and the
 /// worker (to deliver).
 #[derive(Clone, Debug)]
@@ -303,6 +327,9 @@ pub struct NotificationConfig {
     pub delivery_timeout: Duration,
     pub expiry_scan_interval: Duration,
     pub expiry_thresholds_days: Vec<i32>,
+    /// How long `sent` notifications (and their attempts) are kept, by creation time; `None`
+    /// keeps them for ever. `dead` ones are kept until requeued or purged through the API.
+    pub sent_retention: Option<Duration>,
     /// Lets every channel (HTTP and SMTP) reach private, loopback and other non-public addresses.
     pub outbound_allow_private: bool,
     pub pagerduty_url: String,
@@ -347,6 +374,7 @@ impl NotificationConfig {
             })?;
         expiry_thresholds_days.sort_unstable();
         expiry_thresholds_days.dedup();
+        let sent_retention = sent_retention(env, &expiry_thresholds_days)?;
         let delivery_timeout = env.duration("CERTCTL_NOTIFICATION_DELIVERY_TIMEOUT", Duration::from_secs(10))?;
         let lease = env.duration("CERTCTL_NOTIFICATION_LEASE", Duration::from_secs(60))?;
         if lease < delivery_timeout * 2 {
@@ -372,6 +400,7 @@ impl NotificationConfig {
             delivery_timeout,
             expiry_scan_interval: env.duration("CERTCTL_EXPIRY_SCAN_INTERVAL", Duration::from_secs(3600))?,
             expiry_thresholds_days,
+            sent_retention,
             outbound_allow_private: outbound_allow_private(env)?,
             pagerduty_url: env
                 .string("CERTCTL_PAGERDUTY_URL", "https://events.pagerduty.com")
@@ -578,12 +607,30 @@ mod tests {
         assert_eq!(n.retry, crate::retry::RetryPolicy::default());
         assert_eq!(n.retry_interval, Duration::from_secs(120));
         assert_eq!(n.expiry_thresholds_days, vec![0, 1, 7, 14, 30]);
+        assert_eq!(n.sent_retention, Some(Duration::from_secs(90 * 86_400)));
+        let read = |pairs: &[(&str, &str)]| {
+            let vars = env(pairs);
+            NotificationConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).map(|n| n.sent_retention)
+        };
+        assert_eq!(read(&[("CERTCTL_NOTIFICATION_SENT_RETENTION", "off")]).unwrap(), None);
+        // The floor follows the widest warning: 30 + 8 days by default, 60 + 8 with a 60-day one.
+        assert!(read(&[("CERTCTL_NOTIFICATION_SENT_RETENTION", "38d")]).is_ok());
+        assert!(read(&[("CERTCTL_NOTIFICATION_SENT_RETENTION", "37d")]).is_err());
+        assert!(
+            read(&[
+                ("CERTCTL_NOTIFICATION_SENT_RETENTION", "60d"),
+                ("CERTCTL_EXPIRY_WARNING_DAYS", "60,7")
+            ])
+            .is_err()
+        );
         for (var, value) in [
             ("CERTCTL_NOTIFICATION_MAX_ATTEMPTS", "0"),
             ("CERTCTL_NOTIFICATION_RETRY_INTERVAL", "2 minutes"),
             ("CERTCTL_EXPIRY_WARNING_DAYS", "30,x"),
             ("CERTCTL_NOTIFICATION_LEASE", "5s"),
             ("CERTCTL_NOTIFICATION_BACKOFF_CAP", "1s"),
+            ("CERTCTL_NOTIFICATION_SENT_RETENTION", "1d"),
+            ("CERTCTL_NOTIFICATION_SENT_RETENTION", "never"),
         ] {
             let vars = env(&[(var, value)]);
             let err = NotificationConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).unwrap_err();

@@ -133,6 +133,7 @@ pub const ROUTES: &[RouteDef] = routes! {
     Get  "/api/v1/notifications"                    => Require(P::CertificatesRead), notifications::list_notifications;
     Get  "/api/v1/notifications/{id}"               => Require(P::CertificatesRead), notifications::get_notification;
     Post "/api/v1/notifications/{id}/requeue"       => Require(P::NotificationsOperate), notifications::requeue_notification, [RequeueError];
+    Post "/api/v1/notifications/purge-dead"         => Require(P::ChannelsWrite), notifications::purge_dead_notifications;
     Get  "/api/v1/stats/summary"                 => Require(P::CertificatesRead), stats::summary;
     Post "/api/v1/enrollment-profiles"              => Require(P::EnrollmentManage), enrollment::create_enrollment_profile, [EnrollmentError];
     Get  "/api/v1/enrollment-profiles"              => Require(P::EnrollmentManage), enrollment::list_enrollment_profiles;

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use crate::auth::{Principal, RequestId};
 use crate::error::ApiError;
-use crate::extract::ApiPath;
+use crate::extract::{ApiJson, ApiPath};
 use crate::query::Params;
 use crate::service::notifications as svc;
 use crate::state::AppState;
@@ -17,7 +17,9 @@ use certctl_shared::model::{EventType, NotificationStatus};
 use certctl_shared::repo::channels;
 use certctl_shared::repo::notifications::{self, EventFilter};
 use certctl_types::api::ListOut;
-use certctl_types::api::notifications::{AttemptOut, NotificationDetailOut, NotificationOut, NotificationQuery};
+use certctl_types::api::notifications::{
+    AttemptOut, NotificationDetailOut, NotificationOut, NotificationQuery, PurgeDeadIn, PurgeOut,
+};
 
 const NOTIFICATION_ID: &str = "The notification's id";
 
@@ -144,4 +146,20 @@ pub async fn requeue_notification(
         kind,
         state.config.notifications.retry.max_attempts,
     )))
+}
+
+/// Deletes dead notifications created before a time, with their attempts: the dead letters
+/// nobody will requeue. Audited with the count. (`sent` ones are deleted by the worker after
+/// `CERTCTL_NOTIFICATION_SENT_RETENTION`.)
+#[utoipa::path(post, path = "/api/v1/notifications/purge-dead", tag = "notifications", request_body = PurgeDeadIn,
+    responses((status = 200, description = "How many were deleted", body = PurgeOut)),
+)]
+pub async fn purge_dead_notifications(
+    State(state): State<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    ApiJson(body): ApiJson<PurgeDeadIn>,
+) -> Result<Json<PurgeOut>, ApiError> {
+    let purged = svc::purge_dead(&state, &principal.actor(request_id), body.created_before).await?;
+    Ok(Json(PurgeOut { purged }))
 }

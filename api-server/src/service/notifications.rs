@@ -1,7 +1,9 @@
-//! Operating on notifications: giving a failed or dead one a fresh budget.
+//! Operating on notifications: giving a failed or dead one a fresh budget, and deleting dead ones
+//! nobody will requeue.
 
 use certctl_shared::entities::notification_event::Model as Event;
-use certctl_shared::model::NotificationId;
+use certctl_shared::model::{NotificationId, NotificationStatus};
+use certctl_shared::repo::audit;
 use certctl_shared::repo::notifications::{self, Requeue};
 use sea_orm::TransactionTrait;
 use serde_json::json;
@@ -51,4 +53,40 @@ pub async fn requeue(
     txn.commit().await?;
     state.dispatch(vec![id]);
     Ok((event, kind))
+}
+
+/// Dead notifications deleted per statement by [`purge_dead`].
+const PURGE_BATCH: u64 = 10_000;
+
+/// Deletes every dead notification created before `before`, with its attempts, and audits the
+/// purge as one event with the count. Batches of [`PURGE_BATCH`], each committed with its share of
+/// the count in its own audit row, so an interrupted purge leaves the log true to what was deleted.
+pub async fn purge_dead(state: &AppState, actor: &Actor, before: chrono::DateTime<chrono::Utc>) -> Result<u64, Fault> {
+    let mut total = 0;
+    loop {
+        let txn = state.db.begin().await?;
+        let n = notifications::purge(&txn, NotificationStatus::Dead, before, PURGE_BATCH).await?;
+        if n > 0 || total == 0 {
+            let event = actor.event(
+                "notification.purge_dead",
+                "notification",
+                "",
+                json!({ "created_before": before, "purged": n }),
+            );
+            // A purge names no one notification: the count and the bound say what went.
+            audit::append(
+                &txn,
+                audit::NewAuditEvent {
+                    resource_id: None,
+                    ..event
+                },
+            )
+            .await?;
+        }
+        txn.commit().await?;
+        total += n;
+        if n < PURGE_BATCH {
+            return Ok(total);
+        }
+    }
 }

@@ -40,6 +40,16 @@ pub enum Notifications {
         #[arg(long)]
         yes: bool,
     },
+    /// Deletes dead notifications created before a time, with their attempts (admins). Sent ones
+    /// are deleted by the worker after their retention.
+    PurgeDead {
+        /// RFC 3339, e.g. 2026-11-01T00:00:00Z.
+        #[arg(long)]
+        before: chrono::DateTime<chrono::Utc>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -231,6 +241,11 @@ pub(super) async fn notifications(client: &Client, format: Format, cmd: Notifica
             if let Some(e) = failed {
                 return Err(e.into());
             }
+        }
+        Notifications::PurgeDead { before, yes } => {
+            confirm(&format!("delete every dead notification created before {before}"), yes)?;
+            let r = client.purge_dead(before).await?;
+            output::print(format, &r.raw, || format!("purged {}\n", r.value.purged));
         }
     }
     Ok(())

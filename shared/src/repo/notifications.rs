@@ -514,6 +514,36 @@ pub async fn enqueue_expiry_warnings(
     ids(conn, &SQL, vec![thresholds_days.to_vec().into(), widest.into()]).await
 }
 
+/// Deletes up to `limit` notifications in `status` created before `before`, with their
+/// attempts, oldest first, in one statement (the `(status, created_at)` index finds them without
+/// reading other rows). Rows another transaction holds are skipped, for the next call. Returns
+/// how many notifications were deleted.
+pub async fn purge(
+    conn: &impl ConnectionTrait,
+    status: NotificationStatus,
+    before: DateTime<Utc>,
+    limit: u64,
+) -> Result<u64, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Purged {
+        purged: i64,
+    }
+    let purged = Purged::find_by_statement(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "WITH doomed AS ( \
+             SELECT id FROM notification_events WHERE status = $1 AND created_at < $2 \
+             ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED), \
+         attempts AS (DELETE FROM notification_attempts WHERE notification_id IN (SELECT id FROM doomed)), \
+         events AS (DELETE FROM notification_events WHERE id IN (SELECT id FROM doomed) RETURNING 1) \
+         SELECT count(*) AS purged FROM events",
+        [status.as_str().into(), before.into(), (limit as i64).into()],
+    ))
+    .one(conn)
+    .await?
+    .map_or(0, |p| p.purged);
+    Ok(u64::try_from(purged).unwrap_or(0))
+}
+
 pub async fn count_by_status(conn: &impl ConnectionTrait, status: NotificationStatus) -> Result<u64, DbErr> {
     Events::find()
         .filter(notification_event::Column::Status.eq(status.as_str()))

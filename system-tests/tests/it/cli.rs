@@ -737,6 +737,28 @@ async fn dead_notifications_are_listed_and_requeued_and_contexts_hold_the_server
     let again = cli.run_bare(&["notifications", "requeue", &dead[0]]);
     assert_eq!(again.code, 1);
     assert!(again.stderr.contains("not_requeueable"), "{}", again.stderr);
+    // Dead letters nobody will requeue are deleted by age.
+    app.scalar_i64(
+        "WITH ev AS (INSERT INTO notification_events (id, type, status, channel_id, payload, created_at) \
+           SELECT gen_random_uuid(), 'channel_test', 'dead', id, '{}', now() - interval '40 days' \
+           FROM notification_channels LIMIT 1 RETURNING 1) SELECT count(*) FROM ev",
+    )
+    .await;
+    let before = (chrono::Utc::now() - chrono::Duration::days(30)).to_rfc3339();
+    let refused = cli.run_bare(&["notifications", "purge-dead", "--before", &before]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    let purged = cli
+        .run_bare(&[
+            "-o",
+            "json",
+            "notifications",
+            "purge-dead",
+            "--before",
+            &before,
+            "--yes",
+        ])
+        .json();
+    assert_eq!(purged["purged"], 1, "{purged}");
     app.stop().await.unwrap();
 }
 

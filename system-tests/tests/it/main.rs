@@ -26,6 +26,7 @@ mod openapi;
 mod process;
 mod responder;
 mod responder_harness;
+mod retention;
 mod revocation;
 mod routes;
 mod scep;

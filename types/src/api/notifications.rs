@@ -116,6 +116,20 @@ pub struct AttemptOut {
 }
 
 /// `GET /api/v1/notifications`: filters combine with AND; newest first.
+/// `POST /api/v1/notifications/purge-dead`
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PurgeDeadIn {
+    /// Dead notifications created before this RFC 3339 time are deleted, with their attempts.
+    pub created_before: chrono::DateTime<chrono::Utc>,
+}
+
+/// What a purge deleted.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct PurgeOut {
+    pub purged: u64,
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct NotificationQuery {
