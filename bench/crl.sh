@@ -3,7 +3,7 @@
 # against `openssl ca -gencrl` on an index of the same entries, same CA key, in one run on this
 # machine. Time and peak memory of each come from /usr/bin/time -v.
 #
-#   bench/crl.sh [entries=200000] [key_algorithm=ecdsa-p256] [runs=3]
+#   bench/crl.sh [entries=200000] [key_algorithm=ecdsa-p256] [runs=3] [shards=0]
 #
 # 1. Release api-server on a fresh database `certctl_bench_crl`: a root of `key_algorithm` and a
 #    profile. `entries` certificates are inserted with SQL and all of them revoked (distinct
@@ -20,6 +20,11 @@
 #    median wall time and the largest peak RSS are reported. Goal: certctl no slower.
 # 6. `certctl-bench-crl-build --phases` then times the parts of certctl's build one by one (load
 #    the issuer, read the entries, convert, build and sign, store the DER with pglz, lz4, none).
+# 7. With `shards` > 0, the same entries partitioned (the issuer is switched to that many CRL
+#    shards and each revocation re-filed, which only a benchmark may do: an issuer's shards are
+#    fixed at creation): one tick builds every shard's CRL (time, peak memory, each shard's size
+#    and entries, each verified by openssl and carrying its issuingDistributionPoint); then one
+#    more revocation, and the tick that rebuilds only its shard, which is what a revocation costs.
 #
 # Experiments (off by default, printed in the result when on): CRL_DER_COMPRESSION=lz4 stores
 # crls.der with lz4 instead of PostgreSQL's default pglz; CRL_WORK_MEM=64MB gives the database
@@ -29,6 +34,7 @@ source "$(dirname "$0")/lib.sh"
 ENTRIES=${1:-200000}
 ALG=${2:-ecdsa-p256}
 RUNS=${3:-3}
+SHARDS=${4:-0}
 W=$OUT/crl
 rm -rf "$W"
 mkdir -p "$W"
@@ -168,6 +174,46 @@ diff = [s for s in ours if ours[s] != theirs.get(s)][:3]
 print(f"== the two CRLs list the same entries: {'yes' if same else 'NO'} ({len(ours)} vs {len(theirs)}){'' if same else ' e.g. ' + repr([(s, ours[s], theirs.get(s)) for s in diff])}")
 sys.exit(0 if same else 1)
 PY
+
+if [[ $SHARDS -gt 0 ]]; then
+  echo "== the same $ENTRIES entries in $SHARDS CRL shards"
+  psql "$PG/$DB" -q -v ON_ERROR_STOP=1 <<SQL
+UPDATE issuers SET crl_shards = $SHARDS, crl_url = 'http://127.0.0.1:18081/.well-known/pki/crl/$ISSUER' WHERE id = '$ISSUER';
+ALTER TABLE certificate_revocations DISABLE TRIGGER certificate_revocations_mark_crl;
+UPDATE certificate_revocations SET crl_shard = certctl_crl_shard(serial_hex, $SHARDS::smallint) WHERE issuer_id = '$ISSUER';
+ALTER TABLE certificate_revocations ENABLE TRIGGER certificate_revocations_mark_crl;
+DELETE FROM crl_state WHERE issuer_id = '$ISSUER';
+VACUUM ANALYZE certificate_revocations;
+SQL
+  sync
+  CERTCTL_KEY_ENCRYPTION_KEY="$CA_KEK" /usr/bin/time -v $BIN/certctl-bench-crl-build >"$W/shards.txt" 2>"$W/shards.time"
+  t=$(wall "$(field "$W/shards.time" 'Elapsed (wall clock)')")
+  rss=$(field "$W/shards.time" 'Maximum resident set size')
+  total=0
+  for shard in $(seq 1 "$SHARDS"); do
+    psql "$PG/$DB" -tAc "SELECT encode(der, 'base64') FROM crls WHERE issuer_id = '$ISSUER' AND shard = $shard ORDER BY crl_number DESC LIMIT 1" \
+      | base64 -d >"$W/shard-$shard.der"
+    n=$(check_crl "$W/shard-$shard.der")
+    openssl crl -inform DER -in "$W/shard-$shard.der" -noout -text | grep -q "Issuing Distribution Point: critical" \
+      || { echo "shard $shard has no critical issuingDistributionPoint" >&2; exit 1; }
+    total=$((total + n))
+  done
+  [[ $total == "$ENTRIES" ]] || { echo "the shards list $total serials, not $ENTRIES" >&2; exit 1; }
+  echo "   all $SHARDS shards in one tick: wall_s=$t peak_rss_kb=$rss $(tail -1 "$W/shards.txt")"
+  grep '^shard=' "$W/shards.txt" | sort -t= -k5 -n | sed -n '1p;$p' | sed 's/^/   smallest, largest: /'
+  # One more revocation: only its shard is rebuilt.
+  psql "$PG/$DB" -q -v ON_ERROR_STOP=1 <<SQL
+WITH c AS (INSERT INTO certificates (id, issuer_id, profile_id, serial_hex, common_name, sans, key_algorithm, public_key_der,
+    status, not_before, not_after, certificate_der, certificate_pem, requested_by)
+  VALUES (gen_random_uuid(), '$ISSUER', '$PROFILE', '4' || substr(md5('one-more'), 2), 'one-more.bench.example',
+    ARRAY['one-more.bench.example'], 'ecdsa-p256', '\x00'::bytea, 'revoked', now() - interval '1 day',
+    now() + interval '90 days', '\x00'::bytea, '', 'bench') RETURNING id, issuer_id, serial_hex)
+INSERT INTO certificate_revocations (id, certificate_id, issuer_id, serial_hex, reason, reason_code, revoked_at, revoked_by)
+SELECT gen_random_uuid(), id, issuer_id, serial_hex, 'keyCompromise', 1, now(), 'bench' FROM c;
+SQL
+  CERTCTL_KEY_ENCRYPTION_KEY="$CA_KEK" /usr/bin/time -v $BIN/certctl-bench-crl-build >"$W/one.txt" 2>"$W/one.time"
+  echo "   after one revocation, its shard alone: wall_s=$(wall "$(field "$W/one.time" 'Elapsed (wall clock)')") peak_rss_kb=$(field "$W/one.time" 'Maximum resident set size') $(tail -1 "$W/one.txt")"
+fi
 
 python3 - "${OURS_T[*]}" "${OURS_RSS[*]}" "${OSSL_T[*]}" "${OSSL_RSS[*]}" "$ENTRIES" "$ALG" "$EXPERIMENT" <<'PY'
 import statistics, sys

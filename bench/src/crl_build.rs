@@ -5,7 +5,8 @@
 //! Configuration is the worker's own (`WorkerConfig::from_env`): `CERTCTL_DATABASE_URL`,
 //! `CERTCTL_KEY_ENCRYPTION_KEY`, and no `CERTCTL_RESPONDER_KEY_ENCRYPTION_KEY`, so the tick does
 //! nothing but the CRL work: claim the dirty issuer, read its revoked entries from PostgreSQL,
-//! build, sign and store the CRL. It prints how long the tick took and what it stored.
+//! build, sign and store the CRL (or, for a partitioned issuer, one CRL per shard). It prints how
+//! long the tick took and what it stored: one line per CRL, then the totals.
 //!
 //! `certctl-bench-crl-build --phases ISSUER_ID` times the tick's parts one by one instead,
 //! with the same repository and PKI functions, and stores nothing in `crls`: reading the entries,
@@ -35,6 +36,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(FromQueryResult)]
 struct Stored {
+    shard: i16,
     crl_number: i64,
     entry_count: i32,
     build_ms: i32,
@@ -71,27 +73,40 @@ async fn main() -> anyhow::Result<()> {
         metrics: metrics.clone(),
     };
     let connected = started.elapsed();
+    let since = chrono::Utc::now();
     let tick_started = Instant::now();
     publisher.tick().await?;
     let tick = tick_started.elapsed();
-    if metrics.crl_builds.with_label_values(&["ok"]).get() != 1 {
+    let built = metrics.crl_builds.with_label_values(&["ok"]).get();
+    if built == 0 {
         bail!("the tick built no CRL (was an issuer's CRL out of date?)");
     }
-    let stored = Stored::find_by_statement(Statement::from_string(
+    let stored = Stored::find_by_statement(Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "SELECT crl_number, entry_count, build_ms, length(der) AS bytes FROM crls \
-         WHERE generated_by = 'certctl-bench-crl-build' ORDER BY generated_at DESC LIMIT 1",
+        "SELECT shard, crl_number, entry_count, build_ms, length(der) AS bytes FROM crls \
+         WHERE generated_by = 'certctl-bench-crl-build' AND generated_at >= $1 ORDER BY shard",
+        [since.into()],
     ))
-    .one(&db)
-    .await?
-    .context("no CRL stored by this build")?;
+    .all(&db)
+    .await?;
+    if stored.len() as u64 != built {
+        bail!("the tick built {built} CRLs but {} are stored", stored.len());
+    }
+    if stored.len() > 1 {
+        for s in &stored {
+            println!(
+                "shard={} crl_number={} entries={} der_bytes={} build_ms_recorded={}",
+                s.shard, s.crl_number, s.entry_count, s.bytes, s.build_ms
+            );
+        }
+    }
     println!(
-        "crl_number={} entries={} der_bytes={} tick_ms={} build_ms_recorded={} startup_ms={}",
-        stored.crl_number,
-        stored.entry_count,
-        stored.bytes,
+        "crls={} entries={} der_bytes={} der_bytes_largest={} tick_ms={} startup_ms={}",
+        stored.len(),
+        stored.iter().map(|s| i64::from(s.entry_count)).sum::<i64>(),
+        stored.iter().map(|s| i64::from(s.bytes)).sum::<i64>(),
+        stored.iter().map(|s| s.bytes).max().unwrap_or(0),
         tick.as_millis(),
-        stored.build_ms,
         connected.as_millis()
     );
     db.close().await.ok();
@@ -111,7 +126,7 @@ async fn phases(db: &DatabaseConnection, config: &WorkerConfig, issuer_id: Issue
     let load_ms = t.elapsed().as_millis();
 
     let t = Instant::now();
-    let rows = crls::revoked_entries(db, issuer_id).await?;
+    let rows = crls::revoked_entries(db, issuer_id, 0).await?;
     let read_ms = t.elapsed().as_millis();
     let t = Instant::now();
     let entries = rows
@@ -135,6 +150,7 @@ async fn phases(db: &DatabaseConnection, config: &WorkerConfig, issuer_id: Issue
         this_update: now,
         next_update: now + config.revocation.crl_validity,
         entries: &entries,
+        distribution_point: None,
     })?;
     let build_ms = t.elapsed().as_millis();
     let mut stores = Vec::new();

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use certctl_notifier_worker::loops::retry_sweep::BATCH;
-use certctl_shared::repo::notifications;
 use certctl_shared::model::NotificationStatus;
+use certctl_shared::repo::notifications;
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 
 #[tokio::main(flavor = "current_thread")]
@@ -64,7 +64,10 @@ async fn main() -> anyhow::Result<()> {
         for _ in 0..5 {
             let start = Instant::now();
             let n = notifications::purge(&db, NotificationStatus::Sent, before, 5_000).await?;
-            println!("retention batch: {n} sent rows and their attempts deleted in {:.1} ms", ms(start.elapsed()));
+            println!(
+                "retention batch: {n} sent rows and their attempts deleted in {:.1} ms",
+                ms(start.elapsed())
+            );
         }
     }
     Ok(())

@@ -26,10 +26,10 @@ ALTER ROLE certctl_responder SET default_transaction_read_only = on;
 REVOKE ALL ON ALL TABLES IN SCHEMA public FROM certctl_responder;
 GRANT USAGE ON SCHEMA public TO certctl_responder;
 
-GRANT SELECT (id, certificate_der, not_after) ON issuers TO certctl_responder;
+GRANT SELECT (id, certificate_der, not_after, crl_shards) ON issuers TO certctl_responder;
 GRANT SELECT (issuer_id, serial_hex, created_xid) ON certificates TO certctl_responder;
 GRANT SELECT (issuer_id, serial_hex, revoked_at, reason_code, created_xid) ON certificate_revocations TO certctl_responder;
-GRANT SELECT (issuer_id, crl_number, this_update, next_update, der) ON crls TO certctl_responder;
+GRANT SELECT (issuer_id, shard, crl_number, this_update, next_update, der) ON crls TO certctl_responder;
 GRANT SELECT (id, issuer_id, key_algorithm, certificate_der, private_key_ciphertext, not_before, not_after, created_at)
     ON ocsp_signers TO certctl_responder;
 GRANT SELECT ON seaql_migrations TO certctl_responder;

@@ -24,6 +24,7 @@ mod m20261207_000014_acme_orders;
 mod m20261208_000015_idempotency_keys;
 mod m20261209_000016_inventory_indexes;
 mod m20261209_000017_certificate_tally;
+mod m20261210_000018_crl_shards;
 
 pub struct Migrator;
 
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000015_idempotency_keys::Migration),
             Box::new(m20261209_000016_inventory_indexes::Migration),
             Box::new(m20261209_000017_certificate_tally::Migration),
+            Box::new(m20261210_000018_crl_shards::Migration),
         ]
     }
 }

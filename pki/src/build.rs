@@ -47,16 +47,50 @@ impl PkiUrls {
         format!("{}/.well-known/pki/ca/{issuer}", self.base)
     }
 
-    /// CRL distribution point and AIA (OCSP + caIssuers) pointing at `issuer`.
-    fn revocation_pointers(&self, params: &mut CertificateParams, issuer: Uuid) {
-        params.crl_distribution_points = vec![CrlDistributionPoint {
-            uris: vec![self.crl(issuer)],
-        }];
+    /// CRL distribution point and AIA (OCSP + caIssuers) pointing at `issuer`. The distribution
+    /// point is the issuer's full CRL, or for a partitioned issuer the CRL of the shard `serial`
+    /// falls in.
+    fn revocation_pointers(&self, params: &mut CertificateParams, issuer: &LoadedIssuer, serial: &[u8]) {
+        let crl = match &issuer.crl_partition {
+            Some(p) => p.shard_url(crl_shard(serial, p.shards)),
+            None => self.crl(issuer.id),
+        };
+        params.crl_distribution_points = vec![CrlDistributionPoint { uris: vec![crl] }];
         params.custom_extensions.push(CustomExtension::from_oid_content(
             OID_AUTHORITY_INFO_ACCESS,
-            authority_info_access(&self.ocsp(issuer), &self.ca(issuer)),
+            authority_info_access(&self.ocsp(issuer.id), &self.ca(issuer.id)),
         ));
     }
+}
+
+/// How a partitioned issuer splits its CRL: into `shards` CRLs published at `{url}/{shard}`,
+/// shards numbered from 1.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrlPartition {
+    /// The issuer's CRL URL without the shard, fixed when the issuer was created.
+    pub url: String,
+    pub shards: u16,
+}
+
+impl CrlPartition {
+    pub fn shard_url(&self, shard: u16) -> String {
+        format!("{}/{shard}", self.url)
+    }
+}
+
+/// The CRL shard (1 to `shards`) a certificate with this serial belongs to: its last two octets,
+/// big-endian, modulo `shards`, plus one; 0 when the issuer is not partitioned. The database
+/// computes the same (`certctl_crl_shard`) to file each revocation in its shard's CRL.
+pub fn crl_shard(serial: &[u8], shards: u16) -> u16 {
+    if shards == 0 {
+        return 0;
+    }
+    let low = match serial {
+        [] => 0,
+        [b] => u16::from(*b),
+        [.., a, b] => u16::from_be_bytes([*a, *b]),
+    };
+    low % shards + 1
 }
 
 /// A CA ready to sign: its certificate and its decrypted key.
@@ -67,6 +101,8 @@ pub struct LoadedIssuer {
     pub key_algorithm: KeyAlgorithm,
     pub identity: CaIdentity,
     pub common_name: String,
+    /// Set for an issuer whose CRL is partitioned: its certificates point at their shard's CRL.
+    pub crl_partition: Option<CrlPartition>,
     issuer: Issuer<'static, KeyPair>,
 }
 
@@ -97,8 +133,15 @@ impl LoadedIssuer {
             key_algorithm,
             identity,
             common_name,
+            crl_partition: None,
             issuer,
         })
+    }
+
+    /// The same issuer, signing certificates that point at their shard of a partitioned CRL.
+    pub fn with_crl_partition(mut self, partition: Option<CrlPartition>) -> Self {
+        self.crl_partition = partition;
+        self
     }
 
     pub fn key(&self) -> &KeyPair {
@@ -179,7 +222,7 @@ pub fn build_ca(req: CaRequest<'_>) -> Result<IssuedCertificate, PkiError> {
             // An intermediate issues end-entity certificates only.
             params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
             params.use_authority_key_identifier_extension = true;
-            req.urls.revocation_pointers(&mut params, parent.id);
+            req.urls.revocation_pointers(&mut params, parent, &serial);
             params.signed_by(req.key, &parent.issuer)?
         }
     };
@@ -239,7 +282,7 @@ pub fn issue_leaf(req: LeafRequest<'_>) -> Result<IssuedCertificate, PkiError> {
             .custom_extensions
             .push(CustomExtension::from_oid_content(OID_NO_REV_AVAIL, null_value()));
     } else {
-        req.urls.revocation_pointers(&mut params, req.issuer.id);
+        req.urls.revocation_pointers(&mut params, req.issuer, &serial);
     }
     let cert = params.signed_by(&public_key, &req.issuer.issuer)?;
     Ok(IssuedCertificate {
@@ -328,4 +371,30 @@ fn is_rsa_key(key: &KeyPair) -> bool {
 /// DER SubjectPublicKeyInfo of a key pair.
 pub fn spki_of(key: &KeyPair) -> Vec<u8> {
     key.subject_public_key_info()
+}
+
+#[cfg(test)]
+mod shard_tests {
+    use super::{CrlPartition, crl_shard};
+
+    #[test]
+    fn a_serial_falls_in_one_shard_by_its_last_two_octets() {
+        assert_eq!(crl_shard(&[0x7f, 0x12, 0x34], 0), 0, "not partitioned");
+        assert_eq!(crl_shard(&[0x7f, 0x00, 0x00], 16), 1);
+        assert_eq!(crl_shard(&[0x01, 0x12, 0x34], 16), 0x1234 % 16 + 1);
+        assert_eq!(crl_shard(&[0x01, 0xff, 0xff], 256), 256);
+        assert_eq!(crl_shard(&[0x05], 4), 2, "a one-octet serial");
+        // Every shard is reachable and none beyond.
+        let mut seen = std::collections::BTreeSet::new();
+        for low in 0u16..=u16::MAX {
+            let [a, b] = low.to_be_bytes();
+            seen.insert(crl_shard(&[0x40, a, b], 7));
+        }
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), (1..=7).collect::<Vec<_>>());
+        let p = CrlPartition {
+            url: "http://pki.test/.well-known/pki/crl/x".into(),
+            shards: 7,
+        };
+        assert_eq!(p.shard_url(3), "http://pki.test/.well-known/pki/crl/x/3");
+    }
 }

@@ -28,17 +28,40 @@ pub struct CrlRequest<'a> {
     pub this_update: OffsetDateTime,
     pub next_update: OffsetDateTime,
     pub entries: &'a [CrlEntry],
+    /// For one shard of a partitioned CRL: the shard's URL, written as the distribution point of
+    /// a critical issuingDistributionPoint extension (RFC 5280 §5.2.5), which limits the CRL's
+    /// scope to certificates naming that URL. `None` for a full CRL.
+    pub distribution_point: Option<&'a str>,
 }
 
 /// id-ce-authorityKeyIdentifier, id-ce-cRLNumber, id-ce-cRLReasons (content octets).
 const OID_AKI: &[u8] = &[0x55, 0x1d, 0x23];
 const OID_CRL_NUMBER: &[u8] = &[0x55, 0x1d, 0x14];
 const OID_REASON_CODE: &[u8] = &[0x55, 0x1d, 0x15];
+/// id-ce-issuingDistributionPoint.
+const OID_IDP: &[u8] = &[0x55, 0x1d, 0x1c];
 
 fn extension(oid: &[u8], value: &[u8]) -> Vec<u8> {
     let mut body = super::der::tlv(super::der::OID, oid);
     push_tlv(&mut body, OCTET_STRING, value);
     super::der::tlv(SEQUENCE, &body)
+}
+
+fn critical_extension(oid: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut body = super::der::tlv(super::der::OID, oid);
+    push_tlv(&mut body, super::der::BOOLEAN, &[0xff]);
+    push_tlv(&mut body, OCTET_STRING, value);
+    super::der::tlv(SEQUENCE, &body)
+}
+
+/// IssuingDistributionPoint ::= SEQUENCE { distributionPoint [0] DistributionPointName, … } with
+/// DistributionPointName's fullName [0] holding one uniformResourceIdentifier [6]. The module is
+/// IMPLICIT-tagged, but a tagged CHOICE is always explicit, hence the two constructed tags.
+fn issuing_distribution_point(url: &str) -> Vec<u8> {
+    let uri = super::der::tlv(0x86, url.as_bytes());
+    let full_name = super::der::tlv(explicit(0), &uri);
+    let distribution_point = super::der::tlv(explicit(0), &full_name);
+    super::der::tlv(SEQUENCE, &distribution_point)
 }
 
 /// Builds and signs the CRL.
@@ -79,6 +102,9 @@ pub fn build_crl(req: CrlRequest<'_>) -> Result<Vec<u8>, PkiError> {
     let number = super::der::tlv(INTEGER, &unsigned_integer(&req.number.to_be_bytes()));
     let mut exts = extension(OID_AKI, &aki);
     exts.extend(extension(OID_CRL_NUMBER, &number));
+    if let Some(url) = req.distribution_point {
+        exts.extend(critical_extension(OID_IDP, &issuing_distribution_point(url)));
+    }
     let exts = super::der::tlv(explicit(0), &super::der::tlv(SEQUENCE, &exts));
 
     let this_update = x509_time(req.this_update);
@@ -142,6 +168,7 @@ mod tests {
                 this_update: now,
                 next_update: now + time::Duration::days(1),
                 entries,
+                distribution_point: None,
             })
             .unwrap()
         };

@@ -20,8 +20,8 @@ pub mod scep;
 mod sign;
 
 pub use build::{
-    CaRequest, Eku, IssuedCertificate, LeafRequest, LoadedIssuer, PkiUrls, build_ca, issue_leaf, issue_ocsp_signer,
-    issue_ra_certificate, spki_of,
+    CaRequest, CrlPartition, Eku, IssuedCertificate, LeafRequest, LoadedIssuer, PkiUrls, build_ca, crl_shard,
+    issue_leaf, issue_ocsp_signer, issue_ra_certificate, spki_of,
 };
 pub use csr::{ParsedCsr, parse_csr};
 pub use keys::{KeyAlgorithm, generate_key, key_algorithm_of_spki, load_key, random_serial, signature_algorithm};

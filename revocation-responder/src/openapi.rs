@@ -19,7 +19,7 @@ delegated OCSP signers, CRLs are built by the worker. Caching headers (ETag, Las
 Expires, Cache-Control max-age) follow each answer's nextUpdate, capped by CERTCTL_PKI_MAX_AGE.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    paths(routes::crl, routes::ca_certificate, routes::ocsp_post, routes::ocsp_get, serve),
+    paths(routes::crl, routes::crl_shard, routes::ca_certificate, routes::ocsp_post, routes::ocsp_get, serve),
     tags((name = "pki", description = "Revocation status and CA certificates")),
 )]
 struct ResponderDoc;
@@ -62,6 +62,7 @@ mod tests {
     fn the_document_describes_exactly_the_routes_the_router_serves() {
         let router: BTreeSet<(&str, String)> = [
             ("get", routes::CRL),
+            ("get", routes::CRL_SHARD),
             ("get", routes::CA),
             ("post", routes::OCSP_POST),
             ("get", routes::OCSP_GET),

@@ -31,6 +31,8 @@ pub struct PublicState {
 
 /// The routes, as the router and the API description (`openapi.rs`) both name them.
 pub const CRL: &str = "/.well-known/pki/crl/{issuer_id}";
+/// One shard of a partitioned issuer's CRL.
+pub const CRL_SHARD: &str = "/.well-known/pki/crl/{issuer_id}/{shard}";
 pub const CA: &str = "/.well-known/pki/ca/{issuer_id}";
 pub const OCSP_POST: &str = "/.well-known/pki/ocsp/{issuer_id}";
 /// The request is the rest of the path (base64 may hold `/`).
@@ -41,6 +43,7 @@ pub const OPENAPI: &str = "/.well-known/pki/openapi.json";
 pub fn router(state: PublicState, max_request_bytes: usize) -> Router {
     Router::new()
         .route(CRL, get(crl))
+        .route(CRL_SHARD, get(crl_shard))
         .route(CA, get(ca_certificate))
         .route(
             OCSP_POST,
@@ -129,7 +132,55 @@ pub(crate) async fn crl(
     let Some(issuer) = find_issuer(&state, &issuer_id) else {
         return unknown_issuer();
     };
-    let Some(crl) = issuer.crl() else {
+    if issuer.crl_shards > 0 {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "CRL is partitioned",
+            "this issuer publishes its CRL in shards: fetch the one named by the certificate's CRL distribution point",
+        );
+    }
+    serve_crl(&state, &issuer, 0, &headers)
+}
+
+/// One shard of a partitioned issuer's CRL (DER): the revocations of the certificates whose CRL
+/// distribution point names this URL, which its critical issuingDistributionPoint extension
+/// repeats. Caching headers as for the full CRL.
+#[utoipa::path(get, path = "/.well-known/pki/crl/{issuer_id}/{shard}", tag = "pki",
+    params(
+        ("issuer_id" = String, Path, description = "The issuer's id", format = Uuid),
+        ("shard" = u16, Path, description = "The shard, 1 to the issuer's `crl_shards`", minimum = 1, maximum = 256),
+        ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer"),
+    ),
+    responses(
+        (status = 200, description = "The shard's CRL", content_type = "application/pkix-crl", body = Vec<u8>),
+        (status = 304, description = "Unchanged since the ETag given"),
+        (status = 404, description = "No such issuer, or no such shard of it", content_type = "application/problem+json", body = Object),
+        (status = 503, description = "The shard's first CRL is still being built; see Retry-After", content_type = "application/problem+json", body = Object),
+    ),
+)]
+pub(crate) async fn crl_shard(
+    State(state): State<PublicState>,
+    Path((issuer_id, shard)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(issuer) = find_issuer(&state, &issuer_id) else {
+        return unknown_issuer();
+    };
+    match shard.parse::<u16>() {
+        // Digits only, so `/01` and `/+1` are not a second name for shard 1.
+        Ok(n) if (1..=issuer.crl_shards).contains(&n) && shard == n.to_string() => {
+            serve_crl(&state, &issuer, n, &headers)
+        }
+        _ => problem(
+            StatusCode::NOT_FOUND,
+            "unknown CRL shard",
+            "this issuer has no CRL shard of that number",
+        ),
+    }
+}
+
+fn serve_crl(state: &PublicState, issuer: &Issuer, shard: u16, headers: &HeaderMap) -> Response {
+    let Some(crl) = issuer.crl(shard) else {
         let mut r = problem(
             StatusCode::SERVICE_UNAVAILABLE,
             "CRL not published yet",
@@ -141,7 +192,7 @@ pub(crate) async fn crl(
     };
     let mut out = HeaderMap::new();
     cache_headers(&mut out, state.max_age, &crl.etag, crl.this_update, crl.next_update);
-    if if_none_match(&headers, &crl.etag) {
+    if if_none_match(headers, &crl.etag) {
         state.metrics.served("crl", "not_modified");
         return (StatusCode::NOT_MODIFIED, out).into_response();
     }

@@ -66,7 +66,10 @@ pub struct Issuer {
     pub not_after: OffsetDateTime,
     first_seen: Instant,
     pub signer: RwLock<Option<Arc<Signer>>>,
-    pub crl: RwLock<Option<Arc<Crl>>>,
+    /// 0: one full CRL; N: the CRL is partitioned into shards 1 to N.
+    pub crl_shards: u16,
+    /// The newest CRL of each shard (0: the full CRL).
+    crls: RwLock<HashMap<u16, Arc<Crl>>>,
     statuses: RwLock<HashMap<Box<[u8]>, Status>>,
     /// Keyed by the request's CertID bytes, which fix both the hash algorithm and the serial.
     responses: RwLock<HashMap<Box<[u8]>, Arc<CachedResponse>>>,
@@ -82,8 +85,9 @@ impl Issuer {
         read(&self.signer).clone()
     }
 
-    pub fn crl(&self) -> Option<Arc<Crl>> {
-        read(&self.crl).clone()
+    /// The newest CRL of `shard` (0: the full one).
+    pub fn crl(&self, shard: u16) -> Option<Arc<Crl>> {
+        read(&self.crls).get(&shard).cloned()
     }
 
     pub fn cached_response(&self, cert_id: &[u8]) -> Option<Arc<CachedResponse>> {
@@ -179,7 +183,8 @@ impl Store {
             ca_der: Bytes::from(ca_der),
             first_seen: Instant::now(),
             signer: RwLock::new(signer.map(Arc::new)),
-            crl: RwLock::new(None),
+            crl_shards: 0,
+            crls: RwLock::new(HashMap::new()),
             statuses: RwLock::new(statuses.into_iter().map(|(k, v)| (k.into_boxed_slice(), v)).collect()),
             responses: RwLock::new(HashMap::new()),
         });
@@ -347,7 +352,8 @@ impl Refresher {
                 not_after: to_time(row.not_after),
                 first_seen: Instant::now(),
                 signer: RwLock::new(None),
-                crl: RwLock::new(None),
+                crl_shards: u16::try_from(row.crl_shards).unwrap_or(0),
+                crls: RwLock::new(HashMap::new()),
                 statuses: RwLock::new(HashMap::new()),
                 responses: RwLock::new(HashMap::new()),
             };
@@ -405,20 +411,26 @@ impl Refresher {
             let Some(issuer) = self.store.issuer(&meta.issuer_id) else {
                 continue;
             };
-            if issuer.crl().is_some_and(|c| c.number >= meta.crl_number) {
+            let Ok(shard) = u16::try_from(meta.shard) else {
+                continue;
+            };
+            if issuer.crl(shard).is_some_and(|c| c.number >= meta.crl_number) {
                 continue;
             }
-            let Some(der) = repo::crl_der(&self.db, meta.issuer_id, meta.crl_number).await? else {
+            let Some(der) = repo::crl_der(&self.db, &meta).await? else {
                 continue; // pruned in between; the next poll sees a newer one
             };
             let crl = Crl {
                 number: meta.crl_number,
                 this_update: to_time(meta.this_update),
                 next_update: to_time(meta.next_update),
-                etag: format!("\"{}-{}\"", meta.issuer_id.as_uuid().simple(), meta.crl_number),
+                etag: match shard {
+                    0 => format!("\"{}-{}\"", meta.issuer_id.as_uuid().simple(), meta.crl_number),
+                    _ => format!("\"{}-{shard}-{}\"", meta.issuer_id.as_uuid().simple(), meta.crl_number),
+                },
                 der: Bytes::from(der),
             };
-            *write(&issuer.crl) = Some(Arc::new(crl));
+            write(&issuer.crls).insert(shard, Arc::new(crl));
         }
         Ok(())
     }

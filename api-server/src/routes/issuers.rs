@@ -30,6 +30,7 @@ fn issuer_out(i: Issuer) -> IssuerOut {
         certificate_pem: i.certificate_pem,
         created_by: i.created_by,
         created_at: i.created_at,
+        crl_shards: u16::try_from(i.crl_shards).unwrap_or(0),
     }
 }
 
@@ -53,6 +54,7 @@ pub async fn create_issuer(
             key_algorithm: body.key_algorithm,
             parent_issuer_id: body.parent_issuer_id,
             validity_days: body.validity_days,
+            crl_shards: body.crl_shards.unwrap_or(0),
         },
     )
     .await?;

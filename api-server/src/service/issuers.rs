@@ -40,6 +40,8 @@ pub struct NewIssuer {
     pub key_algorithm: KeyAlgorithm,
     pub parent_issuer_id: Option<IssuerId>,
     pub validity_days: Option<u32>,
+    /// 0, or 2 to 256 CRL shards.
+    pub crl_shards: u16,
 }
 
 const DEFAULT_ROOT_DAYS: u32 = 3650;
@@ -61,6 +63,11 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewIssuer) -> Result<I
         return Err(IssuerError::Invalid(format!(
             "common_name must be 1-{MAX_COMMON_NAME} characters"
         )));
+    }
+    if new.crl_shards == 1 || new.crl_shards > 256 {
+        return Err(IssuerError::Invalid(
+            "crl_shards must be 0 (one full CRL) or 2-256".to_owned(),
+        ));
     }
     let parent = match new.parent_issuer_id {
         None => None,
@@ -125,6 +132,8 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewIssuer) -> Result<I
             not_after: from_time(cert.not_after),
             created_by: actor.principal.clone(),
             created_at: Utc::now(),
+            crl_shards: new.crl_shards as i16,
+            crl_url: (new.crl_shards > 0).then(|| urls.crl(id.into())),
         },
     )
     .await;
@@ -139,7 +148,8 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewIssuer) -> Result<I
             "issuer",
             row.id,
             json!({ "name": row.name, "common_name": row.common_name, "key_algorithm": row.key_algorithm,
-                    "parent_issuer_id": row.parent_issuer_id, "not_after": row.not_after, "kek_id": state.config.keys.current_id() }),
+                    "parent_issuer_id": row.parent_issuer_id, "not_after": row.not_after, "kek_id": state.config.keys.current_id(),
+                    "crl_shards": row.crl_shards }),
         )
         .await?;
     txn.commit().await?;
@@ -148,6 +158,15 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewIssuer) -> Result<I
 }
 
 /// The issuer `id`, from the cache or loaded through `conn`; `None` if it does not exist.
+/// How an issuer's CRL is partitioned, if it is.
+fn crl_partition(row: &Issuer) -> Option<certctl_pki::CrlPartition> {
+    let shards = u16::try_from(row.crl_shards).ok().filter(|&n| n > 0)?;
+    Some(certctl_pki::CrlPartition {
+        url: row.crl_url.clone()?,
+        shards,
+    })
+}
+
 pub async fn cached_issuer(
     state: &AppState,
     conn: &impl ConnectionTrait,
@@ -166,7 +185,8 @@ pub async fn cached_issuer(
         .keys
         .open(&key_context(row.id), &row.private_key_ciphertext)?;
     let signer = LoadedIssuer::load(row.id.into(), row.certificate_der.clone(), alg, &pkcs8)
-        .with_context(|| format!("issuer {} does not load", row.id))?;
+        .with_context(|| format!("issuer {} does not load", row.id))?
+        .with_crl_partition(crl_partition(&row));
     let chain_pem = chain_pem(conn, row.id).await?;
     let cached = Arc::new(CachedIssuer { row, signer, chain_pem });
     state.caches.keep_issuer(cached.clone());

@@ -31,6 +31,9 @@ pub enum Issuers {
         parent: Option<String>,
         #[arg(long)]
         validity_days: Option<u32>,
+        /// Partition the CRL into this many shards (2-256); fixed at creation.
+        #[arg(long)]
+        crl_shards: Option<u16>,
     },
 }
 
@@ -95,6 +98,7 @@ pub(super) async fn issuers(client: &Client, format: Format, cmd: Issuers) -> Re
             key_algorithm,
             parent,
             validity_days,
+            crl_shards,
         } => {
             let parent_issuer_id = match parent {
                 Some(p) => Some(issuer_id(client, &p).await?),
@@ -107,6 +111,7 @@ pub(super) async fn issuers(client: &Client, format: Format, cmd: Issuers) -> Re
                     key_algorithm,
                     parent_issuer_id,
                     validity_days,
+                    crl_shards,
                 })
                 .await?;
             output::print(format, &i.raw, || show(&i.value));

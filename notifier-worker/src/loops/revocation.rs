@@ -56,15 +56,14 @@ impl super::Tick for CrlPublisher {
                 Ok(entries) => {
                     self.metrics.crl_builds.with_label_values(&["ok"]).inc();
                     self.metrics.crl_build_seconds.observe(started.elapsed().as_secs_f64());
-                    tracing::info!(issuer = %build.issuer_id, crl_number = build.number, entries,
+                    tracing::info!(issuer = %build.issuer_id, shard = build.shard, crl_number = build.number, entries,
                         build_ms = started.elapsed().as_millis() as u64, "CRL published");
                 }
                 Err(e) => {
                     self.metrics.crl_builds.with_label_values(&["error"]).inc();
-                    tracing::error!(issuer = %build.issuer_id, crl_number = build.number,
+                    tracing::error!(issuer = %build.issuer_id, shard = build.shard, crl_number = build.number,
                         error = format!("{e:#}"), "CRL build failed; retrying shortly");
-                    if let Err(e) = crls::release(&self.db, build.issuer_id, &self.worker_id, RETRY_FAILED_BUILD).await
-                    {
+                    if let Err(e) = crls::release(&self.db, &build, &self.worker_id, RETRY_FAILED_BUILD).await {
                         tracing::warn!(issuer = %build.issuer_id, error = %e, "could not release the failed build; its lease will expire");
                     }
                 }
@@ -101,7 +100,13 @@ impl CrlPublisher {
     async fn build(&self, build: &crls::ClaimedBuild) -> anyhow::Result<usize> {
         let started = Instant::now();
         let issuer = self.load_issuer(build.issuer_id).await?;
-        let rows = crls::revoked_entries(&self.db, build.issuer_id).await?;
+        let rows = crls::revoked_entries(&self.db, build.issuer_id, build.shard).await?;
+        // A shard's CRL names its scope, the URL its certificates point at (RFC 5280 §5.2.5).
+        let distribution_point = match (build.shard, &build.crl_url) {
+            (0, _) => None,
+            (shard, Some(url)) => Some(format!("{url}/{shard}")),
+            (shard, None) => anyhow::bail!("issuer {} has CRL shard {shard} but no CRL URL", build.issuer_id),
+        };
         let entries = rows
             .into_iter()
             .map(|r| {
@@ -127,6 +132,7 @@ impl CrlPublisher {
                 this_update: to_time(this_update),
                 next_update: to_time(next_update),
                 entries: &entries,
+                distribution_point: distribution_point.as_deref(),
             })
         })
         .await
@@ -135,6 +141,7 @@ impl CrlPublisher {
             &self.db,
             crls::NewCrl {
                 issuer_id: build.issuer_id,
+                shard: build.shard,
                 number: build.number,
                 revision: build.revision,
                 this_update,

@@ -19,6 +19,10 @@ pub struct Model {
     pub not_after: DateTimeUtc,
     pub created_by: String,
     pub created_at: DateTimeUtc,
+    /// 0: one full CRL. N (2 to 256): the CRL is partitioned into N shards (`crl_url`/1 to N).
+    pub crl_shards: i16,
+    /// Where a partitioned issuer's shards are published (`{crl_url}/{shard}`); set with them.
+    pub crl_url: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

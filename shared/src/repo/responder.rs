@@ -11,12 +11,14 @@ pub struct IssuerRow {
     pub id: IssuerId,
     pub certificate_der: Vec<u8>,
     pub not_after: DateTime<Utc>,
+    /// 0: one full CRL; N: CRL shards 1 to N.
+    pub crl_shards: i16,
 }
 
 pub async fn issuers(conn: &impl ConnectionTrait) -> Result<Vec<IssuerRow>, DbErr> {
     IssuerRow::find_by_statement(Statement::from_string(
         DbBackend::Postgres,
-        "SELECT id, certificate_der, not_after FROM issuers",
+        "SELECT id, certificate_der, not_after, crl_shards FROM issuers",
     ))
     .all(conn)
     .await
@@ -47,17 +49,19 @@ pub async fn current_signers(conn: &impl ConnectionTrait) -> Result<Vec<SignerRo
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct CrlMeta {
     pub issuer_id: IssuerId,
+    /// 0: the full CRL; otherwise the shard.
+    pub shard: i16,
     pub crl_number: i64,
     pub this_update: DateTime<Utc>,
     pub next_update: DateTime<Utc>,
 }
 
-/// The number and dates of each issuer's newest CRL.
+/// The number and dates of the newest CRL of each issuer (and of each shard of a partitioned one).
 pub async fn latest_crls(conn: &impl ConnectionTrait) -> Result<Vec<CrlMeta>, DbErr> {
     CrlMeta::find_by_statement(Statement::from_string(
         DbBackend::Postgres,
-        "SELECT DISTINCT ON (issuer_id) issuer_id, crl_number, this_update, next_update \
-         FROM crls ORDER BY issuer_id, crl_number DESC",
+        "SELECT DISTINCT ON (issuer_id, shard) issuer_id, shard, crl_number, this_update, next_update \
+         FROM crls ORDER BY issuer_id, shard, crl_number DESC",
     ))
     .all(conn)
     .await
@@ -68,11 +72,11 @@ struct DerRow {
     der: Vec<u8>,
 }
 
-pub async fn crl_der(conn: &impl ConnectionTrait, issuer_id: IssuerId, number: i64) -> Result<Option<Vec<u8>>, DbErr> {
+pub async fn crl_der(conn: &impl ConnectionTrait, crl: &CrlMeta) -> Result<Option<Vec<u8>>, DbErr> {
     Ok(DerRow::find_by_statement(Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "SELECT der FROM crls WHERE issuer_id = $1 AND crl_number = $2",
-        [issuer_id.into(), number.into()],
+        "SELECT der FROM crls WHERE issuer_id = $1 AND shard = $2 AND crl_number = $3",
+        [crl.issuer_id.into(), crl.shard.into(), crl.crl_number.into()],
     ))
     .one(conn)
     .await?

@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod cli;
 mod console;
+mod crl_shards;
 mod delivery;
 mod email;
 mod enrollment;

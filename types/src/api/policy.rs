@@ -28,6 +28,13 @@ pub struct IssuerIn {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1, maximum = 36500)]
     pub validity_days: Option<u32>,
+    /// Partitions the issuer's CRL into this many shards (2 to 256), each published at
+    /// `/.well-known/pki/crl/{issuer_id}/{shard}` and named by the distribution point of the
+    /// certificates it covers, so no CRL grows with the whole issuer. Omitted or 0: one full CRL
+    /// at `/.well-known/pki/crl/{issuer_id}`. Fixed at creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 256)]
+    pub crl_shards: Option<u16>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -45,6 +52,8 @@ pub struct IssuerOut {
     pub certificate_pem: String,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
+    /// 0: one full CRL; otherwise the number of CRL shards.
+    pub crl_shards: u16,
 }
 
 /// A profile's rules for the names it certifies. An empty `allowed_domains` allows any DNS name.
