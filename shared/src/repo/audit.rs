@@ -125,7 +125,7 @@ pub async fn list(
     if let Some(v) = f.until {
         q = q.filter(audit_event::Column::CreatedAt.lt(v));
     }
-    let total = super::total(conn, &q).await?;
+    let unpaged = q.clone();
     if let Some(seq) = before_seq {
         q = q.filter(audit_event::Column::Seq.lt(seq));
     }
@@ -140,6 +140,7 @@ pub async fn list(
     } else {
         None
     };
+    let total = super::page_total(conn, &unpaged, before_seq.is_none(), items.len(), next_cursor.is_some()).await?;
     Ok(Page {
         items,
         next_cursor,

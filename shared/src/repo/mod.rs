@@ -100,7 +100,7 @@ where
 {
     use sea_orm::sea_query::{Expr, ExprTrait};
     use sea_orm::{ColumnTrait, Order, QueryFilter, QueryOrder, QuerySelect};
-    let total = total(conn, &query).await?;
+    let unpaged = query.clone();
     let mut query = query;
     if let Some(c) = cursor {
         // A row comparison, `(time, id) < (at, uuid)`: PostgreSQL turns it into one range of the
@@ -128,6 +128,7 @@ where
     } else {
         None
     };
+    let total = page_total(conn, &unpaged, cursor.is_none(), items.len(), next_cursor.is_some()).await?;
     Ok(Page {
         items,
         next_cursor,
@@ -196,6 +197,24 @@ pub(crate) async fn total<E: sea_orm::EntityTrait>(
         count: (estimate.round() as u64).max(EXACT_TOTAL_LIMIT + 1),
         estimated: true,
     })
+}
+
+/// The total for a page of `unpaged`: a first page that holds every match is its own count (the
+/// common case of a narrow filter, which then costs one query); otherwise [`total`].
+pub(crate) async fn page_total<E: sea_orm::EntityTrait>(
+    conn: &impl sea_orm::ConnectionTrait,
+    unpaged: &sea_orm::Select<E>,
+    first_page: bool,
+    items: usize,
+    more: bool,
+) -> Result<Total, sea_orm::DbErr> {
+    if first_page && !more {
+        return Ok(Total {
+            count: items as u64,
+            estimated: false,
+        });
+    }
+    total(conn, unpaged).await
 }
 
 /// One page of a listing and the total across all pages for the same filters.
