@@ -65,6 +65,7 @@ const issuer: api.Issuer = {
   certificate_pem: "-----BEGIN CERTIFICATE-----\nROOT\n-----END CERTIFICATE-----\n",
   created_by: "admin",
   created_at: new Date().toISOString(),
+  crl_shards: 0,
 };
 
 const profile: api.Profile = {

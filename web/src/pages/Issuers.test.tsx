@@ -32,6 +32,7 @@ function issuer(id: string, name: string, extra: Partial<api.Issuer> = {}): api.
     certificate_pem: `-----BEGIN CERTIFICATE-----\n${name}\n-----END CERTIFICATE-----\n`,
     created_by: "admin",
     created_at: new Date().toISOString(),
+    crl_shards: 0,
     ...extra,
   };
 }
@@ -74,6 +75,7 @@ describe("IssuersPage", () => {
     await user.selectOptions(form.getByLabelText("Parent (optional)"), ROOT);
     await user.clear(form.getByLabelText("Validity (days)"));
     await user.type(form.getByLabelText("Validity (days)"), "365");
+    await user.type(form.getByLabelText("CRL shards (optional)"), "16");
     await user.click(form.getByRole("button", { name: "Create" }));
     await waitFor(() =>
       expect(mocked.createIssuer).toHaveBeenCalledWith({
@@ -82,9 +84,14 @@ describe("IssuersPage", () => {
         key_algorithm: "rsa-4096",
         parent_issuer_id: ROOT,
         validity_days: 365,
+        crl_shards: 16,
       }),
     );
-    expect(validateIssuer({ name: "r", common_name: "R", key_algorithm: "ecdsa-p256", parent_issuer_id: "", validity_days: "" })).toEqual({});
+    const draft = { name: "r", common_name: "R", key_algorithm: "ecdsa-p256" as const, parent_issuer_id: "", validity_days: "", crl_shards: "" };
+    expect(validateIssuer(draft)).toEqual({});
+    expect(validateIssuer({ ...draft, crl_shards: "0" })).toEqual({});
+    expect(validateIssuer({ ...draft, crl_shards: "1" }).crl_shards).toMatch(/2 to 256/);
+    expect(validateIssuer({ ...draft, crl_shards: "257" }).crl_shards).toMatch(/2 to 256/);
   });
 
   it("explains the create button to a role without issuers:write", async () => {

@@ -73,6 +73,7 @@ interface Draft {
   key_algorithm: KeyAlgorithm;
   parent_issuer_id: string;
   validity_days: string;
+  crl_shards: string;
 }
 
 export function validateIssuer(d: Draft): Partial<Record<keyof Draft, string>> {
@@ -86,6 +87,10 @@ export function validateIssuer(d: Draft): Partial<Record<keyof Draft, string>> {
     const v = wholeNumber(d.validity_days);
     if (v === null || v > 36_500) e.validity_days = "Validity must be a whole number of days from 1 to 36500";
   }
+  if (d.crl_shards.trim() !== "" && d.crl_shards.trim() !== "0") {
+    const v = wholeNumber(d.crl_shards);
+    if (v === null || v < 2 || v > 256) e.crl_shards = "CRL shards must be 0 (one full CRL) or a whole number from 2 to 256";
+  }
   return e;
 }
 
@@ -93,7 +98,7 @@ function CreateIssuerForm({ roots, onDone }: { roots: Issuer[]; onDone: () => vo
   const client = useQueryClient();
   const navigate = useNavigate();
   const formRef = useRef<HTMLFormElement>(null);
-  const [d, setD] = useState<Draft>({ name: "", common_name: "", key_algorithm: "ecdsa-p384", parent_issuer_id: "", validity_days: "" });
+  const [d, setD] = useState<Draft>({ name: "", common_name: "", key_algorithm: "ecdsa-p384", parent_issuer_id: "", validity_days: "", crl_shards: "" });
   const [errors, setErrors] = useState<Partial<Record<keyof Draft, string>>>({});
   const create = useMutation({
     mutationFn: (body: Schemas["IssuerIn"]) => createIssuer(body),
@@ -117,6 +122,8 @@ function CreateIssuerForm({ roots, onDone }: { roots: Issuer[]; onDone: () => vo
     if (d.parent_issuer_id) body.parent_issuer_id = d.parent_issuer_id;
     const days = wholeNumber(d.validity_days);
     if (days !== null) body.validity_days = days;
+    const shards = wholeNumber(d.crl_shards);
+    if (shards !== null) body.crl_shards = shards;
     create.mutate(body);
   };
   return (
@@ -156,6 +163,13 @@ function CreateIssuerForm({ roots, onDone }: { roots: Issuer[]; onDone: () => vo
         hint={`Optional: ${d.parent_issuer_id ? "1825 for an intermediate, which may not outlast its parent" : "3650 for a root"} when empty.`}
       >
         {(p) => <input {...p} type="number" min={1} max={36500} step={1} value={d.validity_days} onChange={(e) => set("validity_days", e.target.value)} />}
+      </Field>
+      <Field
+        label="CRL shards (optional)"
+        error={errors.crl_shards}
+        hint="Empty or 0: one full CRL. 2–256: the CRL is split into that many, each certificate pointing at its own, so none grows with the whole issuer. Fixed once created."
+      >
+        {(p) => <input {...p} type="number" min={0} max={256} step={1} value={d.crl_shards} onChange={(e) => set("crl_shards", e.target.value)} />}
       </Field>
       <SubmitRow error={create.error} pending={create.isPending} label="Create" onCancel={onDone} />
     </form>
@@ -225,6 +239,8 @@ export function IssuerDetailPage({ id: idProp }: { id?: string } = {}) {
         )}
         <dt>Key algorithm</dt>
         <dd>{i.key_algorithm}</dd>
+        <dt>CRL</dt>
+        <dd>{i.crl_shards > 0 ? `partitioned into ${i.crl_shards} shards` : "one full CRL"}</dd>
         <dt>Serial</dt>
         <dd className="mono">{i.serial_hex}</dd>
         <dt>Valid from</dt>
