@@ -286,19 +286,27 @@ pub fn tls_from_env(env: &Env<'_>) -> Result<Option<TlsFiles>, ConfigError> {
     }
 }
 
-/// `CERTCTL_NOTIFICATION_SENT_RETENTION`: a duration (default 90 days) or `off`. An expiry warning's
-/// row is what stops the scan from queueing it again, and the scan looks at certificates from
-/// the widest threshold before expiry to 7 days after it; a retention shorter than that window
-/// (plus a day) could send a warning twice, so it is refused.
+/// `CERTCTL_NOTIFICATION_SENT_RETENTION`: a duration or `off`. An expiry warning's row is what
+/// stops the scan from queueing it again, and the scan looks at certificates from the widest
+/// threshold before expiry to 7 days after it; a retention shorter than that window (plus a day)
+/// could send a warning twice, so it is refused. Unset, it is 90 days, or that floor if longer
+/// (a wide warning threshold never stops a start for want of this setting).
 fn sent_retention(env: &Env<'_>, thresholds_days: &[i32]) -> Result<Option<Duration>, ConfigError> {
     const VAR: &str = "CERTCTL_NOTIFICATION_SENT_RETENTION";
+    let widest = thresholds_days.iter().copied().max().unwrap_or(0).max(0) as u64;
+    let floor_days = widest + 8;
+    let floor = Duration::from_secs(floor_days * 86_400);
     if env.get(VAR).is_some_and(|v| v.trim() == "off") {
         return Ok(None);
     }
-    let retention = env.duration(VAR, Duration::from_secs(90 * 86_400))?;
-    let widest = thresholds_days.iter().copied().max().unwrap_or(0).max(0) as u64;
-    let floor_days = widest + 8;
-    if retention < Duration::from_secs(floor_days * 86_400) {
+    let retention = env.duration(VAR, Duration::from_secs(90 * 86_400).max(floor))?;
+    if retention > Duration::from_secs(36_500 * 86_400) {
+        return Err(ConfigError::new(
+            VAR,
+            "must be at most 36500d; use `off` to keep sent notifications for ever",
+        ));
+    }
+    if retention < floor {
         return Err(ConfigError::new(
             VAR,
             format!(
@@ -622,6 +630,11 @@ mod tests {
                 ("CERTCTL_EXPIRY_WARNING_DAYS", "60,7")
             ])
             .is_err()
+        );
+        // Unset, the default rises to the floor rather than refusing to start.
+        assert_eq!(
+            read(&[("CERTCTL_EXPIRY_WARNING_DAYS", "365,30")]).unwrap(),
+            Some(Duration::from_secs(373 * 86_400))
         );
         for (var, value) in [
             ("CERTCTL_NOTIFICATION_MAX_ATTEMPTS", "0"),

@@ -157,7 +157,6 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewIssuer) -> Result<I
     Ok(row)
 }
 
-/// The issuer `id`, from the cache or loaded through `conn`; `None` if it does not exist.
 /// How an issuer's CRL is partitioned, if it is.
 fn crl_partition(row: &Issuer) -> Option<certctl_pki::CrlPartition> {
     let shards = u16::try_from(row.crl_shards).ok().filter(|&n| n > 0)?;
@@ -167,6 +166,7 @@ fn crl_partition(row: &Issuer) -> Option<certctl_pki::CrlPartition> {
     })
 }
 
+/// The issuer `id`, from the cache or loaded through `conn`; `None` if it does not exist.
 pub async fn cached_issuer(
     state: &AppState,
     conn: &impl ConnectionTrait,

@@ -25,7 +25,10 @@ impl super::Tick for Retention {
     const NAME: &'static str = "notification_retention";
 
     async fn tick(&self) -> anyhow::Result<Duration> {
-        let before = chrono::Utc::now() - chrono::Duration::from_std(self.keep)?;
+        let before = chrono::Duration::from_std(self.keep)
+            .ok()
+            .and_then(|keep| chrono::Utc::now().checked_sub_signed(keep))
+            .ok_or_else(|| anyhow::anyhow!("retention {:?} reaches before the calendar", self.keep))?;
         let mut purged = 0;
         for _ in 0..BATCHES_PER_TICK {
             let n = notifications::purge(&self.db, NotificationStatus::Sent, before, BATCH).await?;

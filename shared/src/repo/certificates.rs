@@ -420,7 +420,7 @@ pub async fn fold_tally(conn: &impl ConnectionTrait, now: DateTime<Utc>, batch: 
     .one(conn)
     .await?
     .map_or(0, |f| f.folded);
-    // Hours more than an hour past: one row for all of them, so the tally stays a few hundred rows
+    // Hours more than an hour past: one row for all of them, so the tally stays a row per future hour
     // however long the history. (An hour's margin, so a reader whose clock is behind ours never
     // sees its current hour merged.) Then the rows that count nothing.
     conn.execute_raw(Statement::from_sql_and_values(

@@ -478,6 +478,9 @@ pub async fn record_lost(conn: &impl ConnectionTrait, lost: &[Lost]) -> Result<u
     Ok(res.rows_affected())
 }
 
+/// How long after expiry the scan still warns about a certificate (an SQL interval).
+const EXPIRY_SCAN_LOOKS_BACK: &str = "interval '7 days'";
+
 /// Expiry warnings: for each active certificate within the widest threshold, the tightest
 /// threshold it has crossed, one row per subscribed channel, deduplicated by a unique key so each
 /// certificate × threshold × channel is warned once. Revoked, superseded and short-lived
@@ -494,7 +497,7 @@ pub async fn enqueue_expiry_warnings(
                  (SELECT min(t) FROM unnest($1::int[]) AS t WHERE c.not_after <= now() + make_interval(days => t)) AS threshold \
                FROM certificates c \
                WHERE c.status = 'active' AND NOT c.short_lived AND c.not_after <= now() + make_interval(days => $2) \
-                 AND c.not_after > now() - interval '7 days') \
+                 AND c.not_after > now() - {looks_back}) \
              INSERT INTO notification_events (id, type, channel_id, certificate_id, payload, dedup_key) \
              SELECT gen_random_uuid(), 'expiration_warning', ch.id, d.id, {payload}, \
                'expiry:' || d.id || ':' || d.threshold || ':' || ch.id \
@@ -508,6 +511,7 @@ pub async fn enqueue_expiry_warnings(
                  'expired', d.not_after <= now())"
             ),
             subscribed = subscribed("'expiration_warning'"),
+            looks_back = EXPIRY_SCAN_LOOKS_BACK,
         )
     });
     let widest = thresholds_days.iter().copied().max().unwrap_or(0);
@@ -518,6 +522,10 @@ pub async fn enqueue_expiry_warnings(
 /// attempts, oldest first, in one statement (the `(status, created_at)` index finds them without
 /// reading other rows). Rows another transaction holds are skipped, for the next call. Returns
 /// how many notifications were deleted.
+///
+/// An expiry warning whose certificate the scan could still warn about (active, and not yet a
+/// week past expiry) is kept whatever its age: its row is what stops the scan from queueing the
+/// same warning again.
 pub async fn purge(
     conn: &impl ConnectionTrait,
     status: NotificationStatus,
@@ -530,12 +538,17 @@ pub async fn purge(
     }
     let purged = Purged::find_by_statement(Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "WITH doomed AS ( \
-             SELECT id FROM notification_events WHERE status = $1 AND created_at < $2 \
-             ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED), \
-         attempts AS (DELETE FROM notification_attempts WHERE notification_id IN (SELECT id FROM doomed)), \
-         events AS (DELETE FROM notification_events WHERE id IN (SELECT id FROM doomed) RETURNING 1) \
-         SELECT count(*) AS purged FROM events",
+        format!(
+            "WITH doomed AS ( \
+               SELECT e.id FROM notification_events e WHERE e.status = $1 AND e.created_at < $2 \
+                 AND (e.dedup_key IS NULL OR NOT EXISTS ( \
+                   SELECT 1 FROM certificates c WHERE c.id = e.certificate_id AND c.status = 'active' \
+                     AND c.not_after > now() - {EXPIRY_SCAN_LOOKS_BACK})) \
+               ORDER BY e.created_at LIMIT $3 FOR UPDATE OF e SKIP LOCKED), \
+             attempts AS (DELETE FROM notification_attempts WHERE notification_id IN (SELECT id FROM doomed)), \
+             events AS (DELETE FROM notification_events WHERE id IN (SELECT id FROM doomed) RETURNING 1) \
+             SELECT count(*) AS purged FROM events"
+        ),
         [status.as_str().into(), before.into(), (limit as i64).into()],
     ))
     .one(conn)

@@ -81,6 +81,22 @@ async fn sent_notifications_expire_in_batches_and_dead_ones_wait_for_an_admin() 
         assert_eq!(count(&app, status, 90).await, 12, "{status}");
     }
 
+    // A dead expiry warning for a certificate the scan still looks at stays, however old: its
+    // row is what keeps the scan from queueing the same warning again.
+    let (issuer, profile) = app.pki().await;
+    let cert = app.issue(&issuer, &profile, "still-watched.example.net").await;
+    sea_orm::ConnectionTrait::execute_unprepared(
+        &app.db,
+        &format!(
+            "INSERT INTO notification_events (id, type, status, channel_id, certificate_id, payload, dedup_key, created_at) \
+             VALUES (gen_random_uuid(), 'expiration_warning', 'dead', '{channel}', '{cert}', '{{}}', \
+                     'expiry:{cert}:30:{channel}', now() - interval '120 days')",
+            cert = id(&cert)
+        ),
+    )
+    .await
+    .unwrap();
+
     // Dead letters go only when an admin says so, up to the time given, audited with the count.
     let operator = app.key("op", "operator").await;
     let before = (chrono::Utc::now() - chrono::Duration::days(30)).to_rfc3339();
@@ -109,7 +125,16 @@ async fn sent_notifications_expire_in_batches_and_dead_ones_wait_for_an_admin() 
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["purged"], 12);
-    assert_eq!(count(&app, "dead", 0).await, 5, "recent dead letters stay");
+    assert_eq!(
+        count(&app, "dead", 0).await,
+        6,
+        "recent dead letters and the watched warning stay"
+    );
+    assert_eq!(
+        app.scalar_i64("SELECT count(*) FROM notification_events WHERE type = 'expiration_warning'")
+            .await,
+        1
+    );
     assert_eq!(count(&app, "failed", 0).await, 17, "failed ones are never purged");
     let (_, audit) = app
         .get("/api/v1/audit?action=notification.purge_dead", &app.admin_key)
