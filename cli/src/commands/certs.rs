@@ -39,6 +39,10 @@ pub enum Certs {
         /// The common name or a SAN contains this (case-insensitive).
         #[arg(long)]
         search: Option<String>,
+        /// The certificate with this serial number, hex as openssl prints it (`:` and leading
+        /// zeros allowed).
+        #[arg(long)]
+        serial: Option<String>,
         /// `newest` (default) or `expiry`: soonest expiry first.
         #[arg(long, value_parser = parse_sort)]
         sort: Option<CertificateSort>,
@@ -217,6 +221,7 @@ pub(super) async fn certs(client: &Client, format: Format, cmd: Certs) -> Result
             profile,
             cn,
             search,
+            serial,
             sort,
             expiring_within,
             page,
@@ -233,6 +238,7 @@ pub(super) async fn certs(client: &Client, format: Format, cmd: Certs) -> Result
                 },
                 common_name: cn,
                 q: search,
+                serial,
                 sort,
                 expiring_before: expiring_within
                     .map(|d| chrono::Utc::now() + chrono::Duration::seconds(d.as_secs() as i64)),

@@ -246,6 +246,18 @@ async fn certificates_are_issued_listed_renewed_and_revoked_from_the_command_lin
         .json();
     assert_eq!(found["total"], 1, "{found}");
     assert_eq!(found["data"][0]["common_name"], "api.example.com");
+    // By serial, written as openssl prints it (uppercase, colons between bytes).
+    let serial = found["data"][0]["serial_hex"].as_str().unwrap().to_uppercase();
+    let colons = serial
+        .as_bytes()
+        .chunks(2)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join(":");
+    let by_serial = cli
+        .run(&admin, &["-o", "json", "certs", "list", "--serial", &colons])
+        .json();
+    assert_eq!(by_serial["data"][0]["id"], found["data"][0]["id"], "{by_serial}");
     let none = cli
         .run(&admin, &["-o", "json", "certs", "list", "--search", "%"])
         .json();
