@@ -79,6 +79,24 @@ impl<'a> Cli<'a> {
         self.run(key, &args)
     }
 
+    /// `certs issue` (table output) for x.example.com with a key certctl generates, plus `extra`.
+    fn issue_generated(&self, key: &str, issuer: &str, profile: &str, extra: &[&str]) -> Run {
+        let mut args = vec![
+            "certs",
+            "issue",
+            "--issuer",
+            issuer,
+            "--profile",
+            profile,
+            "--cn",
+            "x.example.com",
+            "--key-algorithm",
+            "ecdsa-p256",
+        ];
+        args.extend_from_slice(extra);
+        self.run(key, &args)
+    }
+
     /// With nothing but the configuration file (contexts).
     fn run_bare(&self, args: &[&str]) -> Run {
         let mut c = self.command();
@@ -157,21 +175,7 @@ async fn certificates_are_issued_listed_renewed_and_revoked_from_the_command_lin
     assert!(ok && out.contains("DNS:www.example.com"), "{out}");
 
     // A generated key with a table and no --out-dir would be lost: refused as a usage error.
-    let run = cli.run(
-        &admin,
-        &[
-            "certs",
-            "issue",
-            "--issuer",
-            &issuer,
-            "--profile",
-            &profile,
-            "--cn",
-            "x.example.com",
-            "--key-algorithm",
-            "ecdsa-p256",
-        ],
-    );
+    let run = cli.issue_generated(&admin, &issuer, &profile, &[]);
     assert_eq!(run.code, 2, "{}", run.stderr);
 
     // From a CSR, by ids, as JSON: the API's object unchanged.
@@ -792,23 +796,7 @@ async fn an_idempotent_issuance_from_the_command_line_returns_one_certificate() 
     assert_eq!(id(&first), id(&again));
     assert_ne!(id(&idempotent("auto").json()), id(&first), "`auto` makes a fresh key");
     // It needs a CSR (clap refuses the combination with a generated key).
-    let run = cli.run(
-        &admin,
-        &[
-            "certs",
-            "issue",
-            "--issuer",
-            &issuer,
-            "--profile",
-            &profile,
-            "--cn",
-            "x.example.com",
-            "--key-algorithm",
-            "ecdsa-p256",
-            "--idempotency-key",
-            "k",
-        ],
-    );
+    let run = cli.issue_generated(&admin, &issuer, &profile, &["--idempotency-key", "k"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert_eq!(
         app.scalar_i64("SELECT count(*) FROM certificates").await,

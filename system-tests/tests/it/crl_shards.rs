@@ -88,9 +88,8 @@ async fn a_partitioned_issuer_publishes_shards_openssl_and_pkilint_accept() {
         app.revoke(other, "superseded").await;
     }
     let responder = app.responder().await;
-    let chain = bad["chain_pem"].as_str().unwrap();
-    let end = chain.find("-----END CERTIFICATE-----").unwrap() + "-----END CERTIFICATE-----\n".len();
-    let ca = write(&dir, "ca.pem", &chain.as_bytes()[..end.min(chain.len())]);
+    let (_, ca_pem) = crate::responder::pems(bad);
+    let ca = write(&dir, "ca.pem", ca_pem.as_bytes());
     let url = format!("{}/.well-known/pki/crl/{issuer}/{shard}", responder.base);
     let crl_der = dir.join("shard.der").to_string_lossy().into_owned();
     let crl_pem = dir.join("shard.pem").to_string_lossy().into_owned();

@@ -11,7 +11,7 @@ use crate::helpers::{TestApp, id, openssl, pkilint, tempdir, write};
 use crate::responder_harness::Responder;
 
 /// The PEM of the certificate and of its issuing CA.
-fn pems(cert: &Value) -> (String, String) {
+pub(crate) fn pems(cert: &Value) -> (String, String) {
     let leaf = cert["certificate_pem"].as_str().unwrap().to_owned();
     let chain = cert["chain_pem"].as_str().unwrap();
     let end = chain.find("-----END CERTIFICATE-----").unwrap() + "-----END CERTIFICATE-----\n".len();
