@@ -152,18 +152,7 @@ impl ApiConfig {
             ));
         }
         let bootstrap_admin_key = bootstrap_admin_key.map(Secret::new);
-        let public_pki_url = env
-            .string("CERTCTL_PUBLIC_PKI_URL", "http://127.0.0.1:8081")
-            .trim_end_matches('/')
-            .to_owned();
-        if !(public_pki_url.starts_with("http://") || public_pki_url.starts_with("https://"))
-            || !public_pki_url.is_ascii()
-        {
-            return Err(ConfigError::new(
-                "CERTCTL_PUBLIC_PKI_URL",
-                "must be an ASCII http:// or https:// URL",
-            ));
-        }
+        let public_pki_url = certctl_shared::config::public_pki_url(env)?;
         let max_body_bytes = env.number("CERTCTL_MAX_BODY_BYTES", 1024 * 1024usize)?;
         Ok(Self {
             common: CommonConfig::from_env(env, "127.0.0.1:9090")?,

@@ -20,6 +20,7 @@ use crate::service::issuers::IssuerError;
 use crate::service::jobs::DecideError;
 use crate::service::notifications::RequeueError;
 use crate::service::profiles::ProfileError;
+use crate::service::renewal::{JobActionError, PolicyError};
 use crate::service::revocation::{BulkRevokeError, RevokeError};
 
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +186,7 @@ impl From<IssueError> for ApiError {
             E::CertificateRevoked => ApiError::conflict("certificate_revoked", detail),
             E::CertificateSuperseded(_) => ApiError::conflict("certificate_superseded", detail),
             E::CertificateNotActive => ApiError::conflict("certificate_not_active", detail),
+            E::IssuerDisabled(_) => ApiError::conflict("issuer_disabled", detail),
             E::IdempotencyKeyReused(_) => ApiError::conflict("idempotency_key_reused", detail),
             E::IdempotencyUnsupported(_) => ApiError::bad_request("idempotency_not_supported", detail),
             // `issue` answers this one itself; reaching here is a bug.
@@ -255,6 +257,35 @@ impl From<IssuerError> for ApiError {
             E::OutlastsParent(_) => ApiError::bad_request("validity_exceeds_issuer", detail),
             E::NameTaken => ApiError::conflict("already_exists", detail),
             E::Fault(f) => f.into(),
+        }
+    }
+}
+
+impl From<PolicyError> for ApiError {
+    fn from(e: PolicyError) -> Self {
+        let detail = e.to_string();
+        match e {
+            PolicyError::Invalid(_) => ApiError::bad_request("invalid_request", detail),
+            PolicyError::NotFound => ApiError::NotFound("renewal policy"),
+            PolicyError::CertificateNotFound => ApiError::NotFound("certificate"),
+            PolicyError::NameTaken => ApiError::conflict("already_exists", detail),
+            PolicyError::BuiltIn => ApiError::conflict("built_in_policy", detail),
+            PolicyError::InUse => ApiError::conflict("policy_in_use", detail),
+            PolicyError::Fault(f) => f.into(),
+        }
+    }
+}
+
+impl From<JobActionError> for ApiError {
+    fn from(e: JobActionError) -> Self {
+        let detail = e.to_string();
+        match e {
+            JobActionError::NotFound => ApiError::NotFound("job"),
+            JobActionError::WrongState { .. } => ApiError::conflict("job_state", detail),
+            JobActionError::NoKey => ApiError::conflict("no_key", detail),
+            JobActionError::KeyCollected(_) => ApiError::conflict("key_already_collected", detail),
+            JobActionError::Issue(e) => e.into(),
+            JobActionError::Fault(f) => f.into(),
         }
     }
 }
@@ -382,7 +413,7 @@ problems! {
         BAD_REQUEST "key_not_allowed", BAD_REQUEST "ttl_exceeds_profile", BAD_REQUEST "short_lived_not_allowed",
         BAD_REQUEST "validity_exceeds_issuer", BAD_REQUEST "csr_required", CONFLICT "profile_changed",
         CONFLICT "key_compromised", NOT_FOUND "not_found", CONFLICT "certificate_revoked",
-        CONFLICT "certificate_superseded", CONFLICT "certificate_not_active",
+        CONFLICT "certificate_superseded", CONFLICT "certificate_not_active", CONFLICT "issuer_disabled",
     ];
     DecideError => [
         BAD_REQUEST "invalid_request", NOT_FOUND "not_found", FORBIDDEN "self_approval_forbidden",
@@ -395,6 +426,13 @@ problems! {
         BAD_REQUEST "validity_exceeds_issuer", CONFLICT "already_exists",
     ];
     ProfileError => [BAD_REQUEST "invalid_request", NOT_FOUND "not_found", CONFLICT "already_exists"];
+    PolicyError => [
+        BAD_REQUEST "invalid_request", NOT_FOUND "not_found", CONFLICT "already_exists", CONFLICT "built_in_policy",
+        CONFLICT "policy_in_use",
+    ];
+    JobActionError => [
+        NOT_FOUND "not_found", CONFLICT "job_state", CONFLICT "no_key", CONFLICT "key_already_collected",
+    ] + IssueError;
     KeyError => [
         BAD_REQUEST "invalid_request", CONFLICT "already_exists", CONFLICT "principal_taken",
         NOT_FOUND "not_found", CONFLICT "last_admin_key",
@@ -460,6 +498,7 @@ mod tests {
             E::CertificateRevoked,
             E::CertificateSuperseded(String::new()),
             E::CertificateNotActive,
+            E::IssuerDisabled(IssuerId::new()),
         ]);
         // (The idempotency refusals come only from a direct issuance, whose route lists them
         // itself: `routes::certificates::IdempotencyProblems`, tested there.)
@@ -474,6 +513,7 @@ mod tests {
                 | E::CertificateRevoked
                 | E::CertificateSuperseded(_)
                 | E::CertificateNotActive
+                | E::IssuerDisabled(_)
                 | E::IdempotencyKeyReused(_)
                 | E::IdempotencyUnsupported(_)
                 | E::DuplicateIdempotencyKey

@@ -3,7 +3,6 @@
 
 pub mod acme;
 pub mod auth;
-pub mod cache;
 pub mod config;
 pub mod denials;
 pub mod enroll;
@@ -14,7 +13,9 @@ pub mod openapi;
 pub mod query;
 pub mod routes;
 pub mod secrets;
-pub mod service;
+/// The use cases, in their own crate so the worker's loops run the same ones.
+pub use certctl_usecases as service;
+pub use certctl_usecases::cache;
 pub mod state;
 pub mod throttle;
 pub mod web;
@@ -76,6 +77,7 @@ pub async fn run(config: ApiConfig, listeners: Listeners, shutdown: Cancellation
     }
     let registry = admin::registry("api-server");
     let metrics = ApiMetrics::register(&registry).context("failed to register metrics")?;
+    let counters = certctl_usecases::Counters::register(&registry).context("failed to register metrics")?;
     let broker = certctl_shared::queue::Broker::default();
     // The broker connection outlives the HTTP drain, so requests finishing late still publish.
     let broker_shutdown = CancellationToken::new();
@@ -98,12 +100,16 @@ pub async fn run(config: ApiConfig, listeners: Listeners, shutdown: Cancellation
     let config_denial_window = config.audit_denial_window;
     let config = Arc::new(config);
     let state = AppState {
-        publisher,
-        db: db.clone(),
-        urls: Arc::new(PkiUrls::new(&config.public_pki_url)),
+        core: certctl_usecases::Core {
+            publisher,
+            db: db.clone(),
+            keys: config.keys.clone(),
+            urls: Arc::new(PkiUrls::new(&config.public_pki_url)),
+            caches: Arc::new(cache::Caches::default()),
+            counters: Arc::new(counters),
+        },
         config: config.clone(),
         metrics: Arc::new(metrics),
-        caches: Arc::new(cache::Caches::default()),
         key_stamps: Arc::new(Mutex::new(HashMap::new())),
         denials: Arc::new(denials::Denials::new(config_denial_window)),
         verified_secrets: Arc::new(secrets::VerifiedSecrets::new()),

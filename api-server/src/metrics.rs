@@ -1,16 +1,14 @@
 //! Prometheus metrics of the API server.
 
-use prometheus::{
-    Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-};
+use prometheus::{Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
+/// The use cases' own counters (certificates issued, publish failures) are
+/// `certctl_usecases::Counters`, registered beside these.
 pub struct ApiMetrics {
     pub requests: IntCounterVec,
     pub latency: HistogramVec,
     pub auth_failures: IntCounterVec,
     pub authz_denials: IntCounterVec,
-    pub certificates_issued: IntCounterVec,
-    pub publish_failures: IntCounter,
     /// Dead notifications right now, refreshed in the background.
     pub notifications_dead: IntGauge,
     pub notifications_undelivered: IntGaugeVec,
@@ -52,17 +50,6 @@ impl ApiMetrics {
                 ),
                 &["permission"],
             )?,
-            certificates_issued: IntCounterVec::new(
-                Opts::new(
-                    "certctl_certificates_issued_total",
-                    "certificates issued, by key algorithm",
-                ),
-                &["key_algorithm"],
-            )?,
-            publish_failures: IntCounter::new(
-                "certctl_notification_publish_failures_total",
-                "notifications committed but not published (the relay republishes them)",
-            )?,
             notifications_dead: IntGauge::new(
                 "certctl_notifications_dead",
                 "notifications that exhausted their attempts and wait for an operator",
@@ -103,7 +90,6 @@ impl ApiMetrics {
         registry.register(Box::new(m.acme_validations.clone()))?;
         registry.register(Box::new(m.enrollments.clone()))?;
         registry.register(Box::new(m.enrollment_rate_limited.clone()))?;
-        registry.register(Box::new(m.publish_failures.clone()))?;
         registry.register(Box::new(m.notifications_dead.clone()))?;
         registry.register(Box::new(m.notifications_undelivered.clone()))?;
         registry.register(Box::new(m.oldest_undelivered.clone()))?;
@@ -111,7 +97,6 @@ impl ApiMetrics {
         registry.register(Box::new(m.latency.clone()))?;
         registry.register(Box::new(m.auth_failures.clone()))?;
         registry.register(Box::new(m.authz_denials.clone()))?;
-        registry.register(Box::new(m.certificates_issued.clone()))?;
         Ok(m)
     }
 }

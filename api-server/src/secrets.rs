@@ -2,23 +2,8 @@
 //! checks against those hashes, and the memory of recent successful checks. Pure: no database,
 //! no request state, so the application state can hold the memory without a loop of modules.
 
-use argon2::Argon2;
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+pub use certctl_usecases::secrets::{hash_secret, verify_secret};
 use std::time::Instant;
-
-/// An argon2id hash (PHC string) of a secret, with a fresh salt.
-pub fn hash_secret(secret: &str) -> Result<String, anyhow::Error> {
-    Argon2::default()
-        .hash_password(secret.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| anyhow::anyhow!("cannot hash a secret: {e}"))
-}
-
-/// Whether `secret` matches a hash made by [`hash_secret`].
-pub fn verify_secret(secret: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(secret.as_bytes(), &h).is_ok())
-}
 
 /// Passwords and challenges that verified recently, so a fleet enrolling through one credential
 /// does not pay an argon2id check (tens of milliseconds of CPU, deliberately) on every request.

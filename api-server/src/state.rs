@@ -5,26 +5,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::config::ApiConfig;
-use certctl_pki::PkiUrls;
-use certctl_shared::model::{ApiKeyId, NotificationId};
-use sea_orm::DatabaseConnection;
+use certctl_shared::model::ApiKeyId;
+use certctl_usecases::Core;
 
-use certctl_shared::queue::Publisher;
-
-use crate::cache::Caches;
 use crate::denials::Denials;
 use crate::metrics::ApiMetrics;
 
+/// The API server's state: the use cases' [`Core`] (reached through `Deref`, so `state.db` and
+/// `state.dispatch(…)` read as before) and what only request handling needs.
 #[derive(Clone)]
 pub struct AppState {
-    pub db: DatabaseConnection,
+    pub core: Core,
     pub config: Arc<ApiConfig>,
-    pub urls: Arc<PkiUrls>,
     pub metrics: Arc<ApiMetrics>,
-    /// Issuers with their opened keys, and profiles as last read (see [`Caches`]).
-    pub caches: Arc<Caches>,
-    /// Publishes notification ids after their rows are committed.
-    pub publisher: Publisher,
     /// When this replica last stamped each key's `last_used_at`, to keep that off the hot path.
     pub key_stamps: Arc<Mutex<HashMap<ApiKeyId, Instant>>>,
     /// Repeated identical 403s, aggregated before they reach the audit log.
@@ -39,28 +32,10 @@ pub struct AppState {
     pub verified_secrets: Arc<crate::secrets::VerifiedSecrets>,
 }
 
-impl AppState {
-    /// Publishes committed notifications in the background. The request does not wait on the
-    /// broker: if publishing fails (the broker is down, say), the rows stay `pending` and the
-    /// worker's relay loop republishes them after its grace period.
-    pub fn dispatch(&self, ids: Vec<NotificationId>) {
-        if ids.is_empty() {
-            return;
-        }
-        let publisher = self.publisher.clone();
-        let metrics = self.metrics.clone();
-        // Publish inside the request's span, so its W3C trace context travels in the headers.
-        let span = tracing::Span::current();
-        tokio::spawn(tracing::Instrument::instrument(
-            async move {
-                for id in ids {
-                    if let Err(e) = publisher.publish(id).await {
-                        metrics.publish_failures.inc();
-                        tracing::warn!(notification.id = %id, error = %e, "failed to publish a notification; the relay will retry it");
-                    }
-                }
-            },
-            span,
-        ));
+impl std::ops::Deref for AppState {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.core
     }
 }

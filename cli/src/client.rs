@@ -17,8 +17,11 @@ use certctl_types::api::notifications::{
     ChannelIn, ChannelOut, ChannelPatch, NotificationDetailOut, NotificationOut, NotificationQuery,
 };
 use certctl_types::api::policy::{IssuerIn, IssuerOut, ProfileIn, ProfileOut};
+use certctl_types::api::renewal::{CertificatePolicyIn, JobCsrIn, RenewalKeyOut, RenewalPolicyIn, RenewalPolicyOut};
 use certctl_types::api::{ListOut, Problem, SummaryOut, VersionOut};
-use certctl_types::ids::{ApiKeyId, CertificateId, ChannelId, IssuerId, JobId, NotificationId, ProfileId};
+use certctl_types::ids::{
+    ApiKeyId, CertificateId, ChannelId, IssuerId, JobId, NotificationId, ProfileId, RenewalPolicyId,
+};
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -189,6 +192,11 @@ impl Client {
         Ok(self.json(Method::POST, path, None, Some(body)).await?.1)
     }
 
+    async fn put<T: DeserializeOwned, B: Serialize>(&self, path: &str, body: &B) -> Result<Reply<T>, ClientError> {
+        let body = serde_json::to_value(body).map_err(|e| ClientError::Unexpected(e.to_string()))?;
+        Ok(self.json(Method::PUT, path, None, Some(body)).await?.1)
+    }
+
     async fn issued(&self, path: &str, body: Value) -> Result<Reply<Issued>, ClientError> {
         self.issued_with(path, body, None).await
     }
@@ -296,6 +304,47 @@ impl Client {
         self.post("/api/v1/issuers", body).await
     }
 
+    pub async fn set_issuer_disabled(&self, id: IssuerId, disabled: bool) -> Result<Reply<IssuerOut>, ClientError> {
+        let verb = if disabled { "disable" } else { "enable" };
+        self.post(&format!("/api/v1/issuers/{id}/{verb}"), &serde_json::json!({})).await
+    }
+
+    // Renewal policies
+
+    pub async fn list_policies(&self) -> Result<Reply<ListOut<RenewalPolicyOut>>, ClientError> {
+        self.get("/api/v1/renewal-policies").await
+    }
+
+    pub async fn get_policy(&self, id: RenewalPolicyId) -> Result<Reply<RenewalPolicyOut>, ClientError> {
+        self.get(&format!("/api/v1/renewal-policies/{id}")).await
+    }
+
+    pub async fn create_policy(&self, body: &RenewalPolicyIn) -> Result<Reply<RenewalPolicyOut>, ClientError> {
+        self.post("/api/v1/renewal-policies", body).await
+    }
+
+    pub async fn replace_policy(
+        &self,
+        id: RenewalPolicyId,
+        body: &RenewalPolicyIn,
+    ) -> Result<Reply<RenewalPolicyOut>, ClientError> {
+        self.put(&format!("/api/v1/renewal-policies/{id}"), body).await
+    }
+
+    pub async fn delete_policy(&self, id: RenewalPolicyId) -> Result<(), ClientError> {
+        self.send(Method::DELETE, &format!("/api/v1/renewal-policies/{id}"), None, None)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_certificate_policy(
+        &self,
+        id: CertificateId,
+        body: &CertificatePolicyIn,
+    ) -> Result<Reply<CertificateOut>, ClientError> {
+        self.put(&format!("/api/v1/certificates/{id}/renewal-policy"), body).await
+    }
+
     pub async fn list_profiles(&self) -> Result<Reply<ListOut<ProfileOut>>, ClientError> {
         self.get("/api/v1/profiles").await
     }
@@ -309,11 +358,7 @@ impl Client {
     }
 
     pub async fn replace_profile(&self, id: ProfileId, body: &ProfileIn) -> Result<Reply<ProfileOut>, ClientError> {
-        let body = serde_json::to_value(body).map_err(|e| ClientError::Unexpected(e.to_string()))?;
-        Ok(self
-            .json(Method::PUT, &format!("/api/v1/profiles/{id}"), None, Some(body))
-            .await?
-            .1)
+        self.put(&format!("/api/v1/profiles/{id}"), body).await
     }
 
     // Jobs
@@ -324,6 +369,16 @@ impl Client {
 
     pub async fn get_job(&self, id: JobId) -> Result<Reply<JobOut>, ClientError> {
         self.get(&format!("/api/v1/jobs/{id}")).await
+    }
+
+    /// Gives a renewal waiting for a CSR its CSR.
+    pub async fn submit_csr(&self, id: JobId, body: &JobCsrIn) -> Result<Reply<JobOut>, ClientError> {
+        self.post(&format!("/api/v1/jobs/{id}/csr"), body).await
+    }
+
+    /// Collects a rotated key, once.
+    pub async fn collect_key(&self, id: JobId) -> Result<Reply<RenewalKeyOut>, ClientError> {
+        self.post(&format!("/api/v1/jobs/{id}/key"), &serde_json::json!({})).await
     }
 
     /// Approves (`true`) or rejects a job.

@@ -27,6 +27,7 @@ use certctl_types::api::Problem;
 use certctl_types::api::access::AuditQuery;
 use certctl_types::api::certificates::{CertificateQuery, DecisionIn, IssueIn, JobQuery, RenewIn, RevokeIn};
 use certctl_types::api::notifications::NotificationQuery;
+use certctl_types::api::renewal::JobCsrIn;
 use certctl_types::ids::{CertificateId, ChannelId, JobId, NotificationId};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
@@ -464,7 +465,29 @@ impl Certctl {
     }
 
     #[tool(
-        description = "Lists approval jobs, newest first (status=awaiting_approval for those waiting for a decision).",
+        description = "Gives an automatic renewal that waits for a new key (status awaiting_csr) the PKCS#10 CSR of \
+                       that key. Only the key is used: the names stay the certificate's. The renewal is then issued, \
+                       or waits for an approver if its profile requires one.",
+        input_schema = schema::id_and::<JobId, JobCsrIn>(),
+        annotations(title = "Give a renewal its CSR", read_only_hint = false, destructive_hint = false)
+    )]
+    async fn submit_job_csr(
+        &self,
+        Parameters(args): Parameters<JsonObject>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        finish(
+            async {
+                let (id, body): (_, JobCsrIn) = id_and(args)?;
+                Ok(self.client(&ctx)?.submit_csr(id, &body).await?.raw)
+            }
+            .await,
+        )
+    }
+
+    #[tool(
+        description = "Lists jobs, newest first: approval requests (status=awaiting_approval for those waiting for a \
+                       decision) and automatic renewals (pending, awaiting_csr, completed, failed, cancelled).",
         input_schema = schema::query::<JobQuery>(),
         annotations(title = "List approval jobs", read_only_hint = true)
     )]
@@ -645,6 +668,16 @@ impl Certctl {
     )]
     async fn list_profiles(&self, ctx: RequestContext<RoleServer>) -> Result<CallToolResult, McpError> {
         finish(async { Ok(self.client(&ctx)?.list_profiles().await?.raw) }.await)
+    }
+
+    #[tool(
+        description = "Lists renewal policies: when certificates enter their renewal window, whether certctl renews \
+                       them by itself, with the same key or a new one, how failures are retried, and which expiry \
+                       warnings and channels apply. Profiles and certificates name the policy they follow.",
+        annotations(title = "List renewal policies", read_only_hint = true)
+    )]
+    async fn list_renewal_policies(&self, ctx: RequestContext<RoleServer>) -> Result<CallToolResult, McpError> {
+        finish(async { Ok(self.client(&ctx)?.list_policies().await?.raw) }.await)
     }
 }
 
@@ -829,6 +862,7 @@ mod tests {
         "list_audit_events",
         "list_issuers",
         "list_profiles",
+        "list_renewal_policies",
     ];
     const WRITES: &[&str] = &[
         "issue_certificate",
@@ -837,10 +871,11 @@ mod tests {
         "reject_job",
         "requeue_notification",
         "test_channel",
+        "submit_job_csr",
     ];
 
     #[test]
-    fn the_tools_are_the_seventeen_with_their_hints() {
+    fn the_tools_are_the_nineteen_with_their_hints() {
         let tools = tools();
         let mut expected: Vec<&str> = READ_ONLY.iter().chain(WRITES).copied().collect();
         expected.push("revoke_certificate");

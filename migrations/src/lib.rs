@@ -25,6 +25,7 @@ mod m20261208_000015_idempotency_keys;
 mod m20261209_000016_inventory_indexes;
 mod m20261209_000017_certificate_tally;
 mod m20261210_000018_crl_shards;
+mod m20261211_000019_renewal;
 
 pub struct Migrator;
 
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261209_000016_inventory_indexes::Migration),
             Box::new(m20261209_000017_certificate_tally::Migration),
             Box::new(m20261210_000018_crl_shards::Migration),
+            Box::new(m20261211_000019_renewal::Migration),
         ]
     }
 }

@@ -17,6 +17,11 @@ pub struct WorkerConfig {
     pub revocation: RevocationPublishing,
     /// Names this worker in leases and attempt records.
     pub worker_id: String,
+    /// `CERTCTL_PUBLIC_PKI_URL`, written into the certificates automatic renewals issue.
+    pub public_pki_url: String,
+    /// `CERTCTL_RENEWAL_INTERVAL`: how often the renewal loop looks for certificates entering
+    /// their window, expired ones and renewal jobs due (default 60 s).
+    pub renewal_interval: Duration,
 }
 
 /// CRL publishing and OCSP signer management (the worker side of the revocation responder).
@@ -80,6 +85,8 @@ impl WorkerConfig {
             notifications: NotificationConfig::from_env(env)?,
             revocation: RevocationPublishing::from_env(env, dev_mode, &keys)?,
             worker_id: env.get("CERTCTL_WORKER_ID").unwrap_or_else(default_worker_id),
+            public_pki_url: certctl_shared::config::public_pki_url(env)?,
+            renewal_interval: env.duration("CERTCTL_RENEWAL_INTERVAL", Duration::from_secs(60))?,
         })
     }
 }

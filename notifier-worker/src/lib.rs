@@ -1,5 +1,5 @@
 //! `certctl-notifier-worker`: the notification delivery pool and the scheduled loops (retry
-//! sweep, outbox relay, expiry scan, CRL publishing and OCSP responder certificates).
+//! sweep, outbox relay, expiry scan, renewal, CRL publishing and OCSP responder certificates).
 
 pub mod batch;
 pub mod channels;
@@ -138,6 +138,21 @@ pub async fn run(config: WorkerConfig, listeners: Listeners, shutdown: Cancellat
         ),
         None => tracing::info!("CERTCTL_NOTIFICATION_SENT_RETENTION is off: sent notifications are kept for ever"),
     }
+    let core = certctl_usecases::Core {
+        db: db.clone(),
+        keys: config.keys.clone(),
+        urls: Arc::new(certctl_pki::PkiUrls::new(&config.public_pki_url)),
+        caches: Arc::new(certctl_usecases::cache::Caches::default()),
+        publisher: publisher.clone(),
+        counters: Arc::new(certctl_usecases::Counters::register(&registry).context("failed to register metrics")?),
+    };
+    loops.spawn(
+        loops::renewal::Renewal {
+            core,
+            interval: config.renewal_interval,
+        },
+        None,
+    );
     loops.spawn(
         loops::tally::TallyFold {
             db: db.clone(),

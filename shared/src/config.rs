@@ -509,6 +509,23 @@ const RESPONDER_KEYS: KeyVars = KeyVars {
 /// `CERTCTL_PREVIOUS_KEY_ENCRYPTION_KEYS` (comma-separated): the keys that seal CA keys and channel
 /// secrets. Without a key, only dev mode starts, with a fixed, publicly known key that is reported
 /// as insecure.
+/// `CERTCTL_PUBLIC_PKI_URL`: where relying parties fetch CRLs, OCSP and CA certificates, written
+/// into every certificate. The API server and the worker (which signs automatic renewals) must
+/// agree on it.
+pub fn public_pki_url(env: &Env<'_>) -> Result<String, ConfigError> {
+    let url = env
+        .string("CERTCTL_PUBLIC_PKI_URL", "http://127.0.0.1:8081")
+        .trim_end_matches('/')
+        .to_owned();
+    if !(url.starts_with("http://") || url.starts_with("https://")) || !url.is_ascii() {
+        return Err(ConfigError::new(
+            "CERTCTL_PUBLIC_PKI_URL",
+            "must be an ASCII http:// or https:// URL",
+        ));
+    }
+    Ok(url)
+}
+
 pub fn ca_keys(env: &Env<'_>, dev_mode: bool) -> Result<KeyEncryptionKeys, ConfigError> {
     keys(env, CA_KEYS, dev_mode)?.ok_or_else(|| {
         ConfigError::new(

@@ -78,8 +78,10 @@ record_id! {
     ProfileId;
     /// An issued certificate (`certificates.id`).
     CertificateId;
-    /// An approval job (`jobs.id`).
+    /// A job: an approval request, or a renewal the worker runs (`jobs.id`).
     JobId;
+    /// A renewal policy (`renewal_policies.id`).
+    RenewalPolicyId;
     /// A notification channel (`notification_channels.id`).
     ChannelId;
     /// One notification to one channel (`notification_events.id`).

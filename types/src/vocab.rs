@@ -75,11 +75,31 @@ string_enum! {
 }
 
 string_enum! {
-    /// A certificate's stored state. Expiry is not a state: it is read off `not_after`.
+    /// Where a certificate is in its life: `active`, `expiring` (inside its renewal window and not
+    /// being renewed), `renewal_in_progress`, `expired`, `renewed` (superseded by its renewal) or
+    /// `revoked`. The worker's renewal loop moves certificates into `expiring`,
+    /// `renewal_in_progress` and `expired` as time passes.
     CertificateStatus {
         Active => "active",
+        Expiring => "expiring",
+        RenewalInProgress => "renewal_in_progress",
+        Expired => "expired",
+        Renewed => "renewed",
         Revoked => "revoked",
-        Superseded => "superseded",
+    }
+}
+
+impl CertificateStatus {
+    /// Not revoked, not renewed and not yet marked expired: the states a certificate can be
+    /// renewed or revoked from, and is counted by its expiry in.
+    pub const LIVE: &'static [CertificateStatus] = &[
+        CertificateStatus::Active,
+        CertificateStatus::Expiring,
+        CertificateStatus::RenewalInProgress,
+    ];
+
+    pub fn is_live(self) -> bool {
+        Self::LIVE.contains(&self)
     }
 }
 
@@ -103,6 +123,8 @@ string_enum! {
         ApprovalRequested => "approval_requested",
         ApprovalDecided => "approval_decided",
         ExpirationWarning => "expiration_warning",
+        RenewalDue => "renewal_due",
+        RenewalFailed => "renewal_failed",
         ChannelTest => "channel_test",
     }
 }
@@ -120,12 +142,20 @@ string_enum! {
 }
 
 string_enum! {
-    /// An approval job's state.
+    /// A job's state. Approval requests wait in `awaiting_approval` and end `approved` (issued),
+    /// `rejected` or `failed`. Automatic renewals start `pending` (the worker tries, and retries
+    /// on the policy's schedule), may wait in `awaiting_csr` or `awaiting_approval`, and end
+    /// `completed`, `approved`, `rejected`, `failed` or `cancelled` (the certificate was revoked
+    /// or renewed by other means meanwhile).
     JobStatus {
+        Pending => "pending",
+        AwaitingCsr => "awaiting_csr",
         AwaitingApproval => "awaiting_approval",
         Approved => "approved",
+        Completed => "completed",
         Rejected => "rejected",
         Failed => "failed",
+        Cancelled => "cancelled",
     }
 }
 

@@ -580,7 +580,7 @@ async fn finalize_order(post: &Post, id: &str) -> Result<Response, Problem> {
         if let Some(old) = locked.replaces_certificate_id
             && certificates::find_by_id(&txn, old)
                 .await?
-                .is_some_and(|c| c.status == CertificateStatus::Active)
+                .is_some_and(|c| issuance::RENEWABLE.contains(&c.status))
         {
             checked.renew_of = Some(old);
         }

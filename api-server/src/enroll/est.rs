@@ -366,9 +366,9 @@ async fn current_certificate(
         ));
     }
     match cert.status {
-        CertificateStatus::Active => Ok(cert),
+        s if s.is_live() || s == CertificateStatus::Expired => Ok(cert),
         CertificateStatus::Revoked => Err(forbidden("certificate_revoked", "the client certificate is revoked")),
-        CertificateStatus::Superseded => Err(forbidden(
+        _ => Err(forbidden(
             "certificate_superseded",
             "the client certificate was already renewed; re-enroll with its successor",
         )),
@@ -506,11 +506,11 @@ async fn answer_open(state: &AppState, client: &Client, open: &EnrollmentRequest
         enrollment::set_request_outcome(&state.db, open.id, Some(job_id), certificate_id, Some(Utc::now()))
     };
     match job.status {
-        JobStatus::AwaitingApproval => {
+        JobStatus::AwaitingApproval | JobStatus::Pending | JobStatus::AwaitingCsr => {
             client.served(state, "pending");
             Ok(Some(pending_response()))
         }
-        JobStatus::Approved => {
+        JobStatus::Approved | JobStatus::Completed => {
             let cert = match job.certificate_id {
                 Some(id) => certificates::find_by_id(&state.db, id).await?,
                 None => None,
@@ -522,7 +522,7 @@ async fn answer_open(state: &AppState, client: &Client, open: &EnrollmentRequest
             client.served(state, "issued");
             issued_response(&cert).map(Some)
         }
-        JobStatus::Rejected | JobStatus::Failed => {
+        JobStatus::Rejected | JobStatus::Failed | JobStatus::Cancelled => {
             close(None).await?;
             let who = job.decided_by.as_deref().unwrap_or("an approver");
             let detail = match (job.status, &job.error, &job.decision_note) {

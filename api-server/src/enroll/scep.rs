@@ -37,7 +37,7 @@ use certctl_pki::{PkiError, parse_csr};
 use certctl_shared::entities::certificate::Model as Certificate;
 use certctl_shared::entities::enrollment_profile::Model as EnrollmentProfile;
 use certctl_shared::entities::enrollment_request::Model as EnrollmentRequest;
-use certctl_shared::model::{CertificateId, CertificateStatus, EnrollmentProtocol, JobId, JobStatus};
+use certctl_shared::model::{CertificateId, EnrollmentProtocol, JobId, JobStatus};
 use certctl_shared::repo::{certificates, enrollment, jobs};
 use chrono::Utc;
 use sea_orm::{DbErr, SqlErr};
@@ -356,7 +356,7 @@ async fn decide(
                     "the certificate was issued under another profile",
                 );
             }
-            if current.status != CertificateStatus::Active || current.not_after <= now || current.not_before > now {
+            if !current.status.is_live() || current.not_after <= now || current.not_before > now {
                 return failure(
                     FailInfo::BadCertId,
                     "certificate_not_active",
@@ -567,8 +567,8 @@ async fn answer_existing(state: &AppState, row: &EnrollmentRequest) -> Result<Op
         return Ok(None);
     };
     match job.status {
-        JobStatus::AwaitingApproval => Ok(Some(Answer::Pending)),
-        JobStatus::Approved => {
+        JobStatus::AwaitingApproval | JobStatus::Pending | JobStatus::AwaitingCsr => Ok(Some(Answer::Pending)),
+        JobStatus::Approved | JobStatus::Completed => {
             let cert = match job.certificate_id {
                 Some(id) => certificates::find_by_id(&state.db, id).await?,
                 None => None,
@@ -579,7 +579,7 @@ async fn answer_existing(state: &AppState, row: &EnrollmentRequest) -> Result<Op
             enrollment::set_request_outcome(&state.db, row.id, Some(job_id), Some(cert.id), Some(Utc::now())).await?;
             Ok(Some(Answer::Success(cert.certificate_der)))
         }
-        JobStatus::Rejected | JobStatus::Failed => {
+        JobStatus::Rejected | JobStatus::Failed | JobStatus::Cancelled => {
             if row.closed_at.is_none() {
                 enrollment::set_request_outcome(&state.db, row.id, Some(job_id), None, Some(Utc::now())).await?;
             }

@@ -15,6 +15,7 @@ use certctl_types::api::certificates::{
     AwaitingApprovalOut, BulkRevokeIn, BulkRevokeOut, CertificateOut, CertificateQuery, CertificateSort, IssueIn,
     IssuedOut, RenewIn, RevocationOut, RevokeIn,
 };
+use certctl_types::api::renewal::CertificatePolicyIn;
 use chrono::Utc;
 
 use crate::auth::{Principal, RequestId};
@@ -40,6 +41,9 @@ pub(super) fn certificate_out(c: Certificate, revocation: Option<Revocation>, wi
         sans: c.sans,
         key_algorithm: c.key_algorithm,
         status: c.status,
+        renew_after: c.renew_after,
+        renewal_policy_id: c.renewal_policy_id,
+        key_generated: c.key_generated,
         short_lived: c.short_lived,
         not_before: c.not_before,
         not_after: c.not_after,
@@ -393,4 +397,28 @@ mod tests {
             assert!(listed.contains(&(e.status(), e.code())), "{bad}: {}", e.code());
         }
     }
+}
+
+/// Sets the renewal policy this certificate follows instead of its profile's (`null`: its
+/// profile's again), and recomputes its renewal window.
+#[utoipa::path(put, path = "/api/v1/certificates/{id}/renewal-policy", tag = "certificates",
+    params(("id" = CertificateId, Path, description = CERTIFICATE_ID)),
+    request_body = CertificatePolicyIn,
+    responses((status = 200, description = "The certificate with its new window", body = CertificateOut)),
+)]
+pub async fn set_certificate_renewal_policy(
+    State(state): State<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    ApiPath(id): ApiPath<CertificateId>,
+    ApiJson(body): ApiJson<CertificatePolicyIn>,
+) -> Result<Json<CertificateOut>, ApiError> {
+    let cert = crate::service::renewal::set_certificate_policy(
+        &state,
+        &principal.actor(request_id),
+        id,
+        body.renewal_policy_id,
+    )
+    .await?;
+    Ok(Json(certificate_out(cert, None, false)))
 }

@@ -31,6 +31,7 @@ fn issuer_out(i: Issuer) -> IssuerOut {
         created_by: i.created_by,
         created_at: i.created_at,
         crl_shards: u16::try_from(i.crl_shards).unwrap_or(0),
+        disabled_at: i.disabled_at,
     }
 }
 
@@ -78,7 +79,7 @@ pub async fn list_issuers(State(state): State<AppState>) -> Result<Json<ListOut<
 
 /// One issuer, with its certificate.
 #[utoipa::path(get, path = "/api/v1/issuers/{id}", tag = "issuers",
-    params(("id" = IssuerId, Path, description = "The issuer's id")),
+    params(("id" = IssuerId, Path, description = ISSUER_ID)),
     responses((status = 200, description = "The issuer", body = IssuerOut)),
 )]
 pub async fn get_issuer(
@@ -86,6 +87,51 @@ pub async fn get_issuer(
     ApiPath(id): ApiPath<IssuerId>,
 ) -> Result<Json<IssuerOut>, ApiError> {
     let row = issuers::find_by_id(&state.db, id)
+        .await?
+        .ok_or(ApiError::NotFound("issuer"))?;
+    Ok(Json(issuer_out(row)))
+}
+
+const ISSUER_ID: &str = "The issuer's id";
+
+/// Disables an issuer: from now on it signs no certificate (issuance, renewals, automatic
+/// renewals and enrollments under it are refused with `409 issuer_disabled`); its CRLs and OCSP
+/// responses go on. Disabling a disabled issuer changes nothing.
+#[utoipa::path(post, path = "/api/v1/issuers/{id}/disable", tag = "issuers",
+    params(("id" = IssuerId, Path, description = ISSUER_ID)),
+    responses((status = 200, description = "Disabled", body = IssuerOut)),
+)]
+pub async fn disable_issuer(
+    State(state): State<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    ApiPath(id): ApiPath<IssuerId>,
+) -> Result<Json<IssuerOut>, ApiError> {
+    set_disabled(&state, principal, request_id, id, true).await
+}
+
+/// Enables a disabled issuer again.
+#[utoipa::path(post, path = "/api/v1/issuers/{id}/enable", tag = "issuers",
+    params(("id" = IssuerId, Path, description = ISSUER_ID)),
+    responses((status = 200, description = "Enabled", body = IssuerOut)),
+)]
+pub async fn enable_issuer(
+    State(state): State<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    ApiPath(id): ApiPath<IssuerId>,
+) -> Result<Json<IssuerOut>, ApiError> {
+    set_disabled(&state, principal, request_id, id, false).await
+}
+
+async fn set_disabled(
+    state: &AppState,
+    principal: Principal,
+    request_id: RequestId,
+    id: IssuerId,
+    disabled: bool,
+) -> Result<Json<IssuerOut>, ApiError> {
+    let row = svc::set_disabled(state, &principal.actor(request_id), id, disabled)
         .await?
         .ok_or(ApiError::NotFound("issuer"))?;
     Ok(Json(issuer_out(row)))

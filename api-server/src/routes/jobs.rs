@@ -7,18 +7,25 @@ use certctl_shared::model::{JobId, JobStatus};
 use certctl_shared::repo::jobs;
 use certctl_types::api::ListOut;
 use certctl_types::api::certificates::{DecisionIn, JobOut, JobQuery};
+use certctl_types::api::renewal::{JobCsrIn, RenewalKeyOut};
 
 use crate::auth::{Principal, RequestId};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::query::Params;
 use crate::service::jobs as svc;
+use crate::service::renewal;
 use crate::state::AppState;
 
 const JOB_ID: &str = "The job's id";
 
-fn job_out(j: Job) -> JobOut {
+pub(crate) fn job_out(j: Job) -> JobOut {
     JobOut {
+        renews_certificate_id: j.renews_certificate_id,
+        attempts: j.attempts,
+        next_attempt_at: j.next_attempt_at,
+        key_available: j.private_key_ciphertext.is_some(),
+        key_retrieved_at: j.key_retrieved_at,
         id: j.id,
         kind: j.kind,
         status: j.status,
@@ -98,4 +105,45 @@ pub async fn reject_job(
 ) -> Result<Json<JobOut>, ApiError> {
     let job = svc::decide(&state, &principal.actor(request_id), id, false, body.note).await?;
     Ok(Json(job_out(job)))
+}
+
+/// Gives a renewal that waits for a new key (`awaiting_csr`) its CSR. Only the CSR's key is used;
+/// the names stay those of the certificate being renewed. The renewal is then issued, or waits
+/// for an approver under a profile that requires one (the CSR's submitter counts as the
+/// requester). A refused CSR leaves the job waiting.
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/csr", tag = "jobs",
+    params(("id" = JobId, Path, description = JOB_ID)),
+    request_body = JobCsrIn,
+    responses((status = 200, description = "The job, `completed` (with `certificate_id`) or `awaiting_approval`", body = JobOut)),
+)]
+pub async fn submit_job_csr(
+    State(state): State<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    ApiPath(id): ApiPath<JobId>,
+    ApiJson(body): ApiJson<JobCsrIn>,
+) -> Result<Json<JobOut>, ApiError> {
+    let job = renewal::submit_csr(&state, &principal.actor(request_id), id, body.csr_pem).await?;
+    Ok(Json(job_out(job)))
+}
+
+/// Collects the key a renewal generated when its policy rotates keys certctl generated, with
+/// the certificate it was issued for. Answered once: the key is erased as it is handed out, and
+/// the collection is audited. Later calls answer `409 key_already_collected`.
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/key", tag = "jobs",
+    params(("id" = JobId, Path, description = JOB_ID)),
+    responses((status = 200, description = "The certificate, its chain and its private key (PKCS#8 PEM)", body = RenewalKeyOut)),
+)]
+pub async fn collect_job_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    ApiPath(id): ApiPath<JobId>,
+) -> Result<Json<RenewalKeyOut>, ApiError> {
+    let collected = renewal::collect_key(&state, &principal.actor(request_id), id).await?;
+    Ok(Json(RenewalKeyOut {
+        certificate: super::certificates::certificate_out(collected.certificate, None, true),
+        chain_pem: collected.chain_pem,
+        private_key_pem: collected.private_key_pem,
+    }))
 }

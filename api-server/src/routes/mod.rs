@@ -13,6 +13,7 @@ pub(crate) mod issuers;
 pub(crate) mod jobs;
 pub(crate) mod notifications;
 pub(crate) mod profiles;
+pub(crate) mod renewal_policies;
 pub(crate) mod stats;
 pub(crate) mod system;
 
@@ -38,6 +39,7 @@ use crate::service::issuers::IssuerError;
 use crate::service::jobs::DecideError;
 use crate::service::notifications::RequeueError;
 use crate::service::profiles::ProfileError;
+use crate::service::renewal::{JobActionError, PolicyError};
 use crate::service::revocation::{BulkRevokeError, RevokeError};
 use crate::state::AppState;
 
@@ -108,10 +110,17 @@ pub const ROUTES: &[RouteDef] = routes! {
     Post "/api/v1/issuers"                       => Require(P::IssuersWrite), issuers::create_issuer, [IssuerError];
     Get  "/api/v1/issuers"                       => Require(P::CertificatesRead), issuers::list_issuers;
     Get  "/api/v1/issuers/{id}"                  => Require(P::CertificatesRead), issuers::get_issuer;
+    Post "/api/v1/issuers/{id}/disable"          => Require(P::IssuersWrite), issuers::disable_issuer;
+    Post "/api/v1/issuers/{id}/enable"           => Require(P::IssuersWrite), issuers::enable_issuer;
     Post "/api/v1/profiles"                      => Require(P::ProfilesWrite), profiles::create_profile, [ProfileError];
     Get  "/api/v1/profiles"                      => Require(P::CertificatesRead), profiles::list_profiles;
     Get  "/api/v1/profiles/{id}"                 => Require(P::CertificatesRead), profiles::get_profile;
     Put  "/api/v1/profiles/{id}"                 => Require(P::ProfilesWrite), profiles::replace_profile, [ProfileError];
+    Post "/api/v1/renewal-policies"              => Require(P::ProfilesWrite), renewal_policies::create_renewal_policy, [PolicyError];
+    Get  "/api/v1/renewal-policies"              => Require(P::CertificatesRead), renewal_policies::list_renewal_policies;
+    Get  "/api/v1/renewal-policies/{id}"         => Require(P::CertificatesRead), renewal_policies::get_renewal_policy;
+    Put  "/api/v1/renewal-policies/{id}"         => Require(P::ProfilesWrite), renewal_policies::replace_renewal_policy, [PolicyError];
+    Delete "/api/v1/renewal-policies/{id}"       => Require(P::ProfilesWrite), renewal_policies::delete_renewal_policy, [PolicyError];
     Post "/api/v1/certificates"                  => Require(P::CertificatesWrite), certificates::issue_certificate, [IssueError, IdempotencyProblems];
     Get  "/api/v1/certificates"                  => Require(P::CertificatesRead), certificates::list_certificates;
     Post "/api/v1/certificates/bulk-revoke"      => Require(P::CertificatesBulkRevoke), certificates::bulk_revoke_certificates, [BulkRevokeError, ReasonProblems];
@@ -119,10 +128,13 @@ pub const ROUTES: &[RouteDef] = routes! {
     Get  "/api/v1/certificates/{id}/pem"         => Require(P::CertificatesRead), certificates::get_certificate_pem;
     Post "/api/v1/certificates/{id}/renew"       => Require(P::CertificatesWrite), certificates::renew_certificate, [IssueError];
     Post "/api/v1/certificates/{id}/revoke"      => Require(P::CertificatesWrite), certificates::revoke_certificate, [RevokeError, ReasonProblems];
+    Put  "/api/v1/certificates/{id}/renewal-policy" => Require(P::ProfilesWrite), certificates::set_certificate_renewal_policy, [PolicyError];
     Get  "/api/v1/jobs"                          => Require(P::CertificatesRead), jobs::list_jobs;
     Get  "/api/v1/jobs/{id}"                     => Require(P::CertificatesRead), jobs::get_job;
     Post "/api/v1/jobs/{id}/approve"             => Require(P::JobsDecide), jobs::approve_job, [DecideError];
     Post "/api/v1/jobs/{id}/reject"              => Require(P::JobsDecide), jobs::reject_job, [DecideError];
+    Post "/api/v1/jobs/{id}/csr"                 => Require(P::CertificatesWrite), jobs::submit_job_csr, [JobActionError];
+    Post "/api/v1/jobs/{id}/key"                 => Require(P::CertificatesWrite), jobs::collect_job_key, [JobActionError];
     Get  "/api/v1/audit"                         => Require(P::AuditRead), audit::list_audit_events;
     Post "/api/v1/notification-channels"            => Require(P::ChannelsWrite), channels::create_channel, [ChannelError];
     Get  "/api/v1/notification-channels"            => Require(P::CertificatesRead), channels::list_channels;

@@ -29,6 +29,7 @@ fn profile_out(p: Profile) -> Result<ProfileOut, ApiError> {
         ekus: p.ekus,
         requires_approval: p.requires_approval,
         allow_short_lived: p.allow_short_lived,
+        renewal_policy_id: p.renewal_policy_id,
         created_at: p.created_at,
         updated_at: p.updated_at,
         revision: p.revision,
@@ -45,6 +46,7 @@ fn spec(p: ProfileIn) -> ProfileSpec {
         san_rules: p.san_rules,
         requires_approval: p.requires_approval,
         allow_short_lived: p.allow_short_lived,
+        renewal_policy_id: p.renewal_policy_id,
     }
 }
 

@@ -30,8 +30,12 @@ pub async fn summary(State(state): State<AppState>) -> Result<Json<SummaryOut>, 
         let n = count(n);
         match CertificateStatus::parse(&status) {
             Some(CertificateStatus::Active) => counts.active = n,
+            Some(CertificateStatus::Expiring) => counts.expiring = n,
+            Some(CertificateStatus::RenewalInProgress) => counts.renewal_in_progress = n,
+            // Live certificates past `not_after` (counted above) plus those marked expired.
+            Some(CertificateStatus::Expired) => counts.expired += n,
+            Some(CertificateStatus::Renewed) => counts.renewed = n,
             Some(CertificateStatus::Revoked) => counts.revoked = n,
-            Some(CertificateStatus::Superseded) => counts.superseded = n,
             None => tracing::warn!(status, "a certificate status the summary does not know"),
         }
         counts.total += n;

@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use certctl_types::api::certificates::{
     BulkRevokeIn, CertificateOut, CertificateQuery, CertificateSort, IssueIn, RenewIn, RevokeIn,
 };
+use certctl_types::api::renewal::CertificatePolicyIn;
 use certctl_types::ids::CertificateId;
 use certctl_types::vocab::{CertificateStatus, KeyAlgorithm, RevocationReason};
 use clap::Subcommand;
@@ -96,6 +97,16 @@ pub enum Certs {
         #[arg(long)]
         out_dir: Option<PathBuf>,
     },
+    /// Sets the renewal policy a certificate follows instead of its profile's.
+    SetPolicy {
+        id: CertificateId,
+        /// The policy's id or name.
+        #[arg(long, required_unless_present = "profile_default", conflicts_with = "profile_default")]
+        policy: Option<String>,
+        /// Follow the profile's policy again.
+        #[arg(long)]
+        profile_default: bool,
+    },
     /// Revokes a certificate.
     Revoke {
         id: CertificateId,
@@ -124,7 +135,7 @@ pub enum Certs {
 pub(super) fn certificate_table(items: &[CertificateOut]) -> String {
     let mut t = Table::new(&["ID", "COMMON NAME", "STATUS", "NOT AFTER", "SERIAL"]);
     for c in items {
-        let status = if c.expired && c.status == CertificateStatus::Active {
+        let status = if c.expired && c.status.is_live() {
             "expired".to_owned()
         } else {
             c.status.to_string()
@@ -154,6 +165,11 @@ pub(super) fn certificate_fields(c: &CertificateOut) -> String {
         ("Issuer", c.issuer_id.to_string()),
         ("Profile", c.profile_id.to_string()),
         ("Requested by", c.requested_by.clone()),
+        ("Renewal window", c.renew_after.as_ref().map_or_else(|| "-".to_owned(), when)),
+        (
+            "Renewal policy",
+            c.renewal_policy_id.map_or_else(|| "the profile's".to_owned(), |p| p.to_string()),
+        ),
     ];
     if let Some(r) = &c.revocation {
         pairs.push((
@@ -162,7 +178,7 @@ pub(super) fn certificate_fields(c: &CertificateOut) -> String {
         ));
     }
     if let Some(id) = c.superseded_by_id {
-        pairs.push(("Superseded by", id.to_string()));
+        pairs.push(("Renewed by", id.to_string()));
     }
     fields(&pairs)
 }
@@ -324,6 +340,16 @@ pub(super) async fn certs(client: &Client, format: Format, cmd: Certs) -> Result
                 )
                 .await?;
             issued(format, &reply, out_dir.as_deref())?;
+        }
+        Certs::SetPolicy { id, policy, .. } => {
+            let renewal_policy_id = match policy {
+                Some(p) => Some(super::policy::policy_id(client, &p).await?),
+                None => None,
+            };
+            let c = client
+                .set_certificate_policy(id, &CertificatePolicyIn { renewal_policy_id })
+                .await?;
+            output::print(format, &c.raw, || certificate_fields(&c.value));
         }
         Certs::Revoke { id, reason: r } => {
             let c = client.revoke(id, &RevokeIn { reason: reason(r)? }).await?;

@@ -1,6 +1,10 @@
-//! `certctl jobs`: approval jobs.
+//! `certctl jobs`: approval jobs and automatic renewals.
 
+use std::path::PathBuf;
+
+use anyhow::Context;
 use certctl_types::api::certificates::{DecisionIn, JobQuery};
+use certctl_types::api::renewal::JobCsrIn;
 use certctl_types::ids::JobId;
 use certctl_types::vocab::JobStatus;
 use clap::Subcommand;
@@ -32,6 +36,20 @@ pub enum Jobs {
         #[arg(long)]
         note: Option<String>,
     },
+    /// Gives a renewal waiting for a CSR (`awaiting_csr`) the CSR of the new key.
+    Csr {
+        id: JobId,
+        /// The PKCS#10 request, PEM.
+        #[arg(long)]
+        csr: PathBuf,
+    },
+    /// Collects, once, the key a renewal generated (with its certificate and chain) into a
+    /// directory: key.pem, cert.pem, chain.pem.
+    Key {
+        id: JobId,
+        #[arg(long)]
+        out_dir: PathBuf,
+    },
 }
 
 pub(super) async fn jobs(client: &Client, format: Format, cmd: Jobs) -> Result<(), Failure> {
@@ -44,6 +62,10 @@ pub(super) async fn jobs(client: &Client, format: Format, cmd: Jobs) -> Result<(
             ("Decided by", opt(&j.decided_by)),
             ("Note", opt(&j.decision_note)),
             ("Certificate", opt(&j.certificate_id)),
+            ("Renews", opt(&j.renews_certificate_id)),
+            ("Attempts", j.attempts.to_string()),
+            ("Next attempt", j.next_attempt_at.as_ref().map_or_else(|| "-".to_owned(), when)),
+            ("Key to collect", j.key_available.to_string()),
             ("Error", opt(&j.error)),
         ])
     };
@@ -80,6 +102,26 @@ pub(super) async fn jobs(client: &Client, format: Format, cmd: Jobs) -> Result<(
         Jobs::Reject { id, note } => {
             let j = client.decide(id, false, &DecisionIn { note }).await?;
             output::print(format, &j.raw, || show(&j.value));
+        }
+        Jobs::Csr { id, csr } => {
+            let csr_pem = std::fs::read_to_string(&csr).with_context(|| format!("cannot read {}", csr.display()))?;
+            let j = client.submit_csr(id, &JobCsrIn { csr_pem }).await?;
+            output::print(format, &j.raw, || show(&j.value));
+        }
+        Jobs::Key { id, out_dir } => {
+            let k = client.collect_key(id).await?;
+            std::fs::create_dir_all(&out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
+            let cert = k.value.certificate.certificate_pem.clone().unwrap_or_default();
+            crate::config::write_private(&out_dir.join("key.pem"), k.value.private_key_pem.as_bytes())?;
+            crate::config::write_private(&out_dir.join("cert.pem"), cert.as_bytes())?;
+            crate::config::write_private(&out_dir.join("chain.pem"), k.value.chain_pem.as_bytes())?;
+            eprintln!("wrote {}", out_dir.display());
+            // The key went to the file; what is printed never carries it.
+            let mut raw = k.raw.clone();
+            if let Some(o) = raw.as_object_mut() {
+                o.remove("private_key_pem");
+            }
+            output::print(format, &raw, || super::certs::certificate_fields(&k.value.certificate));
         }
     }
     Ok(())

@@ -35,7 +35,7 @@ pub use certs::Certs;
 pub use contexts::ConfigCmd;
 pub use jobs::Jobs;
 pub use notifications::{Channels, Notifications};
-pub use policy::{Issuers, Profiles};
+pub use policy::{Issuers, Policies, Profiles};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -84,7 +84,10 @@ pub enum Command {
     /// Certificate profiles.
     #[command(subcommand)]
     Profiles(Profiles),
-    /// Approval jobs.
+    /// Renewal policies: when certificates renew, by themselves or not, with which key.
+    #[command(subcommand, name = "renewal-policies", visible_alias = "policies")]
+    Policies(Policies),
+    /// Jobs: approvals, and automatic renewals (a CSR to give, a rotated key to collect).
     #[command(subcommand)]
     Jobs(Jobs),
     /// Notifications, their attempts and dead letters.
@@ -248,6 +251,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Certs(cmd) => certs::certs(&client, format, cmd).await,
         Command::Issuers(cmd) => policy::issuers(&client, format, cmd).await,
         Command::Profiles(cmd) => policy::profiles(&client, format, cmd).await,
+        Command::Policies(cmd) => policy::policies(&client, format, cmd).await,
         Command::Jobs(cmd) => jobs::jobs(&client, format, cmd).await,
         Command::Notifications(cmd) => notifications::notifications(&client, format, cmd).await,
         Command::Channels(cmd) => notifications::channels(&client, format, cmd).await,

@@ -1,15 +1,18 @@
-//! `certctl issuers` and `certctl profiles`: the certificate authorities and what they may issue.
+//! `certctl issuers`, `certctl profiles` and `certctl renewal-policies`: the certificate
+//! authorities, what they may issue, and how their certificates renew.
 
 use std::path::PathBuf;
 
 use certctl_types::api::policy::{IssuerIn, ProfileIn};
+use certctl_types::api::renewal::{RenewalPolicyIn, RenewalPolicyOut};
+use certctl_types::ids::RenewalPolicyId;
 use certctl_types::vocab::KeyAlgorithm;
 use clap::Subcommand;
 
 use crate::client::Client;
 use crate::output::{self, Format, Table, fields, opt, when};
 
-use super::{Failure, human_seconds, issuer_id, parse_word, profile_id, read_json};
+use super::{Failure, human_seconds, issuer_id, parse_word, profile_id, read_json, usage};
 
 #[derive(Debug, Subcommand)]
 pub enum Issuers {
@@ -34,6 +37,43 @@ pub enum Issuers {
         /// Partition the CRL into this many shards (2-256); fixed at creation.
         #[arg(long)]
         crl_shards: Option<u16>,
+    },
+    /// Stops an issuer signing anything (issuance and renewals under it are refused); its CRLs
+    /// and OCSP go on.
+    Disable {
+        /// Id or name.
+        issuer: String,
+    },
+    /// Lets a disabled issuer sign again.
+    Enable {
+        /// Id or name.
+        issuer: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Policies {
+    List,
+    Get {
+        /// Id or name.
+        policy: String,
+    },
+    /// Creates a renewal policy from a JSON file (the body of POST /api/v1/renewal-policies).
+    Create {
+        #[arg(short, long)]
+        file: PathBuf,
+    },
+    /// Replaces a renewal policy from a JSON file (the body of PUT /api/v1/renewal-policies/{id}).
+    Update {
+        /// Id or name.
+        policy: String,
+        #[arg(short, long)]
+        file: PathBuf,
+    },
+    /// Deletes a policy no profile or certificate follows.
+    Delete {
+        /// Id or name.
+        policy: String,
     },
 }
 
@@ -68,6 +108,7 @@ pub(super) async fn issuers(client: &Client, format: Format, cmd: Issuers) -> Re
             ("Root", i.is_root.to_string()),
             ("Parent", opt(&i.parent_issuer_id)),
             ("Not after", when(&i.not_after)),
+            ("Disabled", i.disabled_at.as_ref().map_or_else(|| "-".to_owned(), when)),
         ])
     };
     match cmd {
@@ -113,6 +154,18 @@ pub(super) async fn issuers(client: &Client, format: Format, cmd: Issuers) -> Re
                     validity_days,
                     crl_shards,
                 })
+                .await?;
+            output::print(format, &i.raw, || show(&i.value));
+        }
+        Issuers::Disable { issuer } => {
+            let i = client
+                .set_issuer_disabled(issuer_id(client, &issuer).await?, true)
+                .await?;
+            output::print(format, &i.raw, || show(&i.value));
+        }
+        Issuers::Enable { issuer } => {
+            let i = client
+                .set_issuer_disabled(issuer_id(client, &issuer).await?, false)
                 .await?;
             output::print(format, &i.raw, || show(&i.value));
         }
@@ -167,4 +220,97 @@ pub(super) async fn profiles(client: &Client, format: Format, cmd: Profiles) -> 
         }
     }
     Ok(())
+}
+
+pub(super) async fn policies(client: &Client, format: Format, cmd: Policies) -> Result<(), Failure> {
+    let show = |p: &RenewalPolicyOut| {
+        fields(&[
+            ("ID", p.id.to_string()),
+            ("Name", p.name.clone()),
+            ("Window", window(p)),
+            ("Automatic", p.auto_renew.to_string()),
+            ("New key", p.rotate_key.to_string()),
+            (
+                "Retries",
+                format!("{} attempts, {} apart", p.max_attempts, human_seconds(p.retry_interval_seconds as f64)),
+            ),
+            (
+                "Warnings",
+                p.warning_days.as_ref().map_or_else(
+                    || "the worker's".to_owned(),
+                    |d| d.iter().map(|d| format!("{d}d")).collect::<Vec<_>>().join(", "),
+                ),
+            ),
+            (
+                "Channels",
+                p.channel_ids.as_ref().map_or_else(
+                    || "every subscribed channel".to_owned(),
+                    |c| c.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                ),
+            ),
+            ("Built in", p.built_in.to_string()),
+        ])
+    };
+    match cmd {
+        Policies::List => {
+            let all = client.list_policies().await?;
+            output::print(format, &all.raw, || {
+                let mut t = Table::new(&["ID", "NAME", "WINDOW", "AUTOMATIC", "NEW KEY"]);
+                for p in &all.value.data {
+                    t.row(vec![
+                        p.id.to_string(),
+                        p.name.clone(),
+                        window(p),
+                        p.auto_renew.to_string(),
+                        p.rotate_key.to_string(),
+                    ]);
+                }
+                t.render()
+            });
+        }
+        Policies::Get { policy } => {
+            let p = client.get_policy(policy_id(client, &policy).await?).await?;
+            output::print(format, &p.raw, || show(&p.value));
+        }
+        Policies::Create { file } => {
+            let body: RenewalPolicyIn = read_json(&file)?;
+            let p = client.create_policy(&body).await?;
+            output::print(format, &p.raw, || show(&p.value));
+        }
+        Policies::Update { policy, file } => {
+            let body: RenewalPolicyIn = read_json(&file)?;
+            let p = client
+                .replace_policy(policy_id(client, &policy).await?, &body)
+                .await?;
+            output::print(format, &p.raw, || show(&p.value));
+        }
+        Policies::Delete { policy } => {
+            let id = policy_id(client, &policy).await?;
+            client.delete_policy(id).await?;
+            eprintln!("deleted renewal policy {id}");
+        }
+    }
+    Ok(())
+}
+
+/// When a policy's window opens, in words.
+fn window(p: &RenewalPolicyOut) -> String {
+    match (p.renew_before_seconds, p.renew_at_fraction) {
+        (Some(s), _) => format!("{} before expiry", human_seconds(s as f64)),
+        (None, Some(f)) => format!("at {:.0}% of the lifetime", f * 100.0),
+        (None, None) => "-".to_owned(),
+    }
+}
+
+pub(super) async fn policy_id(client: &Client, given: &str) -> Result<RenewalPolicyId, Failure> {
+    if let Ok(id) = given.parse() {
+        return Ok(id);
+    }
+    let all = client.list_policies().await?;
+    all.value
+        .data
+        .into_iter()
+        .find(|p| p.name == given)
+        .map(|p| p.id)
+        .ok_or_else(|| usage(format!("no renewal policy named `{given}`")))
 }

@@ -26,8 +26,8 @@ pub(super) async fn status(client: &Client, format: Format) -> Result<(), Failur
             (
                 "Certificates",
                 format!(
-                    "{} total: {} active, {} revoked, {} superseded, {} expired",
-                    c.total, c.active, c.revoked, c.superseded, c.expired
+                    "{} total: {} active, {} expiring, {} renewing, {} expired, {} renewed, {} revoked",
+                    c.total, c.active, c.expiring, c.renewal_in_progress, c.expired, c.renewed, c.revoked
                 ),
             ),
             (

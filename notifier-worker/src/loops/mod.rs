@@ -5,6 +5,7 @@
 
 pub mod expiry;
 pub mod relay;
+pub mod renewal;
 pub mod retention;
 pub mod retry_sweep;
 pub mod revocation;

@@ -27,6 +27,12 @@ pub struct Model {
     pub job_id: Option<crate::model::JobId>,
     pub requested_by: String,
     pub created_at: DateTimeUtc,
+    /// This certificate's own renewal policy; `None`: its profile's, else the built-in one.
+    pub renewal_policy_id: Option<crate::model::RenewalPolicyId>,
+    /// When its renewal window opens (set on insert by a trigger from the policy that applies).
+    pub renew_after: Option<DateTimeUtc>,
+    /// certctl generated the key (and returned it once; it keeps none).
+    pub key_generated: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

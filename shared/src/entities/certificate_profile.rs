@@ -19,6 +19,8 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     /// Bumped on every change; certificate inserts check it (see `repo::certificates`).
     pub revision: i64,
+    /// The renewal policy of its certificates; `None`: the built-in one.
+    pub renewal_policy_id: Option<crate::model::RenewalPolicyId>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

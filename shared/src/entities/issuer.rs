@@ -23,6 +23,8 @@ pub struct Model {
     pub crl_shards: i16,
     /// Where a partitioned issuer's shards are published (`{crl_url}/{shard}`); set with them.
     pub crl_url: Option<String>,
+    /// Set while the issuer is disabled: it signs no certificate.
+    pub disabled_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,4 +1,5 @@
-//! `jobs`: issuance requests waiting for, or decided by, a second person.
+//! `jobs`: issuance requests waiting for, or decided by, a second person, and the automatic
+//! renewals the worker runs.
 
 use sea_orm::entity::prelude::*;
 
@@ -21,6 +22,15 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// The API key that filed the request, for the self-approval check.
     pub requested_by_key_id: Option<crate::model::ApiKeyId>,
+    /// An automatic renewal's certificate (at most one open job per certificate).
+    pub renews_certificate_id: Option<crate::model::CertificateId>,
+    pub attempts: i32,
+    /// When a `pending` job is due.
+    pub next_attempt_at: Option<DateTimeUtc>,
+    /// A key generated for a rotating renewal, sealed, until collected once.
+    pub private_key_ciphertext: Option<Vec<u8>>,
+    pub key_retrieved_at: Option<DateTimeUtc>,
+    pub updated_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

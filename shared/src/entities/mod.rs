@@ -18,3 +18,4 @@ pub mod job;
 pub mod notification_attempt;
 pub mod notification_channel;
 pub mod notification_event;
+pub mod renewal_policy;

@@ -3,7 +3,7 @@
 
 pub use certctl_types::ids::{
     AcmeAccountId, AcmeAuthzId, AcmeChallengeId, AcmeEndpointId, AcmeOrderId, ApiKeyId, CertificateId, ChannelId,
-    EnrollmentProfileId, IssuerId, JobId, NotificationId, ProfileId,
+    EnrollmentProfileId, IssuerId, JobId, NotificationId, ProfileId, RenewalPolicyId,
 };
 pub use certctl_types::vocab::{
     CertificateSource, CertificateStatus, ChannelKind, EnrollmentProtocol, EventType, JobStatus, NotificationStatus,

@@ -23,26 +23,23 @@ pub async fn find_for_update(conn: &impl ConnectionTrait, id: CertificateId) -> 
     Certificates::find_by_id(id).lock_exclusive().one(conn).await
 }
 
-/// Moves a certificate from `from` to `to`; returns the row as it now is, or `None` if it was
-/// not in `from`.
+/// Moves a certificate from any of `from` to `to`; returns the row as it now is, or `None` if it
+/// was in none of them. A certificate that stops being live has no renewal window any more.
 pub async fn transition(
     conn: &impl ConnectionTrait,
     id: CertificateId,
-    from: CertificateStatus,
+    from: &[CertificateStatus],
     to: CertificateStatus,
     superseded_by: Option<CertificateId>,
 ) -> Result<Option<Certificate>, DbErr> {
+    let from: Vec<String> = from.iter().map(|s| s.as_str().to_owned()).collect();
     Certificates::find()
         .from_raw_sql(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "UPDATE certificates SET status = $3, superseded_by_id = COALESCE($4, superseded_by_id) \
-             WHERE id = $1 AND status = $2 RETURNING *",
-            [
-                id.into(),
-                from.as_str().into(),
-                to.as_str().into(),
-                superseded_by.into(),
-            ],
+            "UPDATE certificates SET status = $3, superseded_by_id = COALESCE($4, superseded_by_id), \
+               renew_after = CASE WHEN $3 IN ('renewed', 'revoked', 'expired') THEN NULL ELSE renew_after END \
+             WHERE id = $1 AND status = ANY($2) RETURNING *",
+            [id.into(), from.into(), to.as_str().into(), superseded_by.into()],
         ))
         .one(conn)
         .await
@@ -176,6 +173,8 @@ pub enum InsertOutcome {
     ProfileChanged,
     /// The principal already has a certificate under this idempotency key; nothing was written.
     DuplicateIdempotencyKey,
+    /// The issuer is disabled; nothing was written.
+    IssuerDisabled,
 }
 
 /// The index that makes an idempotency key unique per principal.
@@ -188,10 +187,13 @@ static INSERT_AUDITED_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::ne
         "WITH cert AS ( \
            INSERT INTO certificates (id, issuer_id, profile_id, serial_hex, common_name, sans, key_algorithm, \
              public_key_der, status, short_lived, not_before, not_after, certificate_der, certificate_pem, \
-             renewed_from_id, superseded_by_id, job_id, requested_by, created_at, source, idempotency_key) \
-           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $32, $33 \
+             renewed_from_id, superseded_by_id, job_id, requested_by, created_at, source, idempotency_key, \
+             renewal_policy_id, key_generated) \
+           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $32, $33, \
+             $34, $35 \
            WHERE NOT EXISTS (SELECT 1 FROM compromised_keys WHERE spki_sha256 = sha256($8)) \
              AND EXISTS (SELECT 1 FROM certificate_profiles WHERE id = $3 AND revision = $27) \
+             AND NOT EXISTS (SELECT 1 FROM issuers WHERE id = $2 AND disabled_at IS NOT NULL) \
            RETURNING id), \
          audit AS ( \
            {audit} SELECT $20, $21, $22, $23, cert.id::text, $24, $25, $26, $30, $31, $19 FROM cert RETURNING seq), \
@@ -207,8 +209,8 @@ static INSERT_AUDITED_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::ne
 
 /// Inserts a certificate, its audit row and one notification per subscribed channel in one
 /// statement (atomic without a transaction), unless its public key was revoked for keyCompromise,
-/// its profile has moved past `profile_revision`, or its requester already used
-/// `idempotency_key`.
+/// its profile has moved past `profile_revision`, its issuer is disabled, or its requester
+/// already used `idempotency_key`.
 pub async fn insert_audited(
     conn: &impl ConnectionTrait,
     c: &Certificate,
@@ -256,6 +258,8 @@ pub async fn insert_audited(
                 audit.protocol.into(),
                 c.source.into(),
                 idempotency_key.map(str::to_owned).into(),
+                c.renewal_policy_id.into(),
+                c.key_generated.into(),
             ],
         ))
         .await;
@@ -275,16 +279,22 @@ pub async fn insert_audited(
     let why = conn
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT EXISTS (SELECT 1 FROM compromised_keys WHERE spki_sha256 = sha256($1)) AS compromised",
-            [c.public_key_der.clone().into()],
+            "SELECT EXISTS (SELECT 1 FROM compromised_keys WHERE spki_sha256 = sha256($1)) AS compromised, \
+               EXISTS (SELECT 1 FROM issuers WHERE id = $2 AND disabled_at IS NOT NULL) AS disabled",
+            [c.public_key_der.clone().into(), c.issuer_id.into()],
         ))
         .await?;
-    let compromised = why
-        .map(|r| r.try_get::<bool>("", "compromised"))
-        .transpose()?
-        .unwrap_or(false);
-    Ok(if compromised {
+    let flag = |name: &str| -> Result<bool, DbErr> {
+        Ok(why
+            .as_ref()
+            .map(|r| r.try_get::<bool>("", name))
+            .transpose()?
+            .unwrap_or(false))
+    };
+    Ok(if flag("compromised")? {
         InsertOutcome::KeyCompromised
+    } else if flag("disabled")? {
+        InsertOutcome::IssuerDisabled
     } else {
         InsertOutcome::ProfileChanged
     })
@@ -320,9 +330,9 @@ pub async fn record_compromised_keys(conn: &impl ConnectionTrait, ids: &[Certifi
 pub struct Counts {
     /// By stored status.
     pub by_status: Vec<(String, i64)>,
-    /// Active, with `now <= not_after < soon`.
+    /// Live (active, expiring or being renewed), with `now <= not_after < soon`.
     pub expiring: i64,
-    /// Active, with `not_after < now`.
+    /// Live, with `not_after < now` (not yet marked `expired` by the renewal loop).
     pub expired: i64,
 }
 
@@ -339,14 +349,14 @@ const COUNTS_SQL: &str = "\
         SELECT count(*) FILTER (WHERE not_after < $1) AS expired, \
                count(*) FILTER (WHERE not_after >= $1 AND (not_after < $2 OR $4 > $3)) AS expiring_now \
         FROM certificates \
-        WHERE status = 'active' AND not_after >= to_timestamp($3 * 3600) AND not_after < to_timestamp(($3 + 1) * 3600)), \
+        WHERE status IN ('active', 'expiring', 'renewal_in_progress') AND not_after >= to_timestamp($3 * 3600) AND not_after < to_timestamp(($3 + 1) * 3600)), \
     edge_soon AS ( \
         SELECT count(*) AS expiring FROM certificates \
-        WHERE status = 'active' AND $4 > $3 \
+        WHERE status IN ('active', 'expiring', 'renewal_in_progress') AND $4 > $3 \
           AND not_after >= to_timestamp($4 * 3600) AND not_after < $2) \
     SELECT status, sum(n)::bigint AS n, \
-           coalesce(sum(n) FILTER (WHERE status = 'active' AND expiry_hour < $3), 0)::bigint AS expired, \
-           coalesce(sum(n) FILTER (WHERE status = 'active' AND expiry_hour > $3 AND expiry_hour < $4), 0)::bigint \
+           coalesce(sum(n) FILTER (WHERE status IN ('active', 'expiring', 'renewal_in_progress') AND expiry_hour < $3), 0)::bigint AS expired, \
+           coalesce(sum(n) FILTER (WHERE expiry_hour > $3 AND expiry_hour < $4), 0)::bigint \
              AS expiring, \
            (SELECT expired FROM edge) AS edge_expired, \
            (SELECT expiring_now FROM edge) + (SELECT expiring FROM edge_soon) AS edge_expiring \
@@ -367,8 +377,8 @@ fn epoch_hour(t: DateTime<Utc>) -> i64 {
     t.timestamp().div_euclid(3600)
 }
 
-/// Certificate counts by stored status, plus active ones expiring before `soon` and active ones
-/// already expired at `now`, from the maintained tally: the cost does not grow with the number
+/// Certificate counts by stored status, plus live ones expiring before `soon` and live ones
+/// already past `not_after` at `now`, from the maintained tally: the cost does not grow with the number
 /// of certificates. `soon` must not be before `now`.
 pub async fn counts(conn: &impl ConnectionTrait, now: DateTime<Utc>, soon: DateTime<Utc>) -> Result<Counts, DbErr> {
     let rows = CountRow::find_by_statement(Statement::from_sql_and_values(

@@ -36,7 +36,9 @@ pub async fn decide(
         .execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "UPDATE jobs SET status = $2, decided_by = $3, decision_note = $4, decided_at = now(), \
-             certificate_id = $5, error = $6 WHERE id = $1 AND status = 'awaiting_approval'",
+             certificate_id = $5, error = $6, updated_at = now(), \
+             private_key_ciphertext = CASE WHEN $2 = 'approved' THEN private_key_ciphertext END \
+             WHERE id = $1 AND status = 'awaiting_approval'",
             [
                 id.into(),
                 status.as_str().into(),
@@ -51,6 +53,23 @@ pub async fn decide(
         return Ok(None);
     }
     find_by_id(conn, id).await
+}
+
+/// Makes `principal` (with `key`) the job's requester: whoever completes a request (a renewal's
+/// CSR) answers for it, and so may not approve it.
+pub async fn set_requester(
+    conn: &impl ConnectionTrait,
+    id: JobId,
+    principal: &str,
+    key: Option<crate::model::ApiKeyId>,
+) -> Result<(), DbErr> {
+    conn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "UPDATE jobs SET requested_by = $2, requested_by_key_id = $3, updated_at = now() WHERE id = $1",
+        [id.into(), principal.into(), key.into()],
+    ))
+    .await?;
+    Ok(())
 }
 
 pub async fn list(

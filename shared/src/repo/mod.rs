@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod notifications;
 pub mod ocsp_signers;
 pub mod profiles;
+pub mod renewal;
 pub mod responder;
 pub mod revocations;
 

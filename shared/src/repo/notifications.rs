@@ -56,10 +56,22 @@ pub async fn enqueue(
     certificate_id: Option<CertificateId>,
     data: serde_json::Value,
 ) -> Result<Vec<NotificationId>, DbErr> {
+    enqueue_to(conn, event_type, certificate_id, data, None).await
+}
+
+/// [`enqueue`], to the subscribed channels among `channels` when a renewal policy names some
+/// (`None`: every subscribed channel).
+pub async fn enqueue_to(
+    conn: &impl ConnectionTrait,
+    event_type: EventType,
+    certificate_id: Option<CertificateId>,
+    data: serde_json::Value,
+    channels: Option<&[Uuid]>,
+) -> Result<Vec<NotificationId>, DbErr> {
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!(
             "{INSERT_INTO} SELECT gen_random_uuid(), $1, ch.id, $2, $3 FROM notification_channels ch \
-             WHERE {} RETURNING id",
+             WHERE {} AND ($4::uuid[] IS NULL OR ch.id = ANY($4)) RETURNING id",
             subscribed("$1")
         )
     });
@@ -70,6 +82,7 @@ pub async fn enqueue(
             event_type.as_str().into(),
             certificate_id.into(),
             envelope(event_type, data).into(),
+            channels.map(<[Uuid]>::to_vec).into(),
         ],
     )
     .await
@@ -481,11 +494,16 @@ pub async fn record_lost(conn: &impl ConnectionTrait, lost: &[Lost]) -> Result<u
 /// How long after expiry the scan still warns about a certificate (an SQL interval).
 const EXPIRY_SCAN_LOOKS_BACK: &str = "interval '7 days'";
 
-/// Expiry warnings: for each active certificate within the widest threshold, the tightest
-/// threshold it has crossed, one row per subscribed channel, deduplicated by a unique key so each
-/// certificate × threshold × channel is warned once. Revoked, superseded and short-lived
-/// certificates get none (a short-lived certificate is meant to lapse); certificates that expired
-/// more than a week ago are left alone.
+/// The states whose certificates get expiry warnings (as SQL literals): neither revoked nor
+/// renewed.
+const WARNED_STATUSES: &str = "'active', 'expiring', 'renewal_in_progress', 'expired'";
+
+/// Expiry warnings: for each certificate neither revoked nor renewed within the widest threshold,
+/// the tightest threshold it has crossed (its renewal policy's thresholds, or `thresholds_days`),
+/// one row per subscribed channel (of the policy's channels, if it names any), deduplicated by a
+/// unique key so each certificate × threshold × channel is warned once. Revoked, renewed and
+/// short-lived certificates get none (a short-lived certificate is meant to lapse); certificates
+/// that expired more than a week ago are left alone.
 pub async fn enqueue_expiry_warnings(
     conn: &impl ConnectionTrait,
     thresholds_days: &[i32],
@@ -493,17 +511,23 @@ pub async fn enqueue_expiry_warnings(
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!(
             "WITH due AS ( \
-               SELECT c.id, c.common_name, c.serial_hex, c.issuer_id, c.not_after, \
-                 (SELECT min(t) FROM unnest($1::int[]) AS t WHERE c.not_after <= now() + make_interval(days => t)) AS threshold \
+               SELECT c.id, c.common_name, c.serial_hex, c.issuer_id, c.not_after, rp.channel_ids, \
+                 (SELECT min(t) FROM unnest(coalesce(rp.warning_days, $1::int[])) AS t \
+                  WHERE c.not_after <= now() + make_interval(days => t)) AS threshold \
                FROM certificates c \
-               WHERE c.status = 'active' AND NOT c.short_lived AND c.not_after <= now() + make_interval(days => $2) \
+               JOIN renewal_policies rp ON rp.id = coalesce(c.renewal_policy_id, \
+                 (SELECT p.renewal_policy_id FROM certificate_profiles p WHERE p.id = c.profile_id), $3) \
+               WHERE c.status IN ({warned}) AND NOT c.short_lived \
+                 AND c.not_after <= now() + make_interval(days => greatest($2, \
+                   (SELECT coalesce(max(t), 0) FROM renewal_policies, unnest(warning_days) AS t))) \
                  AND c.not_after > now() - {looks_back}) \
              INSERT INTO notification_events (id, type, channel_id, certificate_id, payload, dedup_key) \
              SELECT gen_random_uuid(), 'expiration_warning', ch.id, d.id, {payload}, \
                'expiry:' || d.id || ':' || d.threshold || ':' || ch.id \
              FROM due d CROSS JOIN notification_channels ch \
-             WHERE d.threshold IS NOT NULL AND {subscribed} \
+             WHERE d.threshold IS NOT NULL AND {subscribed} AND (d.channel_ids IS NULL OR ch.id = ANY(d.channel_ids)) \
              ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
+            warned = WARNED_STATUSES,
             payload = envelope_sql(
                 "'expiration_warning'",
                 "jsonb_build_object('certificate_id', d.id, 'common_name', d.common_name, 'serial_hex', d.serial_hex, \
@@ -515,7 +539,16 @@ pub async fn enqueue_expiry_warnings(
         )
     });
     let widest = thresholds_days.iter().copied().max().unwrap_or(0);
-    ids(conn, &SQL, vec![thresholds_days.to_vec().into(), widest.into()]).await
+    ids(
+        conn,
+        &SQL,
+        vec![
+            thresholds_days.to_vec().into(),
+            widest.into(),
+            super::renewal::DEFAULT_POLICY.0.into(),
+        ],
+    )
+    .await
 }
 
 /// Deletes up to `limit` notifications in `status` created before `before`, with their
@@ -523,8 +556,8 @@ pub async fn enqueue_expiry_warnings(
 /// reading other rows). Rows another transaction holds are skipped, for the next call. Returns
 /// how many notifications were deleted.
 ///
-/// An expiry warning whose certificate the scan could still warn about (active, and not yet a
-/// week past expiry) is kept whatever its age: its row is what stops the scan from queueing the
+/// An expiry warning whose certificate the scan could still warn about (neither revoked nor
+/// renewed, and not yet a week past expiry) is kept whatever its age: its row is what stops the scan from queueing the
 /// same warning again.
 pub async fn purge(
     conn: &impl ConnectionTrait,
@@ -542,7 +575,7 @@ pub async fn purge(
             "WITH doomed AS ( \
                SELECT e.id FROM notification_events e WHERE e.status = $1 AND e.created_at < $2 \
                  AND (e.dedup_key IS NULL OR NOT EXISTS ( \
-                   SELECT 1 FROM certificates c WHERE c.id = e.certificate_id AND c.status = 'active' \
+                   SELECT 1 FROM certificates c WHERE c.id = e.certificate_id AND c.status IN ({WARNED_STATUSES}) \
                      AND c.not_after > now() - {EXPIRY_SCAN_LOOKS_BACK})) \
                ORDER BY e.created_at LIMIT $3 FOR UPDATE OF e SKIP LOCKED), \
              attempts AS (DELETE FROM notification_attempts WHERE notification_id IN (SELECT id FROM doomed)), \

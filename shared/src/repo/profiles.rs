@@ -41,6 +41,7 @@ pub async fn replace(conn: &impl ConnectionTrait, row: Profile) -> Result<Profil
         created_at: sea_orm::ActiveValue::NotSet,
         updated_at: Set(chrono::Utc::now()),
         revision: Set(row.revision),
+        renewal_policy_id: Set(row.renewal_policy_id),
     }
     .update(conn)
     .await

@@ -744,7 +744,7 @@ async fn renewal_information_and_replaces_follow_the_certificate() {
             "SELECT string_agg(status, ',' ORDER BY created_at) FROM certificates WHERE common_name = 'ari.test'",
         )
         .await;
-    assert_eq!(statuses, "superseded,active");
+    assert_eq!(statuses, "renewed,active");
 
     // Revoked for key compromise: renew now.
     let new_id = ari_cert_id(&new_pem);

@@ -184,6 +184,6 @@ async fn rejection_and_renewal_under_approval() {
         .await;
     assert_eq!(done["status"], "approved", "{done}");
     let (_, old) = app.get(&format!("/api/v1/certificates/{cert_id}"), &alice).await;
-    assert_eq!(old["status"], "superseded");
+    assert_eq!(old["status"], "renewed");
     assert_eq!(old["superseded_by_id"], done["certificate_id"]);
 }

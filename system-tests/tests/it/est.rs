@@ -237,7 +237,7 @@ async fn curl_and_openssl_enroll_reenroll_and_authenticate_by_password_and_certi
     let statuses = app.scalar_text("SELECT string_agg(status || '/' || source, ',' ORDER BY created_at) FROM certificates WHERE common_name = 'device-1.example'",
     )
     .await;
-    assert_eq!(statuses, "superseded/est,active/est");
+    assert_eq!(statuses, "renewed/est,active/est");
     assert_eq!(
         app.scalar_i64("SELECT count(*) FROM audit_events WHERE action = 'certificate.renew' AND actor = 'est:routers/device-1.example' AND protocol = 'est'").await,
         1

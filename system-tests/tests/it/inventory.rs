@@ -6,6 +6,7 @@ use chrono::{Duration, Utc};
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use certctl_shared::model::CertificateStatus;
 use certctl_shared::repo::certificates::{self, Counts};
 
 use crate::helpers::*;
@@ -25,11 +26,14 @@ async fn seed(app: &TestApp, template: &str, n: u32, prefix: &str, status: &str,
     .await;
 }
 
+/// The states counted by their expiry, as SQL literals.
+const LIVE: &str = "'active', 'expiring', 'renewal_in_progress'";
+
 /// The counts as the definitions say, straight from `certificates`.
 async fn counted(app: &TestApp, now: chrono::DateTime<Utc>, soon: chrono::DateTime<Utc>) -> Counts {
     let (now, soon) = (now.to_rfc3339(), soon.to_rfc3339());
     let mut by_status = Vec::new();
-    for status in ["active", "revoked", "superseded"] {
+    for status in CertificateStatus::names() {
         let n = app
             .scalar_i64(&format!("SELECT count(*) FROM certificates WHERE status = '{status}'"))
             .await;
@@ -37,16 +41,17 @@ async fn counted(app: &TestApp, now: chrono::DateTime<Utc>, soon: chrono::DateTi
             by_status.push((status.to_owned(), n));
         }
     }
+    by_status.sort();
     Counts {
         by_status,
         expiring: app
             .scalar_i64(&format!(
-                "SELECT count(*) FROM certificates WHERE status = 'active' AND not_after >= '{now}' AND not_after < '{soon}'"
+                "SELECT count(*) FROM certificates WHERE status IN ({LIVE}) AND not_after >= '{now}' AND not_after < '{soon}'"
             ))
             .await,
         expired: app
             .scalar_i64(&format!(
-                "SELECT count(*) FROM certificates WHERE status = 'active' AND not_after < '{now}'"
+                "SELECT count(*) FROM certificates WHERE status IN ({LIVE}) AND not_after < '{now}'"
             ))
             .await,
     }
@@ -111,14 +116,15 @@ async fn the_dashboard_counts_stay_exact_as_certificates_change() {
     assert_exact(&app, "after a revocation and a renewal").await;
 
     // Expiries spread over the last three days and the next forty, minute by minute around the
-    // hour boundaries; some long expired, some revoked or superseded in bulk.
+    // hour boundaries, in each live state; some long expired, some revoked or marked expired in
+    // bulk.
     let template = id(&issued[2]);
     seed(
         &app,
         &template,
         3000,
         "spread",
-        "'active'",
+        "(ARRAY['active', 'expiring', 'renewal_in_progress'])[1 + g % 3]",
         "now() + (g - 4320) * interval '1 minute' * 13",
         "now()",
     )
@@ -162,6 +168,11 @@ async fn the_dashboard_counts_stay_exact_as_certificates_change() {
     )
     .await;
     app.scalar_i64(
+        "WITH u AS (UPDATE certificates SET status = 'expired' WHERE common_name LIKE 'old-%' \
+           AND right(serial_hex, 1) IN ('e', 'f') RETURNING 1) SELECT count(*) FROM u",
+    )
+    .await;
+    app.scalar_i64(
         "WITH u AS (UPDATE certificates SET not_after = not_after + interval '2 days' \
            WHERE common_name LIKE 'edge-%' AND right(serial_hex, 1) = 'c' RETURNING 1) SELECT count(*) FROM u",
     )
@@ -189,9 +200,15 @@ async fn the_dashboard_counts_stay_exact_as_certificates_change() {
     let status = |s: &str| exact.by_status.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n);
     assert_eq!(summary["certificates"]["active"], status("active"));
     assert_eq!(summary["certificates"]["revoked"], status("revoked"));
-    assert_eq!(summary["certificates"]["superseded"], status("superseded"));
+    assert_eq!(summary["certificates"]["expiring"], status("expiring"));
+    assert_eq!(
+        summary["certificates"]["renewal_in_progress"],
+        status("renewal_in_progress")
+    );
+    assert_eq!(summary["certificates"]["renewed"], status("renewed"));
     assert_eq!(summary["expiring_soon"], exact.expiring);
-    assert_eq!(summary["certificates"]["expired"], exact.expired);
+    // Live ones past `not_after`, and those already marked expired.
+    assert_eq!(summary["certificates"]["expired"], exact.expired + status("expired"));
 
     // Folding later (as a worker will) merges hours that have since passed, and stays exact.
     certificates::fold_tally(&app.db, Utc::now() + Duration::hours(5), 1_000_000)

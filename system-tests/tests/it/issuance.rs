@@ -472,7 +472,7 @@ async fn renewal_keeps_key_and_names_and_supersedes_the_old_certificate() {
     assert_eq!(new["sans"], old["sans"]);
     assert_eq!(new["renewed_from_id"], old["id"]);
     let (_, old_now) = app.get(&format!("/api/v1/certificates/{}", id(&old)), &operator).await;
-    assert_eq!(old_now["status"], "superseded");
+    assert_eq!(old_now["status"], "renewed");
     assert_eq!(old_now["superseded_by_id"], new["id"]);
     assert!(old_now.get("revocation").is_none(), "renewal must not revoke");
     assert_eq!(app.scalar_i64("SELECT count(*) FROM certificate_revocations").await, 0);

@@ -25,6 +25,7 @@ mod notifications;
 mod notify_harness;
 mod openapi;
 mod process;
+mod renewal;
 mod responder;
 mod responder_harness;
 mod retention;

@@ -133,6 +133,8 @@ impl TestApp {
                 crate::helpers::responder_kek(),
             ),
             ("CERTCTL_CRL_CHECK_INTERVAL".into(), "200ms".into()),
+            // The same as the app's: automatic renewals write it into certificates.
+            ("CERTCTL_PUBLIC_PKI_URL".into(), "http://pki.certctl.test".into()),
         ]);
         for (k, v) in FAST.iter().chain(extra) {
             // An empty value unsets a default.

@@ -172,16 +172,16 @@ async fn scepclient_enrolls_with_the_challenge_and_renews_with_its_certificate()
     assert_eq!(
         app.scalar_text("SELECT string_agg(status || '/' || source, ',' ORDER BY created_at) FROM certificates")
             .await,
-        "superseded/scep,active/scep"
+        "renewed/scep,active/scep"
     );
     assert_eq!(
         app.scalar_i64("SELECT count(*) FROM audit_events WHERE action = 'certificate.renew' AND actor = 'scep:mdm' AND protocol = 'scep'").await,
         1
     );
-    // The superseded certificate renews nothing.
+    // The renewed certificate renews nothing.
     let old = same_key(&device, &dir.join("old"));
     let first = app
-        .scalar_text("SELECT certificate_pem FROM certificates WHERE status = 'superseded'")
+        .scalar_text("SELECT certificate_pem FROM certificates WHERE status = 'renewed'")
         .await;
     std::fs::write(old.join("client.pem"), first).unwrap();
     let (ok, out) = scepclient(&url, &old, "device-1.example.net", None).await;

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::ids::{CertificateId, IssuerId, JobId, ProfileId};
+use crate::ids::{CertificateId, IssuerId, JobId, ProfileId, RenewalPolicyId};
 use crate::vocab::{CertificateSource, CertificateStatus, JobStatus, KeyAlgorithm, RevocationReason};
 
 /// `POST /api/v1/certificates`: give exactly one of `csr_pem` (your key) or `key_algorithm`
@@ -96,8 +96,15 @@ pub struct CertificateOut {
     #[schema(value_type = KeyAlgorithm)]
     pub key_algorithm: String,
     pub status: CertificateStatus,
-    /// Past `not_after`; expiry is read off the date, not stored as a state.
+    /// Past `not_after` (the `expired` status follows within a tick of the renewal loop).
     pub expired: bool,
+    /// When the renewal window opens, under the policy that applies; `null` once the
+    /// certificate is no longer live.
+    pub renew_after: Option<DateTime<Utc>>,
+    /// The renewal policy set on this certificate; `null`: its profile's (or the built-in one).
+    pub renewal_policy_id: Option<RenewalPolicyId>,
+    /// certctl generated the private key (and does not keep it).
+    pub key_generated: bool,
     /// Lives under an hour and so carries no CRL or OCSP URL (RFC 9608).
     pub short_lived: bool,
     pub not_before: DateTime<Utc>,
@@ -215,7 +222,7 @@ impl CertificateQuery {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct JobOut {
     pub id: JobId,
-    /// What the job will do once approved (`issue`, `renew`).
+    /// What the job does (`issue`, `renew`).
     pub kind: String,
     pub status: JobStatus,
     pub issuer_id: IssuerId,
@@ -229,6 +236,15 @@ pub struct JobOut {
     pub certificate_id: Option<CertificateId>,
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// For an automatic renewal: the certificate it renews.
+    pub renews_certificate_id: Option<CertificateId>,
+    /// Attempts so far (automatic renewals).
+    pub attempts: i32,
+    /// When the worker tries again (a `pending` job).
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// A rotated key waits to be collected once with `POST /api/v1/jobs/{id}/key`.
+    pub key_available: bool,
+    pub key_retrieved_at: Option<DateTime<Utc>>,
 }
 
 /// `POST /api/v1/jobs/{id}/approve` and `/reject`: an optional note for the audit trail.

@@ -12,6 +12,7 @@ pub mod certificates;
 pub mod enrollment;
 pub mod notifications;
 pub mod policy;
+pub mod renewal;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -62,7 +63,8 @@ pub struct VersionOut {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct SummaryOut {
     pub certificates: CertificateCounts,
-    /// Active certificates expiring within `expiring_soon_days`.
+    /// Certificates still valid (active, expiring or being renewed) whose `not_after` falls
+    /// within `expiring_soon_days`.
     pub expiring_soon: u64,
     pub expiring_soon_days: u32,
     pub jobs_awaiting_approval: u64,
@@ -87,11 +89,16 @@ pub struct IssuerRevocationOut {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
 pub struct CertificateCounts {
     pub active: u64,
-    pub revoked: u64,
-    pub superseded: u64,
-    pub total: u64,
-    /// Active certificates past `not_after`.
+    /// Inside their renewal window and not being renewed.
+    pub expiring: u64,
+    pub renewal_in_progress: u64,
+    /// Past `not_after`, neither revoked nor renewed: those marked `expired`, and those the
+    /// renewal loop has not marked yet.
     pub expired: u64,
+    /// Superseded by their renewal.
+    pub renewed: u64,
+    pub revoked: u64,
+    pub total: u64,
 }
 
 #[cfg(test)]

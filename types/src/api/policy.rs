@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::ids::{IssuerId, ProfileId};
+use crate::ids::{IssuerId, ProfileId, RenewalPolicyId};
 use crate::vocab::{Eku, KeyAlgorithm};
 
 /// `POST /api/v1/issuers`: a new root CA, or an intermediate under `parent_issuer_id`.
@@ -54,6 +54,8 @@ pub struct IssuerOut {
     pub created_at: DateTime<Utc>,
     /// 0: one full CRL; otherwise the number of CRL shards.
     pub crl_shards: u16,
+    /// Set while the issuer is disabled: it signs no certificate (it still publishes its CRL).
+    pub disabled_at: Option<DateTime<Utc>>,
 }
 
 /// A profile's rules for the names it certifies. An empty `allowed_domains` allows any DNS name.
@@ -98,6 +100,9 @@ pub struct ProfileIn {
     /// URLs.
     #[serde(default)]
     pub allow_short_lived: bool,
+    /// The renewal policy of this profile's certificates; omitted or `null`: the built-in one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewal_policy_id: Option<RenewalPolicyId>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -113,6 +118,7 @@ pub struct ProfileOut {
     pub san_rules: SanRules,
     pub requires_approval: bool,
     pub allow_short_lived: bool,
+    pub renewal_policy_id: Option<RenewalPolicyId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Bumped by every replacement; an approval issued under an older revision is refused.

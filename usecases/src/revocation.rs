@@ -12,7 +12,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{Actor, Fault, faults};
-use crate::state::AppState;
+use crate::Core;
 
 /// Why a certificate was not revoked.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +45,7 @@ faults!(BulkRevokeError);
 /// `certificate_revoked`. Returns the certificate as revoked, and the revocation.
 #[tracing::instrument(name = "revoke_certificate", skip_all, fields(certificate.id = %id, reason = reason.as_str()))]
 pub async fn revoke(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
     id: CertificateId,
     reason: RevocationReason,
@@ -73,9 +73,10 @@ pub async fn revoke(
         },
     )
     .await?;
-    let cert = certificates::transition(&txn, id, from, CertificateStatus::Revoked, None)
+    let cert = certificates::transition(&txn, id, &[from], CertificateStatus::Revoked, None)
         .await?
         .ok_or_else(|| anyhow::anyhow!("certificate {id} changed under its row lock"))?;
+    certctl_shared::repo::renewal::cancel_open_renewals(&txn, id, None, "the certificate was revoked").await?;
     if reason == RevocationReason::KeyCompromise {
         certificates::record_compromised_keys(&txn, &[id]).await?;
     }
@@ -124,7 +125,7 @@ pub struct BulkResult {
 /// Revokes everything matching all given criteria, in one transaction, set-based.
 #[tracing::instrument(name = "bulk_revoke", skip_all, fields(reason = reason.as_str()))]
 pub async fn bulk_revoke(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
     criteria: BulkCriteria,
     reason: RevocationReason,

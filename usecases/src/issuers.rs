@@ -12,8 +12,8 @@ use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::json;
 
 use super::{Actor, Fault, check_identifier, faults, name_taken};
+use crate::Core;
 use crate::cache::CachedIssuer;
-use crate::state::AppState;
 
 /// Why an issuer was not created.
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +57,7 @@ pub fn key_context(issuer_id: IssuerId) -> String {
 
 pub use certctl_shared::clock::{from_time, to_time};
 
-pub async fn create(state: &AppState, actor: &Actor, new: NewIssuer) -> Result<Issuer, IssuerError> {
+pub async fn create(state: &Core, actor: &Actor, new: NewIssuer) -> Result<Issuer, IssuerError> {
     check_identifier("name", &new.name).map_err(IssuerError::Invalid)?;
     if new.common_name.trim().is_empty() || new.common_name.chars().count() > MAX_COMMON_NAME {
         return Err(IssuerError::Invalid(format!(
@@ -114,7 +114,7 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewIssuer) -> Result<I
         urls: &urls,
     })
     .context("failed to build the CA certificate")?;
-    let sealed = state.config.keys.seal(&key_context(id), key.serialized_der())?;
+    let sealed = state.keys.seal(&key_context(id), key.serialized_der())?;
     let txn = state.db.begin().await?;
     let inserted = issuers::insert(
         &txn,
@@ -133,6 +133,7 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewIssuer) -> Result<I
             created_by: actor.principal.clone(),
             created_at: Utc::now(),
             crl_shards: new.crl_shards as i16,
+            disabled_at: None,
             crl_url: (new.crl_shards > 0).then(|| urls.crl(id.into())),
         },
     )
@@ -148,7 +149,7 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewIssuer) -> Result<I
             "issuer",
             row.id,
             json!({ "name": row.name, "common_name": row.common_name, "key_algorithm": row.key_algorithm,
-                    "parent_issuer_id": row.parent_issuer_id, "not_after": row.not_after, "kek_id": state.config.keys.current_id(),
+                    "parent_issuer_id": row.parent_issuer_id, "not_after": row.not_after, "kek_id": state.keys.current_id(),
                     "crl_shards": row.crl_shards }),
         )
         .await?;
@@ -166,9 +167,24 @@ fn crl_partition(row: &Issuer) -> Option<certctl_pki::CrlPartition> {
     })
 }
 
+/// Disables an issuer (it signs nothing more: every issuance and renewal under it is refused
+/// until it is enabled again; its CRL and OCSP go on), or enables it. Audited.
+pub async fn set_disabled(state: &Core, actor: &Actor, id: IssuerId, disabled: bool) -> Result<Option<Issuer>, Fault> {
+    let txn = state.db.begin().await?;
+    let Some(row) = issuers::set_disabled(&txn, id, disabled).await? else {
+        return Ok(None);
+    };
+    let action = if disabled { "issuer.disable" } else { "issuer.enable" };
+    actor
+        .audit(&txn, action, "issuer", id, json!({ "name": row.name }))
+        .await?;
+    txn.commit().await?;
+    Ok(Some(row))
+}
+
 /// The issuer `id`, from the cache or loaded through `conn`; `None` if it does not exist.
 pub async fn cached_issuer(
-    state: &AppState,
+    state: &Core,
     conn: &impl ConnectionTrait,
     id: IssuerId,
 ) -> Result<Option<Arc<CachedIssuer>>, Fault> {
@@ -180,10 +196,7 @@ pub async fn cached_issuer(
     };
     let alg = KeyAlgorithm::parse(&row.key_algorithm)
         .with_context(|| format!("issuer {} has unknown key algorithm {}", row.id, row.key_algorithm))?;
-    let pkcs8 = state
-        .config
-        .keys
-        .open(&key_context(row.id), &row.private_key_ciphertext)?;
+    let pkcs8 = state.keys.open(&key_context(row.id), &row.private_key_ciphertext)?;
     let signer = LoadedIssuer::load(row.id.into(), row.certificate_der.clone(), alg, &pkcs8)
         .with_context(|| format!("issuer {} does not load", row.id))?
         .with_crl_partition(crl_partition(&row));

@@ -8,14 +8,14 @@ use anyhow::Context;
 use certctl_pki::names::{SanRules, validate_rules};
 use certctl_pki::{Eku, KeyAlgorithm};
 use certctl_shared::entities::certificate_profile::Model as Profile;
-use certctl_shared::model::ProfileId;
-use certctl_shared::repo::profiles;
+use certctl_shared::model::{ProfileId, RenewalPolicyId};
+use certctl_shared::repo::{profiles, renewal};
 use chrono::Utc;
 use sea_orm::TransactionTrait;
 use serde_json::json;
 
 use super::{Actor, Fault, check_identifier, faults, name_taken};
-use crate::state::AppState;
+use crate::Core;
 
 /// Ten years: longer-lived end-entity certificates are a mistake, not a policy.
 pub const MAX_PROFILE_TTL: i64 = 10 * 365 * 86_400;
@@ -30,6 +30,8 @@ pub struct ProfileSpec {
     pub san_rules: SanRules,
     pub requires_approval: bool,
     pub allow_short_lived: bool,
+    /// `None`: the built-in renewal policy.
+    pub renewal_policy_id: Option<RenewalPolicyId>,
 }
 
 /// Why a profile was not written.
@@ -79,7 +81,18 @@ fn to_row(id: ProfileId, spec: ProfileSpec) -> Result<Profile, ProfileError> {
         created_at: now,
         updated_at: now,
         revision: 1,
+        renewal_policy_id: spec.renewal_policy_id,
     })
+}
+
+/// Refuses a renewal policy that does not exist (the foreign key would, less clearly).
+async fn check_policy(conn: &impl sea_orm::ConnectionTrait, id: Option<RenewalPolicyId>) -> Result<(), ProfileError> {
+    if let Some(id) = id
+        && renewal::find_by_id(conn, id).await?.is_none()
+    {
+        return Err(ProfileError::Invalid(format!("renewal policy {id} does not exist")));
+    }
+    Ok(())
 }
 
 /// Keeps the first of each value, in order.
@@ -96,12 +109,13 @@ fn unique<'a>(values: impl Iterator<Item = &'a str>) -> Vec<String> {
 fn audit_details(p: &Profile) -> serde_json::Value {
     json!({ "name": p.name, "max_ttl_seconds": p.max_ttl_seconds, "allowed_key_algorithms": p.allowed_key_algorithms,
             "ekus": p.ekus, "san_rules": p.san_rules, "requires_approval": p.requires_approval,
-            "allow_short_lived": p.allow_short_lived })
+            "allow_short_lived": p.allow_short_lived, "renewal_policy_id": p.renewal_policy_id })
 }
 
-pub async fn create(state: &AppState, actor: &Actor, spec: ProfileSpec) -> Result<Profile, ProfileError> {
+pub async fn create(state: &Core, actor: &Actor, spec: ProfileSpec) -> Result<Profile, ProfileError> {
     let row = to_row(ProfileId::new(), spec)?;
     let txn = state.db.begin().await?;
+    check_policy(&txn, row.renewal_policy_id).await?;
     let row = match profiles::insert(&txn, row).await {
         Err(e) if name_taken(&e) => return Err(ProfileError::NameTaken),
         other => other?,
@@ -115,22 +129,21 @@ pub async fn create(state: &AppState, actor: &Actor, spec: ProfileSpec) -> Resul
 
 /// Replaces a profile whole, at the next revision. Certificates being issued under the previous
 /// revision, on any replica, are refused at insert and checked again (see `service::issuance`).
-pub async fn replace(
-    state: &AppState,
-    actor: &Actor,
-    id: ProfileId,
-    spec: ProfileSpec,
-) -> Result<Profile, ProfileError> {
+pub async fn replace(state: &Core, actor: &Actor, id: ProfileId, spec: ProfileSpec) -> Result<Profile, ProfileError> {
     let mut row = to_row(id, spec)?;
     let txn = state.db.begin().await?;
     let before = profiles::find_for_update(&txn, id)
         .await?
         .ok_or(ProfileError::NotFound)?;
     row.revision = before.revision + 1;
+    check_policy(&txn, row.renewal_policy_id).await?;
     let row = match profiles::replace(&txn, row).await {
         Err(e) if name_taken(&e) => return Err(ProfileError::NameTaken),
         other => other?,
     };
+    if row.renewal_policy_id != before.renewal_policy_id {
+        renewal::recompute_windows(&txn, renewal::Scope::Profile(id)).await?;
+    }
     actor
         .audit(
             &txn,

@@ -16,7 +16,7 @@ use super::issuance::{
     CheckedRequest, IssueError, IssueInput, KeySource, ProfileRead, Provenance, check, sign_and_store,
 };
 use super::{Actor, Fault, faults};
-use crate::state::AppState;
+use crate::Core;
 
 /// The longest decision note kept.
 pub const MAX_NOTE: usize = 2000;
@@ -102,7 +102,7 @@ async fn acme_registrant(conn: &impl sea_orm::ConnectionTrait, requested_by: &st
 
 #[tracing::instrument(name = "decide_job", skip_all, fields(job.id = %id, approve = approve))]
 pub async fn decide(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
     id: JobId,
     approve: bool,
@@ -178,7 +178,7 @@ pub async fn decide(
         Err(_) => None,
         Ok(_) => match stored.renew_of {
             Some(old) => match certificates::find_for_update(&txn, old).await? {
-                Some(c) if c.status == CertificateStatus::Active => None,
+                Some(c) if super::issuance::RENEWABLE.contains(&c.status) => None,
                 _ => Some("the certificate to renew is no longer active".to_owned()),
             },
             None => None,
@@ -248,10 +248,24 @@ pub async fn decide(
     Ok(job)
 }
 
-/// Queues `approval_decided` for a decided job (inside the decision's transaction), and moves
-/// an ACME order waiting on the job on with it.
+/// Queues `approval_decided` for a decided job (inside the decision's transaction), moves an
+/// ACME order waiting on the job on with it, and puts the certificate of an automatic renewal
+/// that was not approved back to `expiring`.
 async fn decided_event(conn: &impl sea_orm::ConnectionTrait, job: &Job) -> Result<Vec<NotificationId>, DbErr> {
     acme::settle_job_orders(conn, job.id).await?;
+    // An automatic renewal that will not happen: the certificate waits in its window, `expiring`.
+    if let Some(cert) = job.renews_certificate_id
+        && job.status != JobStatus::Approved
+    {
+        certificates::transition(
+            conn,
+            cert,
+            &[CertificateStatus::RenewalInProgress],
+            CertificateStatus::Expiring,
+            None,
+        )
+        .await?;
+    }
     notifications::enqueue(
         conn,
         EventType::ApprovalDecided,

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::enrollment::valid_label;
 use super::{Actor, Fault, check_identifier, faults};
-use crate::state::AppState;
+use crate::Core;
 
 /// At most this many DNS suffixes and IP ranges each.
 pub const MAX_ALLOWED: usize = 100;
@@ -132,11 +132,7 @@ fn audit_details(e: &AcmeEndpoint) -> serde_json::Value {
             "terms_of_service_url": e.terms_of_service_url })
 }
 
-pub async fn create(
-    state: &AppState,
-    actor: &Actor,
-    mut new: NewAcmeEndpoint,
-) -> Result<AcmeEndpoint, AcmeEndpointError> {
+pub async fn create(state: &Core, actor: &Actor, mut new: NewAcmeEndpoint) -> Result<AcmeEndpoint, AcmeEndpointError> {
     check(&mut new)?;
     let txn = state.db.begin().await?;
     if issuers::find_by_id(&txn, new.issuer_id).await?.is_none() {
@@ -177,7 +173,7 @@ pub async fn create(
     Ok(row)
 }
 
-pub async fn disable(state: &AppState, actor: &Actor, id: AcmeEndpointId) -> Result<AcmeEndpoint, AcmeEndpointError> {
+pub async fn disable(state: &Core, actor: &Actor, id: AcmeEndpointId) -> Result<AcmeEndpoint, AcmeEndpointError> {
     let txn = state.db.begin().await?;
     let row = acme::disable_endpoint(&txn, id, Utc::now())
         .await?
@@ -204,7 +200,7 @@ pub fn eab_key_context(kid: &str) -> String {
 /// under the CA KEK (the server needs the key itself to check the client's MAC). Returns the row
 /// and the key, base64url, which is never shown again.
 pub async fn create_eab_key(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
     endpoint: AcmeEndpointId,
 ) -> Result<(AcmeEabKey, String), AcmeEndpointError> {
@@ -214,7 +210,7 @@ pub async fn create_eab_key(
         .and_then(|()| rng.fill(&mut key))
         .map_err(|_| Fault::Internal(anyhow::anyhow!("no randomness for an EAB key")))?;
     let kid = format!("eab_{}", URL_SAFE_NO_PAD.encode(kid));
-    let sealed = state.config.keys.seal(&eab_key_context(&kid), &key)?;
+    let sealed = state.keys.seal(&eab_key_context(&kid), &key)?;
     let txn = state.db.begin().await?;
     let live = acme::find_endpoint(&txn, endpoint)
         .await?

@@ -1,13 +1,15 @@
 //! Use cases: issue, renew, revoke, decide a job, requeue a notification, manage keys, issuers,
 //! profiles and channels. Each runs in one transaction (or one statement) with its audit row and
 //! the notifications it causes, publishes after commit, and returns the rows it wrote or a domain
-//! error. Nothing here knows about HTTP: the REST handlers call these functions, and so will the
-//! other front doors (EST, SCEP, ACME), each with an [`Actor`] saying who acts, with which
-//! credential, through which protocol. Each front door maps the domain errors to its own wire
-//! format; the REST mapping is the table in `crate::error`.
+//! error. Nothing here knows about HTTP: the REST handlers call these functions, and so do the
+//! other front doors (EST, SCEP, ACME) and the worker's scheduled loops (renewal), each with an
+//! [`Actor`] saying who acts, with which credential, through which protocol. Each front door maps
+//! the domain errors to its own wire format; the REST mapping is the table in the API server's
+//! `error` module.
 
 pub mod acme_endpoints;
 pub mod api_keys;
+pub mod cache;
 pub mod channels;
 pub mod enrollment;
 pub mod issuance;
@@ -15,11 +17,88 @@ pub mod issuers;
 pub mod jobs;
 pub mod notifications;
 pub mod profiles;
+pub mod renewal;
 pub mod revocation;
+pub mod secrets;
 
-use certctl_shared::model::{AcmeAccountId, ApiKeyId, EnrollmentProfileId};
+use std::sync::Arc;
+
+use certctl_pki::PkiUrls;
+use certctl_shared::crypto::KeyEncryptionKeys;
+use certctl_shared::model::{AcmeAccountId, ApiKeyId, EnrollmentProfileId, NotificationId};
+use certctl_shared::queue::Publisher;
 use certctl_shared::repo::audit::{self, NewAuditEvent};
-use sea_orm::{ConnectionTrait, DbErr, SqlErr};
+use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, SqlErr};
+
+/// What the use cases run on: the database, the keys that seal CA keys, the URLs certificates
+/// point at, this process's caches, and the publisher for committed notifications. The API
+/// server holds one inside its state; the worker holds one for its renewal loop.
+#[derive(Clone)]
+pub struct Core {
+    pub db: DatabaseConnection,
+    pub keys: KeyEncryptionKeys,
+    pub urls: Arc<PkiUrls>,
+    /// Issuers with their opened keys, and profiles as last read (see [`cache::Caches`]).
+    pub caches: Arc<cache::Caches>,
+    /// Publishes notification ids after their rows are committed.
+    pub publisher: Publisher,
+    pub counters: Arc<Counters>,
+}
+
+/// The metrics the use cases themselves count, registered in the registry of the process
+/// running them.
+pub struct Counters {
+    pub certificates_issued: IntCounterVec,
+    pub publish_failures: IntCounter,
+}
+
+impl Counters {
+    pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let c = Self {
+            certificates_issued: IntCounterVec::new(
+                Opts::new(
+                    "certctl_certificates_issued_total",
+                    "certificates issued, by key algorithm",
+                ),
+                &["key_algorithm"],
+            )?,
+            publish_failures: IntCounter::new(
+                "certctl_notification_publish_failures_total",
+                "notifications committed but not published (the relay republishes them)",
+            )?,
+        };
+        registry.register(Box::new(c.certificates_issued.clone()))?;
+        registry.register(Box::new(c.publish_failures.clone()))?;
+        Ok(c)
+    }
+}
+
+impl Core {
+    /// Publishes committed notifications in the background. The caller does not wait on the
+    /// broker: if publishing fails (the broker is down, say), the rows stay `pending` and the
+    /// worker's relay loop republishes them after its grace period.
+    pub fn dispatch(&self, ids: Vec<NotificationId>) {
+        if ids.is_empty() {
+            return;
+        }
+        let publisher = self.publisher.clone();
+        let counters = self.counters.clone();
+        // Publish inside the caller's span, so its W3C trace context travels in the headers.
+        let span = tracing::Span::current();
+        tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                for id in ids {
+                    if let Err(e) = publisher.publish(id).await {
+                        counters.publish_failures.inc();
+                        tracing::warn!(notification.id = %id, error = %e, "failed to publish a notification; the relay will retry it");
+                    }
+                }
+            },
+            span,
+        ));
+    }
+}
 
 /// The way in through which an actor came, recorded on every audit row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,7 +284,7 @@ macro_rules! faults {
     ($($error:ty),+ $(,)?) => {$(
         impl From<sea_orm::DbErr> for $error {
             fn from(e: sea_orm::DbErr) -> Self {
-                Self::Fault(crate::service::Fault::Database(e))
+                Self::Fault(crate::Fault::Database(e))
             }
         }
         impl From<certctl_shared::crypto::SealError> for $error {
@@ -215,7 +294,7 @@ macro_rules! faults {
         }
         impl From<anyhow::Error> for $error {
             fn from(e: anyhow::Error) -> Self {
-                Self::Fault(crate::service::Fault::Internal(e))
+                Self::Fault(crate::Fault::Internal(e))
             }
         }
     )+};

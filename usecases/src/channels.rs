@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use certctl_shared::model::ChannelId;
 
 use super::{Actor, Fault, check_identifier, faults, name_taken};
-use crate::state::AppState;
+use crate::Core;
 
 /// Why a channel was not written or tested.
 #[derive(Debug, thiserror::Error)]
@@ -89,10 +89,10 @@ fn event_names(types: &[EventType]) -> Result<Vec<String>, ChannelError> {
     Ok(out)
 }
 
-pub async fn create(state: &AppState, actor: &Actor, new: NewChannel) -> Result<Channel, ChannelError> {
+pub async fn create(state: &Core, actor: &Actor, new: NewChannel) -> Result<Channel, ChannelError> {
     check_identifier("name", &new.name).map_err(ChannelError::Invalid)?;
     let id = ChannelId::new();
-    let (config, secret_ciphertext) = seal(&state.config.keys, id, new.kind, &new.config)?;
+    let (config, secret_ciphertext) = seal(&state.keys, id, new.kind, &new.config)?;
     let now = Utc::now();
     let row = Channel {
         id,
@@ -126,7 +126,7 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewChannel) -> Result<
 }
 
 pub async fn update(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
     id: ChannelId,
     changes: ChannelChanges,
@@ -148,7 +148,7 @@ pub async fn update(
         let Some(changes) = changes.as_object() else {
             return Err(ChannelError::InvalidConfig("config must be an object".into()));
         };
-        let mut full = merge(&row.config, &opened(&row, &state.config.keys)?);
+        let mut full = merge(&row.config, &opened(&row, &state.keys)?);
         if let Some(obj) = full.as_object_mut() {
             for (k, v) in changes {
                 if v.is_null() {
@@ -158,7 +158,7 @@ pub async fn update(
                 }
             }
         }
-        let (clear, sealed) = seal(&state.config.keys, id, kind, &full)?;
+        let (clear, sealed) = seal(&state.keys, id, kind, &full)?;
         row.config = clear;
         row.secret_ciphertext = sealed;
     }
@@ -182,7 +182,7 @@ pub async fn update(
 
 /// Soft delete: the channel stops receiving new notifications; rows already queued for it go
 /// `dead` naming it, so nothing disappears silently.
-pub async fn delete(state: &AppState, actor: &Actor, id: ChannelId) -> Result<Channel, ChannelError> {
+pub async fn delete(state: &Core, actor: &Actor, id: ChannelId) -> Result<Channel, ChannelError> {
     let txn = state.db.begin().await?;
     let mut row = channels::find_live(&txn, id).await?.ok_or(ChannelError::NotFound)?;
     row.deleted_at = Some(Utc::now());
@@ -203,7 +203,7 @@ pub async fn delete(state: &AppState, actor: &Actor, id: ChannelId) -> Result<Ch
 
 /// Sends a `channel_test` notification through the whole pipeline (outbox, broker, worker).
 /// Returns the queued notification and the channel's kind.
-pub async fn test(state: &AppState, actor: &Actor, id: ChannelId) -> Result<(Event, String), ChannelError> {
+pub async fn test(state: &Core, actor: &Actor, id: ChannelId) -> Result<(Event, String), ChannelError> {
     let audit = actor.event("channel.test", "notification_channel", id, json!({}));
     let (event, kind) = match notifications::enqueue_channel_test(&state.db, id, &audit).await? {
         ChannelTest::NotFound => return Err(ChannelError::NotFound),

@@ -16,7 +16,7 @@ use certctl_pki::{KeyAlgorithm, generate_key, issue_ra_certificate};
 
 use super::issuers::{cached_issuer, from_time, to_time};
 use super::{Actor, Fault, check_identifier, faults};
-use crate::state::AppState;
+use crate::Core;
 
 /// Shortest and longest EST password accepted.
 pub const MIN_PASSWORD: usize = 12;
@@ -121,7 +121,7 @@ fn audit_details(p: &EnrollmentProfile) -> serde_json::Value {
 
 /// Creates a profile; for SCEP, also returns its challenge password (the only time it is seen).
 pub async fn create(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
     new: NewEnrollmentProfile,
 ) -> Result<(EnrollmentProfile, Option<String>), EnrollmentError> {
@@ -230,7 +230,7 @@ pub async fn create(
 
 /// Disables a profile in use: the next enrollment through it is refused.
 pub async fn disable(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
     id: EnrollmentProfileId,
 ) -> Result<EnrollmentProfile, EnrollmentError> {
@@ -266,7 +266,7 @@ fn ra_key_context(id: EnrollmentProfileId) -> String {
 /// certificate from the profile's issuer, valid a year; within 30 days of its end it is replaced
 /// the same way (clients fetch it with GetCACert before enrolling). Creation and rotation are
 /// audited; replicas racing to create it keep whichever was stored first.
-pub async fn scep_ra(state: &AppState, profile: &EnrollmentProfile) -> Result<Ra, Fault> {
+pub async fn scep_ra(state: &Core, profile: &EnrollmentProfile) -> Result<Ra, Fault> {
     let mut row = profile.clone();
     for _ in 0..3 {
         if let (Some(cert), Some(sealed)) = (&row.scep_ra_certificate_der, &row.scep_ra_key_ciphertext) {
@@ -277,7 +277,7 @@ pub async fn scep_ra(state: &AppState, profile: &EnrollmentProfile) -> Result<Ra
                 if let Some(ra) = state.caches.scep_ra(row.id, cert) {
                     return Ok(ra);
                 }
-                let pkcs8 = state.config.keys.open(&ra_key_context(row.id), sealed)?;
+                let pkcs8 = state.keys.open(&ra_key_context(row.id), sealed)?;
                 let ra = Ra::new(cert.clone(), &pkcs8).map_err(anyhow::Error::new)?;
                 state.caches.keep_scep_ra(row.id, ra.clone());
                 return Ok(ra);
@@ -308,7 +308,7 @@ fn ra_due_for_rotation(certificate_der: &[u8], issuer_not_after: DateTime<Utc>) 
 /// certificate, stored and audited like a scheduled rotation. Clients fetch the new RA with
 /// GetCACert; a request already encrypted to the old one fails and is sent again.
 pub async fn rotate_scep_ra(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
     id: EnrollmentProfileId,
 ) -> Result<EnrollmentProfile, EnrollmentError> {
@@ -332,7 +332,7 @@ pub async fn rotate_scep_ra(
 
 /// Issues an RA for `profile` and stores it in place of the one the row had; `false` when
 /// another replica changed the RA first (its RA stays).
-async fn issue_scep_ra(state: &AppState, actor: &Actor, profile: &EnrollmentProfile) -> Result<bool, Fault> {
+async fn issue_scep_ra(state: &Core, actor: &Actor, profile: &EnrollmentProfile) -> Result<bool, Fault> {
     let issuer = cached_issuer(state, &state.db, profile.issuer_id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("issuer {} is gone", profile.issuer_id))?;
@@ -349,10 +349,7 @@ async fn issue_scep_ra(state: &AppState, actor: &Actor, profile: &EnrollmentProf
         to_time(now + chrono::Duration::days(RA_LIFETIME_DAYS)),
     )
     .map_err(anyhow::Error::new)?;
-    let sealed = state
-        .config
-        .keys
-        .seal(&ra_key_context(profile.id), &key.serialize_der())?;
+    let sealed = state.keys.seal(&ra_key_context(profile.id), &key.serialize_der())?;
     let rotated = profile.scep_ra_certificate_der.is_some();
     let txn = state.db.begin().await?;
     let stored = enrollment::set_scep_ra(

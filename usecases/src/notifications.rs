@@ -9,7 +9,7 @@ use sea_orm::TransactionTrait;
 use serde_json::json;
 
 use super::{Actor, Fault, faults};
-use crate::state::AppState;
+use crate::Core;
 
 /// Why a notification was not requeued.
 #[derive(Debug, thiserror::Error)]
@@ -27,11 +27,7 @@ faults!(RequeueError);
 
 /// Resets a failed or dead notification to `pending` with a fresh attempt budget, audits it, and
 /// publishes it after commit. Returns the row as requeued, with its channel's kind.
-pub async fn requeue(
-    state: &AppState,
-    actor: &Actor,
-    id: NotificationId,
-) -> Result<(Event, Option<String>), RequeueError> {
+pub async fn requeue(state: &Core, actor: &Actor, id: NotificationId) -> Result<(Event, Option<String>), RequeueError> {
     let txn = state.db.begin().await?;
     let event = match notifications::requeue(&txn, id).await? {
         Requeue::Done(e) => *e,
@@ -61,7 +57,7 @@ const PURGE_BATCH: u64 = 10_000;
 /// Deletes every dead notification created before `before`, with its attempts, and audits the
 /// purge as one event with the count. Batches of [`PURGE_BATCH`], each committed with its share of
 /// the count in its own audit row, so an interrupted purge leaves the log true to what was deleted.
-pub async fn purge_dead(state: &AppState, actor: &Actor, before: chrono::DateTime<chrono::Utc>) -> Result<u64, Fault> {
+pub async fn purge_dead(state: &Core, actor: &Actor, before: chrono::DateTime<chrono::Utc>) -> Result<u64, Fault> {
     let mut total = 0;
     loop {
         let txn = state.db.begin().await?;
