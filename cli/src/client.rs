@@ -306,7 +306,8 @@ impl Client {
 
     pub async fn set_issuer_disabled(&self, id: IssuerId, disabled: bool) -> Result<Reply<IssuerOut>, ClientError> {
         let verb = if disabled { "disable" } else { "enable" };
-        self.post(&format!("/api/v1/issuers/{id}/{verb}"), &serde_json::json!({})).await
+        self.post(&format!("/api/v1/issuers/{id}/{verb}"), &serde_json::json!({}))
+            .await
     }
 
     // Renewal policies
@@ -342,7 +343,8 @@ impl Client {
         id: CertificateId,
         body: &CertificatePolicyIn,
     ) -> Result<Reply<CertificateOut>, ClientError> {
-        self.put(&format!("/api/v1/certificates/{id}/renewal-policy"), body).await
+        self.put(&format!("/api/v1/certificates/{id}/renewal-policy"), body)
+            .await
     }
 
     pub async fn list_profiles(&self) -> Result<Reply<ListOut<ProfileOut>>, ClientError> {
@@ -378,7 +380,8 @@ impl Client {
 
     /// Collects a rotated key, once.
     pub async fn collect_key(&self, id: JobId) -> Result<Reply<RenewalKeyOut>, ClientError> {
-        self.post(&format!("/api/v1/jobs/{id}/key"), &serde_json::json!({})).await
+        self.post(&format!("/api/v1/jobs/{id}/key"), &serde_json::json!({}))
+            .await
     }
 
     /// Approves (`true`) or rejects a job.

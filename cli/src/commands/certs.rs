@@ -101,7 +101,11 @@ pub enum Certs {
     SetPolicy {
         id: CertificateId,
         /// The policy's id or name.
-        #[arg(long, required_unless_present = "profile_default", conflicts_with = "profile_default")]
+        #[arg(
+            long,
+            required_unless_present = "profile_default",
+            conflicts_with = "profile_default"
+        )]
         policy: Option<String>,
         /// Follow the profile's policy again.
         #[arg(long)]
@@ -165,10 +169,14 @@ pub(super) fn certificate_fields(c: &CertificateOut) -> String {
         ("Issuer", c.issuer_id.to_string()),
         ("Profile", c.profile_id.to_string()),
         ("Requested by", c.requested_by.clone()),
-        ("Renewal window", c.renew_after.as_ref().map_or_else(|| "-".to_owned(), when)),
+        (
+            "Renewal window",
+            c.renew_after.as_ref().map_or_else(|| "-".to_owned(), when),
+        ),
         (
             "Renewal policy",
-            c.renewal_policy_id.map_or_else(|| "the profile's".to_owned(), |p| p.to_string()),
+            c.renewal_policy_id
+                .map_or_else(|| "the profile's".to_owned(), |p| p.to_string()),
         ),
     ];
     if let Some(r) = &c.revocation {

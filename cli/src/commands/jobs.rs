@@ -64,7 +64,10 @@ pub(super) async fn jobs(client: &Client, format: Format, cmd: Jobs) -> Result<(
             ("Certificate", opt(&j.certificate_id)),
             ("Renews", opt(&j.renews_certificate_id)),
             ("Attempts", j.attempts.to_string()),
-            ("Next attempt", j.next_attempt_at.as_ref().map_or_else(|| "-".to_owned(), when)),
+            (
+                "Next attempt",
+                j.next_attempt_at.as_ref().map_or_else(|| "-".to_owned(), when),
+            ),
             ("Key to collect", j.key_available.to_string()),
             ("Error", opt(&j.error)),
         ])

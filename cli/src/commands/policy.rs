@@ -232,7 +232,11 @@ pub(super) async fn policies(client: &Client, format: Format, cmd: Policies) -> 
             ("New key", p.rotate_key.to_string()),
             (
                 "Retries",
-                format!("{} attempts, {} apart", p.max_attempts, human_seconds(p.retry_interval_seconds as f64)),
+                format!(
+                    "{} attempts, {} apart",
+                    p.max_attempts,
+                    human_seconds(p.retry_interval_seconds as f64)
+                ),
             ),
             (
                 "Warnings",
@@ -279,9 +283,7 @@ pub(super) async fn policies(client: &Client, format: Format, cmd: Policies) -> 
         }
         Policies::Update { policy, file } => {
             let body: RenewalPolicyIn = read_json(&file)?;
-            let p = client
-                .replace_policy(policy_id(client, &policy).await?, &body)
-                .await?;
+            let p = client.replace_policy(policy_id(client, &policy).await?, &body).await?;
             output::print(format, &p.raw, || show(&p.value));
         }
         Policies::Delete { policy } => {
