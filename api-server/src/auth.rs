@@ -44,10 +44,11 @@ pub enum Permission {
     ChannelsWrite,
     NotificationsOperate,
     EnrollmentManage,
+    DiscoveryManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 11] = [
+    pub const ALL: [Permission; 12] = [
         Self::CertificatesRead,
         Self::CertificatesWrite,
         Self::CertificatesBulkRevoke,
@@ -59,6 +60,7 @@ impl Permission {
         Self::ChannelsWrite,
         Self::NotificationsOperate,
         Self::EnrollmentManage,
+        Self::DiscoveryManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -74,6 +76,7 @@ impl Permission {
             Self::ChannelsWrite => "channels:write",
             Self::NotificationsOperate => "notifications:operate",
             Self::EnrollmentManage => "enrollment:manage",
+            Self::DiscoveryManage => "discovery:manage",
         }
     }
 }

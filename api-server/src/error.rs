@@ -14,6 +14,7 @@ use crate::service::Fault;
 use crate::service::acme_endpoints::AcmeEndpointError;
 use crate::service::api_keys::KeyError;
 use crate::service::channels::ChannelError;
+use crate::service::discovery::DiscoveryError;
 use crate::service::enrollment::EnrollmentError;
 use crate::service::issuance::{IssueError, Rule};
 use crate::service::issuers::IssuerError;
@@ -290,6 +291,20 @@ impl From<JobActionError> for ApiError {
     }
 }
 
+impl From<DiscoveryError> for ApiError {
+    fn from(e: DiscoveryError) -> Self {
+        let detail = e.to_string();
+        match e {
+            DiscoveryError::Invalid(_) => ApiError::bad_request("invalid_request", detail),
+            DiscoveryError::TargetNotFound => ApiError::NotFound("scan target"),
+            DiscoveryError::CertificateNotFound => ApiError::NotFound("discovered certificate"),
+            DiscoveryError::NameTaken => ApiError::conflict("already_exists", detail),
+            DiscoveryError::Managed => ApiError::conflict("certificate_managed", detail),
+            DiscoveryError::Fault(f) => f.into(),
+        }
+    }
+}
+
 impl From<ProfileError> for ApiError {
     fn from(e: ProfileError) -> Self {
         let detail = e.to_string();
@@ -426,6 +441,9 @@ problems! {
         BAD_REQUEST "validity_exceeds_issuer", CONFLICT "already_exists",
     ];
     ProfileError => [BAD_REQUEST "invalid_request", NOT_FOUND "not_found", CONFLICT "already_exists"];
+    DiscoveryError => [
+        BAD_REQUEST "invalid_request", NOT_FOUND "not_found", CONFLICT "already_exists", CONFLICT "certificate_managed",
+    ];
     PolicyError => [
         BAD_REQUEST "invalid_request", NOT_FOUND "not_found", CONFLICT "already_exists", CONFLICT "built_in_policy",
         CONFLICT "policy_in_use",
@@ -708,5 +726,67 @@ mod tests {
             }
         }
         assert_eq!(produced(acme), listed::<AcmeEndpointError>());
+
+        let policy = vec![
+            PolicyError::Invalid(String::new()),
+            PolicyError::NotFound,
+            PolicyError::CertificateNotFound,
+            PolicyError::NameTaken,
+            PolicyError::BuiltIn,
+            PolicyError::InUse,
+        ];
+        for e in &policy {
+            match e {
+                PolicyError::Invalid(_)
+                | PolicyError::NotFound
+                | PolicyError::CertificateNotFound
+                | PolicyError::NameTaken
+                | PolicyError::BuiltIn
+                | PolicyError::InUse
+                | PolicyError::Fault(_) => {}
+            }
+        }
+        assert_eq!(produced(policy), listed::<PolicyError>());
+
+        let mut action = vec![
+            JobActionError::NotFound,
+            JobActionError::WrongState {
+                status: JobStatus::Pending,
+                needs: "",
+            },
+            JobActionError::NoKey,
+            JobActionError::KeyCollected(chrono::Utc::now()),
+        ];
+        action.extend(issue_samples().into_iter().map(JobActionError::Issue));
+        for e in &action {
+            match e {
+                JobActionError::NotFound
+                | JobActionError::WrongState { .. }
+                | JobActionError::NoKey
+                | JobActionError::KeyCollected(_)
+                | JobActionError::Issue(_)
+                | JobActionError::Fault(_) => {}
+            }
+        }
+        assert_eq!(produced(action), listed::<JobActionError>());
+
+        let discovery = vec![
+            DiscoveryError::Invalid(String::new()),
+            DiscoveryError::TargetNotFound,
+            DiscoveryError::CertificateNotFound,
+            DiscoveryError::NameTaken,
+            DiscoveryError::Managed,
+        ];
+        for e in &discovery {
+            match e {
+                DiscoveryError::Invalid(_)
+                | DiscoveryError::TargetNotFound
+                | DiscoveryError::CertificateNotFound
+                | DiscoveryError::NameTaken
+                | DiscoveryError::Managed
+                | DiscoveryError::Fault(_) => {}
+            }
+        }
+        assert_eq!(produced(discovery), listed::<DiscoveryError>());
     }
 }

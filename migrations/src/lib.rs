@@ -26,6 +26,7 @@ mod m20261209_000016_inventory_indexes;
 mod m20261209_000017_certificate_tally;
 mod m20261210_000018_crl_shards;
 mod m20261211_000019_renewal;
+mod m20261212_000020_discovery;
 
 pub struct Migrator;
 
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261209_000017_certificate_tally::Migration),
             Box::new(m20261210_000018_crl_shards::Migration),
             Box::new(m20261211_000019_renewal::Migration),
+            Box::new(m20261212_000020_discovery::Migration),
         ]
     }
 }

@@ -22,6 +22,9 @@ pub struct WorkerConfig {
     /// `CERTCTL_RENEWAL_INTERVAL`: how often the renewal loop looks for certificates entering
     /// their window, expired ones and renewal jobs due (default 60 s).
     pub renewal_interval: Duration,
+    /// `CERTCTL_DISCOVERY_INTERVAL`: how often the discovery loop looks for scan targets that are
+    /// due (default 10 s; each target has its own scan interval).
+    pub discovery_interval: Duration,
 }
 
 /// CRL publishing and OCSP signer management (the worker side of the revocation responder).
@@ -87,6 +90,7 @@ impl WorkerConfig {
             worker_id: env.get("CERTCTL_WORKER_ID").unwrap_or_else(default_worker_id),
             public_pki_url: certctl_shared::config::public_pki_url(env)?,
             renewal_interval: env.duration("CERTCTL_RENEWAL_INTERVAL", Duration::from_secs(60))?,
+            discovery_interval: env.duration("CERTCTL_DISCOVERY_INTERVAL", Duration::from_secs(10))?,
         })
     }
 }

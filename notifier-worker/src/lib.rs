@@ -1,5 +1,6 @@
 //! `certctl-notifier-worker`: the notification delivery pool and the scheduled loops (retry
-//! sweep, outbox relay, expiry scan, renewal, CRL publishing and OCSP responder certificates).
+//! sweep, outbox relay, expiry scan, renewal, discovery scans, CRL publishing and OCSP responder
+//! certificates).
 
 pub mod batch;
 pub mod channels;
@@ -146,6 +147,11 @@ pub async fn run(config: WorkerConfig, listeners: Listeners, shutdown: Cancellat
         publisher: publisher.clone(),
         counters: Arc::new(certctl_usecases::Counters::register(&registry).context("failed to register metrics")?),
     };
+    loops.spawn(
+        loops::discovery::Discovery::new(db.clone(), config.worker_id.clone(), config.discovery_interval)
+            .context("failed to build the discovery TLS client")?,
+        None,
+    );
     loops.spawn(
         loops::renewal::Renewal {
             core,

@@ -14,5 +14,6 @@ pub mod netguard;
 pub mod queue;
 pub mod repo;
 pub mod retry;
+pub mod scanrange;
 pub mod serve;
 pub mod telemetry;

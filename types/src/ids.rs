@@ -82,6 +82,10 @@ record_id! {
     JobId;
     /// A renewal policy (`renewal_policies.id`).
     RenewalPolicyId;
+    /// A discovery scan target (`network_scan_targets.id`).
+    ScanTargetId;
+    /// A certificate a discovery scan saw (`discovered_certificates.id`).
+    DiscoveredCertificateId;
     /// A notification channel (`notification_channels.id`).
     ChannelId;
     /// One notification to one channel (`notification_events.id`).

@@ -11,6 +11,7 @@ pub mod acme_endpoints;
 pub mod api_keys;
 pub mod cache;
 pub mod channels;
+pub mod discovery;
 pub mod enrollment;
 pub mod issuance;
 pub mod issuers;

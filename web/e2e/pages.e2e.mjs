@@ -9,6 +9,7 @@ import { checkPage } from "./lib/browser.mjs";
 const PAGES = [
   { link: "Issuers", name: "issuers", shows: (ctx) => ctx.issuer.name },
   { link: "Profiles", name: "profiles", shows: (ctx) => ctx.gatedProfile.name },
+  { link: "Renewal policies", name: "renewal-policies", shows: () => "built-in" },
   { link: "Audit log", name: "audit-log", shows: () => "certificate.revoke" },
   { link: "API keys", name: "api-keys", shows: (ctx) => ctx.keys.viewer.principal },
 ];

@@ -51,6 +51,7 @@ const NAV: NavItem[] = [
   { to: "/channels", label: "Channels", needs: "certificates:read" },
   { to: "/issuers", label: "Issuers", needs: "certificates:read" },
   { to: "/profiles", label: "Profiles", needs: "certificates:read" },
+  { to: "/renewal-policies", label: "Renewal policies", needs: "certificates:read" },
   { to: "/audit", label: "Audit log", needs: "audit:read" },
   { to: "/keys", label: "API keys", needs: "api_keys:manage" },
 ];

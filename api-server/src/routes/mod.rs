@@ -8,6 +8,7 @@ pub(crate) mod api_keys;
 pub(crate) mod audit;
 pub(crate) mod certificates;
 pub(crate) mod channels;
+pub(crate) mod discovery;
 pub(crate) mod enrollment;
 pub(crate) mod issuers;
 pub(crate) mod jobs;
@@ -33,6 +34,7 @@ use crate::error::{ApiError, Problems};
 use crate::service::acme_endpoints::AcmeEndpointError;
 use crate::service::api_keys::KeyError;
 use crate::service::channels::ChannelError;
+use crate::service::discovery::DiscoveryError;
 use crate::service::enrollment::EnrollmentError;
 use crate::service::issuance::IssueError;
 use crate::service::issuers::IssuerError;
@@ -160,6 +162,16 @@ pub const ROUTES: &[RouteDef] = routes! {
     Get  "/api/v1/acme-endpoints/{id}/accounts"     => Require(P::EnrollmentManage), acme_endpoints::list_acme_accounts;
     Get  "/api/v1/acme-accounts/{id}"               => Require(P::EnrollmentManage), acme_endpoints::get_acme_account;
     Get  "/api/v1/acme-accounts/{id}/orders"        => Require(P::EnrollmentManage), acme_endpoints::list_acme_orders;
+    Post "/api/v1/scan-targets"                     => Require(P::DiscoveryManage), discovery::create_scan_target, [DiscoveryError];
+    Get  "/api/v1/scan-targets"                     => Require(P::CertificatesRead), discovery::list_scan_targets;
+    Get  "/api/v1/scan-targets/{id}"                => Require(P::CertificatesRead), discovery::get_scan_target;
+    Put  "/api/v1/scan-targets/{id}"                => Require(P::DiscoveryManage), discovery::replace_scan_target, [DiscoveryError];
+    Delete "/api/v1/scan-targets/{id}"              => Require(P::DiscoveryManage), discovery::delete_scan_target, [DiscoveryError];
+    Post "/api/v1/scan-targets/{id}/scan"           => Require(P::DiscoveryManage), discovery::scan_scan_target, [DiscoveryError];
+    Get  "/api/v1/discovered-certificates"          => Require(P::CertificatesRead), discovery::list_discovered_certificates;
+    Get  "/api/v1/discovered-certificates/{id}"     => Require(P::CertificatesRead), discovery::get_discovered_certificate;
+    Post "/api/v1/discovered-certificates/{id}/claim"   => Require(P::CertificatesWrite), discovery::claim_discovered_certificate, [DiscoveryError];
+    Post "/api/v1/discovered-certificates/{id}/dismiss" => Require(P::CertificatesWrite), discovery::dismiss_discovered_certificate, [DiscoveryError];
 };
 
 /// The API router (without the outer tower layers, which `lib.rs` adds).

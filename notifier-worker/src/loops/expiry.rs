@@ -1,5 +1,6 @@
 //! The expiry scan: queues `expiration_warning` notifications as certificates cross the
-//! configured thresholds, once per certificate × threshold × channel.
+//! configured thresholds, once per certificate × threshold × channel: certificates of the
+//! inventory, and certificates discovery found that certctl did not issue.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +24,8 @@ impl super::Tick for ExpiryScan {
     const NAME: &'static str = "expiry_scan";
 
     async fn tick(&self) -> anyhow::Result<Duration> {
-        let queued = notifications::enqueue_expiry_warnings(&self.db, &self.thresholds).await?;
+        let mut queued = notifications::enqueue_expiry_warnings(&self.db, &self.thresholds).await?;
+        queued.extend(notifications::enqueue_discovered_expiry_warnings(&self.db, &self.thresholds).await?);
         if !queued.is_empty() {
             tracing::info!(count = queued.len(), "queued expiry warnings");
         }

@@ -3,6 +3,7 @@
 //! progress and stops (the drain). With several worker replicas the loops run everywhere: what
 //! they publish is claimed row by row, so a duplicate costs a skipped message, never an attempt.
 
+pub mod discovery;
 pub mod expiry;
 pub mod relay;
 pub mod renewal;

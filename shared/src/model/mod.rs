@@ -3,7 +3,8 @@
 
 pub use certctl_types::ids::{
     AcmeAccountId, AcmeAuthzId, AcmeChallengeId, AcmeEndpointId, AcmeOrderId, ApiKeyId, CertificateId, ChannelId,
-    EnrollmentProfileId, IssuerId, JobId, NotificationId, ProfileId, RenewalPolicyId,
+    DiscoveredCertificateId, EnrollmentProfileId, IssuerId, JobId, NotificationId, ProfileId, RenewalPolicyId,
+    ScanTargetId,
 };
 pub use certctl_types::vocab::{
     CertificateSource, CertificateStatus, ChannelKind, EnrollmentProtocol, EventType, JobStatus, NotificationStatus,

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod certificates;
 pub mod channels;
 pub mod crls;
+pub mod discovery;
 pub mod enrollment;
 pub mod issuers;
 pub mod jobs;

@@ -551,6 +551,47 @@ pub async fn enqueue_expiry_warnings(
     .await
 }
 
+/// Expiry warnings for certificates discovery found that certctl did not issue (`unmanaged`, or
+/// `claimed` by an operator; `dismissed` ones are left alone): as for the inventory, the tightest
+/// threshold each has crossed, once per certificate × threshold × channel, with no
+/// `certificate_id` and the discovered certificate's id in the payload. Those that expired more
+/// than a week ago are left alone.
+pub async fn enqueue_discovered_expiry_warnings(
+    conn: &impl ConnectionTrait,
+    thresholds_days: &[i32],
+) -> Result<Vec<NotificationId>, DbErr> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "WITH due AS ( \
+               SELECT d.id, d.common_name, d.subject, d.issuer, d.serial_hex, d.not_after, d.status, \
+                 (SELECT min(t) FROM unnest($1::int[]) AS t WHERE d.not_after <= now() + make_interval(days => t)) \
+                   AS threshold, \
+                 (SELECT array_agg(e.address || ':' || e.port ORDER BY e.last_seen_at DESC) \
+                    FROM discovered_endpoints e WHERE e.discovered_id = d.id) AS seen_at \
+               FROM discovered_certificates d \
+               WHERE d.status IN ('unmanaged', 'claimed') AND d.not_after <= now() + make_interval(days => $2) \
+                 AND d.not_after > now() - {looks_back}) \
+             INSERT INTO notification_events (id, type, channel_id, certificate_id, payload, dedup_key) \
+             SELECT gen_random_uuid(), 'expiration_warning', ch.id, NULL, {payload}, \
+               'discovered-expiry:' || d.id || ':' || d.threshold || ':' || ch.id \
+             FROM due d CROSS JOIN notification_channels ch \
+             WHERE d.threshold IS NOT NULL AND {subscribed} \
+             ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
+            payload = envelope_sql(
+                "'expiration_warning'",
+                "jsonb_build_object('discovered_certificate_id', d.id, 'discovery_status', d.status, \
+                 'common_name', d.common_name, 'subject', d.subject, 'issuer', d.issuer, 'serial_hex', d.serial_hex, \
+                 'not_after', d.not_after, 'threshold_days', d.threshold, 'expired', d.not_after <= now(), \
+                 'seen_at', d.seen_at)"
+            ),
+            subscribed = subscribed("'expiration_warning'"),
+            looks_back = EXPIRY_SCAN_LOOKS_BACK,
+        )
+    });
+    let widest = thresholds_days.iter().copied().max().unwrap_or(0);
+    ids(conn, &SQL, vec![thresholds_days.to_vec().into(), widest.into()]).await
+}
+
 /// Deletes up to `limit` notifications in `status` created before `before`, with their
 /// attempts, oldest first, in one statement (the `(status, created_at)` index finds them without
 /// reading other rows). Rows another transaction holds are skipped, for the next call. Returns

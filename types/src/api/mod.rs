@@ -9,6 +9,7 @@
 pub mod access;
 pub mod acme;
 pub mod certificates;
+pub mod discovery;
 pub mod enrollment;
 pub mod notifications;
 pub mod policy;
@@ -108,6 +109,7 @@ mod tests {
     use super::access::AuditQuery;
     use super::acme;
     use super::certificates::{CertificateQuery, JobQuery};
+    use super::discovery::DiscoveredQuery;
     use super::notifications::NotificationQuery;
 
     fn documented<T: IntoParams>() -> Vec<String> {
@@ -128,6 +130,7 @@ mod tests {
         assert_eq!(documented::<JobQuery>(), declared(JobQuery::NAMES));
         assert_eq!(documented::<NotificationQuery>(), declared(NotificationQuery::NAMES));
         assert_eq!(documented::<AuditQuery>(), declared(AuditQuery::NAMES));
+        assert_eq!(documented::<DiscoveredQuery>(), declared(DiscoveredQuery::NAMES));
         assert_eq!(
             documented::<acme::AcmePageQuery>(),
             declared(acme::AcmePageQuery::NAMES)

@@ -15,6 +15,9 @@ export type AwaitingApproval = Schemas["AwaitingApprovalOut"];
 export type Issuer = Schemas["IssuerOut"];
 export type Profile = Schemas["ProfileOut"];
 export type Job = Schemas["JobOut"];
+export type JobStatus = Schemas["JobStatus"];
+export type RenewalPolicy = Schemas["RenewalPolicyOut"];
+export type RenewalKey = Schemas["RenewalKeyOut"];
 export type Notification = Schemas["NotificationOut"];
 export type NotificationDetail = Schemas["NotificationDetailOut"];
 export type Channel = Schemas["ChannelOut"];
@@ -129,13 +132,28 @@ export const bulkRevoke = (body: Schemas["BulkRevokeIn"]) =>
 export const listIssuers = () => request<Page<Issuer>>("GET", "/issuers");
 export const getIssuer = (id: string) => request<Issuer>("GET", `/issuers/${enc(id)}`);
 export const createIssuer = (body: Schemas["IssuerIn"]) => request<Issuer>("POST", "/issuers", { body });
+export const disableIssuer = (id: string) => request<Issuer>("POST", `/issuers/${enc(id)}/disable`, { body: {} });
+export const enableIssuer = (id: string) => request<Issuer>("POST", `/issuers/${enc(id)}/enable`, { body: {} });
 export const listProfiles = () => request<Page<Profile>>("GET", "/profiles");
 export const getProfile = (id: string) => request<Profile>("GET", `/profiles/${enc(id)}`);
 export const createProfile = (body: Schemas["ProfileIn"]) => request<Profile>("POST", "/profiles", { body });
+export const replaceProfile = (id: string, body: Schemas["ProfileIn"]) => request<Profile>("PUT", `/profiles/${enc(id)}`, { body });
+
+export const listRenewalPolicies = () => request<Page<RenewalPolicy>>("GET", "/renewal-policies");
+export const createRenewalPolicy = (body: Schemas["RenewalPolicyIn"]) => request<RenewalPolicy>("POST", "/renewal-policies", { body });
+export const replaceRenewalPolicy = (id: string, body: Schemas["RenewalPolicyIn"]) =>
+  request<RenewalPolicy>("PUT", `/renewal-policies/${enc(id)}`, { body });
+export const deleteRenewalPolicy = (id: string) => request<void>("DELETE", `/renewal-policies/${enc(id)}`);
+/** The policy a certificate follows instead of its profile's; `null` goes back to the profile's. */
+export const setCertificatePolicy = (id: string, renewal_policy_id: string | null) =>
+  request<Certificate>("PUT", `/certificates/${enc(id)}/renewal-policy`, { body: { renewal_policy_id } });
 
 export const listJobs = (query: JobQuery) => request<Page<Job>>("GET", "/jobs", { query });
 export const approveJob = (id: string, note?: string) => request<Job>("POST", `/jobs/${enc(id)}/approve`, { body: note ? { note } : {} });
 export const rejectJob = (id: string, note?: string) => request<Job>("POST", `/jobs/${enc(id)}/reject`, { body: note ? { note } : {} });
+export const submitJobCsr = (id: string, csr_pem: string) => request<Job>("POST", `/jobs/${enc(id)}/csr`, { body: { csr_pem } });
+/** The key a key-rotating renewal generated, with its certificate: answered once, then erased. */
+export const collectJobKey = (id: string) => request<RenewalKey>("POST", `/jobs/${enc(id)}/key`, { body: {} });
 
 export const listNotifications = (query: NotificationQuery) => request<Page<Notification>>("GET", "/notifications", { query });
 export const getNotification = (id: string) => request<NotificationDetail>("GET", `/notifications/${enc(id)}`);

@@ -5,7 +5,17 @@
 
 import { useEffect, useId, useRef, useState, type ReactElement, type ReactNode } from "react";
 
-import { totalText, type ChannelKind, type EventType, type KeyAlgorithm, type RevocationReason, type Role, type Schemas } from "../api/client";
+import {
+  totalText,
+  type CertificateStatus,
+  type ChannelKind,
+  type EventType,
+  type JobStatus,
+  type KeyAlgorithm,
+  type RevocationReason,
+  type Role,
+  type Schemas,
+} from "../api/client";
 import { Button, ProblemAlert } from "./ui";
 
 export const KEY_ALGORITHMS: Record<KeyAlgorithm, string> = {
@@ -16,6 +26,35 @@ export const KEY_ALGORITHMS: Record<KeyAlgorithm, string> = {
   "rsa-4096": "RSA 4096",
 };
 
+/** Where a certificate is in its life, in the order it gets there. */
+export const CERTIFICATE_STATUSES: Record<CertificateStatus, string> = {
+  active: "valid, its renewal window not yet open",
+  expiring: "inside its renewal window and nobody is renewing it",
+  renewal_in_progress: "an automatic renewal is under way",
+  expired: "past its end of validity, neither revoked nor renewed",
+  renewed: "replaced by its renewal",
+  revoked: "revoked (final)",
+};
+
+/** The states a certificate can be renewed or revoked in, and in which it still counts as live. */
+export const LIVE_STATUSES: CertificateStatus[] = ["active", "expiring", "renewal_in_progress"];
+
+/** Where a job is: approval requests and the worker's renewals. */
+export const JOB_STATUSES: Record<JobStatus, string> = {
+  pending: "the worker will try it",
+  awaiting_csr: "the renewal waits for a CSR with the new key",
+  awaiting_approval: "waits for someone other than the requester",
+  approved: "approved and issued",
+  completed: "renewed",
+  rejected: "rejected",
+  failed: "failed for good",
+  cancelled: "cancelled: the certificate was revoked or renewed by other means",
+};
+
+/** A status as people read it: "renewal in progress" for `renewal_in_progress`. */
+export const statusText = (s: string) => s.replaceAll("_", " ");
+
+// "superseded" here is RFC 5280's revocation reason, not a certificate status.
 export const REVOCATION_REASONS: Record<RevocationReason, string> = {
   unspecified: "unspecified",
   keyCompromise: "keyCompromise: the private key was exposed",
@@ -41,6 +80,8 @@ export const EVENT_TYPES: Record<EventType, string> = {
   approval_requested: "Approval requested",
   approval_decided: "Approval decided",
   expiration_warning: "Expiration warning",
+  renewal_due: "Renewal due (a CSR is needed)",
+  renewal_failed: "Renewal failed",
   channel_test: "Channel test",
 };
 

@@ -19,6 +19,8 @@ vi.mock("../api/client", async (original) => ({
   bulkRevoke: vi.fn(),
   listIssuers: vi.fn(),
   listProfiles: vi.fn(),
+  listRenewalPolicies: vi.fn(),
+  setCertificatePolicy: vi.fn(),
 }));
 
 const mocked = vi.mocked(api);
@@ -27,6 +29,8 @@ const CERT_ID = "0191e7a4-aaaa-7000-8000-000000000001";
 const ISSUER_ID = "0191e7a4-bbbb-7000-8000-000000000002";
 const PROFILE_ID = "0191e7a4-cccc-7000-8000-000000000003";
 const JOB_ID = "0191e7a4-dddd-7000-8000-000000000004";
+const BUILT_IN_ID = "0191e7a4-eeee-7000-8000-000000000005";
+const MONTHLY_ID = "0191e7a4-eeee-7000-8000-000000000006";
 const CSR = "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n";
 const OPERATOR = ["certificates:read", "certificates:write", "jobs:decide", "notifications:operate"];
 
@@ -43,6 +47,8 @@ function cert(extra: Partial<api.Certificate> = {}): api.Certificate {
     status: "active",
     expired: false,
     short_lived: false,
+    key_generated: false,
+    renew_after: new Date(Date.now() + 20 * day).toISOString(),
     not_before: new Date(Date.now() - day).toISOString(),
     not_after: new Date(Date.now() + 30 * day).toISOString(),
     requested_by: "alice",
@@ -83,6 +89,22 @@ const profile: api.Profile = {
   updated_at: new Date().toISOString(),
 };
 
+function policy(id: string, name: string, extra: Partial<api.RenewalPolicy> = {}): api.RenewalPolicy {
+  return {
+    id,
+    name,
+    built_in: false,
+    renew_at_fraction: 2 / 3,
+    auto_renew: true,
+    rotate_key: false,
+    max_attempts: 5,
+    retry_interval_seconds: 3600,
+    created_at: new Date().toISOString(),
+    updated_at: new Date().toISOString(),
+    ...extra,
+  };
+}
+
 function signedInAs(role: "admin" | "operator" | "viewer", permissions: string[]) {
   mocked.me.mockResolvedValue(whoami(role, permissions));
 }
@@ -94,6 +116,11 @@ beforeEach(() => {
   mocked.getCertificate.mockResolvedValue(cert());
   mocked.listIssuers.mockResolvedValue({ data: [issuer], next_cursor: null, total: 1 });
   mocked.listProfiles.mockResolvedValue({ data: [profile], next_cursor: null, total: 1 });
+  mocked.listRenewalPolicies.mockResolvedValue({
+    data: [policy(BUILT_IN_ID, "default", { built_in: true }), policy(MONTHLY_ID, "monthly", { renew_at_fraction: null, renew_before_seconds: 30 * 86_400 })],
+    next_cursor: null,
+    total: 2,
+  });
 });
 
 // jsdom has no object URLs; downloads need them.
@@ -150,6 +177,39 @@ describe("CertificatesPage list", () => {
     );
     await user.selectOptions(screen.getByLabelText("Order"), "expiry");
     await waitFor(() => expect(mocked.listCertificates).toHaveBeenLastCalledWith(expect.objectContaining({ sort: "expiry" })));
+  });
+
+  it("offers the six certificate statuses in the filter, and shows each as a badge", async () => {
+    const user = userEvent.setup();
+    mocked.listCertificates.mockResolvedValue({ data: [cert({ status: "renewal_in_progress" })], next_cursor: null, total: 1 });
+    renderPage(<CertificatesPage />);
+    const row = within(await screen.findByTestId("certificate-row"));
+    expect(row.getByText("renewal in progress")).toHaveClass("badge-renewal_in_progress");
+    const status = screen.getByLabelText("Status");
+    expect(within(status).getAllByRole("option").map((o) => o.getAttribute("value"))).toEqual([
+      "",
+      "active",
+      "expiring",
+      "renewal_in_progress",
+      "expired",
+      "renewed",
+      "revoked",
+    ]);
+    expect(within(status).queryByRole("option", { name: "superseded" })).not.toBeInTheDocument();
+    await user.selectOptions(status, "renewed");
+    await waitFor(() => expect(mocked.listCertificates).toHaveBeenLastCalledWith(expect.objectContaining({ status: "renewed" })));
+  });
+
+  it("takes the status filter from the address, and ignores the old superseded", async () => {
+    const { unmount } = renderPage(<CertificatesPage />, { path: "/certificates?status=expiring" });
+    await screen.findByTestId("certificate-row");
+    expect(screen.getByLabelText("Status")).toHaveValue("expiring");
+    expect(mocked.listCertificates).toHaveBeenLastCalledWith(expect.objectContaining({ status: "expiring" }));
+    unmount();
+    renderPage(<CertificatesPage />, { path: "/certificates?status=superseded" });
+    await screen.findByTestId("certificate-row");
+    expect(screen.getByLabelText("Status")).toHaveValue("");
+    expect(mocked.listCertificates).toHaveBeenLastCalledWith(expect.objectContaining({ status: undefined }));
   });
 
   it("pages with the cursor the API gave, and back", async () => {
@@ -357,6 +417,26 @@ describe("bulk revoke", () => {
     expect(mocked.bulkRevoke).toHaveBeenCalledWith({ reason: "cessationOfOperation", profile_id: PROFILE_ID });
     expect(await screen.findByText("3 certificates revoked.")).toBeInTheDocument();
   });
+
+  it("counts live and expired certificates as revoked, and names renewed ones apart", async () => {
+    const user = userEvent.setup();
+    const totals: Record<string, number> = { active: 2, expiring: 1, renewal_in_progress: 1, expired: 1, renewed: 2 };
+    mocked.listCertificates.mockImplementation(async (q) =>
+      q.limit === 1 ? { data: [], next_cursor: null, total: totals[q.status ?? ""] ?? 0 } : { data: [cert()], next_cursor: null, total: 1 },
+    );
+    renderPage(<CertificatesPage />);
+    await user.click(await screen.findByRole("button", { name: "Bulk revoke…" }));
+    const form = within(await screen.findByRole("form", { name: "Bulk revoke" }));
+    await screen.findAllByRole("option", { name: "corp-root" });
+    await user.selectOptions(form.getByLabelText("Issuer"), ISSUER_ID);
+    await user.click(form.getByRole("button", { name: "Preview" }));
+    expect(await form.findByText("5 certificates will be revoked")).toBeInTheDocument();
+    expect(form.getByText("2 renewed certificates (already replaced by their renewal) also match and will be revoked as well.")).toBeInTheDocument();
+    for (const status of ["active", "expiring", "renewal_in_progress", "expired", "renewed"])
+      expect(mocked.listCertificates).toHaveBeenCalledWith({ status, issuer_id: ISSUER_ID, profile_id: undefined, limit: 1 });
+    expect(mocked.listCertificates).not.toHaveBeenCalledWith(expect.objectContaining({ status: "superseded" }));
+    expect(form.getByRole("button", { name: "Revoke 7 certificates" })).toBeEnabled();
+  });
 });
 
 describe("CertificateDetailPage", () => {
@@ -380,6 +460,59 @@ describe("CertificateDetailPage", () => {
     expect(screen.getByText("bob")).toBeInTheDocument();
     expect(screen.getByText(/MIIC/)).toBeInTheDocument();
     expect(await screen.findByRole("button", { name: "Revoke" })).toBeDisabled();
+  });
+
+  it("shows the renewal window, the policy that applies and where the key came from", async () => {
+    mocked.getCertificate.mockResolvedValue(cert({ key_generated: true }));
+    renderDetail();
+    await screen.findByRole("heading", { name: "web.corp.example", level: 1 });
+    expect(screen.getByRole("heading", { name: "Renewal", level: 2 })).toBeInTheDocument();
+    expect(screen.getByText(/^opens/)).toHaveTextContent("opens in 20 days");
+    // No policy of its own, a profile without one: the built-in policy, through the profile.
+    expect(await screen.findByRole("link", { name: "default" })).toHaveAttribute("href", "/renewal-policies");
+    expect(screen.getByText((_, el) => el?.tagName === "DD" && el.textContent === "the profile's: default (built-in)")).toBeInTheDocument();
+    expect(screen.getByText("generated by certctl, which keeps none of it")).toBeInTheDocument();
+  });
+
+  it("names a certificate's own policy, and says when the window has closed", async () => {
+    mocked.getCertificate.mockResolvedValue(cert({ status: "renewed", renewal_policy_id: MONTHLY_ID, renew_after: null }));
+    renderDetail();
+    expect(await screen.findByRole("link", { name: "monthly" })).toHaveAttribute("href", "/renewal-policies");
+    expect(screen.getByText("(its own)")).toBeInTheDocument();
+    expect(screen.getByText("none: the certificate is no longer live")).toBeInTheDocument();
+    expect(screen.getByText("the requester's own (from a CSR)")).toBeInTheDocument();
+    expect(screen.getByText("renewed")).toHaveClass("badge-renewed");
+    const renew = screen.getByRole("button", { name: "Renew" });
+    expect(renew).toBeDisabled();
+    expect(renew).toHaveAccessibleDescription("A renewed certificate cannot be renewed.");
+  });
+
+  it("lets an admin set the certificate's policy, and go back to the profile's", async () => {
+    const user = userEvent.setup();
+    mocked.setCertificatePolicy.mockImplementation(async (_id, policyId) => cert({ renewal_policy_id: policyId }));
+    renderDetail();
+    const form = within(await screen.findByRole("form", { name: "Renewal policy of this certificate" }));
+    const select = form.getByLabelText("Follow the renewal policy");
+    expect(select).toHaveValue("");
+    expect(form.getAllByRole("option").map((o) => o.textContent)).toEqual(["the profile's policy", "default (built-in)", "monthly"]);
+    expect(form.getByRole("button", { name: "Set policy" })).toBeDisabled();
+    await user.selectOptions(select, MONTHLY_ID);
+    await user.click(form.getByRole("button", { name: "Set policy" }));
+    await waitFor(() => expect(mocked.setCertificatePolicy).toHaveBeenCalledWith(CERT_ID, MONTHLY_ID));
+    expect(await form.findByRole("status")).toHaveTextContent(/Saved: the renewal window now opens/);
+    expect(await screen.findByText("(its own)")).toBeInTheDocument();
+
+    await user.selectOptions(select, "");
+    await user.click(form.getByRole("button", { name: "Set policy" }));
+    await waitFor(() => expect(mocked.setCertificatePolicy).toHaveBeenLastCalledWith(CERT_ID, null));
+  });
+
+  it("shows no policy control to an operator (profiles:write)", async () => {
+    signedInAs("operator", OPERATOR);
+    const { client } = renderDetail();
+    await sessionLoaded(client);
+    await screen.findByRole("link", { name: "default" });
+    expect(screen.queryByRole("form", { name: "Renewal policy of this certificate" })).not.toBeInTheDocument();
   });
 
   it("renders no Revoke or Renew button for a viewer", async () => {

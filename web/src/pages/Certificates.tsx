@@ -1,5 +1,6 @@
 // Certificates: the list (filters, cursor pagination, newest first), one certificate's details with
-// renew / revoke / PEM download, issuance, and bulk revocation for admins.
+// renew / revoke / PEM download and its renewal (window, policy), issuance, and bulk revocation for
+// admins.
 //
 // The list's filters live in the URL (`?status=…&issuer_id=…`), so a link from an issuer or profile
 // can open the list filtered, and Back returns to the same filters. The API has no sort parameter:
@@ -7,7 +8,7 @@
 // never by re-sorting one page in the browser.
 
 import { useEffect, useId, useRef, useState, type FormEvent } from "react";
-import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { keepPreviousData, useMutation, useQueries, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, useParams, useSearchParams } from "react-router";
 
 import {
@@ -19,8 +20,10 @@ import {
   listCertificates,
   listIssuers,
   listProfiles,
+  listRenewalPolicies,
   renewCertificate,
   revokeCertificate,
+  setCertificatePolicy,
   type AwaitingApproval,
   type Certificate,
   type CertificateQuery,
@@ -29,13 +32,16 @@ import {
   type Issuer,
   type KeyAlgorithm,
   type Profile,
+  type RenewalPolicy,
   type RevocationReason,
   type Schemas,
 } from "../api/client";
 import { useSession } from "../auth/session";
 import {
+  CERTIFICATE_STATUSES,
   Field,
   KEY_ALGORITHMS,
+  LIVE_STATUSES,
   Pager,
   Pre,
   REVOCATION_REASONS,
@@ -47,6 +53,7 @@ import {
   keysOf,
   lines,
   plural,
+  statusText,
   useCursors,
   useDebounced,
   useTitle,
@@ -54,17 +61,27 @@ import {
 } from "../components/forms";
 import { Button, Dialog, Empty, Loading, ProblemAlert, When } from "../components/ui";
 
-const STATUSES: CertificateStatus[] = ["active", "revoked", "superseded"];
+const STATUSES = keysOf(CERTIFICATE_STATUSES);
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
-/** The status a person reads: an active certificate past its not_after shows as "expired". */
-export function shownStatus(c: Pick<Certificate, "status" | "expired">): string {
-  return c.status === "active" && c.expired ? "expired" : c.status;
+/** Renewal is refused only for certificates already renewed or revoked. */
+const renewable = (s: CertificateStatus) => s !== "renewed" && s !== "revoked";
+
+/**
+ * The status a person reads: a live certificate past its not_after shows as "expired" (the
+ * renewal loop marks it so within a tick).
+ */
+export function shownStatus(c: Pick<Certificate, "status" | "expired">): CertificateStatus {
+  return LIVE_STATUSES.includes(c.status) && c.expired ? "expired" : c.status;
 }
 
 export function StatusBadge({ cert }: { cert: Pick<Certificate, "status" | "expired"> }) {
   const s = shownStatus(cert);
-  return <span className={`badge badge-${s}`}>{s}</span>;
+  return (
+    <span className={`badge badge-${s}`} title={CERTIFICATE_STATUSES[s]}>
+      {statusText(s)}
+    </span>
+  );
 }
 
 /** The date of a date input as the RFC 3339 instant the API takes: midnight UTC that day. */
@@ -153,7 +170,7 @@ export function CertificatesPage() {
             <option value="">any</option>
             {STATUSES.map((s) => (
               <option key={s} value={s}>
-                {s}
+                {statusText(s)}
               </option>
             ))}
           </select>
@@ -204,7 +221,7 @@ export function CertificatesPage() {
         </label>
       </form>
       <p className="hint" id="certificates-order">
-        “Soonest expiry first” with status “active” is the renewal queue; “Expiring before” narrows it to a date.
+        “Soonest expiry first” with status “expiring” lists what waits for someone to renew it; “Expiring before” narrows it to a date.
         “Search names” finds certificates whose common name or any SAN contains the text, in any case.
       </p>
 
@@ -353,7 +370,7 @@ export function IssueForm({ issuers, profiles, onDone }: { issuers: Issuer[]; pr
             <option value="">Select an issuer</option>
             {issuers.map((i) => (
               <option key={i.id} value={i.id}>
-                {i.name} ({i.common_name})
+                {i.name} ({i.common_name}){i.disabled_at ? ", disabled" : ""}
               </option>
             ))}
           </select>
@@ -493,21 +510,29 @@ interface Criteria {
   profile_id: string;
 }
 
+/** The states whose certificates a bulk revocation counts as "will be revoked": live or expired. */
+const PREVIEW_STATUSES: CertificateStatus[] = [...LIVE_STATUSES, "expired"];
+
 export function BulkRevokeForm({ issuers, profiles, onDone }: { issuers: Issuer[]; profiles: Profile[]; onDone: () => void }) {
   const client = useQueryClient();
   const [criteria, setCriteria] = useState<Criteria>({ issuer_id: "", profile_id: "" });
   const [reason, setReason] = useState<RevocationReason>("unspecified");
   const [previewFor, setPreviewFor] = useState<Criteria | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const q = (status: CertificateStatus) => ({
-    queryKey: ["certificates", "bulk-preview", status, previewFor],
-    queryFn: () =>
-      listCertificates({ status, issuer_id: previewFor?.issuer_id || undefined, profile_id: previewFor?.profile_id || undefined, limit: 1 }),
-    enabled: previewFor !== null,
-    staleTime: 0,
+  // The preview counts, state by state, what the revocation would reach: every certificate not yet
+  // revoked. The live and expired ones are "will be revoked"; renewed ones (already replaced, but
+  // valid until they expire) are named apart.
+  const counts = useQueries({
+    queries: [...PREVIEW_STATUSES, "renewed" as const].map((status) => ({
+      queryKey: ["certificates", "bulk-preview", status, previewFor],
+      queryFn: () =>
+        listCertificates({ status, issuer_id: previewFor?.issuer_id || undefined, profile_id: previewFor?.profile_id || undefined, limit: 1 }),
+      enabled: previewFor !== null,
+      staleTime: 0,
+    })),
   });
-  const active = useQuery(q("active"));
-  const superseded = useQuery(q("superseded"));
+  const current = counts.slice(0, PREVIEW_STATUSES.length);
+  const renewed = counts[PREVIEW_STATUSES.length];
   const revoke = useMutation({
     mutationFn: (body: Schemas["BulkRevokeIn"]) => bulkRevoke(body),
     onSuccess: () => {
@@ -560,8 +585,10 @@ export function BulkRevokeForm({ issuers, profiles, onDone }: { issuers: Issuer[
     );
   }
 
-  const n = active.data?.total;
-  const m = superseded.data?.total ?? 0;
+  const counted = current.every((c) => c.data);
+  const n = counted ? current.reduce((sum, c) => sum + (c.data?.total ?? 0), 0) : undefined;
+  const m = renewed?.data?.total ?? 0;
+  const countError = counts.find((c) => c.error)?.error;
   // Above 10,000 matches the API estimates; say so rather than print a figure as if counted.
   const about = (estimated?: boolean) => (estimated ? "about " : "");
   return (
@@ -602,12 +629,18 @@ export function BulkRevokeForm({ issuers, profiles, onDone }: { issuers: Issuer[
       )}
       {previewFor && (
         <>
-          <ProblemAlert error={active.error ?? superseded.error ?? revoke.error} />
-          {active.isPending && <Loading what="Counting matching certificates" />}
+          <ProblemAlert error={countError ?? revoke.error} />
+          {!counted && !countError && <Loading what="Counting matching certificates" />}
           {n !== undefined && (
             <div className="alert alert-warn" role="status">
-              <p>{n + m === 0 ? "No active certificate matches: nothing would be revoked." : `${about(active.data?.total_estimated)}${plural(n, "certificate")} will be revoked`}</p>
-              {m > 0 && <p>{`${about(superseded.data?.total_estimated)}${plural(m, "superseded certificate")} (already renewed) also match and will be revoked as well.`}</p>}
+              <p>
+                {n + m === 0
+                  ? "No certificate left to revoke matches: nothing would be revoked."
+                  : `${about(current.some((c) => c.data?.total_estimated))}${plural(n, "certificate")} will be revoked`}
+              </p>
+              {m > 0 && (
+                <p>{`${about(renewed?.data?.total_estimated)}${plural(m, "renewed certificate")} (already replaced by their renewal) also match and will be revoked as well.`}</p>
+              )}
             </div>
           )}
           <div className="actions">
@@ -623,7 +656,7 @@ export function BulkRevokeForm({ issuers, profiles, onDone }: { issuers: Issuer[
                   })
                 }
               >
-                {`Revoke ${plural(n, "certificate")}`}
+                {`Revoke ${plural(n + m, "certificate")}`}
               </Button>
             )}
             <Button onClick={onDone}>Cancel</Button>
@@ -731,7 +764,7 @@ function CertificateDetail({ id }: { id: string }) {
                 renew.reset();
                 setRenewing(true);
               }}
-              deniedReason={c.status !== "active" ? `Only active certificates can be renewed; this one is ${c.status}.` : null}
+              deniedReason={renewable(c.status) ? null : `A ${statusText(c.status)} certificate cannot be renewed.`}
             >
               Renew
             </Button>
@@ -807,9 +840,11 @@ function CertificateDetail({ id }: { id: string }) {
         )}
         <dt>Renewed from</dt>
         <dd>{c.renewed_from_id ? <Link to={`/certificates/${c.renewed_from_id}`}>{c.renewed_from_id}</Link> : <span className="muted">–</span>}</dd>
-        <dt>Superseded by</dt>
+        <dt>Renewed as</dt>
         <dd>{c.superseded_by_id ? <Link to={`/certificates/${c.superseded_by_id}`}>{c.superseded_by_id}</Link> : <span className="muted">–</span>}</dd>
       </dl>
+
+      <RenewalSection cert={c} profile={profile} />
 
       {c.revocation && (
         <>
@@ -858,8 +893,11 @@ function CertificateDetail({ id }: { id: string }) {
             <div className="stack">
               <p>
                 The same public key, names, issuer and profile are certified again with a fresh lifetime, checked against the profile
-                as it is now. This certificate then becomes superseded. If the profile requires approval, a job is filed instead.
+                as it is now. This certificate then becomes renewed. If the profile requires approval, a job is filed instead.
               </p>
+              {c.status === "renewal_in_progress" && (
+                <p className="alert alert-info">An automatic renewal of this certificate is under way: renewing it now cancels that job.</p>
+              )}
               <ProblemAlert error={renew.error} />
               <div className="actions">
                 <Button variant="primary" disabled={renew.isPending} onClick={() => renew.mutate()}>
@@ -881,5 +919,119 @@ function RenewedNotice({ cert }: { cert: Issued }) {
       Renewed: the new certificate is valid until <When at={cert.not_after} />.{" "}
       <Link to={`/certificates/${cert.id}`}>Open the new certificate</Link>
     </p>
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Renewal: when the window opens, which policy applies, where the key came from, and (for admins)
+// the policy this certificate follows instead of its profile's.
+
+const usePolicies = () => useQuery({ queryKey: ["renewal-policies"], queryFn: () => listRenewalPolicies() });
+
+function RenewalSection({ cert: c, profile }: { cert: Certificate; profile: Profile | undefined }) {
+  const { can } = useSession();
+  const policies = usePolicies();
+  const all = policies.data?.data ?? [];
+  const own = all.find((p) => p.id === c.renewal_policy_id);
+  const profilePolicy = profile ? (profile.renewal_policy_id ? all.find((p) => p.id === profile.renewal_policy_id) : all.find((p) => p.built_in)) : undefined;
+  const opened = c.renew_after ? new Date(c.renew_after).getTime() <= Date.now() : false;
+  return (
+    <>
+      <h2>Renewal</h2>
+      <dl className="fields">
+        <dt>Renewal window</dt>
+        <dd>
+          {c.renew_after ? (
+            <>
+              {opened ? "opened " : "opens "}
+              <When at={c.renew_after} />
+            </>
+          ) : (
+            <span className="muted">none: the certificate is no longer live</span>
+          )}
+        </dd>
+        <dt>Renewal policy</dt>
+        <dd>
+          {c.renewal_policy_id ? (
+            <>
+              <Link to="/renewal-policies">{own?.name ?? c.renewal_policy_id}</Link> <span className="muted">(its own)</span>
+            </>
+          ) : (
+            <>
+              the profile's
+              {profilePolicy && (
+                <>
+                  {": "}
+                  <Link to="/renewal-policies">{profilePolicy.name}</Link>
+                  {profilePolicy.built_in && <span className="muted"> (built-in)</span>}
+                </>
+              )}
+            </>
+          )}
+        </dd>
+        <dt>Key</dt>
+        <dd>{c.key_generated ? "generated by certctl, which keeps none of it" : "the requester's own (from a CSR)"}</dd>
+      </dl>
+      <ProblemAlert error={policies.error} />
+      {can("profiles:write") && policies.data && <PolicyControl cert={c} policies={all} />}
+    </>
+  );
+}
+
+/** A select of the policies plus "the profile's policy", saved with PUT …/renewal-policy. */
+function PolicyControl({ cert: c, policies }: { cert: Certificate; policies: RenewalPolicy[] }) {
+  const client = useQueryClient();
+  const [value, setValue] = useState(c.renewal_policy_id ?? "");
+  const save = useMutation({
+    mutationFn: (policy: string | null) => setCertificatePolicy(c.id, policy),
+    onSuccess: (updated) => {
+      client.setQueryData(["certificate", c.id], updated);
+      void client.invalidateQueries({ queryKey: ["certificates"] });
+    },
+  });
+  const unchanged = value === (c.renewal_policy_id ?? "");
+  return (
+    <form
+      className="stack inline-form"
+      aria-label="Renewal policy of this certificate"
+      onSubmit={(e) => {
+        e.preventDefault();
+        save.mutate(value || null);
+      }}
+    >
+      <Field
+        label="Follow the renewal policy"
+        hint="Saving recomputes the renewal window; an expiring certificate goes back to the renewal loop under the policy chosen."
+      >
+        {(p) => (
+          <select
+            {...p}
+            value={value}
+            onChange={(e) => {
+              setValue(e.target.value);
+              save.reset();
+            }}
+          >
+            <option value="">the profile's policy</option>
+            {policies.map((p) => (
+              <option key={p.id} value={p.id}>
+                {p.built_in ? `${p.name} (built-in)` : p.name}
+              </option>
+            ))}
+          </select>
+        )}
+      </Field>
+      <ProblemAlert error={save.error} />
+      {save.isSuccess && unchanged && (
+        <p className="alert alert-info" role="status">
+          Saved: the renewal window {c.renew_after ? <>now opens <When at={c.renew_after} /></> : "is closed (the certificate is no longer live)"}.
+        </p>
+      )}
+      <div className="actions">
+        <Button type="submit" disabled={save.isPending || unchanged}>
+          Set policy
+        </Button>
+      </div>
+    </form>
   );
 }

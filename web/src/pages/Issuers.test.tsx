@@ -13,6 +13,8 @@ vi.mock("../api/client", async (original) => ({
   listIssuers: vi.fn(),
   getIssuer: vi.fn(),
   createIssuer: vi.fn(),
+  disableIssuer: vi.fn(),
+  enableIssuer: vi.fn(),
 }));
 
 const mocked = vi.mocked(api);
@@ -48,11 +50,19 @@ beforeEach(() => {
 });
 
 describe("IssuersPage", () => {
-  it("lists issuers as root or intermediate", async () => {
+  it("lists issuers as root or intermediate, a disabled one with its badge", async () => {
+    mocked.listIssuers.mockResolvedValue({
+      data: [issuer(ROOT, "corp-root"), issuer(SUB, "corp-sub", { is_root: false, parent_issuer_id: ROOT, disabled_at: new Date().toISOString() })],
+      next_cursor: null,
+      total: 2,
+    });
     renderPage(<IssuersPage />);
     expect(await screen.findByRole("link", { name: "corp-root" })).toHaveAttribute("href", `/issuers/${ROOT}`);
     expect(screen.getByText("root")).toBeInTheDocument();
     expect(screen.getByText("intermediate under corp-root")).toBeInTheDocument();
+    const rows = screen.getAllByRole("row");
+    expect(within(rows[1] as HTMLElement).queryByText("disabled")).not.toBeInTheDocument();
+    expect(within(rows[2] as HTMLElement).getByText("disabled")).toHaveClass("badge-disabled");
   });
 
   it("creates an intermediate under a root, after checking the fields", async () => {
@@ -116,5 +126,45 @@ describe("IssuersPage", () => {
     expect(screen.getByRole("link", { name: "Certificates from this issuer" })).toHaveAttribute("href", `/certificates?issuer_id=${SUB}`);
     expect(screen.getByText(/-----BEGIN CERTIFICATE-----/)).toBeInTheDocument();
     expect(mocked.getIssuer).toHaveBeenCalledWith(SUB);
+    expect(screen.getByText("enabled")).toBeInTheDocument();
+  });
+
+  function renderDetail() {
+    return renderPage(
+      <Routes>
+        <Route path="/issuers/:id" element={<IssuerDetailPage />} />
+      </Routes>,
+      { path: `/issuers/${ROOT}` },
+    );
+  }
+
+  it("disables an issuer after confirmation, and enables it again", async () => {
+    const user = userEvent.setup();
+    const disabledAt = new Date().toISOString();
+    mocked.getIssuer.mockResolvedValue(issuer(ROOT, "corp-root"));
+    mocked.disableIssuer.mockResolvedValue(issuer(ROOT, "corp-root", { disabled_at: disabledAt }));
+    mocked.enableIssuer.mockResolvedValue(issuer(ROOT, "corp-root"));
+    renderDetail();
+    await user.click(await screen.findByRole("button", { name: "Disable" }));
+    const dialog = within(await screen.findByRole("dialog", { name: "Disable this issuer?" }));
+    expect(mocked.disableIssuer).not.toHaveBeenCalled();
+    await user.click(dialog.getByRole("button", { name: "Disable issuer" }));
+    await waitFor(() => expect(mocked.disableIssuer).toHaveBeenCalledWith(ROOT));
+    expect(await screen.findByText(/it signs no certificate/)).toBeInTheDocument();
+    expect(screen.getByText("disabled")).toHaveClass("badge-disabled");
+
+    await user.click(screen.getByRole("button", { name: "Enable" }));
+    await waitFor(() => expect(mocked.enableIssuer).toHaveBeenCalledWith(ROOT));
+    expect(await screen.findByText("enabled")).toBeInTheDocument();
+    expect(screen.getByRole("button", { name: "Disable" })).toBeInTheDocument();
+  });
+
+  it("shows no Disable button to a role without issuers:write", async () => {
+    mocked.me.mockResolvedValue(whoami("operator", ["certificates:read", "certificates:write", "jobs:decide", "notifications:operate"]));
+    mocked.getIssuer.mockResolvedValue(issuer(ROOT, "corp-root", { disabled_at: new Date().toISOString() }));
+    const { client } = renderDetail();
+    await waitFor(() => expect(client.getQueryData(["me"])).toBeDefined());
+    expect(await screen.findByText("disabled")).toBeInTheDocument();
+    expect(screen.queryByRole("button", { name: /able/ })).not.toBeInTheDocument();
   });
 });

@@ -1,11 +1,12 @@
 // Issuers: the local certificate authorities. Every one is listed in one page (the API does not
-// paginate issuers); admins (issuers:write) create roots and intermediates under a root.
+// paginate issuers); admins (issuers:write) create roots and intermediates under a root, and
+// disable an issuer (it then signs nothing; its CRL and OCSP go on) or enable it again.
 
 import { useId, useRef, useState, type FormEvent } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, useNavigate, useParams } from "react-router";
 
-import { createIssuer, getIssuer, listIssuers, type Issuer, type KeyAlgorithm, type Schemas } from "../api/client";
+import { createIssuer, disableIssuer, enableIssuer, getIssuer, listIssuers, type Issuer, type KeyAlgorithm, type Schemas } from "../api/client";
 import { useSession } from "../auth/session";
 import { Field, KEY_ALGORITHMS, Pre, download, fileName, focusFirstInvalid, keysOf, nameError, useTitle, wholeNumber, SubmitRow } from "../components/forms";
 import { Button, Dialog, Empty, Loading, ProblemAlert, When } from "../components/ui";
@@ -47,6 +48,7 @@ export function IssuersPage() {
                 <tr key={i.id}>
                   <td>
                     <Link to={`/issuers/${i.id}`}>{i.name}</Link>
+                    {i.disabled_at && <DisabledBadge />}
                   </td>
                   <td>{i.common_name}</td>
                   <td>{i.key_algorithm}</td>
@@ -176,12 +178,31 @@ function CreateIssuerForm({ roots, onDone }: { roots: Issuer[]; onDone: () => vo
   );
 }
 
+function DisabledBadge() {
+  return (
+    <span className="badge badge-disabled badge-note" title="Signs no certificate; its CRL and OCSP go on">
+      disabled
+    </span>
+  );
+}
+
 export function IssuerDetailPage({ id: idProp }: { id?: string } = {}) {
   const params = useParams();
   const id = idProp ?? params.id ?? "";
   const headingId = useId();
+  const { can } = useSession();
+  const client = useQueryClient();
+  const [disabling, setDisabling] = useState(false);
   const issuer = useQuery({ queryKey: ["issuer", id], queryFn: () => getIssuer(id), enabled: id !== "" });
   const all = useQuery({ queryKey: ["issuers"], queryFn: () => listIssuers() });
+  const toggle = useMutation({
+    mutationFn: (disable: boolean) => (disable ? disableIssuer(id) : enableIssuer(id)),
+    onSuccess: (updated) => {
+      setDisabling(false);
+      client.setQueryData(["issuer", id], updated);
+      void client.invalidateQueries({ queryKey: ["issuers"] });
+    },
+  });
   useTitle(issuer.data?.name ?? "Issuer");
 
   if (issuer.isPending && id) return <Loading what="Loading the issuer" />;
@@ -208,9 +229,37 @@ export function IssuerDetailPage({ id: idProp }: { id?: string } = {}) {
             Certificates from this issuer
           </Link>
           <Button onClick={() => download(fileName(i.name, "pem"), i.certificate_pem)}>Download certificate</Button>
+          {can("issuers:write") &&
+            (i.disabled_at ? (
+              <Button disabled={toggle.isPending} onClick={() => toggle.mutate(false)}>
+                Enable
+              </Button>
+            ) : (
+              <Button
+                variant="danger"
+                onClick={() => {
+                  toggle.reset();
+                  setDisabling(true);
+                }}
+              >
+                Disable
+              </Button>
+            ))}
         </div>
       </div>
+      {!disabling && <ProblemAlert error={toggle.error} />}
       <dl className="fields">
+        <dt>State</dt>
+        <dd>
+          {i.disabled_at ? (
+            <>
+              <span className="badge badge-disabled">disabled</span> since <When at={i.disabled_at} />: it signs no certificate
+              (issuance, renewals and enrollments under it are refused); its CRL and OCSP go on.
+            </>
+          ) : (
+            <span className="badge badge-enabled">enabled</span>
+          )}
+        </dd>
         <dt>Common name</dt>
         <dd>{i.common_name}</dd>
         <dt>Type</dt>
@@ -260,6 +309,22 @@ export function IssuerDetailPage({ id: idProp }: { id?: string } = {}) {
       </dl>
       <h2>Certificate (PEM)</h2>
       <Pre label="Issuer certificate (PEM)">{i.certificate_pem}</Pre>
+      <Dialog open={disabling} title="Disable this issuer?" onClose={() => setDisabling(false)}>
+        <div className="stack">
+          <p>{`Disable ${i.name} (${i.common_name})?`}</p>
+          <p>
+            From now on it signs no certificate: issuance, renewals and enrollments under it are refused, and automatic renewals
+            under it fail and are retried by their policy. Its CRL and OCSP go on. It can be enabled again.
+          </p>
+          <ProblemAlert error={toggle.error} />
+          <div className="actions">
+            <Button variant="danger" disabled={toggle.isPending} onClick={() => toggle.mutate(true)}>
+              Disable issuer
+            </Button>
+            <Button onClick={() => setDisabling(false)}>Cancel</Button>
+          </div>
+        </div>
+      </Dialog>
     </section>
   );
 }

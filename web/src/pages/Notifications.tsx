@@ -33,6 +33,8 @@ const EVENT_TYPES: EventType[] = [
   "approval_requested",
   "approval_decided",
   "expiration_warning",
+  "renewal_due",
+  "renewal_failed",
   "channel_test",
 ];
 

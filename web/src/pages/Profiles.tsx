@@ -1,11 +1,22 @@
 // Profiles: the policy each certificate is issued under (key types, lifetime, EKUs, names,
-// approval). Listed in one page by name; admins (profiles:write) create them.
+// approval) and the renewal policy its certificates follow. Listed in one page by name; admins
+// (profiles:write) create them and change a profile's renewal policy.
 
 import { useId, useRef, useState, type FormEvent } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, useNavigate, useParams } from "react-router";
 
-import { createProfile, getProfile, listProfiles, type KeyAlgorithm, type Schemas } from "../api/client";
+import {
+  createProfile,
+  getProfile,
+  listProfiles,
+  listRenewalPolicies,
+  replaceProfile,
+  type KeyAlgorithm,
+  type Profile,
+  type RenewalPolicy,
+  type Schemas,
+} from "../api/client";
 import { useSession } from "../auth/session";
 import {
   Check,
@@ -91,6 +102,8 @@ export interface ProfileDraft {
   max_names: string;
   requires_approval: boolean;
   allow_short_lived: boolean;
+  /** Empty: the built-in renewal policy. */
+  renewal_policy_id: string;
 }
 
 export type ProfileErrors = Partial<Record<keyof ProfileDraft, string>>;
@@ -125,7 +138,47 @@ export function profileBody(d: ProfileDraft): Schemas["ProfileIn"] {
     },
     requires_approval: d.requires_approval,
     allow_short_lived: d.allow_short_lived,
+    ...(d.renewal_policy_id ? { renewal_policy_id: d.renewal_policy_id } : {}),
   };
+}
+
+/** A profile's body as it stands, for a replacement that changes only its renewal policy. */
+export function profileAsBody(p: Profile, renewal_policy_id: string | null): Schemas["ProfileIn"] {
+  return {
+    name: p.name,
+    description: p.description,
+    max_ttl_seconds: p.max_ttl_seconds,
+    allowed_key_algorithms: p.allowed_key_algorithms,
+    ekus: p.ekus,
+    san_rules: p.san_rules,
+    requires_approval: p.requires_approval,
+    allow_short_lived: p.allow_short_lived,
+    renewal_policy_id,
+  };
+}
+
+const usePolicies = () => useQuery({ queryKey: ["renewal-policies"], queryFn: () => listRenewalPolicies() });
+
+/** The policies a profile can name: the built-in one is what "no policy" means, so it is left out
+ * (unless the profile names it outright). */
+const choosable = (policies: RenewalPolicy[], value: string) => policies.filter((p) => !p.built_in || p.id === value);
+
+/** The renewal policy select: "built-in policy" (empty) or one of the others. */
+function PolicySelect({ value, onChange, policies, hint }: { value: string; onChange: (v: string) => void; policies: RenewalPolicy[]; hint?: string }) {
+  return (
+    <Field label="Renewal policy" hint={hint}>
+      {(p) => (
+        <select {...p} value={value} onChange={(e) => onChange(e.target.value)}>
+          <option value="">built-in policy</option>
+          {choosable(policies, value).map((rp) => (
+            <option key={rp.id} value={rp.id}>
+              {rp.name}
+            </option>
+          ))}
+        </select>
+      )}
+    </Field>
+  );
 }
 
 function CreateProfileForm({ onDone }: { onDone: () => void }) {
@@ -145,8 +198,10 @@ function CreateProfileForm({ onDone }: { onDone: () => void }) {
     max_names: "",
     requires_approval: false,
     allow_short_lived: false,
+    renewal_policy_id: "",
   });
   const [errors, setErrors] = useState<ProfileErrors>({});
+  const policies = usePolicies();
   const create = useMutation({
     mutationFn: (body: Schemas["ProfileIn"]) => createProfile(body),
     onSuccess: (p) => {
@@ -215,6 +270,13 @@ function CreateProfileForm({ onDone }: { onDone: () => void }) {
         onChange={(v) => set("allow_short_lived", v)}
         hint="Lifetimes under an hour: no CRL or OCSP URLs (RFC 9608)."
       />
+      <PolicySelect
+        value={d.renewal_policy_id}
+        onChange={(v) => set("renewal_policy_id", v)}
+        policies={policies.data?.data ?? []}
+        hint="When its certificates renew, and how. A certificate can follow another policy of its own."
+      />
+      <ProblemAlert error={policies.error} />
       <SubmitRow error={create.error} pending={create.isPending} label="Create" onCancel={onDone} />
     </form>
   );
@@ -225,6 +287,8 @@ export function ProfileDetailPage({ id: idProp }: { id?: string } = {}) {
   const id = idProp ?? params.id ?? "";
   const headingId = useId();
   const profile = useQuery({ queryKey: ["profile", id], queryFn: () => getProfile(id), enabled: id !== "" });
+  const policies = usePolicies();
+  const { can } = useSession();
   useTitle(profile.data?.name ?? "Profile");
 
   if (profile.isPending && id) return <Loading what="Loading the profile" />;
@@ -238,6 +302,8 @@ export function ProfileDetailPage({ id: idProp }: { id?: string } = {}) {
     );
   const p = profile.data;
   const r = p.san_rules;
+  const all = policies.data?.data ?? [];
+  const policy = p.renewal_policy_id ? all.find((x) => x.id === p.renewal_policy_id) : all.find((x) => x.built_in);
   return (
     <section className="detail" aria-labelledby={headingId}>
       <p className="crumbs">
@@ -263,6 +329,22 @@ export function ProfileDetailPage({ id: idProp }: { id?: string } = {}) {
         <dd>{yesNo(p.requires_approval)}</dd>
         <dt>Allow short-lived</dt>
         <dd>{yesNo(p.allow_short_lived)}</dd>
+        <dt>Renewal policy</dt>
+        <dd>
+          {p.renewal_policy_id ? (
+            <Link to="/renewal-policies">{policy?.name ?? p.renewal_policy_id}</Link>
+          ) : (
+            <>
+              built-in policy
+              {policy && (
+                <>
+                  {" ("}
+                  <Link to="/renewal-policies">{policy.name}</Link>)
+                </>
+              )}
+            </>
+          )}
+        </dd>
         <dt>Revision</dt>
         <dd>{p.revision}</dd>
         <dt>Created</dt>
@@ -289,6 +371,53 @@ export function ProfileDetailPage({ id: idProp }: { id?: string } = {}) {
         <dt>Max names</dt>
         <dd>{r.max_names === 0 ? "100 (default)" : r.max_names}</dd>
       </dl>
+      <ProblemAlert error={policies.error} />
+      {can("profiles:write") && policies.data && (
+        <>
+          <h2>Renewal policy</h2>
+          <ProfilePolicyForm key={`${p.id}-${p.revision}`} profile={p} policies={all} />
+        </>
+      )}
     </section>
+  );
+}
+
+/** Changes a profile's renewal policy: a replacement of the whole profile, as the API has it. */
+function ProfilePolicyForm({ profile, policies }: { profile: Profile; policies: RenewalPolicy[] }) {
+  const client = useQueryClient();
+  const [value, setValue] = useState(profile.renewal_policy_id ?? "");
+  const save = useMutation({
+    mutationFn: (policy: string | null) => replaceProfile(profile.id, profileAsBody(profile, policy)),
+    onSuccess: (updated) => {
+      client.setQueryData(["profile", profile.id], updated);
+      void client.invalidateQueries({ queryKey: ["profiles"] });
+      void client.invalidateQueries({ queryKey: ["certificate"] });
+    },
+  });
+  return (
+    <form
+      className="stack"
+      aria-label="Renewal policy of this profile"
+      onSubmit={(e) => {
+        e.preventDefault();
+        save.mutate(value || null);
+      }}
+    >
+      <PolicySelect
+        value={value}
+        onChange={(v) => {
+          setValue(v);
+          save.reset();
+        }}
+        policies={policies}
+        hint="Saving replaces the profile (its revision goes up by one, so approval jobs filed under this revision are refused when approved) and recomputes the renewal windows of its live certificates that have no policy of their own."
+      />
+      <ProblemAlert error={save.error} />
+      <div className="actions">
+        <Button type="submit" disabled={save.isPending || value === (profile.renewal_policy_id ?? "")}>
+          Save renewal policy
+        </Button>
+      </div>
+    </form>
   );
 }

@@ -33,6 +33,7 @@ export const pages: PageDef[] = [
   { path: "/issuers/:id", element: page(issuers, "IssuerDetailPage"), needs: "certificates:read" },
   { path: "/profiles", element: page(profiles, "ProfilesPage"), needs: "certificates:read" },
   { path: "/profiles/:id", element: page(profiles, "ProfileDetailPage"), needs: "certificates:read" },
+  { path: "/renewal-policies", element: page(() => import("./RenewalPolicies"), "RenewalPoliciesPage"), needs: "certificates:read" },
   { path: "/approvals", element: page(() => import("./Approvals"), "ApprovalsPage"), needs: "certificates:read" },
   { path: "/channels", element: page(() => import("./Channels"), "ChannelsPage"), needs: "certificates:read" },
   { path: "/audit", element: page(() => import("./Audit"), "AuditPage"), needs: "audit:read" },
