@@ -9,7 +9,7 @@ MCP_VIEWER_KEY (a viewer's: it may read certificates and nothing else). Over std
 a `certctl mcp` process of its own (CERTCTL_API_KEY); over HTTP each gets a connection of its
 own to the one server (`Authorization: Bearer <key>`).
 
-The scenario: initialize; the 19 tools and their hints; `list_notifications(status=dead)` finds
+The scenario: initialize; the 20 tools and their hints; `list_notifications(status=dead)` finds
 the dead notification given; `requeue_notification` makes it pending; as the viewer,
 `revoke_certificate` is a tool error carrying the API's 403 (while `get_certificate` works).
 Prints what it does; exits 0 when every check holds, 1 with the failed check otherwise.
@@ -38,6 +38,7 @@ READ_ONLY = {
     "list_issuers",
     "list_profiles",
     "list_renewal_policies",
+    "list_discovered_certificates",
 }
 WRITES = {
     "issue_certificate",

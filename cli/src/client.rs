@@ -13,6 +13,9 @@ use certctl_types::api::certificates::{
     AwaitingApprovalOut, BulkRevokeIn, BulkRevokeOut, CertificateOut, CertificateQuery, DecisionIn, IssueIn, IssuedOut,
     JobOut, JobQuery, RenewIn, RevokeIn,
 };
+use certctl_types::api::discovery::{
+    DiscoveredCertificateOut, DiscoveredQuery, DiscoveryDecisionIn, ScanTargetIn, ScanTargetOut,
+};
 use certctl_types::api::notifications::{
     ChannelIn, ChannelOut, ChannelPatch, NotificationDetailOut, NotificationOut, NotificationQuery,
 };
@@ -20,7 +23,8 @@ use certctl_types::api::policy::{IssuerIn, IssuerOut, ProfileIn, ProfileOut};
 use certctl_types::api::renewal::{CertificatePolicyIn, JobCsrIn, RenewalKeyOut, RenewalPolicyIn, RenewalPolicyOut};
 use certctl_types::api::{ListOut, Problem, SummaryOut, VersionOut};
 use certctl_types::ids::{
-    ApiKeyId, CertificateId, ChannelId, IssuerId, JobId, NotificationId, ProfileId, RenewalPolicyId,
+    ApiKeyId, CertificateId, ChannelId, DiscoveredCertificateId, IssuerId, JobId, NotificationId, ProfileId,
+    RenewalPolicyId, ScanTargetId,
 };
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -307,6 +311,65 @@ impl Client {
     pub async fn set_issuer_disabled(&self, id: IssuerId, disabled: bool) -> Result<Reply<IssuerOut>, ClientError> {
         let verb = if disabled { "disable" } else { "enable" };
         self.post(&format!("/api/v1/issuers/{id}/{verb}"), &serde_json::json!({}))
+            .await
+    }
+
+    // Discovery
+
+    pub async fn list_scan_targets(&self) -> Result<Reply<ListOut<ScanTargetOut>>, ClientError> {
+        self.get("/api/v1/scan-targets").await
+    }
+
+    pub async fn get_scan_target(&self, id: ScanTargetId) -> Result<Reply<ScanTargetOut>, ClientError> {
+        self.get(&format!("/api/v1/scan-targets/{id}")).await
+    }
+
+    pub async fn create_scan_target(&self, body: &ScanTargetIn) -> Result<Reply<ScanTargetOut>, ClientError> {
+        self.post("/api/v1/scan-targets", body).await
+    }
+
+    pub async fn replace_scan_target(
+        &self,
+        id: ScanTargetId,
+        body: &ScanTargetIn,
+    ) -> Result<Reply<ScanTargetOut>, ClientError> {
+        self.put(&format!("/api/v1/scan-targets/{id}"), body).await
+    }
+
+    pub async fn delete_scan_target(&self, id: ScanTargetId) -> Result<(), ClientError> {
+        self.send(Method::DELETE, &format!("/api/v1/scan-targets/{id}"), None, None)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn scan_target_now(&self, id: ScanTargetId) -> Result<Reply<ScanTargetOut>, ClientError> {
+        self.post(&format!("/api/v1/scan-targets/{id}/scan"), &serde_json::json!({}))
+            .await
+    }
+
+    pub async fn list_discovered(
+        &self,
+        q: &DiscoveredQuery,
+    ) -> Result<Reply<ListOut<DiscoveredCertificateOut>>, ClientError> {
+        self.list("/api/v1/discovered-certificates", q).await
+    }
+
+    pub async fn get_discovered(
+        &self,
+        id: DiscoveredCertificateId,
+    ) -> Result<Reply<DiscoveredCertificateOut>, ClientError> {
+        self.get(&format!("/api/v1/discovered-certificates/{id}")).await
+    }
+
+    /// Claims (`true`) or dismisses a discovered certificate.
+    pub async fn decide_discovered(
+        &self,
+        id: DiscoveredCertificateId,
+        claim: bool,
+        body: &DiscoveryDecisionIn,
+    ) -> Result<Reply<DiscoveredCertificateOut>, ClientError> {
+        let verb = if claim { "claim" } else { "dismiss" };
+        self.post(&format!("/api/v1/discovered-certificates/{id}/{verb}"), body)
             .await
     }
 

@@ -26,6 +26,7 @@ use axum::response::{IntoResponse, Response};
 use certctl_types::api::Problem;
 use certctl_types::api::access::AuditQuery;
 use certctl_types::api::certificates::{CertificateQuery, DecisionIn, IssueIn, JobQuery, RenewIn, RevokeIn};
+use certctl_types::api::discovery::DiscoveredQuery;
 use certctl_types::api::notifications::NotificationQuery;
 use certctl_types::api::renewal::JobCsrIn;
 use certctl_types::ids::{CertificateId, ChannelId, JobId, NotificationId};
@@ -671,6 +672,27 @@ impl Certctl {
     }
 
     #[tool(
+        description = "Lists certificates the discovery scans found on the network, newest discoveries first: \
+                       managed (certctl issued them), unmanaged (nobody has decided), claimed or dismissed; with \
+                       status=unmanaged, the ones nobody registered. The filters combine with AND.",
+        input_schema = schema::query::<DiscoveredQuery>(),
+        annotations(title = "List discovered certificates", read_only_hint = true)
+    )]
+    async fn list_discovered_certificates(
+        &self,
+        Parameters(args): Parameters<JsonObject>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        finish(
+            async {
+                let q: DiscoveredQuery = query(args, DiscoveredQuery::NAMES)?;
+                Ok(self.client(&ctx)?.list_discovered(&q).await?.raw)
+            }
+            .await,
+        )
+    }
+
+    #[tool(
         description = "Lists renewal policies: when certificates enter their renewal window, whether certctl renews \
                        them by itself, with the same key or a new one, how failures are retried, and which expiry \
                        warnings and channels apply. Profiles and certificates name the policy they follow.",
@@ -863,6 +885,7 @@ mod tests {
         "list_issuers",
         "list_profiles",
         "list_renewal_policies",
+        "list_discovered_certificates",
     ];
     const WRITES: &[&str] = &[
         "issue_certificate",
@@ -875,7 +898,7 @@ mod tests {
     ];
 
     #[test]
-    fn the_tools_are_the_nineteen_with_their_hints() {
+    fn the_tools_are_the_twenty_with_their_hints() {
         let tools = tools();
         let mut expected: Vec<&str> = READ_ONLY.iter().chain(WRITES).copied().collect();
         expected.push("revoke_certificate");

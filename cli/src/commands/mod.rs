@@ -25,6 +25,7 @@ use crate::output::{self, Format, fields};
 mod access;
 mod certs;
 mod contexts;
+mod discovery;
 mod jobs;
 mod notifications;
 mod policy;
@@ -96,6 +97,12 @@ pub enum Command {
     /// Notification channels.
     #[command(subcommand)]
     Channels(Channels),
+    /// Discovery scan targets: address ranges and ports the worker scans for TLS certificates.
+    #[command(subcommand, name = "scan-targets")]
+    ScanTargets(discovery::ScanTargets),
+    /// Certificates discovery found: managed, unmanaged, claimed or dismissed.
+    #[command(subcommand)]
+    Discovered(discovery::Discovered),
     /// The audit log.
     #[command(subcommand)]
     Audit(Audit),
@@ -255,6 +262,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Jobs(cmd) => jobs::jobs(&client, format, cmd).await,
         Command::Notifications(cmd) => notifications::notifications(&client, format, cmd).await,
         Command::Channels(cmd) => notifications::channels(&client, format, cmd).await,
+        Command::ScanTargets(cmd) => discovery::scan_targets(&client, format, cmd).await,
+        Command::Discovered(cmd) => discovery::discovered(&client, format, cmd).await,
         Command::Audit(cmd) => access::audit(&client, format, cmd).await,
         Command::Keys(cmd) => access::keys(&client, format, cmd).await,
         Command::Mcp(args) => {

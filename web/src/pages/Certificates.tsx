@@ -1024,7 +1024,16 @@ function PolicyControl({ cert: c, policies }: { cert: Certificate; policies: Ren
       <ProblemAlert error={save.error} />
       {save.isSuccess && unchanged && (
         <p className="alert alert-info" role="status">
-          Saved: the renewal window {c.renew_after ? <>now opens <When at={c.renew_after} /></> : "is closed (the certificate is no longer live)"}.
+          Saved: the renewal window{" "}
+          {c.renew_after ? (
+            <>
+              {new Date(c.renew_after).getTime() <= Date.now() ? "opened " : "now opens "}
+              <When at={c.renew_after} />
+            </>
+          ) : (
+            "is closed (the certificate is no longer live)"
+          )}
+          .
         </p>
       )}
       <div className="actions">

@@ -377,7 +377,7 @@ function PolicyForm({ policy, channels, onDone }: { policy?: RenewalPolicy; chan
       <RadioGroup legend="Renewal window opens" name="policy-window" options={WINDOWS} value={d.window} onChange={(v) => set("window", v)} />
       {d.window === "before" ? (
         <div className="checks">
-          <Field label="Time before expiry" error={errors.before_amount} hint="At the start of validity for a certificate that lives shorter.">
+          <Field label="Time before expiry" error={errors.before_amount} hint="A certificate that lives shorter than this enters its window as soon as it is issued.">
             {(p) => <input {...p} type="number" min={1} step={1} value={d.before_amount} onChange={(e) => set("before_amount", e.target.value)} />}
           </Field>
           <UnitSelect label="Time unit" value={d.before_unit} onChange={(u) => set("before_unit", u)} />
