@@ -2,7 +2,7 @@
 # Checks the Kubernetes manifests under deploy/ without a cluster:
 #
 #   1. `kubectl kustomize` renders the base, every overlay, and two compositions that use the
-#      optional components (production + keda + acme-egress, base + gateway-api).
+#      optional components (production + keda + acme-egress + discovery-egress, base + gateway-api).
 #   2. `kubernetes-validate --strict` validates every built-in object of every render against the
 #      Kubernetes 1.30 and the newest bundled OpenAPI schemas (unknown fields are errors). Objects
 #      of CRD kinds (ServiceMonitor, PrometheusRule, ScaledObject, TriggerAuthentication,
@@ -127,7 +127,7 @@ rel, out = sys.argv[1], sys.argv[2]
 k = yaml.safe_load(open("deploy/overlays/production/kustomization.yaml"))
 k["resources"] = [f"{rel}/overlays/production/{r}" for r in k.get("resources", [])]
 k["components"] = [f"{rel}/overlays/production/{c}" for c in k.get("components", [])]
-k["components"] += [f"{rel}/components/keda", f"{rel}/components/acme-egress"]
+k["components"] += [f"{rel}/components/keda", f"{rel}/components/acme-egress", f"{rel}/components/discovery-egress"]
 for p in k.get("patches", []):
     if "path" in p:
         p["path"] = f"{rel}/overlays/production/{p['path']}"

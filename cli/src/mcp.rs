@@ -718,7 +718,7 @@ impl ServerHandler for Certctl {
 mod schema {
     use super::*;
     use certctl_types::api::certificates::CertificateSort;
-    use certctl_types::ids::{ApiKeyId, IssuerId, ProfileId};
+    use certctl_types::ids::{ApiKeyId, IssuerId, ProfileId, ScanTargetId};
     use certctl_types::vocab::{
         CertificateStatus, ChannelKind, Eku, EventType, JobStatus, KeyAlgorithm, NotificationStatus, RevocationReason,
         Role,
@@ -749,6 +749,8 @@ mod schema {
         add::<ChannelId>(&mut all);
         add::<NotificationId>(&mut all);
         add::<ApiKeyId>(&mut all);
+        add::<ScanTargetId>(&mut all);
+        add::<JobCsrIn>(&mut all);
         add::<Role>(&mut all);
         add::<CertificateStatus>(&mut all);
         add::<NotificationStatus>(&mut all);

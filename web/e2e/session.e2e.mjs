@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 
 import { assertHeaderShows, checkPage, newUser, tabTo } from "./lib/browser.mjs";
 
-export const NAV = ["Dashboard", "Certificates", "Approvals", "Notifications", "Channels", "Issuers", "Profiles", "Renewal policies", "Audit log", "API keys"];
+export const NAV = ["Dashboard", "Certificates", "Discovery", "Approvals", "Notifications", "Channels", "Issuers", "Profiles", "Renewal policies", "Audit log", "API keys"];
 
 export default function register(ctx) {
   ctx.step("(1) an admin signs in with the keyboard only and sees principal and role", async () => {

@@ -46,6 +46,7 @@ interface NavItem {
 const NAV: NavItem[] = [
   { to: "/", label: "Dashboard", needs: "certificates:read" },
   { to: "/certificates", label: "Certificates", needs: "certificates:read" },
+  { to: "/discovery", label: "Discovery", needs: "certificates:read" },
   { to: "/approvals", label: "Approvals", needs: "certificates:read" },
   { to: "/notifications", label: "Notifications", needs: "certificates:read" },
   { to: "/channels", label: "Channels", needs: "certificates:read" },

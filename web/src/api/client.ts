@@ -33,6 +33,11 @@ export type EventType = Schemas["EventType"];
 export type ChannelKind = Schemas["ChannelKind"];
 export type KeyAlgorithm = Schemas["KeyAlgorithm"];
 export type Role = Schemas["Role"];
+export type ScanTarget = Schemas["ScanTargetOut"];
+export type DiscoveredCertificate = Schemas["DiscoveredCertificateOut"];
+export type DiscoveredEndpoint = Schemas["EndpointOut"];
+/** What became of a discovered certificate (the API types `status` as a string with these values). */
+export type DiscoveryStatus = "managed" | "unmanaged" | "claimed" | "dismissed";
 
 /** One page of a list. */
 export interface Page<T> {
@@ -55,6 +60,7 @@ export type CertificateQuery = Query<"list_certificates">;
 export type NotificationQuery = Query<"list_notifications">;
 export type JobQuery = Query<"list_jobs">;
 export type AuditQuery = Query<"list_audit_events">;
+export type DiscoveredQuery = Query<"list_discovered_certificates">;
 
 /** A refusal of the API, with its RFC 9457 problem. */
 export class ApiError extends Error {
@@ -164,6 +170,22 @@ export const createChannel = (body: Schemas["ChannelIn"]) => request<Channel>("P
 export const updateChannel = (id: string, body: Schemas["ChannelPatch"]) =>
   request<Channel>("PATCH", `/notification-channels/${enc(id)}`, { body });
 export const testChannel = (id: string) => request<Notification>("POST", `/notification-channels/${enc(id)}/test`, { body: {} });
+
+export const listScanTargets = () => request<Page<ScanTarget>>("GET", "/scan-targets");
+export const getScanTarget = (id: string) => request<ScanTarget>("GET", `/scan-targets/${enc(id)}`);
+export const createScanTarget = (body: Schemas["ScanTargetIn"]) => request<ScanTarget>("POST", "/scan-targets", { body });
+export const replaceScanTarget = (id: string, body: Schemas["ScanTargetIn"]) => request<ScanTarget>("PUT", `/scan-targets/${enc(id)}`, { body });
+export const deleteScanTarget = (id: string) => request<void>("DELETE", `/scan-targets/${enc(id)}`);
+/** Makes a target due now: the next tick of a worker scans it (202, with the target). */
+export const scanTargetNow = (id: string) => request<ScanTarget>("POST", `/scan-targets/${enc(id)}/scan`, { body: {} });
+export const listDiscovered = (query: DiscoveredQuery) =>
+  request<Page<DiscoveredCertificate>>("GET", "/discovered-certificates", { query });
+/** One discovered certificate with its endpoints and PEMs (a claim or dismissal answers without them). */
+export const getDiscovered = (id: string) => request<DiscoveredCertificate>("GET", `/discovered-certificates/${enc(id)}`);
+export const claimDiscovered = (id: string, note?: string) =>
+  request<DiscoveredCertificate>("POST", `/discovered-certificates/${enc(id)}/claim`, { body: note ? { note } : {} });
+export const dismissDiscovered = (id: string, note?: string) =>
+  request<DiscoveredCertificate>("POST", `/discovered-certificates/${enc(id)}/dismiss`, { body: note ? { note } : {} });
 
 export const listAudit = (query: AuditQuery) => request<Page<AuditEvent>>("GET", "/audit", { query });
 

@@ -16,7 +16,8 @@ export type Permission =
   | "api_keys:manage"
   | "audit:read"
   | "channels:write"
-  | "notifications:operate";
+  | "notifications:operate"
+  | "discovery:manage";
 
 interface Session {
   me: Me | null;

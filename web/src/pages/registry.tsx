@@ -25,10 +25,13 @@ function page<M>(load: () => Promise<M>, name: keyof M): ReactElement {
 const certificates = () => import("./Certificates");
 const issuers = () => import("./Issuers");
 const profiles = () => import("./Profiles");
+const discovery = () => import("./Discovery");
 
 export const pages: PageDef[] = [
   { path: "/certificates", element: page(certificates, "CertificatesPage"), needs: "certificates:read" },
   { path: "/certificates/:id", element: page(certificates, "CertificateDetailPage"), needs: "certificates:read" },
+  { path: "/discovery", element: page(discovery, "DiscoveryPage"), needs: "certificates:read" },
+  { path: "/discovery/:id", element: page(discovery, "DiscoveredCertificatePage"), needs: "certificates:read" },
   { path: "/issuers", element: page(issuers, "IssuersPage"), needs: "certificates:read" },
   { path: "/issuers/:id", element: page(issuers, "IssuerDetailPage"), needs: "certificates:read" },
   { path: "/profiles", element: page(profiles, "ProfilesPage"), needs: "certificates:read" },

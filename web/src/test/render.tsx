@@ -32,6 +32,7 @@ export const ALL_PERMISSIONS = [
   "audit:read",
   "channels:write",
   "notifications:operate",
+  "discovery:manage",
 ];
 
 export function whoami(role: "admin" | "operator" | "viewer" | "auditor", permissions: string[]) {
