@@ -285,6 +285,7 @@ impl From<JobActionError> for ApiError {
             JobActionError::WrongState { .. } => ApiError::conflict("job_state", detail),
             JobActionError::NoKey => ApiError::conflict("no_key", detail),
             JobActionError::KeyCollected(_) => ApiError::conflict("key_already_collected", detail),
+            JobActionError::NotOwner(_) => ApiError::Forbidden("not_key_owner", detail),
             JobActionError::Issue(e) => e.into(),
             JobActionError::Fault(f) => f.into(),
         }
@@ -450,6 +451,7 @@ problems! {
     ];
     JobActionError => [
         NOT_FOUND "not_found", CONFLICT "job_state", CONFLICT "no_key", CONFLICT "key_already_collected",
+        FORBIDDEN "not_key_owner",
     ] + IssueError;
     KeyError => [
         BAD_REQUEST "invalid_request", CONFLICT "already_exists", CONFLICT "principal_taken",
@@ -756,6 +758,7 @@ mod tests {
             },
             JobActionError::NoKey,
             JobActionError::KeyCollected(chrono::Utc::now()),
+            JobActionError::NotOwner(String::new()),
         ];
         action.extend(issue_samples().into_iter().map(JobActionError::Issue));
         for e in &action {
@@ -764,6 +767,7 @@ mod tests {
                 | JobActionError::WrongState { .. }
                 | JobActionError::NoKey
                 | JobActionError::KeyCollected(_)
+                | JobActionError::NotOwner(_)
                 | JobActionError::Issue(_)
                 | JobActionError::Fault(_) => {}
             }

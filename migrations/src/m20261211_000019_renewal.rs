@@ -60,12 +60,14 @@ const UP: &[&str] = &[
         WHERE renewal_policy_id IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS idx_profiles_renewal_policy ON certificate_profiles (renewal_policy_id)",
     // The start of a certificate's renewal window under the policy that applies to it: its own,
-    // else its profile's, else the built-in one.
+    // else its profile's, else the built-in one. A window longer than half the lifetime opens at
+    // half of it, so a renewal is never due the moment it is issued.
     r"CREATE OR REPLACE FUNCTION certctl_renew_after(policy UUID, profile UUID, not_before TIMESTAMPTZ,
             not_after TIMESTAMPTZ) RETURNS TIMESTAMPTZ
         LANGUAGE sql STABLE
         AS $$ SELECT CASE WHEN p.renew_before_seconds IS NOT NULL
-                          THEN greatest(not_before, not_after - make_interval(secs => p.renew_before_seconds))
+                          THEN greatest(not_before + (not_after - not_before) / 2,
+                                        not_after - make_interval(secs => p.renew_before_seconds))
                           ELSE not_before + (not_after - not_before) * p.renew_at_fraction END
               FROM renewal_policies p
               WHERE p.id = coalesce(policy, (SELECT renewal_policy_id FROM certificate_profiles WHERE id = profile),
@@ -90,7 +92,7 @@ const UP: &[&str] = &[
     // Existing certificates get their windows; those already past expiry are expired.
     "UPDATE certificates SET renew_after = certctl_renew_after(renewal_policy_id, profile_id, not_before, not_after) \
         WHERE status = 'active' AND renew_after IS NULL",
-    "UPDATE certificates SET status = 'expired' WHERE status = 'active' AND not_after <= now()",
+    "UPDATE certificates SET status = 'expired', renew_after = NULL WHERE status = 'active' AND not_after <= now()",
     "CREATE INDEX IF NOT EXISTS idx_certificates_renew_due ON certificates (renew_after) WHERE status = 'active'",
     // The tally buckets every certificate that is still valid by its expiry hour.
     "CREATE OR REPLACE FUNCTION certificate_tally_hour(status TEXT, not_after TIMESTAMPTZ) RETURNS BIGINT

@@ -113,6 +113,18 @@ pub async fn decide(
         return Err(DecideError::NoteTooLong);
     }
     let txn = state.db.begin().await?;
+    // A renewal's certificate before its job: the order in which renewals and revocations
+    // through the API take them, so the two never wait on each other.
+    if let Some(job) = jobs::find_by_id(&txn, id).await?
+        && let Some(cert) = job.renews_certificate_id.or_else(|| {
+            job.request
+                .get("renew_of")
+                .and_then(|v| v.as_str())
+                .and_then(|s| s.parse().ok())
+        })
+    {
+        certificates::find_for_update(&txn, cert).await?;
+    }
     let job = jobs::find_for_update(&txn, id).await?.ok_or(DecideError::NotFound)?;
     if let Some(reason) = own_request(&txn, &job, actor).await? {
         audit::append(
@@ -212,6 +224,9 @@ pub async fn decide(
     }
     let (issuer, profile, mut checked) = rechecked?;
     checked.renew_of = stored.renew_of;
+    // A renewal keeps the certificate's own policy, and whether certctl generated its key.
+    checked.renewal_policy_id = stored.renewal_policy_id;
+    checked.key_generated = stored.key_generated;
     // Approved under the requester's protocol: an EST enrollment stays `est` whoever approves it.
     checked.source = stored.source.or(Some(certctl_shared::model::CertificateSource::Api));
     let provenance = Provenance {

@@ -19,8 +19,6 @@
 //!    attempts; then the job `failed` and the certificate waits, `expiring`.
 
 use anyhow::Context;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use certctl_pki::{KeyAlgorithm, generate_key, spki_of};
 use certctl_shared::entities::certificate::Model as Certificate;
 use certctl_shared::entities::job::Model as Job;
@@ -30,7 +28,7 @@ use certctl_shared::model::{
     RenewalPolicyId,
 };
 use certctl_shared::repo::renewal::{self, DEFAULT_POLICY, JobUpdate, Scope};
-use certctl_shared::repo::{certificates, jobs, notifications};
+use certctl_shared::repo::{audit, certificates, jobs, notifications};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, SqlErr, TransactionTrait};
 use serde_json::json;
@@ -303,19 +301,12 @@ pub async fn file_due(state: &Core, batch: u64) -> Result<Filed, Fault> {
             continue;
         }
         let job_id = JobId::new();
-        let (status, spki, sealed) = if due.rotate_key && due.key_generated {
-            let alg = KeyAlgorithm::parse(&due.key_algorithm)
-                .with_context(|| format!("certificate {} has unknown key algorithm {}", due.id, due.key_algorithm))?;
-            let key = tokio::task::spawn_blocking(move || generate_key(alg))
-                .await
-                .context("key generation task failed")?
-                .context("failed to generate the renewal key")?;
-            let sealed = state.keys.seal(&key_context(job_id), key.serialized_der())?;
-            (JobStatus::Pending, Some(STANDARD.encode(spki_of(&key))), Some(sealed))
-        } else if due.rotate_key {
-            (JobStatus::AwaitingCsr, None, None)
+        // A key certctl generated is rotated when the job is tried (one key at a time, outside
+        // this batch); a key its holder keeps needs a CSR.
+        let status = if due.rotate_key && !due.key_generated {
+            JobStatus::AwaitingCsr
         } else {
-            (JobStatus::Pending, None, None)
+            JobStatus::Pending
         };
         let mut job = issuance::new_job(
             &actor,
@@ -323,12 +314,11 @@ pub async fn file_due(state: &Core, batch: u64) -> Result<Filed, Fault> {
             status,
             (due.issuer_id, due.profile_id),
             json!({ "renew_of": due.id, "common_name": due.common_name, "serial_hex": due.serial_hex,
-                    "rotate_key": due.rotate_key, "spki_der": spki }),
+                    "rotate_key": due.rotate_key, "generate_key": due.rotate_key && due.key_generated }),
         );
         job.id = job_id;
         job.renews_certificate_id = Some(due.id);
         job.next_attempt_at = (status == JobStatus::Pending).then(Utc::now);
-        job.private_key_ciphertext = sealed;
         jobs::insert(&txn, job).await?;
         actor
             .audit(
@@ -383,6 +373,8 @@ pub enum Attempted {
     Failed,
     /// The certificate was revoked or renewed by other means; the job is `cancelled`.
     Cancelled,
+    /// A request held the certificate; the job is tried again in a few seconds.
+    Busy,
 }
 
 /// Tries the pending renewal job that is most overdue, if there is one.
@@ -392,30 +384,46 @@ pub async fn run_due_job(state: &Core) -> Result<Option<(JobId, Attempted)>, Fau
     let Some(job) = renewal::claim_due_job(&txn).await? else {
         return Ok(None);
     };
-    let old = match job.renews_certificate_id {
-        Some(id) => certificates::find_for_update(&txn, id).await?,
-        None => None,
-    };
-    let Some(old) = old else {
-        cancel(&txn, &actor, &job, "the certificate to renew does not exist").await?;
+    let Some(cert) = job.renews_certificate_id else {
+        cancel(&txn, &actor, &job, "the job renews no certificate").await?;
         txn.commit().await?;
         return Ok(Some((job.id, Attempted::Cancelled)));
+    };
+    // Requests lock the certificate before its job (a renewal or revocation through the API
+    // cancels the job); waiting here for the certificate while holding the job could deadlock
+    // with them, so a certificate someone holds puts the job off for a moment instead.
+    let Some(old) = renewal::lock_certificate_if_free(&txn, cert).await? else {
+        renewal::postpone_job(&txn, job.id, BUSY_RETRY).await?;
+        txn.commit().await?;
+        return Ok(Some((job.id, Attempted::Busy)));
     };
     if let Some(refusal) = issuance::refuse_renewal(&txn, &old).await? {
         cancel(&txn, &actor, &job, &refusal.to_string()).await?;
         txn.commit().await?;
         return Ok(Some((job.id, Attempted::Cancelled)));
     }
-    let key = job
-        .request
-        .get("spki_der")
-        .and_then(|v| v.as_str())
-        .map(|b| STANDARD.decode(b))
-        .transpose()
-        .with_context(|| format!("job {} has an unreadable key", job.id))?
-        .map(KeySource::Spki);
-    match attempt(state, &txn, &actor, &job, &old, key).await {
+    // A rotated key certctl generates: made now, sealed to this job, kept only if the attempt
+    // issues (or hands the job to an approver).
+    let new_key = if job.request.get("generate_key").and_then(|v| v.as_bool()) == Some(true) {
+        match generate_sealed(state, job.id, &old.key_algorithm).await {
+            Ok(k) => Some(k),
+            Err(e) => {
+                let error = format!("{e:#}");
+                let (outcome, published) = record_failure(&txn, &job, &old, &error).await?;
+                txn.commit().await?;
+                state.dispatch(published);
+                return Ok(Some((job.id, outcome)));
+            }
+        }
+    } else {
+        None
+    };
+    // The attempt runs in a savepoint: if it fails, its writes go and the failure is recorded in
+    // the same transaction, still holding the job, so no other worker tries it meanwhile.
+    let savepoint = txn.begin().await?;
+    match attempt(state, &savepoint, &actor, &job, &old, new_key.map(NewKey::Generated)).await {
         Ok((outcome, published, issued)) => {
+            savepoint.commit().await?;
             txn.commit().await?;
             if let Some(issued) = issued {
                 issued.count(state);
@@ -423,15 +431,34 @@ pub async fn run_due_job(state: &Core) -> Result<Option<(JobId, Attempted)>, Fau
             state.dispatch(published);
             Ok(Some((job.id, outcome)))
         }
-        // The database failed: the job stays as it was, for the next tick.
-        Err(IssueError::Fault(Fault::Database(e))) => Err(Fault::Database(e)),
+        // The database is unreachable: the job stays as it was, for the next tick.
+        Err(IssueError::Fault(Fault::Database(e))) if certctl_shared::db::is_unavailable(&e) => Err(Fault::Database(e)),
         Err(e) => {
-            drop(txn);
-            let outcome = record_failure(state, job.id, &e.to_string()).await?;
+            savepoint.rollback().await?;
+            let error = e.to_string();
+            let (outcome, published) = record_failure(&txn, &job, &old, &error).await?;
+            txn.commit().await?;
+            state.dispatch(published);
+            tracing::warn!(job.id = %job.id, certificate.id = %old.id, attempt = job.attempts + 1,
+                will_retry = outcome == Attempted::Retrying, error, "automatic renewal failed");
             Ok(Some((job.id, outcome)))
         }
     }
 }
+
+/// A new key for a rotating renewal: the algorithm of the key it replaces, sealed to the job.
+async fn generate_sealed(state: &Core, job: JobId, algorithm: &str) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+    let alg = KeyAlgorithm::parse(algorithm).with_context(|| format!("unknown key algorithm {algorithm}"))?;
+    let key = tokio::task::spawn_blocking(move || generate_key(alg))
+        .await
+        .context("key generation task failed")?
+        .context("failed to generate the renewal key")?;
+    let sealed = state.keys.seal(&key_context(job), key.serialized_der())?;
+    Ok((spki_of(&key), sealed))
+}
+
+/// How long a job waits when its certificate is held by a request.
+const BUSY_RETRY: Duration = Duration::seconds(5);
 
 /// Ends a job that has nothing left to renew.
 async fn cancel(txn: &DatabaseTransaction, actor: &Actor, job: &Job, why: &str) -> Result<(), DbErr> {
@@ -454,6 +481,13 @@ async fn cancel(txn: &DatabaseTransaction, actor: &Actor, job: &Job, why: &str) 
         .await
 }
 
+/// The new key of a rotating renewal: from a CSR, or generated here (its SPKI, and the private
+/// key sealed to the job).
+enum NewKey {
+    Csr(String),
+    Generated((Vec<u8>, Vec<u8>)),
+}
+
 /// Tries a renewal job once, inside `txn`, which holds the job and `old` locked: the same checks
 /// and signing as a renewal through the API. Issues (the job `completed`), or hands the job to an
 /// approver. Returns the notifications to publish after commit.
@@ -463,11 +497,18 @@ async fn attempt(
     actor: &Actor,
     job: &Job,
     old: &Certificate,
-    key: Option<KeySource>,
+    key: Option<NewKey>,
 ) -> Result<(Attempted, Vec<NotificationId>, Option<Issued>), IssueError> {
-    let rotated_here = job.private_key_ciphertext.is_some();
+    let (key, sealed) = match key {
+        Some(NewKey::Csr(pem)) => (Some(KeySource::Csr(pem)), None),
+        Some(NewKey::Generated((spki, sealed))) => (Some(KeySource::Spki(spki)), Some(sealed)),
+        None => (None, None),
+    };
     let (issuer, profile, mut checked) = issuance::check_renewal(state, txn, old, None, key).await?;
-    checked.key_generated |= rotated_here;
+    if let Some(sealed) = sealed {
+        checked.key_generated = true;
+        renewal::store_key(txn, job.id, &sealed).await?;
+    }
     checked.source = Some(CertificateSource::Api);
     let from = [JobStatus::Pending, JobStatus::AwaitingCsr];
     if profile.requires_approval {
@@ -517,28 +558,24 @@ async fn attempt(
     Ok((Attempted::Completed, issued.notifications.clone(), Some(issued)))
 }
 
-/// Counts a failed try: retried after the policy's interval, or failed for good after its
-/// attempts (the certificate then waits, `expiring`). Either way `renewal_failed` goes out.
-async fn record_failure(state: &Core, id: JobId, error: &str) -> Result<Attempted, Fault> {
-    let txn = state.db.begin().await?;
-    let Some(job) = jobs::find_for_update(&txn, id).await? else {
-        return Ok(Attempted::Cancelled);
-    };
-    let Some(cert) = job.renews_certificate_id else {
-        return Ok(Attempted::Cancelled);
-    };
-    if job.status != JobStatus::Pending {
-        return Ok(Attempted::Cancelled);
-    }
-    let policy = renewal::policy_of(&txn, cert)
+/// Counts a failed try of `job` (locked by `txn`): retried after the policy's interval, or
+/// failed for good after its attempts (the certificate then waits, `expiring`). Either way
+/// `renewal_failed` goes out; returns it, to publish after commit.
+async fn record_failure(
+    txn: &DatabaseTransaction,
+    job: &Job,
+    old: &Certificate,
+    error: &str,
+) -> Result<(Attempted, Vec<NotificationId>), Fault> {
+    let policy = renewal::policy_of(txn, old.id)
         .await?
         .context("the certificate being renewed has no policy")?;
     let attempts = job.attempts + 1;
     let last = attempts >= policy.max_attempts;
     let next = (!last).then(|| Utc::now() + Duration::seconds(policy.retry_interval_seconds));
     renewal::update_job(
-        &txn,
-        id,
+        txn,
+        job.id,
         &[JobStatus::Pending],
         JobUpdate {
             status: if last { JobStatus::Failed } else { JobStatus::Pending },
@@ -549,33 +586,29 @@ async fn record_failure(state: &Core, id: JobId, error: &str) -> Result<Attempte
             request: None,
         },
     )
-    .await?;
+    .await?
+    .context("the renewal job changed under its row lock")?;
     if last {
         certificates::transition(
-            &txn,
-            cert,
+            txn,
+            old.id,
             &[CertificateStatus::RenewalInProgress],
             CertificateStatus::Expiring,
             None,
         )
         .await?;
     }
-    let old = certificates::find_by_id(&txn, cert).await?;
     let published = notifications::enqueue_to(
-        &txn,
+        txn,
         EventType::RenewalFailed,
-        Some(cert),
-        json!({ "certificate_id": cert, "job_id": id, "common_name": old.as_ref().map(|c| &c.common_name),
-                "serial_hex": old.as_ref().map(|c| &c.serial_hex), "not_after": old.as_ref().map(|c| c.not_after),
-                "attempt": attempts, "max_attempts": policy.max_attempts, "will_retry": !last,
-                "next_attempt_at": next, "error": error }),
+        Some(old.id),
+        json!({ "certificate_id": old.id, "job_id": job.id, "common_name": old.common_name,
+                "serial_hex": old.serial_hex, "not_after": old.not_after, "attempt": attempts,
+                "max_attempts": policy.max_attempts, "will_retry": !last, "next_attempt_at": next, "error": error }),
         policy.channel_ids.as_deref(),
     )
     .await?;
-    txn.commit().await?;
-    state.dispatch(published);
-    tracing::warn!(job.id = %id, certificate.id = %cert, attempt = attempts, will_retry = !last, error, "automatic renewal failed");
-    Ok(if last { Attempted::Failed } else { Attempted::Retrying })
+    Ok((if last { Attempted::Failed } else { Attempted::Retrying }, published))
 }
 
 /// Why a renewal job's action was refused.
@@ -590,6 +623,10 @@ pub enum JobActionError {
     NoKey,
     #[error("the key was already collected at {0}; it is handed out once")]
     KeyCollected(DateTime<Utc>),
+    /// Only the certificate's owner (the principal who requested it, or the certificate it
+    /// renews) or an admin collects its key.
+    #[error("only {0} (who requested the certificate) or an admin may collect this key")]
+    NotOwner(String),
     #[error(transparent)]
     Issue(IssueError),
     #[error(transparent)]
@@ -612,6 +649,16 @@ impl From<IssueError> for JobActionError {
 /// under a profile that requires approval. A refused CSR leaves the job waiting.
 pub async fn submit_csr(state: &Core, actor: &Actor, id: JobId, csr_pem: String) -> Result<Job, JobActionError> {
     let txn = state.db.begin().await?;
+    // The certificate first, then the job: the order in which renewals and revocations through
+    // the API take them.
+    let cert = jobs::find_by_id(&txn, id)
+        .await?
+        .ok_or(JobActionError::NotFound)?
+        .renews_certificate_id;
+    let old = match cert {
+        Some(cert) => certificates::find_for_update(&txn, cert).await?,
+        None => None,
+    };
     let job = jobs::find_for_update(&txn, id).await?.ok_or(JobActionError::NotFound)?;
     if job.status != JobStatus::AwaitingCsr {
         return Err(JobActionError::WrongState {
@@ -619,11 +666,7 @@ pub async fn submit_csr(state: &Core, actor: &Actor, id: JobId, csr_pem: String)
             needs: "only a renewal waiting for a CSR (awaiting_csr) takes one",
         });
     }
-    let old = match job.renews_certificate_id {
-        Some(cert) => certificates::find_for_update(&txn, cert).await?,
-        None => None,
-    }
-    .context("a renewal job waiting for a CSR has no certificate")?;
+    let old = old.context("a renewal job waiting for a CSR has no certificate")?;
     if let Some(refusal) = issuance::refuse_renewal(&txn, &old).await? {
         cancel(&txn, actor, &job, &refusal.to_string()).await?;
         txn.commit().await?;
@@ -635,7 +678,7 @@ pub async fn submit_csr(state: &Core, actor: &Actor, id: JobId, csr_pem: String)
         requested_by_key_id: actor.key_id(),
         ..job
     };
-    let (_, published, issued) = attempt(state, &txn, actor, &job, &old, Some(KeySource::Csr(csr_pem))).await?;
+    let (_, published, issued) = attempt(state, &txn, actor, &job, &old, Some(NewKey::Csr(csr_pem))).await?;
     let job = jobs::find_by_id(&txn, id).await?.ok_or(JobActionError::NotFound)?;
     txn.commit().await?;
     if let Some(issued) = issued {
@@ -655,10 +698,33 @@ pub struct CollectedKey {
 }
 
 /// Hands out the key a rotating renewal generated, with its certificate, once: the sealed key is
-/// erased in the same transaction, and the collection audited (the key itself never is).
-pub async fn collect_key(state: &Core, actor: &Actor, id: JobId) -> Result<CollectedKey, JobActionError> {
+/// erased in the same transaction, and the collection audited (the key itself never is). Only the
+/// certificate's owner collects it, or anyone when `any_owner` (an admin).
+pub async fn collect_key(
+    state: &Core,
+    actor: &Actor,
+    id: JobId,
+    any_owner: bool,
+) -> Result<CollectedKey, JobActionError> {
     let txn = state.db.begin().await?;
     let job = jobs::find_for_update(&txn, id).await?.ok_or(JobActionError::NotFound)?;
+    if !any_owner && let Some(cert) = job.renews_certificate_id {
+        let owner = renewal::owner_of(&txn, cert).await?.unwrap_or_default();
+        if !owner.trim().eq_ignore_ascii_case(actor.principal.trim()) {
+            audit::append(
+                &txn,
+                actor.denial(
+                    "job.collect_key",
+                    "job",
+                    id,
+                    json!({ "reason": "not_owner", "owner": owner }),
+                ),
+            )
+            .await?;
+            txn.commit().await?;
+            return Err(JobActionError::NotOwner(owner));
+        }
+    }
     let Some(sealed) = job.private_key_ciphertext.clone() else {
         return Err(match job.key_retrieved_at {
             Some(at) => JobActionError::KeyCollected(at),

@@ -77,6 +77,7 @@ pub async fn revoke(
         .await?
         .ok_or_else(|| anyhow::anyhow!("certificate {id} changed under its row lock"))?;
     certctl_shared::repo::renewal::cancel_open_renewals(&txn, id, None, "the certificate was revoked").await?;
+    certctl_shared::repo::renewal::erase_keys_of(&txn, id).await?;
     if reason == RevocationReason::KeyCompromise {
         certificates::record_compromised_keys(&txn, &[id]).await?;
     }

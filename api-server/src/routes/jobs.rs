@@ -128,8 +128,10 @@ pub async fn submit_job_csr(
 }
 
 /// Collects the key a renewal generated when its policy rotates keys certctl generated, with
-/// the certificate it was issued for. Answered once: the key is erased as it is handed out, and
-/// the collection is audited. Later calls answer `409 key_already_collected`.
+/// the certificate it was issued for. Only the certificate's owner (who requested it, or the
+/// certificate it renews) or an admin may (`403 not_key_owner`). Answered once: the key is erased
+/// as it is handed out, and the collection is audited. Later calls answer
+/// `409 key_already_collected`.
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/key", tag = "jobs",
     params(("id" = JobId, Path, description = JOB_ID)),
     responses((status = 200, description = "The certificate, its chain and its private key (PKCS#8 PEM)", body = RenewalKeyOut)),
@@ -140,7 +142,8 @@ pub async fn collect_job_key(
     request_id: RequestId,
     ApiPath(id): ApiPath<JobId>,
 ) -> Result<Json<RenewalKeyOut>, ApiError> {
-    let collected = renewal::collect_key(&state, &principal.actor(request_id), id).await?;
+    let any_owner = principal.role == certctl_shared::model::Role::Admin;
+    let collected = renewal::collect_key(&state, &principal.actor(request_id), id, any_owner).await?;
     Ok(Json(RenewalKeyOut {
         certificate: super::certificates::certificate_out(collected.certificate, None, true),
         chain_pem: collected.chain_pem,

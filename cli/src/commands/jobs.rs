@@ -112,8 +112,10 @@ pub(super) async fn jobs(client: &Client, format: Format, cmd: Jobs) -> Result<(
             output::print(format, &j.raw, || show(&j.value));
         }
         Jobs::Key { id, out_dir } => {
-            let k = client.collect_key(id).await?;
+            // The key is handed out once: make sure it can be written before asking for it.
             std::fs::create_dir_all(&out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
+            crate::config::write_private(&out_dir.join("key.pem"), b"")?;
+            let k = client.collect_key(id).await?;
             let cert = k.value.certificate.certificate_pem.clone().unwrap_or_default();
             crate::config::write_private(&out_dir.join("key.pem"), k.value.private_key_pem.as_bytes())?;
             crate::config::write_private(&out_dir.join("cert.pem"), cert.as_bytes())?;

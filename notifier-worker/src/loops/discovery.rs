@@ -44,8 +44,9 @@ impl super::Tick for Discovery {
     const NAME: &'static str = "discovery";
 
     async fn tick(&self) -> anyhow::Result<Duration> {
-        // Targets whose scan could outlast this are refused when written (`scanrange::check`).
-        let lease = scanrange::MAX_SCAN + Duration::from_secs(15);
+        // Targets whose scan could outlast MAX_SCAN are refused when written (`scanrange::check`);
+        // the rest of the lease covers recording what the scan saw.
+        let lease = scanrange::MAX_SCAN + Duration::from_secs(60);
         let Some(target) = discovery::claim_due_target(&self.db, &self.worker_id, lease).await? else {
             return Ok(self.interval);
         };
@@ -79,10 +80,14 @@ impl Discovery {
             let (tls, name) = (self.tls.clone(), server_name.clone());
             async move { (addr, probe(addr, name.as_deref(), timeout, tls).await) }
         });
-        let mut results =
-            futures::stream::iter(probes).buffer_unordered(usize::try_from(target.concurrency).unwrap_or(1));
+        // Every handshake first, then the database: writes never hold up handshakes in flight
+        // (which would make slow servers time out).
+        let results: Vec<_> = futures::stream::iter(probes)
+            .buffer_unordered(usize::try_from(target.concurrency).unwrap_or(1))
+            .collect()
+            .await;
         let mut found = 0;
-        while let Some((addr, result)) = results.next().await {
+        for (addr, result) in results {
             let chain = match result {
                 Ok(chain) => chain,
                 // Nothing listening, not TLS, too slow: nothing to record.

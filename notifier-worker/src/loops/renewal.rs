@@ -43,8 +43,8 @@ impl super::Tick for Renewal {
                 Attempted::Completed => tracing::info!(job.id = %job, "renewed a certificate"),
                 Attempted::AwaitingApproval => tracing::info!(job.id = %job, "a renewal waits for approval"),
                 Attempted::Cancelled => tracing::info!(job.id = %job, "cancelled a renewal with nothing to renew"),
-                // `record_failure` logs these with their error.
-                Attempted::Retrying | Attempted::Failed => {}
+                // `run_due_job` logs failures with their error; a busy certificate is tried again soon.
+                Attempted::Retrying | Attempted::Failed | Attempted::Busy => {}
             }
             tried += 1;
             if tried >= JOBS_PER_TICK || started.elapsed() >= TICK_BUDGET {

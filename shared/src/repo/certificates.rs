@@ -508,7 +508,7 @@ pub async fn bulk_revoke(
            SELECT gen_random_uuid(), id, issuer_id, serial_hex, $1, $2, now(), $3 FROM matched WHERE status <> 'revoked' \
            ON CONFLICT DO NOTHING RETURNING certificate_id), \
          upd AS ( \
-           UPDATE certificates SET status = 'revoked' FROM ins WHERE certificates.id = ins.certificate_id \
+           UPDATE certificates SET status = 'revoked', renew_after = NULL FROM ins WHERE certificates.id = ins.certificate_id \
            RETURNING certificates.id) \
          SELECT (SELECT count(*) FROM matched) AS matched, \
                 (SELECT count(*) FROM matched) - (SELECT count(*) FROM upd) AS skipped, \

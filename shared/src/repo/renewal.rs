@@ -114,7 +114,7 @@ pub async fn mark_expired(conn: &impl ConnectionTrait, limit: u64) -> Result<u64
     let res = conn
         .execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "UPDATE certificates SET status = 'expired' WHERE id IN ( \
+            "UPDATE certificates SET status = 'expired', renew_after = NULL WHERE id IN ( \
                SELECT id FROM certificates \
                WHERE status IN ('active', 'expiring', 'renewal_in_progress') AND not_after <= now() \
                ORDER BY not_after LIMIT $1 FOR UPDATE SKIP LOCKED)",
@@ -162,6 +162,33 @@ pub async fn claim_due(conn: &impl ConnectionTrait, limit: u64) -> Result<Vec<Du
     ))
     .all(conn)
     .await
+}
+
+/// Locks a certificate for this transaction if nobody else holds it; `None` if someone does (or
+/// it does not exist).
+pub async fn lock_certificate_if_free(
+    conn: &impl ConnectionTrait,
+    id: CertificateId,
+) -> Result<Option<crate::entities::certificate::Model>, DbErr> {
+    crate::entities::certificate::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT * FROM certificates WHERE id = $1 FOR UPDATE SKIP LOCKED",
+            [id.into()],
+        ))
+        .one(conn)
+        .await
+}
+
+/// Puts a pending job off by `by`, without counting an attempt.
+pub async fn postpone_job(conn: &impl ConnectionTrait, id: JobId, by: chrono::Duration) -> Result<(), DbErr> {
+    conn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "UPDATE jobs SET next_attempt_at = now() + make_interval(secs => $2) WHERE id = $1 AND status = 'pending'",
+        [id.into(), (by.num_milliseconds() as f64 / 1000.0).into()],
+    ))
+    .await?;
+    Ok(())
 }
 
 /// The policy that applies to a certificate.
@@ -254,6 +281,52 @@ pub async fn cancel_open_renewals(
         ))
         .await?;
     Ok(res.rows_affected())
+}
+
+/// Erases the rotated keys waiting to be collected with `certificate`, which was revoked: nobody
+/// should install a key for a revoked certificate.
+pub async fn erase_keys_of(conn: &impl ConnectionTrait, certificate: CertificateId) -> Result<(), DbErr> {
+    conn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "UPDATE jobs SET private_key_ciphertext = NULL, updated_at = now() \
+         WHERE certificate_id = $1 AND private_key_ciphertext IS NOT NULL",
+        [certificate.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Who a certificate belongs to: the nearest principal other than certctl itself (`system:…`)
+/// that requested it or one of the certificates it renews.
+pub async fn owner_of(conn: &impl ConnectionTrait, certificate: CertificateId) -> Result<Option<String>, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        requested_by: String,
+    }
+    Ok(Row::find_by_statement(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "WITH RECURSIVE chain AS ( \
+           SELECT id, renewed_from_id, requested_by, 0 AS depth FROM certificates WHERE id = $1 \
+           UNION ALL \
+           SELECT c.id, c.renewed_from_id, c.requested_by, chain.depth + 1 FROM certificates c \
+           JOIN chain ON c.id = chain.renewed_from_id WHERE chain.depth < 10000) \
+         SELECT requested_by FROM chain WHERE requested_by NOT LIKE 'system:%' ORDER BY depth LIMIT 1",
+        [certificate.into()],
+    ))
+    .one(conn)
+    .await?
+    .map(|r| r.requested_by))
+}
+
+/// Keeps a rotated key, sealed, on its job until it is collected.
+pub async fn store_key(conn: &impl ConnectionTrait, id: JobId, sealed: &[u8]) -> Result<(), DbErr> {
+    conn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "UPDATE jobs SET private_key_ciphertext = $2, updated_at = now() WHERE id = $1",
+        [id.into(), sealed.to_vec().into()],
+    ))
+    .await?;
+    Ok(())
 }
 
 /// Erases a job's sealed key once it has been handed out, stamping when.

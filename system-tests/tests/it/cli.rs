@@ -804,3 +804,86 @@ async fn an_idempotent_issuance_from_the_command_line_returns_one_certificate() 
         "one for cli-order-7, one for auto"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewal_policies_issuer_switches_and_discovery_from_the_command_line() {
+    let app = TestApp::spawn().await;
+    let cli = Cli::new(&app);
+    let admin = app.admin_key.clone();
+    let (issuer, profile) = app.pki().await;
+    let dir = tempdir();
+
+    // Renewal policies: create from a file, list, show, follow on one certificate, refuse deleting
+    // one in use and the built-in one.
+    let file = write(
+        &dir,
+        "monthly.json",
+        r#"{ "name": "monthly", "renew_before_seconds": 2592000, "rotate_key": true, "warning_days": [14, 7] }"#,
+    );
+    let created = cli
+        .run(&admin, &["-o", "json", "policies", "create", "-f", &file])
+        .json();
+    assert_eq!(created["rotate_key"], true);
+    let listed = cli.run(&admin, &["renewal-policies", "list"]);
+    assert!(
+        listed.ok().contains("monthly") && listed.ok().contains("30d before expiry"),
+        "{}",
+        listed.stdout
+    );
+    assert!(
+        cli.run(&admin, &["policies", "get", "default"])
+            .ok()
+            .contains("at 67% of the lifetime")
+    );
+    let cert = app.issue(&issuer, &profile, "cli-policy.example").await;
+    let set = cli
+        .run(
+            &admin,
+            &["-o", "json", "certs", "set-policy", &id(&cert), "--policy", "monthly"],
+        )
+        .json();
+    assert_eq!(set["renewal_policy_id"], created["id"]);
+    let refused = cli.run(&admin, &["policies", "delete", "monthly"]);
+    assert_ne!(refused.code, 0);
+    assert!(refused.stderr.contains("policy_in_use"), "{}", refused.stderr);
+    cli.run(&admin, &["certs", "set-policy", &id(&cert), "--profile-default"])
+        .ok();
+    cli.run(&admin, &["policies", "delete", "monthly"]).ok();
+    let refused = cli.run(&admin, &["policies", "delete", "default"]);
+    assert!(refused.stderr.contains("built_in_policy"), "{}", refused.stderr);
+
+    // An issuer switched off signs nothing until switched on again.
+    let off = cli.run(&admin, &["-o", "json", "issuers", "disable", &issuer]).json();
+    assert!(off["disabled_at"].is_string());
+    let refused = cli.issue_generated(
+        &admin,
+        &issuer,
+        &profile,
+        &["--out-dir", &dir.join("x").display().to_string()],
+    );
+    assert!(refused.stderr.contains("issuer_disabled"), "{}", refused.stderr);
+    cli.run(&admin, &["issuers", "enable", &issuer]).ok();
+    cli.issue_generated(
+        &admin,
+        &issuer,
+        &profile,
+        &["--out-dir", &dir.join("y").display().to_string()],
+    )
+    .ok();
+
+    // Discovery: a target from a file, listed; nothing discovered yet.
+    let file = write(
+        &dir,
+        "lab.json",
+        r#"{ "name": "lab", "cidrs": ["127.0.0.1"], "ports": [9], "enabled": false }"#,
+    );
+    cli.run(&admin, &["scan-targets", "create", "-f", &file]).ok();
+    assert!(cli.run(&admin, &["scan-targets", "list"]).ok().contains("127.0.0.1"));
+    let scanned = cli.run(&admin, &["-o", "json", "scan-targets", "scan", "lab"]).json();
+    assert_eq!(scanned["name"], "lab");
+    let found = cli
+        .run(&admin, &["-o", "json", "discovered", "list", "--status", "unmanaged"])
+        .json();
+    assert_eq!(found["total"], 0);
+    cli.run(&admin, &["scan-targets", "delete", "lab"]).ok();
+}

@@ -11,8 +11,8 @@ use crate::notify_harness::Receiver;
 
 /// Certificates live this long (the shortest certctl issues)…
 const TTL: i64 = 60;
-/// …and enter their renewal window this long before expiry: 10 s after issuance.
-const WINDOW: i64 = 50;
+/// …and enter their renewal window once this fraction of it has passed: 10 s after issuance.
+const FRACTION: f64 = 1.0 / 6.0;
 
 async fn wait_for(app: &TestApp, what: &str, sql: &str, within: Duration) -> i64 {
     let start = Instant::now();
@@ -87,7 +87,7 @@ async fn certificates_renew_by_themselves_wait_for_approval_and_retry_then_give_
         )
         .await;
     let fast = |name: &str| {
-        json!({ "name": name, "renew_before_seconds": WINDOW, "max_attempts": 2, "retry_interval_seconds": 2,
+        json!({ "name": name, "renew_at_fraction": FRACTION, "max_attempts": 2, "retry_interval_seconds": 2,
                 "channel_ids": [channel] })
     };
     let (_, plain) = policy_and_profile(&app, "plain", fast("fast"), false).await;
@@ -130,10 +130,35 @@ async fn certificates_renew_by_themselves_wait_for_approval_and_retry_then_give_
     assert_eq!(s, StatusCode::OK, "{v}");
     assert!(v["disabled_at"].is_string());
     // The window is on the certificate, from its policy.
-    let c = certificate(&app, &id(&auto)).await;
-    let issued_at = chrono::DateTime::parse_from_rfc3339(c["not_before"].as_str().unwrap()).unwrap();
-    let window = chrono::DateTime::parse_from_rfc3339(c["renew_after"].as_str().unwrap()).unwrap();
-    assert_eq!((window - issued_at).num_seconds(), TTL - WINDOW);
+    let opens_after = |c: &Value| {
+        let at = |f: &str| chrono::DateTime::parse_from_rfc3339(c[f].as_str().unwrap()).unwrap();
+        (at("renew_after") - at("not_before")).num_seconds()
+    };
+    assert_eq!(opens_after(&certificate(&app, &id(&auto)).await), 10);
+    // A window longer than half the lifetime opens at half of it; a certificate's own policy
+    // overrides its profile's, and clearing it goes back.
+    let (s, long) = app
+        .post(
+            "/api/v1/renewal-policies",
+            &app.admin_key,
+            json!({ "name": "long", "renew_before_seconds": 50 }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{long}");
+    let set = |policy: Value| {
+        let path = format!("/api/v1/certificates/{}/renewal-policy", id(&failing));
+        let body = json!({ "renewal_policy_id": policy });
+        let app = &app;
+        async move {
+            app.call(reqwest::Method::PUT, &path, Some(&app.admin_key), Some(body))
+                .await
+        }
+    };
+    let (s, c) = set(long["id"].clone()).await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+    assert_eq!((opens_after(&c), &c["renewal_policy_id"]), (TTL / 2, &long["id"]));
+    let (s, c) = set(Value::Null).await;
+    assert_eq!((s, opens_after(&c)), (StatusCode::OK, 10));
     // A disabled issuer signs nothing, through the API either.
     let (s, v) = issue(&app, &operator, &doomed_issuer, &plain, "refused.example", None).await;
     assert_eq!(
@@ -344,7 +369,7 @@ async fn rotated_keys_are_collected_once_and_csr_renewals_wait_for_a_csr() {
     let (_, profile) = policy_and_profile(
         &app,
         "rotating",
-        json!({ "name": "rotate", "renew_before_seconds": WINDOW, "rotate_key": true }),
+        json!({ "name": "rotate", "renew_at_fraction": FRACTION, "rotate_key": true }),
         false,
     )
     .await;
@@ -381,11 +406,21 @@ async fn rotated_keys_are_collected_once_and_csr_renewals_wait_for_a_csr() {
         (Some("completed"), Some(true)),
         "{job}"
     );
+    // A viewer may not; another operator may not either: the key is the owner's (or an admin's).
     let viewer = app.key("vic", "viewer").await;
     let (s, _) = app
         .post(&format!("/api/v1/jobs/{}/key", id(&job)), &viewer, json!({}))
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
+    let other = app.key("oscar", "operator").await;
+    let (s, v) = app
+        .post(&format!("/api/v1/jobs/{}/key", id(&job)), &other, json!({}))
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("not_key_owner")),
+        "{v}"
+    );
     let (s, collected) = app
         .post(&format!("/api/v1/jobs/{}/key", id(&job)), &operator, json!({}))
         .await;
@@ -433,11 +468,13 @@ async fn rotated_keys_are_collected_once_and_csr_renewals_wait_for_a_csr() {
     );
     assert_eq!(
         app.scalar_i64(&format!(
-            "SELECT count(*) FROM audit_events WHERE action = 'job.collect_key' AND resource_id = '{}'",
+            "SELECT count(*) FILTER (WHERE outcome = 'success') * 10 + count(*) FILTER (WHERE outcome = 'denied') \
+             FROM audit_events WHERE action = 'job.collect_key' AND resource_id = '{}'",
             id(&job)
         ))
         .await,
-        1
+        11,
+        "one collection, one refusal (the other operator's)"
     );
 
     // A key that lives with its holder: the job waits for a CSR and says so.
