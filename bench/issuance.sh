@@ -44,9 +44,13 @@ sans = "ARRAY[" + ",".join(lit(s) for s in row["sans"]) + "]"
 with open(out, "w") as f:
     f.write("BEGIN;\n")
     f.write(
-        "INSERT INTO certificates (id, issuer_id, profile_id, serial_hex, common_name, sans, key_algorithm, public_key_der, status, short_lived, not_before, not_after, certificate_der, certificate_pem, requested_by, created_at) "
-        f"VALUES (gen_random_uuid(), {lit(row['issuer_id'])}, {lit(row['profile_id'])}, md5(random()::text), {lit(row['common_name'])}, {sans}, {lit(row['key_algorithm'])}, "
-        f"decode({lit(row['spki'])}, 'hex'), 'active', false, now(), now() + interval '30 days', decode({lit(row['der'])}, 'hex'), {pem}, 'bench', now());\n"
+        # The renewal window as the API's insert computes it: the profile's policy, in the statement.
+        "INSERT INTO certificates (id, issuer_id, profile_id, serial_hex, common_name, sans, key_algorithm, public_key_der, status, short_lived, not_before, not_after, certificate_der, certificate_pem, requested_by, created_at, renew_after) "
+        f"SELECT gen_random_uuid(), {lit(row['issuer_id'])}, {lit(row['profile_id'])}, md5(random()::text), {lit(row['common_name'])}, {sans}, {lit(row['key_algorithm'])}, "
+        f"decode({lit(row['spki'])}, 'hex'), 'active', false, now(), now() + interval '30 days', decode({lit(row['der'])}, 'hex'), {pem}, 'bench', now(), "
+        "certctl_window(rp.renew_before_seconds, rp.renew_at_fraction, now(), now() + interval '30 days') "
+        "FROM certificate_profiles pr JOIN renewal_policies rp ON rp.id = coalesce(pr.renewal_policy_id, '00000000-0000-0000-0000-000000000001') "
+        f"WHERE pr.id = {lit(row['profile_id'])};\n"
     )
     f.write(
         "INSERT INTO audit_events (id, actor, action, resource_type, resource_id, outcome, details, request_id, key_id, protocol) "

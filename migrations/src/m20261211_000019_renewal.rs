@@ -62,13 +62,18 @@ const UP: &[&str] = &[
     // The start of a certificate's renewal window under the policy that applies to it: its own,
     // else its profile's, else the built-in one. A window longer than half the lifetime opens at
     // half of it, so a renewal is never due the moment it is issued.
+    // The window itself, from a policy's two settings (inlined by the planner wherever it is used).
+    r"CREATE OR REPLACE FUNCTION certctl_window(before_seconds BIGINT, fraction DOUBLE PRECISION,
+            not_before TIMESTAMPTZ, not_after TIMESTAMPTZ) RETURNS TIMESTAMPTZ
+        LANGUAGE sql STABLE PARALLEL SAFE
+        AS $$ SELECT CASE WHEN before_seconds IS NOT NULL
+                          THEN greatest(not_before + (not_after - not_before) / 2,
+                                        not_after - make_interval(secs => before_seconds))
+                          ELSE not_before + (not_after - not_before) * fraction END $$",
     r"CREATE OR REPLACE FUNCTION certctl_renew_after(policy UUID, profile UUID, not_before TIMESTAMPTZ,
             not_after TIMESTAMPTZ) RETURNS TIMESTAMPTZ
         LANGUAGE sql STABLE
-        AS $$ SELECT CASE WHEN p.renew_before_seconds IS NOT NULL
-                          THEN greatest(not_before + (not_after - not_before) / 2,
-                                        not_after - make_interval(secs => p.renew_before_seconds))
-                          ELSE not_before + (not_after - not_before) * p.renew_at_fraction END
+        AS $$ SELECT certctl_window(p.renew_before_seconds, p.renew_at_fraction, not_before, not_after)
               FROM renewal_policies p
               WHERE p.id = coalesce(policy, (SELECT renewal_policy_id FROM certificate_profiles WHERE id = profile),
                                     '00000000-0000-0000-0000-000000000001') $$",
@@ -82,8 +87,11 @@ const UP: &[&str] = &[
             RETURN NEW;
         END $$",
     "DROP TRIGGER IF EXISTS certificates_renew_after ON certificates",
+    // Issuance computes the window in its own insert; the trigger fills it for any other insert
+    // (and costs nothing when the window is given).
     "CREATE TRIGGER certificates_renew_after BEFORE INSERT ON certificates \
-        FOR EACH ROW EXECUTE FUNCTION certctl_certificates_renew_after()",
+        FOR EACH ROW WHEN (NEW.renew_after IS NULL AND NEW.status = 'active') \
+        EXECUTE FUNCTION certctl_certificates_renew_after()",
     // States. `superseded` becomes `renewed`: a certificate is only ever superseded by its renewal.
     "ALTER TABLE certificates DROP CONSTRAINT IF EXISTS certificates_status_check",
     "UPDATE certificates SET status = 'renewed' WHERE status = 'superseded'",
@@ -143,6 +151,7 @@ const DOWN: &[&str] = &[
     "DROP TRIGGER IF EXISTS certificates_renew_after ON certificates",
     "DROP FUNCTION IF EXISTS certctl_certificates_renew_after()",
     "DROP FUNCTION IF EXISTS certctl_renew_after(UUID, UUID, TIMESTAMPTZ, TIMESTAMPTZ)",
+    "DROP FUNCTION IF EXISTS certctl_window(BIGINT, DOUBLE PRECISION, TIMESTAMPTZ, TIMESTAMPTZ)",
     "DROP INDEX IF EXISTS idx_profiles_renewal_policy",
     "DROP INDEX IF EXISTS idx_certificates_renewal_policy",
     "ALTER TABLE certificates DROP COLUMN IF EXISTS key_generated",

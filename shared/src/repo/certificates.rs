@@ -188,11 +188,13 @@ static INSERT_AUDITED_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::ne
            INSERT INTO certificates (id, issuer_id, profile_id, serial_hex, common_name, sans, key_algorithm, \
              public_key_der, status, short_lived, not_before, not_after, certificate_der, certificate_pem, \
              renewed_from_id, superseded_by_id, job_id, requested_by, created_at, source, idempotency_key, \
-             renewal_policy_id, key_generated) \
+             renewal_policy_id, key_generated, renew_after) \
            SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $32, $33, \
-             $34, $35 \
-           WHERE NOT EXISTS (SELECT 1 FROM compromised_keys WHERE spki_sha256 = sha256($8)) \
-             AND EXISTS (SELECT 1 FROM certificate_profiles WHERE id = $3 AND revision = $27) \
+             $34, $35, certctl_window(rp.renew_before_seconds, rp.renew_at_fraction, $11, $12) \
+           FROM certificate_profiles pr \
+             JOIN renewal_policies rp ON rp.id = coalesce($34, pr.renewal_policy_id, $36) \
+           WHERE pr.id = $3 AND pr.revision = $27 \
+             AND NOT EXISTS (SELECT 1 FROM compromised_keys WHERE spki_sha256 = sha256($8)) \
              AND NOT EXISTS (SELECT 1 FROM issuers WHERE id = $2 AND disabled_at IS NOT NULL) \
            RETURNING id), \
          audit AS ( \
@@ -260,6 +262,7 @@ pub async fn insert_audited(
                 idempotency_key.map(str::to_owned).into(),
                 c.renewal_policy_id.into(),
                 c.key_generated.into(),
+                super::renewal::DEFAULT_POLICY.into(),
             ],
         ))
         .await;
