@@ -4,6 +4,7 @@
 // the API fails the type check until it is listed here).
 
 import { useEffect, useId, useRef, useState, type ReactElement, type ReactNode } from "react";
+import type { SetURLSearchParams } from "react-router";
 
 import {
   totalText,
@@ -293,6 +294,33 @@ export function useDebounced<T>(value: T, ms = 350): T {
 }
 
 /** Sets the document title while a page is shown. */
+/**
+ * A list page's filters kept in the URL (so Back returns to them): the setter writes one filter
+ * (an empty value removes it) without adding a history entry, and the settled text `search`
+ * reaches `q` the way it reaches the query.
+ */
+export function useUrlFilters(
+  setParams: SetURLSearchParams,
+  params: URLSearchParams,
+  search: string,
+): (key: string, value: string) => void {
+  const setFilter = (key: string, value: string) =>
+    setParams(
+      (prev) => {
+        const next = new URLSearchParams(prev);
+        if (value) next.set(key, value);
+        else next.delete(key);
+        return next;
+      },
+      { replace: true },
+    );
+  useEffect(() => {
+    if ((params.get("q") ?? "") !== search) setFilter("q", search);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [search]);
+  return setFilter;
+}
+
 export function useTitle(title: string) {
   useEffect(() => {
     const before = document.title;

@@ -7,7 +7,7 @@
 // it answers newest first, and "what expires soonest" is asked with the "Expiring before" filter,
 // never by re-sorting one page in the browser.
 
-import { useEffect, useId, useRef, useState, type FormEvent } from "react";
+import { useId, useRef, useState, type FormEvent } from "react";
 import { keepPreviousData, useMutation, useQueries, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, useParams, useSearchParams } from "react-router";
 
@@ -57,6 +57,7 @@ import {
   useCursors,
   useDebounced,
   useTitle,
+  useUrlFilters,
   wholeNumber,
 } from "../components/forms";
 import { Button, Dialog, Empty, Loading, ProblemAlert, When } from "../components/ui";
@@ -129,21 +130,7 @@ export function CertificatesPage() {
   const profiles = useProfiles();
   const issuerNames = names(issuers.data?.data);
 
-  const setFilter = (key: string, value: string) =>
-    setParams(
-      (prev) => {
-        const next = new URLSearchParams(prev);
-        if (value) next.set(key, value);
-        else next.delete(key);
-        return next;
-      },
-      { replace: true },
-    );
-  // The typed search reaches the URL once it has settled, as it reaches the query.
-  useEffect(() => {
-    if ((params.get("q") ?? "") !== search) setFilter("q", search);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [search]);
+  const setFilter = useUrlFilters(setParams, params, search);
 
   return (
     <section aria-labelledby="certificates-title">

@@ -7,7 +7,7 @@
 // page, so Back from a certificate's detail returns to the same filters and a target's row can
 // link to what it found.
 
-import { useEffect, useId, useRef, useState, type FormEvent } from "react";
+import { useId, useRef, useState, type FormEvent } from "react";
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, useParams, useSearchParams } from "react-router";
 
@@ -28,7 +28,7 @@ import {
   type Schemas,
 } from "../api/client";
 import { useSession } from "../auth/session";
-import { Check, Field, Pager, SubmitRow, duration, focusFirstInvalid, keysOf, nameError, plural, useCursors, useDebounced, useTitle, wholeNumber } from "../components/forms";
+import { Check, Field, Pager, SubmitRow, duration, focusFirstInvalid, keysOf, nameError, plural, useCursors, useDebounced, useTitle, useUrlFilters, wholeNumber } from "../components/forms";
 import { Button, Dialog, Empty, Loading, ProblemAlert, Truncated, When } from "../components/ui";
 
 const DENIED = "Only admins can change scan targets (discovery:manage)";
@@ -439,21 +439,7 @@ function DiscoveredList() {
     placeholderData: keepPreviousData,
   });
 
-  const setFilter = (key: string, value: string) =>
-    setParams(
-      (prev) => {
-        const next = new URLSearchParams(prev);
-        if (value) next.set(key, value);
-        else next.delete(key);
-        return next;
-      },
-      { replace: true },
-    );
-  // The typed search reaches the URL once it has settled, as it reaches the query.
-  useEffect(() => {
-    if ((params.get("q") ?? "") !== search) setFilter("q", search);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [search]);
+  const setFilter = useUrlFilters(setParams, params, search);
 
   return (
     <section className="part" aria-labelledby="discovered-title">
