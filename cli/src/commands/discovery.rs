@@ -13,7 +13,7 @@ use clap::Subcommand;
 use crate::client::Client;
 use crate::output::{self, Format, Table, fields, opt, when};
 
-use super::{Failure, Page, more, pages, read_json, usage};
+use super::{Failure, Page, id_or_name, more, pages, read_json};
 
 #[derive(Debug, Subcommand)]
 pub enum ScanTargets {
@@ -137,16 +137,13 @@ fn discovered_fields(d: &DiscoveredCertificateOut) -> String {
 }
 
 async fn target_id(client: &Client, given: &str) -> Result<ScanTargetId, Failure> {
-    if let Ok(id) = given.parse() {
-        return Ok(id);
-    }
-    let all = client.list_scan_targets().await?;
-    all.value
-        .data
-        .into_iter()
-        .find(|t| t.name == given)
-        .map(|t| t.id)
-        .ok_or_else(|| usage(format!("no scan target named `{given}`")))
+    id_or_name(
+        given,
+        "scan target",
+        || client.list_scan_targets(),
+        |t: &ScanTargetOut| (t.name == given).then_some(t.id),
+    )
+    .await
 }
 
 pub(super) async fn scan_targets(client: &Client, format: Format, cmd: ScanTargets) -> Result<(), Failure> {

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use certctl_types::api::ListOut;
+use certctl_types::api::policy::{IssuerOut, ProfileOut};
 use certctl_types::ids::{IssuerId, ProfileId};
 use certctl_types::vocab::{
     CertificateStatus, ChannelKind, EventType, JobStatus, KeyAlgorithm, NotificationStatus, Role,
@@ -374,31 +375,48 @@ fn more(format: Format, next: Option<String>) {
     }
 }
 
-/// An issuer given by id or by name.
-async fn issuer_id(client: &Client, given: &str) -> Result<IssuerId, Failure> {
+/// The id `given` stands for: itself if it is an id, else the id of the one listed item that
+/// `pick` names so (`pick` answers an item's id when its name is `given`).
+async fn id_or_name<I: std::str::FromStr, T, Fut>(
+    given: &str,
+    what: &str,
+    list: impl FnOnce() -> Fut,
+    pick: impl Fn(&T) -> Option<I>,
+) -> Result<I, Failure>
+where
+    Fut: Future<Output = Result<Reply<ListOut<T>>, ClientError>>,
+{
     if let Ok(id) = given.parse() {
         return Ok(id);
     }
-    let all = client.list_issuers().await?;
-    all.value
+    list()
+        .await?
+        .value
         .data
-        .into_iter()
-        .find(|i| i.name == given)
-        .map(|i| i.id)
-        .ok_or_else(|| usage(format!("no issuer named `{given}`")))
+        .iter()
+        .find_map(pick)
+        .ok_or_else(|| usage(format!("no {what} named `{given}`")))
+}
+
+/// An issuer given by id or by name.
+async fn issuer_id(client: &Client, given: &str) -> Result<IssuerId, Failure> {
+    id_or_name(
+        given,
+        "issuer",
+        || client.list_issuers(),
+        |i: &IssuerOut| (i.name == given).then_some(i.id),
+    )
+    .await
 }
 
 async fn profile_id(client: &Client, given: &str) -> Result<ProfileId, Failure> {
-    if let Ok(id) = given.parse() {
-        return Ok(id);
-    }
-    let all = client.list_profiles().await?;
-    all.value
-        .data
-        .into_iter()
-        .find(|p| p.name == given)
-        .map(|p| p.id)
-        .ok_or_else(|| usage(format!("no profile named `{given}`")))
+    id_or_name(
+        given,
+        "profile",
+        || client.list_profiles(),
+        |p: &ProfileOut| (p.name == given).then_some(p.id),
+    )
+    .await
 }
 
 fn ago(seconds: Option<f64>) -> String {

@@ -12,7 +12,7 @@ use clap::Subcommand;
 use crate::client::Client;
 use crate::output::{self, Format, Table, fields, opt, when};
 
-use super::{Failure, human_seconds, issuer_id, parse_word, profile_id, read_json, usage};
+use super::{Failure, human_seconds, id_or_name, issuer_id, parse_word, profile_id, read_json};
 
 #[derive(Debug, Subcommand)]
 pub enum Issuers {
@@ -305,14 +305,11 @@ fn window(p: &RenewalPolicyOut) -> String {
 }
 
 pub(super) async fn policy_id(client: &Client, given: &str) -> Result<RenewalPolicyId, Failure> {
-    if let Ok(id) = given.parse() {
-        return Ok(id);
-    }
-    let all = client.list_policies().await?;
-    all.value
-        .data
-        .into_iter()
-        .find(|p| p.name == given)
-        .map(|p| p.id)
-        .ok_or_else(|| usage(format!("no renewal policy named `{given}`")))
+    id_or_name(
+        given,
+        "renewal policy",
+        || client.list_policies(),
+        |p: &RenewalPolicyOut| (p.name == given).then_some(p.id),
+    )
+    .await
 }
