@@ -582,7 +582,7 @@ pub async fn sign_and_store(
         issuer: &issuer.signer,
         urls: &state.urls,
     })?;
-    let row = Certificate {
+    let mut row = Certificate {
         id: CertificateId::new(),
         issuer_id: issuer.row.id,
         profile_id: profile.id,
@@ -603,7 +603,7 @@ pub async fn sign_and_store(
         requested_by: requested_by.to_owned(),
         created_at: now,
         renewal_policy_id: checked.renewal_policy_id,
-        // Filled by the insert's trigger from the renewal policy that applies.
+        // Computed by the insert statement from the renewal policy that applies.
         renew_after: None,
         key_generated: checked.key_generated || private_key_pem.is_some(),
         // Through an approval, the requester's way in (kept on the job), not the approver's.
@@ -635,7 +635,13 @@ pub async fn sign_and_store(
     )
     .await?
     {
-        InsertOutcome::Inserted(ids) => ids,
+        InsertOutcome::Inserted {
+            notifications,
+            renew_after,
+        } => {
+            row.renew_after = renew_after;
+            notifications
+        }
         InsertOutcome::KeyCompromised => return Err(IssueError::KeyCompromised),
         InsertOutcome::ProfileChanged => return Err(IssueError::ProfileChanged),
         InsertOutcome::DuplicateIdempotencyKey => return Err(IssueError::DuplicateIdempotencyKey),

@@ -165,8 +165,12 @@ pub async fn list(
 /// What [`insert_audited`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InsertOutcome {
-    /// Stored, with the ids of the notifications it queued (to publish after commit).
-    Inserted(Vec<NotificationId>),
+    /// Stored, with the ids of the notifications it queued (to publish after commit) and the
+    /// renewal window the statement computed (`None` for a certificate that never renews).
+    Inserted {
+        notifications: Vec<NotificationId>,
+        renew_after: Option<DateTime<Utc>>,
+    },
     /// The public key was revoked for keyCompromise; nothing was written.
     KeyCompromised,
     /// The profile is no longer at the revision the certificate was built under; nothing was written.
@@ -196,13 +200,14 @@ static INSERT_AUDITED_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::ne
            WHERE pr.id = $3 AND pr.revision = $27 \
              AND NOT EXISTS (SELECT 1 FROM compromised_keys WHERE spki_sha256 = sha256($8)) \
              AND NOT EXISTS (SELECT 1 FROM issuers WHERE id = $2 AND disabled_at IS NOT NULL) \
-           RETURNING id), \
+           RETURNING id, renew_after), \
          audit AS ( \
            {audit} SELECT $20, $21, $22, $23, cert.id::text, $24, $25, $26, $30, $31, $19 FROM cert RETURNING seq), \
          ev AS ( \
            {events} SELECT gen_random_uuid(), $28, ch.id, cert.id, $29 \
            FROM cert CROSS JOIN notification_channels ch WHERE {subscribed} RETURNING id) \
-         SELECT (SELECT count(*) FROM audit) AS inserted, ARRAY(SELECT id FROM ev) AS events",
+         SELECT (SELECT count(*) FROM audit) AS inserted, ARRAY(SELECT id FROM ev) AS events, \
+           (SELECT renew_after FROM cert) AS renew_after",
         audit = super::audit::INSERT_INTO,
         events = super::notifications::INSERT_INTO,
         subscribed = super::notifications::subscribed("$28"),
@@ -274,9 +279,10 @@ pub async fn insert_audited(
     };
     if row.try_get::<i64>("", "inserted")? > 0 {
         let events: Vec<Uuid> = row.try_get("", "events")?;
-        return Ok(InsertOutcome::Inserted(
-            events.into_iter().map(NotificationId).collect(),
-        ));
+        return Ok(InsertOutcome::Inserted {
+            notifications: events.into_iter().map(NotificationId).collect(),
+            renew_after: row.try_get("", "renew_after")?,
+        });
     }
     // Nothing written: say why (a rare path, so a second query is fine).
     let why = conn

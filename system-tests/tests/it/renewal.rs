@@ -135,6 +135,8 @@ async fn certificates_renew_by_themselves_wait_for_approval_and_retry_then_give_
         (at("renew_after") - at("not_before")).num_seconds()
     };
     assert_eq!(opens_after(&certificate(&app, &id(&auto)).await), 10);
+    // The issuance answer itself carries the window the insert computed.
+    assert_eq!(opens_after(&auto), 10, "{auto}");
     // A window longer than half the lifetime opens at half of it; a certificate's own policy
     // overrides its profile's, and clearing it goes back.
     let (s, long) = app
