@@ -1,7 +1,7 @@
 //! `certctl notifications` and `certctl channels`: deliveries, dead letters and where they go.
 
 use anyhow::Context as _;
-use certctl_types::api::notifications::{ChannelIn, ChannelPatch, NotificationOut, NotificationQuery};
+use certctl_types::api::notifications::{ChannelIn, ChannelOut, ChannelPatch, NotificationOut, NotificationQuery};
 use certctl_types::ids::{CertificateId, ChannelId, NotificationId};
 use certctl_types::vocab::{ChannelKind, EventType, NotificationStatus};
 use clap::Subcommand;
@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::client::Client;
 use crate::output::{self, Format, Table, fields, opt, when};
 
-use super::{Failure, Page, confirm, more, pages, parse_word, progress, usage};
+use super::{Failure, Page, confirm, id_or_name, more, pages, parse_word, progress, usage};
 
 #[derive(Debug, Subcommand)]
 pub enum Notifications {
@@ -20,8 +20,9 @@ pub enum Notifications {
         status: Option<NotificationStatus>,
         #[arg(long = "type", value_parser = parse_word::<EventType>)]
         event_type: Option<EventType>,
+        /// Only this channel's (id or name).
         #[arg(long)]
-        channel: Option<ChannelId>,
+        channel: Option<String>,
         #[arg(long)]
         certificate: Option<CertificateId>,
         #[command(flatten)]
@@ -56,7 +57,8 @@ pub enum Notifications {
 pub enum Channels {
     List,
     Get {
-        id: ChannelId,
+        /// Channel id or name.
+        channel: String,
     },
     Create {
         #[arg(long)]
@@ -75,7 +77,8 @@ pub enum Channels {
     /// Changes a channel: only what is given changes; --config is merged key by key, and
     /// secret settings left out keep their value.
     Update {
-        id: ChannelId,
+        /// Channel id or name.
+        channel: String,
         #[arg(long)]
         name: Option<String>,
         /// Settings to change, as a JSON object, or @FILE.
@@ -91,11 +94,13 @@ pub enum Channels {
     },
     /// Deletes a channel; its notifications stay readable.
     Delete {
-        id: ChannelId,
+        /// Channel id or name.
+        channel: String,
     },
     /// Sends a test notification through the whole pipeline.
     Test {
-        id: ChannelId,
+        /// Channel id or name.
+        channel: String,
     },
 }
 
@@ -138,6 +143,10 @@ pub(super) async fn notifications(client: &Client, format: Format, cmd: Notifica
             certificate,
             page,
         } => {
+            let channel = match channel {
+                Some(given) => Some(channel_id(client, &given).await?),
+                None => None,
+            };
             let (items, raw, next) = pages(&page, |cursor, limit| {
                 let q = NotificationQuery {
                     status,
@@ -251,8 +260,19 @@ pub(super) async fn notifications(client: &Client, format: Format, cmd: Notifica
     Ok(())
 }
 
+/// A channel given by id or by name.
+async fn channel_id(client: &Client, given: &str) -> Result<ChannelId, Failure> {
+    id_or_name(
+        given,
+        "channel",
+        || client.list_channels(),
+        |c: &ChannelOut| (c.name == given).then_some(c.id),
+    )
+    .await
+}
+
 pub(super) async fn channels(client: &Client, format: Format, cmd: Channels) -> Result<(), Failure> {
-    let show = |c: &certctl_types::api::notifications::ChannelOut| {
+    let show = |c: &ChannelOut| {
         fields(&[
             ("ID", c.id.to_string()),
             ("Name", c.name.clone()),
@@ -280,8 +300,8 @@ pub(super) async fn channels(client: &Client, format: Format, cmd: Channels) -> 
                 t.render()
             });
         }
-        Channels::Get { id } => {
-            let c = client.get_channel(id).await?;
+        Channels::Get { channel } => {
+            let c = client.get_channel(channel_id(client, &channel).await?).await?;
             output::print(format, &c.raw, || show(&c.value));
         }
         Channels::Create {
@@ -304,7 +324,7 @@ pub(super) async fn channels(client: &Client, format: Format, cmd: Channels) -> 
             output::print(format, &c.raw, || show(&c.value));
         }
         Channels::Update {
-            id,
+            channel,
             name,
             config,
             events,
@@ -321,15 +341,18 @@ pub(super) async fn channels(client: &Client, format: Format, cmd: Channels) -> 
                     _ => None,
                 },
             };
-            let c = client.update_channel(id, &patch).await?;
+            let c = client
+                .update_channel(channel_id(client, &channel).await?, &patch)
+                .await?;
             output::print(format, &c.raw, || show(&c.value));
         }
-        Channels::Delete { id } => {
+        Channels::Delete { channel } => {
+            let id = channel_id(client, &channel).await?;
             client.delete_channel(id).await?;
             eprintln!("deleted channel {id}");
         }
-        Channels::Test { id } => {
-            let n = client.test_channel(id).await?;
+        Channels::Test { channel } => {
+            let n = client.test_channel(channel_id(client, &channel).await?).await?;
             output::print(format, &n.raw, || {
                 format!(
                     "queued test notification {} (certctl notifications get {})\n",

@@ -645,6 +645,18 @@ async fn dead_notifications_are_listed_and_requeued_and_contexts_hold_the_server
             .ok()
             .contains("certificate_revoked")
     );
+    // A channel can be named instead of given by id; an unknown name is a usage error.
+    assert_eq!(
+        cli.run(&admin, &["-o", "json", "channels", "get", "hook"]).json()["id"],
+        channel["id"]
+    );
+    let unknown = cli.run(&admin, &["channels", "test", "no-such-channel"]);
+    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("no channel named `no-such-channel`"),
+        "{}",
+        unknown.stderr
+    );
     let mut dead = Vec::new();
     for _ in 0..3 {
         let n = cli.run(&admin, &["-o", "json", "channels", "test", &channel_id]).json();
