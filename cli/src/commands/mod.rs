@@ -26,6 +26,7 @@ use crate::output::{self, Format, fields};
 mod access;
 mod certs;
 mod contexts;
+mod demo;
 mod discovery;
 mod jobs;
 mod notifications;
@@ -35,6 +36,7 @@ mod status;
 pub use access::{Audit, Keys};
 pub use certs::Certs;
 pub use contexts::ConfigCmd;
+pub use demo::Demo;
 pub use jobs::Jobs;
 pub use notifications::{Channels, Notifications};
 pub use policy::{Issuers, Policies, Profiles};
@@ -113,6 +115,9 @@ pub enum Command {
     /// Contexts: named servers and keys.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Demo data for a test or development instance: `demo seed` fills it with a realistic estate.
+    #[command(subcommand)]
+    Demo(Demo),
     /// Serves the MCP tools (stdio, or streamable HTTP with --http) over this API.
     Mcp(crate::mcp::McpArgs),
     /// Prints a shell completion script.
@@ -267,6 +272,13 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Discovered(cmd) => discovery::discovered(&client, format, cmd).await,
         Command::Audit(cmd) => access::audit(&client, format, cmd).await,
         Command::Keys(cmd) => access::keys(&client, format, cmd).await,
+        Command::Demo(cmd) => {
+            let trust = demo::Trust {
+                ca_bundle: cli.ca_bundle,
+                context: cli.context,
+            };
+            demo::demo(&client, format, cmd, trust).await
+        }
         Command::Mcp(args) => {
             let from = crate::mcp::ServeFrom {
                 client,

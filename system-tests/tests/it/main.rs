@@ -11,6 +11,7 @@ mod cli;
 mod console;
 mod crl_shards;
 mod delivery;
+mod demo;
 mod discovery;
 mod email;
 mod enrollment;
