@@ -6,18 +6,28 @@
 #   scripts/dev.sh up       build, migrate, start, wait until ready, print key and URLs
 #   scripts/dev.sh down     stop the daemons
 #   scripts/dev.sh status   show what runs
+#   scripts/dev.sh env      print shell exports for the running instance: eval "$(scripts/dev.sh env)"
+#   scripts/dev.sh demo     fill the running instance with demo data (certctl demo seed)
 #
-# State lives in .local/ (key-encryption key, admin key, logs, pids); the database is `certctl`.
+# State lives in .local/ (key-encryption key, admin key, logs, pids), or in $CERTCTL_DEV_STATE;
+# the database is `certctl` unless CERTCTL_DATABASE_URL names another.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-STATE="$ROOT/.local"
+STATE=${CERTCTL_DEV_STATE:-$ROOT/.local}
 PROFILE_DIR="$ROOT/target/debug"
 DAEMONS=(api-server notifier-worker revocation-responder)
 
 export CERTCTL_DATABASE_URL=${CERTCTL_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/certctl}
 export CERTCTL_AMQP_URL=${CERTCTL_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
 export CERTCTL_PUBLIC_PKI_URL=${CERTCTL_PUBLIC_PKI_URL:-http://127.0.0.1:8081}
+# Development settings, each overridable from the environment. Channels may reach this machine
+# and private networks (a webhook receiver on localhost), which production refuses by default;
+# and a failed delivery is retried after 2 s, 4 s, 8 s, 10 s instead of 1, 2, 4 and 8 minutes,
+# so a dead letter appears within half a minute rather than a quarter of an hour.
+export CERTCTL_OUTBOUND_ALLOW_PRIVATE=${CERTCTL_OUTBOUND_ALLOW_PRIVATE:-true}
+export CERTCTL_NOTIFICATION_BACKOFF_BASE=${CERTCTL_NOTIFICATION_BACKOFF_BASE:-2s}
+export CERTCTL_NOTIFICATION_BACKOFF_CAP=${CERTCTL_NOTIFICATION_BACKOFF_CAP:-10s}
 
 stop() {
   for d in "${DAEMONS[@]}"; do
@@ -102,14 +112,14 @@ certctl is running.
   admin (health/metrics) http://127.0.0.1:9090 (api)  :9091 (worker)  :9092 (responder)
   logs                   $STATE/logs/
   admin key              $key
+  development settings   channels may reach private addresses; retries 2 s to 10 s apart
 
-  CLI (context "dev" is current):
-  export PATH=$PROFILE_DIR:\$PATH
-  certctl status
-
-  export KEY=$key
-  curl -H "Authorization: Bearer \$KEY" http://127.0.0.1:8080/api/v1/auth/me
   API description        http://127.0.0.1:8080/api/v1/openapi.json
+
+The client on PATH (context "dev" is current), \$KEY and \$API in this shell:
+  eval "\$(scripts/dev.sh env)"
+  certctl status
+  curl -H "Authorization: Bearer \$KEY" \$API/auth/me
 
 Stop with: scripts/dev.sh down
 MSG
@@ -125,9 +135,26 @@ status() {
   done
 }
 
+# Shell exports for the running instance, for `eval "$(scripts/dev.sh env)"`: the client on PATH,
+# the admin key as $KEY and the API's base URL as $API, for curl.
+print_env() {
+  [[ -f $STATE/admin-key ]] || { echo "no admin key in $STATE: run scripts/dev.sh up first" >&2; exit 1; }
+  printf 'export PATH=%q:"$PATH"\n' "$PROFILE_DIR"
+  printf 'export KEY=%q\n' "$(cat "$STATE/admin-key")"
+  printf 'export API=%q\n' "http://127.0.0.1:8080/api/v1"
+}
+
+demo() {
+  [[ -f $STATE/admin-key ]] || { echo "no admin key in $STATE: run scripts/dev.sh up first" >&2; exit 1; }
+  CERTCTL_SERVER=http://127.0.0.1:8080 CERTCTL_API_KEY_FILE="$STATE/admin-key" \
+    "$PROFILE_DIR/certctl" demo seed "$@"
+}
+
 case "${1:-up}" in
   up) up ;;
   down) stop ;;
   status) status ;;
-  *) echo "usage: scripts/dev.sh up|down|status" >&2; exit 2 ;;
+  env) print_env ;;
+  demo) shift; demo "$@" ;;
+  *) echo "usage: scripts/dev.sh up|down|status|env|demo [certctl demo seed options]" >&2; exit 2 ;;
 esac
