@@ -412,7 +412,7 @@ def check_repository(c: Checker) -> None:
         and "Apache License" in (ROOT / "LICENSE").read_text(),
         "LICENSE holds the Apache-2.0 text that Cargo.toml declares",
     )
-    readers = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    readers = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").rglob("*.md"))]
     outside = re.compile(r"DESIGN\.md|STACK\.md|STYLE\.md|\.\./shared/|rust-svc")
     for path in readers:
         hits = sorted({m.group(0) for m in outside.finditer(path.read_text())})

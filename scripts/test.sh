@@ -12,7 +12,8 @@ command -v openssl >/dev/null || { echo "openssl is required" >&2; exit 1; }
 # Debian packages the tests drive as real clients, installed when missing: curl (EST, as RFC 7030's
 # examples use it), scep (micromdm's scepclient) and certmonger (its scep-submit helper) for SCEP,
 # lego and certbot for ACME, haproxy (the load balancer of scripts/cluster.sh, which the soak test
-# runs), and chromium for the console's end-to-end suite below.
+# runs), chromium for the console's end-to-end suite below, and jq, which the quickstart's
+# commands use.
 apt_need() {
   local missing=()
   for pair in "$@"; do
@@ -26,7 +27,7 @@ apt_need() {
 }
 apt_need curl=/usr/bin/curl scep=/usr/bin/scepclient certmonger=/usr/lib/certmonger/scep-submit \
   lego=/usr/bin/lego certbot=/usr/bin/certbot haproxy=/usr/sbin/haproxy \
-  chromium=/usr/bin/chromium
+  chromium=/usr/bin/chromium jq=/usr/bin/jq
 # pkilint (lint_pkix_cert, lint_crl, lint_ocsp_response), aiosmtpd (the email tests' SMTP server),
 # PyYAML (check-static.py, the CLI's YAML output), schemathesis (the OpenAPI document against the
 # live API), the official MCP client (mcp, for `certctl mcp`) and josepy (certbot's JOSE library,
@@ -45,6 +46,16 @@ export RUST_BACKTRACE=${RUST_BACKTRACE:-0}
 # The system tests start the daemons' binaries, which Cargo builds only for their own package's
 # tests: build every binary and test together (one feature resolution, so nextest reuses it all).
 cargo build --workspace --bins --tests --locked
+
+# The documentation site: mdBook over docs/, every internal link and anchor checked offline, every
+# test the docs cite (the compliance mappings) and every certctl command they cite checked to
+# exist. mdbook is installed into ~/.cargo/bin when missing (a few minutes, once).
+MDBOOK_VERSION=0.5.4
+if [[ $(mdbook --version 2>/dev/null) != "mdbook v$MDBOOK_VERSION" ]]; then
+  cargo install mdbook --version "$MDBOOK_VERSION" --locked --no-default-features --features search
+fi
+python3 scripts/check-docs.py
+
 # First the serial group: tests that restart PostgreSQL or RabbitMQ mid-run, which would disturb
 # every other test, run alone (the soak test of scripts/cluster.sh's replicas among them, in its
 # short form; see docs/operations.md for the long one). Then everything else, in parallel.
@@ -71,3 +82,8 @@ fi
   npm run build
   npm run e2e
 )
+
+# The quickstart (docs/guides/quickstart.md), executed as written against the real daemons of
+# scripts/dev.sh (a throwaway instance: its own state directory and database), each step's
+# output compared in shape with what the guide shows.
+python3 scripts/check-quickstart.py
