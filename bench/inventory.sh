@@ -9,7 +9,7 @@
 #    through the API.
 # 2. The estate seeded directly in SQL: certificates spread over the issuers and profiles, issued
 #    over the last 47 days with 47-day lifetimes (so some have expired), 10% revoked (each with its
-#    revocation row) and 20% superseded; audit rows from 20 actors over 12 actions. ANALYZE.
+#    revocation row) and 20% renewed; audit rows from 20 actors over 12 actions. ANALYZE.
 # 3. wrk, `clients` keep-alive connections for `seconds` per request: the first page, a page deep
 #    in the list (by cursor), each filter, text search on CN/SAN, get by id and by serial, the dashboard summary,
 #    and the audit list (first page and by actor). It prints p50, p99 and requests per second.
@@ -58,7 +58,7 @@ INSERT INTO certificates (id, issuer_id, profile_id, serial_hex, common_name, sa
 SELECT gen_random_uuid(), ($issuers_sql)[1 + g % 4], ($profiles_sql)[1 + g % 6], md5('serial' || g),
        'svc-' || g || '.team' || (g % 50) || '.corp.example', ARRAY['svc-' || g || '.team' || (g % 50) || '.corp.example', 'alt-' || g || '.corp.example'],
        'ecdsa-p256', decode(md5('key' || g), 'hex'),
-       CASE WHEN g % 10 = 0 THEN 'revoked' WHEN g % 10 IN (1, 2) THEN 'superseded' ELSE 'active' END,
+       CASE WHEN g % 10 = 0 THEN 'revoked' WHEN g % 10 IN (1, 2) THEN 'renewed' ELSE 'active' END,
        t.at, t.at + interval '47 days', '\x3000', '-', 'seed-' || (g % 20), t.at
 FROM generate_series(1, $CERTS) g
 CROSS JOIN LATERAL (SELECT now() - interval '47 days' * (($CERTS - g)::float8 / $CERTS) AS at) t;
