@@ -7,7 +7,7 @@
 //! override is made only where it is not there yet, so running it again creates nothing and leaves
 //! every count as it was.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,6 +40,10 @@ pub enum Demo {
         /// How many certificate names to fill (20-10000); a few approval requests come on top.
         #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(20..=10_000))]
         certificates: u32,
+        /// Seed even though channels other than the demo's are enabled: they receive the demo's
+        /// notifications (issuances, revocations, renewals, warnings), hundreds of them.
+        #[arg(long)]
+        notify_other_channels: bool,
     },
 }
 
@@ -106,7 +110,10 @@ const REASONS: [&str; 6] = [
 
 pub(super) async fn demo(client: &Client, format: Format, cmd: Demo, trust: Trust) -> Result<(), Failure> {
     match cmd {
-        Demo::Seed { certificates } => seed(client, format, certificates, &trust).await,
+        Demo::Seed {
+            certificates,
+            notify_other_channels,
+        } => seed(client, format, certificates, notify_other_channels, &trust).await,
     }
 }
 
@@ -350,12 +357,12 @@ impl Tally {
 
 // Seeding.
 
-async fn seed(client: &Client, format: Format, n: u32, trust: &Trust) -> Result<(), Failure> {
+async fn seed(client: &Client, format: Format, n: u32, notify_others: bool, trust: &Trust) -> Result<(), Failure> {
     require_admin(client).await?;
     let mut tally = Tally::default();
     // Channels first: the demo policies name one, and notifications are written only for
     // channels that exist when their event happens.
-    let ops = ensure_channels(client, &mut tally).await?;
+    let ops = ensure_channels(client, notify_others, &mut tally).await?;
     let (manual, fast) = ensure_policies(client, ops.id, &mut tally).await?;
     let profiles = ensure_profiles(client, manual, fast, &mut tally).await?;
     let (web_ca, device_ca) = ensure_issuers(client, &mut tally).await?;
@@ -369,7 +376,12 @@ async fn seed(client: &Client, format: Format, n: u32, trust: &Trust) -> Result<
     let plan = plan(n);
     let pending = pending_names(n);
     let have = existing_certificates(client).await?;
-    let waiting = waiting_issue_jobs(client).await?;
+    let names: HashSet<&str> = plan
+        .iter()
+        .map(|p| p.cn.as_str())
+        .chain(pending.iter().map(String::as_str))
+        .collect();
+    let waiting = waiting_issue_jobs(client, &ids, &names).await?;
     let requester = if needs_requester(&plan, &pending, &have, &waiting) {
         Some(Requester::create(client, trust, &mut tally).await?)
     } else {
@@ -384,8 +396,13 @@ async fn seed(client: &Client, format: Format, n: u32, trust: &Trust) -> Result<
     let work = async {
         seed_certificates(&ctx, &plan, &have, &waiting, &mut tally).await?;
         seed_pending(&ctx, &pending, &have, &waiting, &mut tally).await
-    }
-    .await;
+    };
+    // Interrupted with Ctrl-C, the run still retires the key below before it stops; a rerun
+    // completes what was cut short.
+    let work = tokio::select! {
+        done = work => done,
+        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted; run demo seed again to complete the estate").into()),
+    };
     // Whatever happened, the requester key is not left usable: its secret is gone with this run.
     if let Some(r) = &requester {
         r.retire(client).await;
@@ -436,9 +453,24 @@ fn object(v: Value) -> Map<String, Value> {
 }
 
 /// The three demo channels; returns the failing webhook, the one that gets the channel tests.
-async fn ensure_channels(client: &Client, tally: &mut Tally) -> Result<ChannelOut, Failure> {
+/// Refuses, unless `notify_others`, while another channel is enabled: every enabled channel
+/// subscribed to an event gets it, so a real Slack or pager would hear the whole demo.
+async fn ensure_channels(client: &Client, notify_others: bool, tally: &mut Tally) -> Result<ChannelOut, Failure> {
     let all = client.list_channels().await?.value.data;
     let find = |name: &str| all.iter().find(|c| c.name == name);
+    let others: Vec<&str> = all
+        .iter()
+        .filter(|c| c.enabled && ![OPS_WEBHOOK, SLACK, PAGERDUTY].contains(&c.name.as_str()))
+        .map(|c| c.name.as_str())
+        .collect();
+    if !others.is_empty() && !notify_others {
+        return Err(anyhow!(
+            "enabled channels would receive the demo's notifications: {}; disable them first \
+             (certctl channels update NAME --disable), or pass --notify-other-channels",
+            others.join(", ")
+        )
+        .into());
+    }
     // 32 hex digits are also valid base64 (a multiple of four characters, no padding): they
     // decode to 24 bytes, inside the 16-64 bytes a Standard Webhooks key must have.
     let secret = format!("whsec_{}", uuid::Uuid::new_v4().simple());
@@ -495,8 +527,10 @@ async fn ensure_policies(
         warning_days: None,
         channel_ids: None,
     };
+    // Both policies keep their warnings and renewal news on the demo's own webhook.
     let manual = RenewalPolicyIn {
         warning_days: Some(vec![7, 1]),
+        channel_ids: Some(vec![ops]),
         ..policy(MANUAL, false)
     };
     let fast = RenewalPolicyIn {
@@ -654,9 +688,16 @@ async fn existing_certificates(client: &Client) -> Result<HashMap<String, Vec<Ce
     Ok(by_name)
 }
 
-/// Issuance requests waiting for an approver, by the common name they ask for. A request that
-/// was rejected is filed again by the next run, which so restores the demo's pending approvals.
-async fn waiting_issue_jobs(client: &Client) -> Result<HashMap<String, JobId>, Failure> {
+/// The issuance requests the demo filed that wait for an approver, by the common name they ask
+/// for. A request that was rejected is filed again by the next run, which so restores the demo's
+/// pending approvals. A waiting request for a demo name that the demo did not file (another
+/// requester, profile or issuer, or other names) stops the run: the caller would otherwise
+/// approve, under its own name, a certificate someone else asked for.
+async fn waiting_issue_jobs(
+    client: &Client,
+    ids: &Ids,
+    names: &HashSet<&str>,
+) -> Result<HashMap<String, JobId>, Failure> {
     let jobs: Vec<JobOut> = every(|cursor, limit| {
         let q = JobQuery {
             status: Some(JobStatus::AwaitingApproval),
@@ -666,11 +707,31 @@ async fn waiting_issue_jobs(client: &Client) -> Result<HashMap<String, JobId>, F
         async move { client.list_jobs(&q).await }
     })
     .await?;
-    Ok(jobs
-        .into_iter()
-        .filter(|j| j.kind == "issue")
-        .filter_map(|j| Some((j.request.get("common_name")?.as_str()?.to_owned(), j.id)))
-        .collect())
+    let mut ours = HashMap::new();
+    for job in jobs.into_iter().filter(|j| j.kind == "issue") {
+        let Some(cn) = job.request.get("common_name").and_then(Value::as_str) else {
+            continue;
+        };
+        if !names.contains(cn) {
+            continue;
+        }
+        let only_its_name = job.request.get("sans").is_none_or(|s| s.is_null() || *s == json!([cn]));
+        let filed_by_demo = job.requested_by == REQUESTER
+            && job.profile_id == ids.profiles.approval
+            && job.issuer_id == ids.web_ca
+            && only_its_name;
+        if !filed_by_demo {
+            return Err(anyhow!(
+                "job {} asks for {cn}, a demo name, but demo seed did not file it (requested by {}); \
+                 approve or reject it yourself, then run demo seed again",
+                job.id,
+                job.requested_by
+            )
+            .into());
+        }
+        ours.insert(cn.to_owned(), job.id);
+    }
+    Ok(ours)
 }
 
 /// Whether anything must be filed for approval in this run.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::helpers::{TestApp, tempdir};
+use crate::helpers::{TestApp, csr_pem, tempdir};
 
 /// Small enough to seed in a few seconds, large enough to hold every kind of demo certificate.
 const NAMES: &str = "60";
@@ -17,6 +17,19 @@ const WITHIN: Duration = Duration::from_secs(85);
 /// Runs `certctl demo seed --certificates 60` with the admin key and `extra` flags, isolated from
 /// the user's configuration; fails on a non-zero exit. Returns stdout.
 fn seed(app: &TestApp, extra: &[&str]) -> String {
+    let (ok, stdout, stderr) = run_seed(app, extra);
+    assert!(ok, "stdout: {stdout}\nstderr: {stderr}");
+    stdout
+}
+
+/// A run that must be refused; returns its stderr.
+fn seed_refused(app: &TestApp) -> String {
+    let (ok, stdout, stderr) = run_seed(app, &[]);
+    assert!(!ok, "demo seed went ahead: {stdout}");
+    stderr
+}
+
+fn run_seed(app: &TestApp, extra: &[&str]) -> (bool, String, String) {
     let mut c = Command::new(certctl_test_support::process::binary("certctl"));
     c.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -28,12 +41,11 @@ fn seed(app: &TestApp, extra: &[&str]) -> String {
         .args(extra);
     // The server runs on this test's runtime: hand the thread's work over while the command runs.
     let out: Output = tokio::task::block_in_place(move || c.output().expect("run certctl"));
-    let (stdout, stderr) = (
+    (
+        out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
-    );
-    assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
-    stdout
+    )
 }
 
 fn seed_json(app: &TestApp) -> Value {
@@ -90,6 +102,27 @@ async fn counts(app: &TestApp) -> Vec<(String, u64)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_seed_fills_an_instance_once_and_its_states_appear_with_the_worker() {
     let app = TestApp::spawn().await;
+
+    // Another enabled channel would hear the whole demo: refused until it is disabled, and
+    // nothing is made meanwhile.
+    let (team, _) = app
+        .webhook_channel("team-hook", "http://127.0.0.1:9/team", &["certificate_revoked"])
+        .await;
+    let refused = seed_refused(&app);
+    assert!(
+        refused.contains("team-hook") && refused.contains("--notify-other-channels"),
+        "{refused}"
+    );
+    assert_eq!(get(&app, "/api/v1/issuers").await["data"], serde_json::json!([]));
+    let (s, v) = app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/notification-channels/{team}"),
+            Some(&app.admin_key),
+            Some(serde_json::json!({ "enabled": false })),
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::OK, "{v}");
     let started = Instant::now();
 
     let first = seed_json(&app);
@@ -193,5 +226,48 @@ async fn demo_seed_fills_an_instance_once_and_its_states_appear_with_the_worker(
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // What the worker changed is found as it is: a run now creates nothing either.
+    let after = seed_json(&app);
+    for (kind, n) in after["created"].as_object().unwrap() {
+        assert_eq!(n, 0, "{kind} created after the worker ran: {after}");
+    }
     worker.stop().await;
+
+    // A request for a demo name that the demo did not file is never approved by a run: someone
+    // else's request (another requester, profile, names) stops it until a person decides.
+    let operator = app.key("otto", "operator").await;
+    let gate = app
+        .profile(serde_json::json!({ "name": "team-gated", "max_ttl_seconds": 86_400,
+            "allowed_key_algorithms": ["ecdsa-p256"], "ekus": ["server_auth"], "requires_approval": true,
+            "san_rules": { "allowed_domains": ["demo.internal", "example.org"], "allow_subdomains": true } }))
+        .await;
+    let issuer = get(&app, "/api/v1/issuers").await["data"][0]["id"].clone();
+    let cn = "request-01.demo.internal";
+    let (s, job) = app
+        .post(
+            "/api/v1/certificates",
+            &operator,
+            serde_json::json!({ "issuer_id": issuer, "profile_id": gate["id"], "common_name": cn,
+                "sans": [cn, "payroll.example.org"], "csr_pem": csr_pem(&[cn]) }),
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::ACCEPTED, "{job}");
+    let job_id = job["job_id"].as_str().unwrap().to_owned();
+    let refused = seed_refused(&app);
+    assert!(refused.contains(&job_id) && refused.contains("otto"), "{refused}");
+    let (s, v) = app.get(&format!("/api/v1/jobs/{job_id}"), &app.admin_key).await;
+    assert_eq!(
+        (s, &v["status"]),
+        (reqwest::StatusCode::OK, &serde_json::json!("awaiting_approval")),
+        "{v}"
+    );
+    let (s, v) = app
+        .post(
+            &format!("/api/v1/jobs/{job_id}/reject"),
+            &app.admin_key,
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::OK, "{v}");
+    seed_json(&app);
 }
