@@ -10,10 +10,12 @@
    `fn function_name` in it. The compliance mappings cite the tests that prove each row this
    way, so a renamed or deleted test fails here.
 4. Every row of the compliance mappings' tables names at least one test, and every `certctl …`
-   command cited there must be a real subcommand of the command-line client
-   (`certctl <subcommand> --help` succeeds), when the client is built.
+   command cited inline anywhere in the docs must be a real subcommand of the command-line
+   client (`certctl <subcommand> --help` succeeds), when the client is built.
 
-Usage: scripts/check-docs.py [--no-build]   (--no-build checks an existing target/book/)
+Usage: scripts/check-docs.py [--no-build] [--require-cli]
+  --no-build     check an existing target/book/
+  --require-cli  fail, rather than skip the command check, when target/debug/certctl is missing
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from urllib.parse import unquote, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-BOOK = ROOT / "target" / "book"
+BOOK = (ROOT / "target" / "book").resolve()
 CLI = ROOT / "target" / "debug" / "certctl"
 # mdBook's own pages, not chapters: the print page repeats every chapter (its links are
 # rewritten to in-page anchors, checked through the chapters themselves), the others are
@@ -66,7 +68,9 @@ def build() -> list[str]:
     """Builds the book; its warnings are problems too (an unclosed HTML tag, such as a bare
     `<id>` in prose, swallows the text after it on the rendered page)."""
     try:
-        run = subprocess.run(["mdbook", "build"], cwd=ROOT, capture_output=True, text=True)
+        # MDBOOK_LOG could silence the warnings this check relies on.
+        env = {k: v for k, v in os.environ.items() if k != "MDBOOK_LOG"}
+        run = subprocess.run(["mdbook", "build"], cwd=ROOT, capture_output=True, text=True, env=env)
     except FileNotFoundError:
         sys.exit(
             "mdbook is not installed: cargo install mdbook --version 0.5.4 --locked "
@@ -154,47 +158,66 @@ def check_compliance_rows() -> list[str]:
     return errors
 
 
+# The client's global options that take a value; they may come before the subcommand.
+GLOBAL_WITH_VALUE = {"-o", "--output", "--server", "--api-key", "--api-key-file", "--ca-bundle", "--context"}
+
+
 def cli_words(command: str) -> list[str]:
-    """The subcommand path of a cited command: the words before the first flag or value."""
+    """The subcommand path of a cited command: the words before the first flag or value, global
+    options (`-o json`, `--context prod`) skipped."""
+    tokens = command.split()[1:]
     words = []
-    for word in command.split()[1:]:
-        if not re.fullmatch(r"[a-z][a-z-]*", word):
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token in GLOBAL_WITH_VALUE:
+            i += 2
+            continue
+        if token.startswith(("--output=", "--server=", "--context=", "-o=")):
+            i += 1
+            continue
+        if not re.fullmatch(r"[a-z][a-z-]*", token):
             break
-        words.append(word)
+        words.append(token)
+        i += 1
     return words
 
 
-def check_cli_refs() -> list[str]:
-    compliance = DOCS / "compliance.md"
-    if not compliance.exists():
-        return []
+def check_cli_refs(require: bool) -> list[str]:
+    """Every `certctl …` cited inline in the docs names a subcommand the client has."""
     if not os.access(CLI, os.X_OK):
+        if require:
+            return [f"{CLI} is not built: the certctl commands the docs cite cannot be checked"]
         print(f"check-docs: {CLI} not built, certctl commands not checked")
         return []
     errors = []
-    seen: set[tuple[str, ...]] = set()
-    for line_no, line in enumerate(compliance.read_text(encoding="utf-8").splitlines(), 1):
-        for command in CLI_REF.findall(line):
-            words = tuple(cli_words(command))
-            if words in seen:
-                continue
-            seen.add(words)
-            run = subprocess.run(
-                [str(CLI), *words, "--help"],
-                capture_output=True,
-                text=True,
-                env={**os.environ, "CERTCTL_CONFIG": os.devnull},
-            )
-            if run.returncode != 0:
-                first = (run.stderr.strip().splitlines() or ["?"])[0]
-                errors.append(f"docs/compliance.md:{line_no}: `{command}`: {first}")
-    print(f"check-docs: {len(seen)} certctl commands checked")
+    seen: dict[tuple[str, ...], bool] = {}
+    for md in markdown_files():
+        if not md.exists():
+            continue
+        for line_no, line in enumerate(md.read_text(encoding="utf-8").splitlines(), 1):
+            for command in CLI_REF.findall(line):
+                words = tuple(cli_words(command))
+                if not words:
+                    continue  # `certctl --help` and the like: nothing to check
+                if words not in seen:
+                    run = subprocess.run(
+                        [str(CLI), *words, "--help"],
+                        capture_output=True,
+                        text=True,
+                        env={**os.environ, "CERTCTL_CONFIG": os.devnull},
+                    )
+                    seen[words] = run.returncode == 0
+                if not seen[words]:
+                    errors.append(f"{md.relative_to(ROOT)}:{line_no}: `{command}` is not a certctl command")
+    print(f"check-docs: {len(seen)} certctl subcommands checked")
     return errors
 
 
 def main() -> None:
     errors = [] if "--no-build" in sys.argv[1:] else build()
-    errors += check_links() + check_test_refs() + check_compliance_rows() + check_cli_refs()
+    errors += check_links() + check_test_refs() + check_compliance_rows()
+    errors += check_cli_refs(require="--require-cli" in sys.argv[1:])
     for e in errors:
         print(f"check-docs: {e}", file=sys.stderr)
     if errors:

@@ -10,15 +10,19 @@ and background processes carry from one step to the next), from the repository r
 - `<anything in angle brackets>` stands for any text within a line (ids, times, serials);
 - a line that is only `...` stands for any number of lines.
 
-A block preceded by the comment `<!-- quickstart: skip -->` is shown to readers but not run.
+A block preceded by the comment `<!-- quickstart: skip -->` is shown to readers but not run. A
+block tagged as another shell (bash, shell, console, zsh) is refused: it would silently not run.
 
 The instance is a throwaway one: `scripts/dev.sh up` runs with its state in a temporary
-directory, the database `certctl_quickstart` (dropped first) and a temporary client
-configuration, so a developer's own `.local/`, database and contexts are never touched. The
+directory, the database `certctl_quickstart` (dropped first), its own RabbitMQ queues (a prefix
+of its own, expiring once unused) and a temporary client configuration, so a developer's own
+`.local/`, database, queues and contexts are never touched, and none of the caller's `CERTCTL_*`
+settings leak in. The
 public ports of dev.sh (8080, 8081, 9090-9092) and the guide's webhook receiver (9000) must be
 free. The daemons are stopped at the end, whatever happened.
 
 Usage: scripts/check-quickstart.py [--keep]   (--keep leaves the run's directory for reading)
+       scripts/check-quickstart.py --preflight   (only check that the ports are free)
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +45,8 @@ PORTS = (8080, 8081, 9090, 9091, 9092, 9000)
 DATABASE = "certctl_quickstart"
 SERVER = "postgres://postgres@127.0.0.1:5432"
 SKIP = "<!-- quickstart: skip -->"
+OTHER_SHELLS = {"bash", "shell", "console", "zsh", "shell-session"}
+DONE = "quickstart: all steps ran"
 TIMEOUT_SECONDS = 900
 
 
@@ -63,6 +70,8 @@ def steps(markdown: str) -> list[Step]:
             skip_next = True
         elif line.startswith("```"):
             info = line[3:].strip()
+            if info.split(",")[0] in OTHER_SHELLS:
+                sys.exit(f"check-quickstart: quickstart.md line {i + 1}: a ```{info} block; tag commands ```sh")
             end = next(j for j in range(i + 1, len(lines)) if lines[j].strip() == "```")
             body = lines[i + 1 : end]
             if info == "sh" and not skip_next:
@@ -121,8 +130,10 @@ def port_in_use(port: int) -> bool:
 
 def driver(all_steps: list[Step], work: Path) -> str:
     """One bash script that sources each step with its output in its own file."""
+    # -e and pipefail: a failing command fails its step, inside a pipeline too (conditions of
+    # `until`, `if` and `&&` lists are exempt, as in any shell).
     out = [
-        "set -e",
+        "set -eo pipefail",
         'trap \'echo "quickstart: step $STEP failed (exit status $?)" >&2\' ERR',
     ]
     for s in all_steps:
@@ -130,7 +141,7 @@ def driver(all_steps: list[Step], work: Path) -> str:
         block.write_text(s.script)
         out.append(f"STEP={s.number}")
         out.append(f"source {block} > {work}/step-{s.number}.out 2>&1")
-    out.append('echo "quickstart: all steps ran"')
+    out.append(f'echo "{DONE}"')
     return "\n".join(out) + "\n"
 
 
@@ -138,32 +149,54 @@ def psql(sql: str) -> None:
     subprocess.run(["psql", f"{SERVER}/postgres", "-qtAc", sql], check=True)
 
 
-def main() -> None:
-    keep = "--keep" in sys.argv[1:]
-    all_steps = steps(GUIDE.read_text(encoding="utf-8"))
-    if not all_steps:
-        sys.exit(f"no ```sh blocks in {GUIDE}")
+def preflight() -> None:
     busy = [p for p in PORTS if port_in_use(p)]
     if busy:
         sys.exit(
             f"check-quickstart: ports {busy} are in use on 127.0.0.1; the quickstart needs them "
             "(is `scripts/dev.sh up` running? stop it with `scripts/dev.sh down`)"
         )
+
+
+def main() -> None:
+    keep = "--keep" in sys.argv[1:]
+    all_steps = steps(GUIDE.read_text(encoding="utf-8"))
+    if not all_steps:
+        sys.exit(f"no ```sh blocks in {GUIDE}")
+    preflight()
+    if "--preflight" in sys.argv[1:]:
+        return
     work = Path(tempfile.mkdtemp(prefix="certctl-quickstart-"))
+    # A reader's shell, not the caller's: none of its certctl settings (client or daemon) leak in.
     env = {
-        **os.environ,
-        "CERTCTL_DEV_STATE": str(work / "state"),
-        "CERTCTL_DATABASE_URL": f"{SERVER}/{DATABASE}",
-        "CERTCTL_CONFIG": str(work / "config.toml"),
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CERTCTL_", "OTEL_")) and k not in ("KEY", "API", "WORK", "SECRET")
     }
-    # What a reader's shell would not have: none of the caller's client settings leak in.
-    for name in ("CERTCTL_SERVER", "CERTCTL_API_KEY", "CERTCTL_CONTEXT", "CERTCTL_API_KEY_FILE", "KEY", "API"):
-        env.pop(name, None)
+    env.update(
+        {
+            "CERTCTL_DEV_STATE": str(work / "state"),
+            "CERTCTL_DATABASE_URL": f"{SERVER}/{DATABASE}",
+            "CERTCTL_CONFIG": str(work / "config.toml"),
+            "CERTCTL_AMQP_PREFIX": f"certctl-quickstart-{uuid.uuid4().hex[:12]}",
+            "CERTCTL_AMQP_QUEUE_EXPIRES": "60s",
+            # The guide's `mktemp -d` lands in the run's directory, removed with it.
+            "TMPDIR": str(work),
+        }
+    )
     psql(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
     script = work / "run.sh"
     script.write_text(driver(all_steps, work))
     print(f"check-quickstart: {len(all_steps)} steps from {GUIDE.relative_to(ROOT)}, in {work}")
-    proc = subprocess.Popen(["bash", str(script)], cwd=ROOT, env=env, start_new_session=True)
+    driver_out = (work / "driver.out").open("w")
+    proc = subprocess.Popen(
+        ["bash", str(script)],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=driver_out,
+        start_new_session=True,
+    )
     try:
         code = proc.wait(timeout=TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
@@ -194,8 +227,17 @@ def main() -> None:
         print(f"\ncheck-quickstart: step {ran} failed" + (" (timed out)" if code is None else ""), file=sys.stderr)
         if last.exists():
             print(last.read_text(encoding="utf-8", errors="replace"), file=sys.stderr)
+    driver_out.close()
+    finished = DONE in (work / "driver.out").read_text()
+    if code == 0 and (ran != len(all_steps) or not finished):
+        # A step that called `exit 0` ends the shell early with success: the rest never ran.
+        print(f"\ncheck-quickstart: only {ran} of {len(all_steps)} steps ran", file=sys.stderr)
+        code = 1
     if code != 0 or failures:
-        print(f"check-quickstart: the run is in {work}", file=sys.stderr)
+        print(
+            f"check-quickstart: the run is in {work}; its database {DATABASE} is kept until the next run",
+            file=sys.stderr,
+        )
         sys.exit(1)
     psql(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
     if not keep:

@@ -25,7 +25,8 @@ export CERTCTL_PUBLIC_PKI_URL=${CERTCTL_PUBLIC_PKI_URL:-http://127.0.0.1:8081}
 # and private networks (a webhook receiver on localhost), which production refuses by default;
 # and a failed delivery is retried after 2 s, 4 s, 8 s, 10 s instead of 1, 2, 4 and 8 minutes,
 # so a dead letter appears within half a minute rather than a quarter of an hour.
-export CERTCTL_OUTBOUND_ALLOW_PRIVATE=${CERTCTL_OUTBOUND_ALLOW_PRIVATE:-true}
+# (The setting's former name, if set, still decides: the daemons refuse the two disagreeing.)
+export CERTCTL_OUTBOUND_ALLOW_PRIVATE=${CERTCTL_OUTBOUND_ALLOW_PRIVATE:-${CERTCTL_WEBHOOK_ALLOW_PRIVATE:-true}}
 export CERTCTL_NOTIFICATION_BACKOFF_BASE=${CERTCTL_NOTIFICATION_BACKOFF_BASE:-2s}
 export CERTCTL_NOTIFICATION_BACKOFF_CAP=${CERTCTL_NOTIFICATION_BACKOFF_CAP:-10s}
 
@@ -54,7 +55,7 @@ wait_ready() {
 
 up() {
   scripts/services-up.sh
-  cargo build --bins --quiet
+  cargo build --bins --locked --quiet
   # The web console: built into web/dist, which the api-server serves at /.
   if command -v npm >/dev/null; then
     (cd web && { [[ -d node_modules ]] || npm ci --no-audit --no-fund; } && npm run build --silent >/dev/null)
@@ -146,8 +147,9 @@ print_env() {
 
 demo() {
   [[ -f $STATE/admin-key ]] || { echo "no admin key in $STATE: run scripts/dev.sh up first" >&2; exit 1; }
-  CERTCTL_SERVER=http://127.0.0.1:8080 CERTCTL_API_KEY_FILE="$STATE/admin-key" \
-    "$PROFILE_DIR/certctl" demo seed "$@"
+  # This instance's admin key, whatever key or context the shell holds.
+  env -u CERTCTL_API_KEY -u CERTCTL_CONTEXT CERTCTL_SERVER=http://127.0.0.1:8080 \
+    CERTCTL_API_KEY_FILE="$STATE/admin-key" "$PROFILE_DIR/certctl" demo seed "$@"
 }
 
 case "${1:-up}" in

@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/services-up.sh
+# The quickstart check at the very end needs dev.sh's ports: say so now, not after the suite.
+python3 scripts/check-quickstart.py --preflight
 
 command -v openssl >/dev/null || { echo "openssl is required" >&2; exit 1; }
 
@@ -47,14 +49,14 @@ export RUST_BACKTRACE=${RUST_BACKTRACE:-0}
 # tests: build every binary and test together (one feature resolution, so nextest reuses it all).
 cargo build --workspace --bins --tests --locked
 
-# The documentation site: mdBook over docs/, every internal link and anchor checked offline, every
-# test the docs cite (the compliance mappings) and every certctl command they cite checked to
-# exist. mdbook is installed into ~/.cargo/bin when missing (a few minutes, once).
+# The documentation site: mdBook over docs/, every internal link and anchor checked offline, and
+# every test and every certctl subcommand the docs cite checked to exist (each compliance row
+# must cite a test). mdbook is installed into ~/.cargo/bin when missing (a few minutes, once).
 MDBOOK_VERSION=0.5.4
 if [[ $(mdbook --version 2>/dev/null) != "mdbook v$MDBOOK_VERSION" ]]; then
   cargo install mdbook --version "$MDBOOK_VERSION" --locked --no-default-features --features search
 fi
-python3 scripts/check-docs.py
+python3 scripts/check-docs.py --require-cli
 
 # First the serial group: tests that restart PostgreSQL or RabbitMQ mid-run, which would disturb
 # every other test, run alone (the soak test of scripts/cluster.sh's replicas among them, in its
