@@ -6,7 +6,7 @@ use certctl_shared::entities::job::Model as Job;
 use certctl_shared::model::{AcmeAccountId, JobId, NotificationId};
 use certctl_shared::model::{CertificateStatus, EventType, JobStatus};
 use certctl_shared::repo::audit;
-use certctl_shared::repo::{acme, api_keys, certificates, jobs, notifications};
+use certctl_shared::repo::{acme, api_keys, certificates, jobs, notifications, renewal};
 use sea_orm::{DbErr, TransactionTrait};
 use serde_json::json;
 
@@ -29,7 +29,10 @@ pub enum DecideError {
     #[error("job not found")]
     NotFound,
     /// The decider is, or speaks for, the requester (`reason` says how; it is audited).
-    #[error("you requested this job, so someone else must {verb} it")]
+    #[error(
+        "{} so someone else must {verb} it",
+        if *.reason == OWNER { "this job renews your certificate," } else { "you requested this job," }
+    )]
     OwnRequest { verb: &'static str, reason: &'static str },
     /// The job is not awaiting a decision (`None`: it was decided while this decision ran).
     #[error("the job is already {}", .0.map_or("decided", |s| s.as_str()))]
@@ -58,9 +61,15 @@ fn same_principal(a: &str, b: &str) -> bool {
     a.trim().eq_ignore_ascii_case(b.trim())
 }
 
+/// The reason recorded when the decider owns the certificate an automatic renewal renews.
+const OWNER: &str = "self_approval_owner";
+
 /// Why `actor` counts as the requester of `job`, if it does: the same principal, the very key
 /// that filed the request, or a key that the requesting key created (directly or through keys it
-/// created), which would let one person approve their own request under a second name.
+/// created), which would let one person approve their own request under a second name. An
+/// automatic renewal is filed by the system, but it acts for the certificate's owner (whoever
+/// asked for it, or for the certificate it renews), who may not decide it either: otherwise a
+/// requester could keep a gated certificate alive without a second person ever looking again.
 async fn own_request(
     conn: &impl sea_orm::ConnectionTrait,
     job: &Job,
@@ -68,6 +77,14 @@ async fn own_request(
 ) -> Result<Option<&'static str>, Fault> {
     if job.requested_by.trim().is_empty() || same_principal(&job.requested_by, &actor.principal) {
         return Ok(Some("self_approval"));
+    }
+    if job.requested_by.starts_with("system:")
+        && let Some(cert) = job.renews_certificate_id
+        && renewal::owner_of(conn, cert)
+            .await?
+            .is_some_and(|owner| same_principal(&owner, &actor.principal))
+    {
+        return Ok(Some(OWNER));
     }
     if acme_registrant(conn, &job.requested_by)
         .await?

@@ -250,10 +250,30 @@ async fn certificates_renew_by_themselves_wait_for_approval_and_retry_then_give_
         1
     );
     let job = job_of(&app, &gated_cert).await;
-    let (s, decided) = app
+    // The system filed it, but for olga's certificate: she may not approve it herself.
+    let (s, refused) = app
         .post(
             &format!("/api/v1/jobs/{}/approve", id(&job)),
             &operator,
+            json!({ "note": "mine" }),
+        )
+        .await;
+    assert_eq!(
+        (s, refused["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("self_approval_forbidden")),
+        "{refused}"
+    );
+    assert!(
+        refused["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("renews your certificate")),
+        "{refused}"
+    );
+    let approver = app.key("petra", "operator").await;
+    let (s, decided) = app
+        .post(
+            &format!("/api/v1/jobs/{}/approve", id(&job)),
+            &approver,
             json!({ "note": "fine" }),
         )
         .await;
