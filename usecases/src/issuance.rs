@@ -655,7 +655,7 @@ pub async fn sign_and_store(
             return Err(IssueError::CertificateNotActive);
         }
         // Renewed by other means than its automatic renewal: that renewal has nothing left to do.
-        renewal::cancel_open_renewals(conn, old, job_id, "the certificate was renewed by another request").await?;
+        renewal::cancel_open_renewals(conn, &[old], job_id, "the certificate was renewed by another request").await?;
     }
     Ok(Issued {
         certificate: row,

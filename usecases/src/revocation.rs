@@ -4,7 +4,7 @@ use certctl_shared::entities::certificate::Model as Certificate;
 use certctl_shared::entities::certificate_revocation::Model as Revocation;
 use certctl_shared::model::{CertificateId, IssuerId, ProfileId};
 use certctl_shared::model::{CertificateStatus, EventType, RevocationReason};
-use certctl_shared::repo::{audit, certificates, notifications, revocations};
+use certctl_shared::repo::{audit, certificates, notifications, renewal, revocations};
 use chrono::{DateTime, Utc};
 use sea_orm::TransactionTrait;
 use serde::Serialize;
@@ -76,8 +76,8 @@ pub async fn revoke(
     let cert = certificates::transition(&txn, id, &[from], CertificateStatus::Revoked, None)
         .await?
         .ok_or_else(|| anyhow::anyhow!("certificate {id} changed under its row lock"))?;
-    certctl_shared::repo::renewal::cancel_open_renewals(&txn, id, None, "the certificate was revoked").await?;
-    certctl_shared::repo::renewal::erase_keys_of(&txn, id).await?;
+    renewal::cancel_open_renewals(&txn, &[id], None, "the certificate was revoked").await?;
+    renewal::erase_keys_of(&txn, &[id]).await?;
     if reason == RevocationReason::KeyCompromise {
         certificates::record_compromised_keys(&txn, &[id]).await?;
     }
@@ -148,6 +148,10 @@ pub async fn bulk_revoke(
     )
     .await?;
     let revoked_ids = done.revoked;
+    // As for a single revocation: open renewals of these certificates end now, and rotated keys
+    // waiting with them are erased (one statement each for the whole batch).
+    renewal::cancel_open_renewals(&txn, &revoked_ids, None, "the certificate was revoked").await?;
+    renewal::erase_keys_of(&txn, &revoked_ids).await?;
     if reason == RevocationReason::KeyCompromise {
         certificates::record_compromised_keys(&txn, &revoked_ids).await?;
     }

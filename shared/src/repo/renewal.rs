@@ -263,11 +263,11 @@ pub async fn update_job(
         .await
 }
 
-/// Cancels the open automatic renewal of a certificate that was revoked or renewed by other
+/// Cancels the open automatic renewals of certificates that were revoked or renewed by other
 /// means (other than `except`, the job doing the renewing), erasing any sealed key.
 pub async fn cancel_open_renewals(
     conn: &impl ConnectionTrait,
-    certificate: CertificateId,
+    certificates: &[CertificateId],
     except: Option<JobId>,
     why: &str,
 ) -> Result<u64, DbErr> {
@@ -275,22 +275,22 @@ pub async fn cancel_open_renewals(
         .execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "UPDATE jobs SET status = 'cancelled', error = $3, private_key_ciphertext = NULL, updated_at = now() \
-             WHERE renews_certificate_id = $1 AND status IN ('pending', 'awaiting_csr', 'awaiting_approval') \
+             WHERE renews_certificate_id = ANY($1) AND status IN ('pending', 'awaiting_csr', 'awaiting_approval') \
                AND id IS DISTINCT FROM $2",
-            [certificate.into(), except.into(), why.into()],
+            [certificates.to_vec().into(), except.into(), why.into()],
         ))
         .await?;
     Ok(res.rows_affected())
 }
 
-/// Erases the rotated keys waiting to be collected with `certificate`, which was revoked: nobody
-/// should install a key for a revoked certificate.
-pub async fn erase_keys_of(conn: &impl ConnectionTrait, certificate: CertificateId) -> Result<(), DbErr> {
+/// Erases the rotated keys waiting to be collected with `certificates`, which were revoked:
+/// nobody should install a key for a revoked certificate.
+pub async fn erase_keys_of(conn: &impl ConnectionTrait, certificates: &[CertificateId]) -> Result<(), DbErr> {
     conn.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "UPDATE jobs SET private_key_ciphertext = NULL, updated_at = now() \
-         WHERE certificate_id = $1 AND private_key_ciphertext IS NOT NULL",
-        [certificate.into()],
+         WHERE certificate_id = ANY($1) AND private_key_ciphertext IS NOT NULL",
+        [certificates.to_vec().into()],
     ))
     .await?;
     Ok(())

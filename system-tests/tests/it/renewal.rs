@@ -409,6 +409,19 @@ async fn rotated_keys_are_collected_once_and_csr_renewals_wait_for_a_csr() {
     .await;
     assert_eq!(s, StatusCode::CREATED, "{brought}");
     assert_eq!(brought["key_generated"], false);
+    // Two more, for the bulk revocation at the end.
+    let (s, generated_too) = issue(&app, &operator, &issuer, &profile, "gen2.example", None).await;
+    assert_eq!(s, StatusCode::CREATED, "{generated_too}");
+    let (s, brought_too) = issue(
+        &app,
+        &operator,
+        &issuer,
+        &profile,
+        "csr2.example",
+        Some(csr_pem(&["csr2.example"])),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{brought_too}");
     let worker = app.worker(&[("CERTCTL_RENEWAL_INTERVAL", "1s")]).await;
 
     // certctl's own key is rotated; the new key is handed out once, with its certificate.
@@ -510,7 +523,9 @@ async fn rotated_keys_are_collected_once_and_csr_renewals_wait_for_a_csr() {
         Duration::from_secs(40),
     )
     .await;
-    let due = app.notifications_of("type=renewal_due").await;
+    let due = app
+        .notifications_of(&format!("type=renewal_due&certificate_id={}", id(&brought)))
+        .await;
     assert_eq!(due.len(), 1, "{due:?}");
     assert_eq!(due[0]["channel_id"], json!(channel));
     let job = job_of(&app, &id(&brought)).await;
@@ -552,5 +567,42 @@ async fn rotated_keys_are_collected_once_and_csr_renewals_wait_for_a_csr() {
         (StatusCode::CONFLICT, Some("job_state")),
         "{v}"
     );
+
+    // A bulk revocation ends open renewals and erases uncollected keys at once, as a single
+    // revocation does: with no worker left to notice, right in its own transaction.
+    wait_for(
+        &app,
+        "the second rotation and the second CSR wait",
+        &format!(
+            "SELECT count(*) FROM jobs WHERE (renews_certificate_id = '{}' AND private_key_ciphertext IS NOT NULL) \
+               OR (renews_certificate_id = '{}' AND status = 'awaiting_csr')",
+            id(&generated_too),
+            id(&brought_too)
+        ),
+        Duration::from_secs(40),
+    )
+    .await;
     worker.stop().await;
+    let rotated = job_of(&app, &id(&generated_too)).await;
+    let waiting = job_of(&app, &id(&brought_too)).await;
+    let (s, v) = app
+        .post(
+            "/api/v1/certificates/bulk-revoke",
+            &app.admin_key,
+            json!({ "reason": "cessationOfOperation",
+                    "certificate_ids": [rotated["certificate_id"], brought_too["id"]] }),
+        )
+        .await;
+    assert_eq!((s, &v["revoked"]), (StatusCode::OK, &json!(2)), "{v}");
+    assert_eq!(job_of(&app, &id(&brought_too)).await["status"], "cancelled");
+    assert_eq!(
+        app.scalar_i64(&format!(
+            "SELECT count(*) FROM jobs WHERE id IN ('{}', '{}') AND private_key_ciphertext IS NULL",
+            id(&rotated),
+            id(&waiting)
+        ))
+        .await,
+        2,
+        "no key waits for a revoked certificate"
+    );
 }
