@@ -27,6 +27,7 @@ mod m20261209_000017_certificate_tally;
 mod m20261210_000018_crl_shards;
 mod m20261211_000019_renewal;
 mod m20261212_000020_discovery;
+mod m20261213_000021_crl_this_update;
 
 pub struct Migrator;
 
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261210_000018_crl_shards::Migration),
             Box::new(m20261211_000019_renewal::Migration),
             Box::new(m20261212_000020_discovery::Migration),
+            Box::new(m20261213_000021_crl_this_update::Migration),
         ]
     }
 }

@@ -39,7 +39,7 @@ fn options(cfg: &CommonConfig, max_connections: u32) -> ConnectOptions {
 /// has it: during an upgrade, the new version's pods wait for `certctl-migrate up` while the old
 /// ones (whose newest migration is older, and already applied) keep serving. The migrations crate
 /// tests that this names its last migration.
-pub const REQUIRED_MIGRATION: &str = "m20261212_000020_discovery";
+pub const REQUIRED_MIGRATION: &str = "m20261213_000021_crl_this_update";
 
 /// Remembers that the schema has [`REQUIRED_MIGRATION`], so readiness asks the database only until
 /// it has (a schema never moves backwards under a running daemon).

@@ -25,7 +25,7 @@ use crate::metrics::WorkerMetrics;
 
 /// How long a claimed CRL build may take before another worker may take it over. Short, so a
 /// worker that dies mid-build delays the next CRL by seconds; a build that outlasts it only costs
-/// duplicate work, since the database keeps CRL numbers strictly increasing whoever stores first.
+/// duplicate work, since the database refuses a CRL whose number or thisUpdate goes back.
 const BUILD_LEASE: Duration = Duration::from_secs(10);
 /// After a failed build, how long before it is tried again.
 const RETRY_FAILED_BUILD: Duration = Duration::from_secs(15);

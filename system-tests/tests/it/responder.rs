@@ -475,6 +475,11 @@ async fn crl_numbers_never_repeat_or_go_back_across_restarts_and_concurrent_work
             "INSERT INTO crls (issuer_id, crl_number, this_update, next_update, der, entry_count, generated_by, build_ms) VALUES ('{issuer}', {}, now(), now() + interval '1 day', '\\x00', 0, 'test', 0)",
             max - 1
         ),
+        // A higher number built earlier than the newest stored CRL: its thisUpdate goes back.
+        format!(
+            "INSERT INTO crls (issuer_id, crl_number, this_update, next_update, der, entry_count, generated_by, build_ms) VALUES ('{issuer}', {}, now() - interval '1 hour', now() + interval '1 day', '\\x00', 0, 'test', 0)",
+            max + 1
+        ),
         format!("UPDATE crl_state SET last_number = last_number - 1 WHERE issuer_id = '{issuer}'"),
         format!("UPDATE crls SET der = '\\x00' WHERE issuer_id = '{issuer}'"),
     ] {
