@@ -158,6 +158,21 @@ async def as_viewer(opts, key):
         check(not r.is_error, f"the viewer cannot read the certificate: {text_of(r)}")
         check(json_of(r, "get_certificate")["status"] == "active", "the certificate is not active")
 
+        # Several states at once: the schema says a list of the six, and any of them matches.
+        tools = {t.name: t for t in (await s.list_tools()).tools}
+        status = tools["list_certificates"].input_schema["properties"]["status"]
+        check(
+            "array" in json.dumps(status.get("type")) and len(status.get("items", {}).get("enum", [])) == 6,
+            f"list_certificates' status is not a list of the six states: {status}",
+        )
+        live = ["active", "expiring", "renewal_in_progress"]
+        r = await s.call_tool("list_certificates", {"status": live, "limit": 500})
+        page = json_of(r, "list_certificates")
+        check(opts.certificate in [c["id"] for c in page["data"]], f"the active certificate is not among the live ones: {page}")
+        check(all(c["status"] in live for c in page["data"]), f"a certificate that is not live: {page['data']}")
+        r = await s.call_tool("list_certificates", {"status": ["revoked", "renewed"]})
+        check(opts.certificate not in [c["id"] for c in json_of(r, "list_certificates")["data"]], "the active certificate is listed as revoked or renewed")
+
         r = await s.call_tool("revoke_certificate", {"id": opts.certificate, "reason": "superseded"})
         text = text_of(r)
         log(f"[{opts.mode}] viewer revoke_certificate: isError={r.is_error} {text!r}")

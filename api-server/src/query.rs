@@ -146,6 +146,32 @@ impl Params {
             .transpose()
     }
 
+    /// One or more words of a fixed set, comma-separated (`status=active,expiring`), each read by
+    /// `parse`; empty when the parameter is absent. A repeated word counts once.
+    pub fn many_of<T: PartialEq>(
+        &mut self,
+        name: &str,
+        allowed: &[&str],
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<Vec<T>, ApiError> {
+        let Some(v) = self.typed(name)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for word in v.split(',') {
+            let t = parse(word).ok_or_else(|| {
+                invalid(format!(
+                    "{name} must be one or more of {}, comma-separated (got `{word}`)",
+                    allowed.join(", ")
+                ))
+            })?;
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
     /// `limit`: 1 to [`MAX_PAGE`], [`DEFAULT_PAGE`] when absent.
     pub fn limit(&mut self) -> Result<u64, ApiError> {
         let Some(v) = self.typed("limit")? else {

@@ -175,7 +175,7 @@ pub async fn list_certificates(
     mut q: Params,
 ) -> Result<Json<ListOut<CertificateOut>>, ApiError> {
     let filter = CertificateFilter {
-        status: q.one_of("status", &CertificateStatus::names(), CertificateStatus::parse)?,
+        status: q.many_of("status", &CertificateStatus::names(), CertificateStatus::parse)?,
         issuer_id: q.uuid("issuer_id")?,
         profile_id: q.uuid("profile_id")?,
         common_name: q.text("common_name")?,

@@ -26,8 +26,10 @@ fn parse_sort(s: &str) -> Result<CertificateSort, String> {
 pub enum Certs {
     /// Lists certificates, newest first.
     List {
-        #[arg(long, value_parser = parse_word::<CertificateStatus>)]
-        status: Option<CertificateStatus>,
+        /// Only certificates in these states (comma-separated or repeated), e.g.
+        /// `--status active,expiring,renewal_in_progress` for every live one.
+        #[arg(long, value_parser = parse_word::<CertificateStatus>, value_delimiter = ',')]
+        status: Vec<CertificateStatus>,
         /// Issuer id or name.
         #[arg(long)]
         issuer: Option<String>,

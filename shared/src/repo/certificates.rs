@@ -47,7 +47,8 @@ pub async fn transition(
 
 #[derive(Debug, Default, Clone)]
 pub struct CertificateFilter {
-    pub status: Option<CertificateStatus>,
+    /// Any of these states; every state when empty.
+    pub status: Vec<CertificateStatus>,
     pub issuer_id: Option<IssuerId>,
     pub profile_id: Option<ProfileId>,
     pub common_name: Option<String>,
@@ -76,8 +77,8 @@ fn contains_pattern(text: &str) -> String {
 impl CertificateFilter {
     fn condition(&self) -> Condition {
         let mut c = Condition::all();
-        if let Some(s) = self.status {
-            c = c.add(certificate::Column::Status.eq(s.as_str()));
+        if !self.status.is_empty() {
+            c = c.add(certificate::Column::Status.is_in(self.status.iter().map(|s| s.as_str())));
         }
         if let Some(v) = self.issuer_id {
             c = c.add(certificate::Column::IssuerId.eq(v));

@@ -219,6 +219,20 @@ async fn certificates_are_issued_listed_renewed_and_revoked_from_the_command_lin
         "{}",
         table.stdout
     );
+    // Several states: comma-separated or repeated, any of them matches.
+    for args in [
+        &["--status", "expiring,active"][..],
+        &["--status", "revoked", "--status", "active"][..],
+    ] {
+        let live = cli
+            .run(&admin, &[&["-o", "json", "certs", "list"][..], args].concat())
+            .json();
+        assert_eq!(live["total"], 2, "{args:?}: {live}");
+    }
+    let none = cli
+        .run(&admin, &["-o", "json", "certs", "list", "--status", "revoked,renewed"])
+        .json();
+    assert_eq!(none["total"], 0, "{none}");
     let page = cli.run(&admin, &["-o", "json", "certs", "list", "--limit", "1"]).json();
     assert_eq!(page["data"].as_array().unwrap().len(), 1);
     assert!(page["next_cursor"].is_string());

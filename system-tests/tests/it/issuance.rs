@@ -452,6 +452,39 @@ async fn listing_filters_paginates_and_counts() {
     assert_eq!(summary["certificates"]["active"], 8);
     assert_eq!(summary["expiring_soon"], 0);
     assert_eq!(summary["jobs_awaiting_approval"], 0);
+
+    // Several states at once, comma-separated: any of them matches; a repeat counts once.
+    app.revoke(&odd, "superseded").await;
+    for (query, total) in [
+        ("status=active", 7),
+        ("status=revoked", 1),
+        ("status=active,revoked", 8),
+        ("status=revoked,expiring,revoked", 1),
+        ("status=expiring,renewal_in_progress", 0),
+    ] {
+        let (s, page) = app
+            .get(&format!("/api/v1/certificates?{query}&limit=1"), &app.admin_key)
+            .await;
+        assert_eq!(
+            (s, page["total"].as_u64()),
+            (StatusCode::OK, Some(total)),
+            "{query}: {page}"
+        );
+    }
+    for query in [
+        "status=active,sideways",
+        "status=active,",
+        "status=,active",
+        "status=active%2C%20revoked",
+    ] {
+        let (s, v) = app.get(&format!("/api/v1/certificates?{query}"), &app.admin_key).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{query}: {v}");
+        assert_eq!(v["code"], "invalid_query", "{query}: {v}");
+        assert!(
+            v["detail"].as_str().unwrap().contains("comma-separated"),
+            "{query}: {v}"
+        );
+    }
 }
 
 #[tokio::test]

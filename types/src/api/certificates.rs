@@ -169,8 +169,11 @@ impl CertificateSort {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CertificateQuery {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<CertificateStatus>,
+    /// Certificates in any of these states, comma-separated: `status=active,expiring,renewal_in_progress`
+    /// lists every live certificate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "status_list")]
+    #[param(value_type = Option<Vec<CertificateStatus>>, style = Form, explode = false)]
+    pub status: Vec<CertificateStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer_id: Option<IssuerId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -202,6 +205,44 @@ pub struct CertificateQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u64>,
+}
+
+/// [`CertificateQuery::status`] on the wire: one string, the states joined by commas, as a query
+/// string carries it. Read back from that string or, from a JSON client (the MCP tool), a list.
+mod status_list {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    use crate::vocab::CertificateStatus;
+
+    pub fn serialize<S: Serializer>(states: &[CertificateStatus], s: S) -> Result<S::Ok, S::Error> {
+        let names: Vec<&str> = states.iter().map(|st| st.as_str()).collect();
+        s.serialize_str(&names.join(","))
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Joined(String),
+        Listed(Vec<String>),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<CertificateStatus>, D::Error> {
+        let words = match Written::deserialize(d)? {
+            Written::Joined(s) => s.split(',').map(str::to_owned).collect(),
+            Written::Listed(l) => l,
+        };
+        words
+            .iter()
+            .map(|w| {
+                CertificateStatus::parse(w).ok_or_else(|| {
+                    D::Error::custom(format!(
+                        "unknown certificate status `{w}`; expected one of {}",
+                        CertificateStatus::names().join(", ")
+                    ))
+                })
+            })
+            .collect()
+    }
 }
 
 impl CertificateQuery {

@@ -82,13 +82,16 @@ export const session = {
   clear: () => sessionStorage.removeItem(KEY),
 };
 
-type Params = Record<string, string | number | boolean | null | undefined>;
+type Params = Record<string, string | number | boolean | readonly string[] | null | undefined>;
 
+/** The query string; a list (such as several certificate states) is sent comma-separated. */
 function search(query?: Params): string {
   if (!query) return "";
   const out = new URLSearchParams();
   for (const [k, v] of Object.entries(query)) {
-    if (v !== undefined && v !== null && v !== "") out.set(k, String(v));
+    if (Array.isArray(v)) {
+      if (v.length > 0) out.set(k, v.join(","));
+    } else if (v !== undefined && v !== null && v !== "") out.set(k, String(v));
   }
   const s = out.toString();
   return s ? `?${s}` : "";

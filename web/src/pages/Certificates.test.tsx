@@ -165,7 +165,7 @@ describe("CertificatesPage list", () => {
     await user.type(screen.getByLabelText("Search names"), "corp.example");
     await waitFor(() =>
       expect(mocked.listCertificates).toHaveBeenLastCalledWith({
-        status: "active",
+        status: ["active"],
         issuer_id: ISSUER_ID,
         profile_id: undefined,
         expiring_before: "2026-12-31T00:00:00Z",
@@ -197,14 +197,14 @@ describe("CertificatesPage list", () => {
     ]);
     expect(within(status).queryByRole("option", { name: "superseded" })).not.toBeInTheDocument();
     await user.selectOptions(status, "renewed");
-    await waitFor(() => expect(mocked.listCertificates).toHaveBeenLastCalledWith(expect.objectContaining({ status: "renewed" })));
+    await waitFor(() => expect(mocked.listCertificates).toHaveBeenLastCalledWith(expect.objectContaining({ status: ["renewed"] })));
   });
 
   it("takes the status filter from the address, and ignores the old superseded", async () => {
     const { unmount } = renderPage(<CertificatesPage />, { path: "/certificates?status=expiring" });
     await screen.findByTestId("certificate-row");
     expect(screen.getByLabelText("Status")).toHaveValue("expiring");
-    expect(mocked.listCertificates).toHaveBeenLastCalledWith(expect.objectContaining({ status: "expiring" }));
+    expect(mocked.listCertificates).toHaveBeenLastCalledWith(expect.objectContaining({ status: ["expiring"] }));
     unmount();
     renderPage(<CertificatesPage />, { path: "/certificates?status=superseded" });
     await screen.findByTestId("certificate-row");
@@ -396,7 +396,7 @@ describe("bulk revoke", () => {
   it("previews the count of active certificates, then revokes them with the criteria and reason", async () => {
     const user = userEvent.setup();
     mocked.listCertificates.mockImplementation(async (q) =>
-      q.limit === 1 ? { data: [], next_cursor: null, total: q.status === "active" ? 3 : 0 } : { data: [cert()], next_cursor: null, total: 1 },
+      q.limit === 1 ? { data: [], next_cursor: null, total: q.status?.join(",") === "active" ? 3 : 0 } : { data: [cert()], next_cursor: null, total: 1 },
     );
     mocked.bulkRevoke.mockResolvedValue({ matched: 3, revoked: 3, skipped: 0, failed: 0, not_found: [] });
     renderPage(<CertificatesPage />);
@@ -411,7 +411,7 @@ describe("bulk revoke", () => {
     await user.selectOptions(form.getByLabelText("Reason"), "cessationOfOperation");
     await user.click(form.getByRole("button", { name: "Preview" }));
     expect(await form.findByText("3 certificates will be revoked")).toBeInTheDocument();
-    expect(mocked.listCertificates).toHaveBeenCalledWith({ status: "active", issuer_id: undefined, profile_id: PROFILE_ID, limit: 1 });
+    expect(mocked.listCertificates).toHaveBeenCalledWith({ status: ["active"], issuer_id: undefined, profile_id: PROFILE_ID, limit: 1 });
     await user.click(form.getByRole("button", { name: "Revoke 3 certificates" }));
     await waitFor(() => expect(mocked.bulkRevoke).toHaveBeenCalledTimes(1));
     expect(mocked.bulkRevoke).toHaveBeenCalledWith({ reason: "cessationOfOperation", profile_id: PROFILE_ID });
@@ -422,7 +422,7 @@ describe("bulk revoke", () => {
     const user = userEvent.setup();
     const totals: Record<string, number> = { active: 2, expiring: 1, renewal_in_progress: 1, expired: 1, renewed: 2 };
     mocked.listCertificates.mockImplementation(async (q) =>
-      q.limit === 1 ? { data: [], next_cursor: null, total: totals[q.status ?? ""] ?? 0 } : { data: [cert()], next_cursor: null, total: 1 },
+      q.limit === 1 ? { data: [], next_cursor: null, total: totals[q.status?.join(",") ?? ""] ?? 0 } : { data: [cert()], next_cursor: null, total: 1 },
     );
     renderPage(<CertificatesPage />);
     await user.click(await screen.findByRole("button", { name: "Bulk revoke…" }));
@@ -433,8 +433,8 @@ describe("bulk revoke", () => {
     expect(await form.findByText("5 certificates will be revoked")).toBeInTheDocument();
     expect(form.getByText("2 renewed certificates (already replaced by their renewal) also match and will be revoked as well.")).toBeInTheDocument();
     for (const status of ["active", "expiring", "renewal_in_progress", "expired", "renewed"])
-      expect(mocked.listCertificates).toHaveBeenCalledWith({ status, issuer_id: ISSUER_ID, profile_id: undefined, limit: 1 });
-    expect(mocked.listCertificates).not.toHaveBeenCalledWith(expect.objectContaining({ status: "superseded" }));
+      expect(mocked.listCertificates).toHaveBeenCalledWith({ status: [status], issuer_id: ISSUER_ID, profile_id: undefined, limit: 1 });
+    expect(mocked.listCertificates).not.toHaveBeenCalledWith(expect.objectContaining({ status: ["superseded"] }));
     expect(form.getByRole("button", { name: "Revoke 7 certificates" })).toBeEnabled();
   });
 });

@@ -112,7 +112,7 @@ export function CertificatesPage() {
   const filters = { status, issuerId, profileId, expiring, search, sort };
   const cursors = useCursors(JSON.stringify(filters));
   const query: CertificateQuery = {
-    status: status || undefined,
+    status: status ? [status] : undefined,
     issuer_id: issuerId || undefined,
     profile_id: profileId || undefined,
     expiring_before: expiring ? expiringBefore(expiring) : undefined,
@@ -513,7 +513,7 @@ export function BulkRevokeForm({ issuers, profiles, onDone }: { issuers: Issuer[
     queries: [...PREVIEW_STATUSES, "renewed" as const].map((status) => ({
       queryKey: ["certificates", "bulk-preview", status, previewFor],
       queryFn: () =>
-        listCertificates({ status, issuer_id: previewFor?.issuer_id || undefined, profile_id: previewFor?.profile_id || undefined, limit: 1 }),
+        listCertificates({ status: [status], issuer_id: previewFor?.issuer_id || undefined, profile_id: previewFor?.profile_id || undefined, limit: 1 }),
       enabled: previewFor !== null,
       staleTime: 0,
     })),

@@ -48,4 +48,17 @@ describe("DashboardPage", () => {
     ]);
     expect(card.queryByText(/superseded/)).not.toBeInTheDocument();
   });
+
+  it("bars the live certificates (active, expiring or being renewed) expiring within 7, 30 and 90 days", async () => {
+    mocked.listCertificates.mockImplementation(async (q) => {
+      const days = Math.round((Date.parse(q.expiring_before ?? "") - Date.now()) / 86_400_000);
+      return { data: [], next_cursor: null, total: q.status?.join(",") === "active,expiring,renewal_in_progress" ? days * 10 : 0 };
+    });
+    renderPage(<DashboardPage />);
+    const card = within((await screen.findByRole("heading", { name: "Live certificates expiring" })).closest("article") as HTMLElement);
+    for (const [label, total] of [["within 7 days", "70"], ["within 30 days", "300"], ["within 90 days", "900"]] as const) {
+      const bar = within(card.getByText(label).closest("li") as HTMLElement);
+      expect(await bar.findByText(total)).toBeInTheDocument();
+    }
+  });
 });

@@ -13,6 +13,8 @@ const STATUSES: NotificationStatus[] = ["pending", "sending", "sent", "failed", 
 /** The summary counts certificates in each state; each links to the list filtered by it. (Listed
  * here rather than taken from the forms module, which would grow the first load.) */
 const CERT_STATUSES = ["active", "expiring", "renewal_in_progress", "expired", "renewed", "revoked"] as const satisfies readonly CertificateStatus[];
+/** Not yet renewed, revoked or marked expired: what still has to be renewed before it expires. */
+const LIVE: CertificateStatus[] = ["active", "expiring", "renewal_in_progress"];
 
 function inDays(days: number): string {
   return new Date(Date.now() + days * 86_400_000).toISOString().replace(/\.\d+Z$/, "Z");
@@ -31,7 +33,7 @@ export function DashboardPage() {
   const expiring = useQueries({
     queries: WINDOWS.map((days) => ({
       queryKey: ["certificates", "expiring", days],
-      queryFn: () => listCertificates({ status: "active", expiring_before: inDays(days), limit: 1 }),
+      queryFn: () => listCertificates({ status: LIVE, expiring_before: inDays(days), limit: 1 }),
       ...REFRESH,
     })),
   });
@@ -80,7 +82,8 @@ export function DashboardPage() {
 
       <div className="cards">
         <article className="card card-wide" aria-labelledby="c-expiring">
-          <h2 id="c-expiring">Active certificates expiring</h2>
+          <h2 id="c-expiring">Live certificates expiring</h2>
+          <p className="muted">Active, expiring or being renewed, by days left.</p>
           <ul className="bars">
             {WINDOWS.map((days, i) => {
               const page = expiring[i]?.data;
