@@ -31,7 +31,7 @@ pub enum DecideError {
     /// The decider is, or speaks for, the requester (`reason` says how; it is audited).
     #[error(
         "{} so someone else must {verb} it",
-        if *.reason == OWNER { "this job renews your certificate," } else { "you requested this job," }
+        if *.reason == OWNER || *.reason == OWNER_KEY { "this job renews your certificate," } else { "you requested this job," }
     )]
     OwnRequest { verb: &'static str, reason: &'static str },
     /// The job is not awaiting a decision (`None`: it was decided while this decision ran).
@@ -61,15 +61,18 @@ fn same_principal(a: &str, b: &str) -> bool {
     a.trim().eq_ignore_ascii_case(b.trim())
 }
 
-/// The reason recorded when the decider owns the certificate an automatic renewal renews.
+/// The reason recorded when the decider owns the certificate an automatic renewal renews: by
+/// principal, or (`_key`) by holding the owner's requesting key or a key it created.
 const OWNER: &str = "self_approval_owner";
+const OWNER_KEY: &str = "self_approval_owner_key";
 
 /// Why `actor` counts as the requester of `job`, if it does: the same principal, the very key
 /// that filed the request, or a key that the requesting key created (directly or through keys it
 /// created), which would let one person approve their own request under a second name. An
 /// automatic renewal is filed by the system, but it acts for the certificate's owner (whoever
-/// asked for it, or for the certificate it renews), who may not decide it either: otherwise a
-/// requester could keep a gated certificate alive without a second person ever looking again.
+/// asked for it, or for the certificate it renews), who may not decide it either, under their own
+/// principal or with the key they requested it with or one it created: otherwise a requester
+/// could keep a gated certificate alive without a second person ever looking again.
 async fn own_request(
     conn: &impl sea_orm::ConnectionTrait,
     job: &Job,
@@ -80,11 +83,16 @@ async fn own_request(
     }
     if job.requested_by.starts_with("system:")
         && let Some(cert) = job.renews_certificate_id
-        && renewal::owner_of(conn, cert)
-            .await?
-            .is_some_and(|owner| same_principal(&owner, &actor.principal))
+        && let Some(owner) = renewal::owner_of(conn, cert).await?
     {
-        return Ok(Some(OWNER));
+        if same_principal(&owner.principal, &actor.principal) {
+            return Ok(Some(OWNER));
+        }
+        if let (Some(owner_key), Some(approver)) = (owner.key_id, actor.key_id())
+            && (owner_key == approver || api_keys::created_by_chain_contains(conn, approver, owner_key).await?)
+        {
+            return Ok(Some(OWNER_KEY));
+        }
     }
     if acme_registrant(conn, &job.requested_by)
         .await?

@@ -709,7 +709,10 @@ pub async fn collect_key(
     let txn = state.db.begin().await?;
     let job = jobs::find_for_update(&txn, id).await?.ok_or(JobActionError::NotFound)?;
     if !any_owner && let Some(cert) = job.renews_certificate_id {
-        let owner = renewal::owner_of(&txn, cert).await?.unwrap_or_default();
+        let owner = renewal::owner_of(&txn, cert)
+            .await?
+            .map(|o| o.principal)
+            .unwrap_or_default();
         if !owner.trim().eq_ignore_ascii_case(actor.principal.trim()) {
             audit::append(
                 &txn,

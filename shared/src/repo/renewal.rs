@@ -6,7 +6,7 @@ use sea_orm::{DbBackend, FromQueryResult, IntoActiveModel, QueryOrder, Statement
 
 use crate::entities::job::{Entity as Jobs, Model as Job};
 use crate::entities::renewal_policy::{self, Entity as Policies, Model as Policy};
-use crate::model::{CertificateId, CertificateSource, JobId, ProfileId, RenewalPolicyId};
+use crate::model::{ApiKeyId, CertificateId, CertificateSource, JobId, ProfileId, RenewalPolicyId};
 
 /// The built-in policy (`default`), created by the migration: used wherever no other is set.
 pub const DEFAULT_POLICY: RenewalPolicyId = RenewalPolicyId(uuid::Uuid::from_u128(1));
@@ -296,26 +296,32 @@ pub async fn erase_keys_of(conn: &impl ConnectionTrait, certificates: &[Certific
     Ok(())
 }
 
+/// Who a certificate belongs to: see [`owner_of`].
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct Owner {
+    pub principal: String,
+    /// The key that filed the approval job the owner's certificate was issued through; `None`
+    /// when it was issued without one (no approval) or before jobs recorded keys.
+    pub key_id: Option<ApiKeyId>,
+}
+
 /// Who a certificate belongs to: the nearest principal other than certctl itself (`system:…`)
-/// that requested it or one of the certificates it renews.
-pub async fn owner_of(conn: &impl ConnectionTrait, certificate: CertificateId) -> Result<Option<String>, DbErr> {
-    #[derive(FromQueryResult)]
-    struct Row {
-        requested_by: String,
-    }
-    Ok(Row::find_by_statement(Statement::from_sql_and_values(
+/// that requested it or one of the certificates it renews, with the requesting key where known.
+pub async fn owner_of(conn: &impl ConnectionTrait, certificate: CertificateId) -> Result<Option<Owner>, DbErr> {
+    Owner::find_by_statement(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "WITH RECURSIVE chain AS ( \
-           SELECT id, renewed_from_id, requested_by, 0 AS depth FROM certificates WHERE id = $1 \
+           SELECT id, renewed_from_id, requested_by, job_id, 0 AS depth FROM certificates WHERE id = $1 \
            UNION ALL \
-           SELECT c.id, c.renewed_from_id, c.requested_by, chain.depth + 1 FROM certificates c \
+           SELECT c.id, c.renewed_from_id, c.requested_by, c.job_id, chain.depth + 1 FROM certificates c \
            JOIN chain ON c.id = chain.renewed_from_id WHERE chain.depth < 10000) \
-         SELECT requested_by FROM chain WHERE requested_by NOT LIKE 'system:%' ORDER BY depth LIMIT 1",
+         SELECT chain.requested_by AS principal, j.requested_by_key_id AS key_id \
+         FROM chain LEFT JOIN jobs j ON j.id = chain.job_id \
+         WHERE chain.requested_by NOT LIKE 'system:%' ORDER BY chain.depth LIMIT 1",
         [certificate.into()],
     ))
     .one(conn)
-    .await?
-    .map(|r| r.requested_by))
+    .await
 }
 
 /// Keeps a rotated key, sealed, on its job until it is collected.

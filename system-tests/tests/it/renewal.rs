@@ -99,9 +99,11 @@ async fn certificates_renew_by_themselves_wait_for_approval_and_retry_then_give_
     let (s, auto) = issue(&app, &operator, &issuer, &plain, "auto.example", None).await;
     assert_eq!(s, StatusCode::CREATED, "{auto}");
     assert_eq!(auto["key_generated"], true);
+    // The gated one is ada's, an admin who can make keys of her own.
+    let ada = app.key("ada", "admin").await;
     let (s, job) = issue(
         &app,
-        &operator,
+        &ada,
         &issuer,
         &gated,
         "gated.example",
@@ -250,25 +252,47 @@ async fn certificates_renew_by_themselves_wait_for_approval_and_retry_then_give_
         1
     );
     let job = job_of(&app, &gated_cert).await;
-    // The system filed it, but for olga's certificate: she may not approve it herself.
-    let (s, refused) = app
+    // The system filed it, but for ada's certificate: she may not approve it herself, nor through
+    // a key she made under another name.
+    let (s, v) = app
         .post(
-            &format!("/api/v1/jobs/{}/approve", id(&job)),
-            &operator,
-            json!({ "note": "mine" }),
+            "/api/v1/api-keys",
+            &ada,
+            json!({ "name": "ada-bot", "role": "operator" }),
         )
         .await;
-    assert_eq!(
-        (s, refused["code"].as_str()),
-        (StatusCode::FORBIDDEN, Some("self_approval_forbidden")),
-        "{refused}"
-    );
-    assert!(
-        refused["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("renews your certificate")),
-        "{refused}"
-    );
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let ada_bot = v["key"].as_str().unwrap().to_owned();
+    for (key, reason) in [(&ada, "self_approval_owner"), (&ada_bot, "self_approval_owner_key")] {
+        let (s, refused) = app
+            .post(
+                &format!("/api/v1/jobs/{}/approve", id(&job)),
+                key,
+                json!({ "note": "mine" }),
+            )
+            .await;
+        assert_eq!(
+            (s, refused["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("self_approval_forbidden")),
+            "{refused}"
+        );
+        assert!(
+            refused["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("renews your certificate")),
+            "{refused}"
+        );
+        assert_eq!(
+            app.scalar_i64(&format!(
+                "SELECT count(*) FROM audit_events WHERE action = 'job.approve' AND outcome = 'denied' \
+                 AND resource_id = '{}' AND details->>'reason' = '{reason}'",
+                id(&job)
+            ))
+            .await,
+            1,
+            "{reason}"
+        );
+    }
     let approver = app.key("petra", "operator").await;
     let (s, decided) = app
         .post(
