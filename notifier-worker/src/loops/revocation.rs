@@ -17,7 +17,6 @@ use certctl_shared::clock::{from_time, to_time};
 use certctl_shared::crypto::{KeyEncryptionKeys, issuer_key_context, signer_key_context};
 use certctl_shared::model::IssuerId;
 use certctl_shared::repo::{crls, issuers, ocsp_signers};
-use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use uuid::Uuid;
 
@@ -25,7 +24,8 @@ use crate::metrics::WorkerMetrics;
 
 /// How long a claimed CRL build may take before another worker may take it over. Short, so a
 /// worker that dies mid-build delays the next CRL by seconds; a build that outlasts it only costs
-/// duplicate work, since the database refuses a CRL whose number or thisUpdate goes back.
+/// duplicate work, since claims date CRLs from the database's clock and the database refuses a
+/// CRL whose number or thisUpdate goes back.
 const BUILD_LEASE: Duration = Duration::from_secs(10);
 /// After a failed build, how long before it is tried again.
 const RETRY_FAILED_BUILD: Duration = Duration::from_secs(15);
@@ -117,8 +117,8 @@ impl CrlPublisher {
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let now = Utc::now();
-        let this_update = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
+        // From the claim (the database's clock), so every worker dates CRLs alike.
+        let this_update = build.this_update;
         let next_update = this_update + self.settings.crl_validity;
         let number = u64::try_from(build.number).context("negative CRL number")?;
         let count = entries.len();

@@ -24,7 +24,8 @@ pub async fn ensure_states(conn: &impl ConnectionTrait) -> Result<(), DbErr> {
     Ok(())
 }
 
-/// A CRL build this worker has claimed: the number it must carry and the revision it covers.
+/// A CRL build this worker has claimed: the number and `thisUpdate` it must carry and the
+/// revision it covers.
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct ClaimedBuild {
     pub issuer_id: IssuerId,
@@ -34,12 +35,15 @@ pub struct ClaimedBuild {
     pub crl_url: Option<String>,
     pub number: i64,
     pub revision: i64,
+    /// The database's clock at the claim, in whole seconds, and never before a stored CRL's:
+    /// one clock for every worker, so a higher number never carries an older `thisUpdate`.
+    pub this_update: DateTime<Utc>,
 }
 
 /// Claims every CRL (of an issuer, or of one of its shards) that is missing, behind a revocation,
 /// or due for renewal (less than `refresh_before` left), and not being built by a live worker. Claiming allocates the CRL
-/// number and takes a lease of `lease`: two workers never build the same issuer at once and a
-/// number is never handed out twice.
+/// number and its `thisUpdate` and takes a lease of `lease`: two workers never build the same
+/// issuer at once and a number is never handed out twice.
 pub async fn claim_builds(
     conn: &impl ConnectionTrait,
     worker: &str,
@@ -55,7 +59,10 @@ pub async fn claim_builds(
            AND (s.building_until IS NULL OR s.building_until < now()) \
            AND (s.revision > s.built_revision OR s.next_update IS NULL \
                 OR s.next_update < now() + make_interval(secs => $3)) \
-         RETURNING s.issuer_id, s.shard, i.crl_url, s.last_number AS number, s.revision",
+         RETURNING s.issuer_id, s.shard, i.crl_url, s.last_number AS number, s.revision, \
+           greatest(date_trunc('second', now()), \
+                    (SELECT max(c.this_update) FROM crls c WHERE c.issuer_id = s.issuer_id AND c.shard = s.shard)) \
+             AS this_update",
         [
             worker.into(),
             lease.as_secs_f64().into(),
