@@ -243,6 +243,20 @@ mod tests {
     }
 
     #[test]
+    fn several_words_are_comma_separated_each_from_the_set_and_counted_once() {
+        let words = ["a", "b", "c"];
+        let pick = |s: &str| words.contains(&s).then(|| s.to_owned());
+        let read = |query: &str| Params::parse(query).unwrap().many_of("w", &words, pick);
+        assert_eq!(read("w=b,a,b").unwrap(), ["b", "a"]);
+        assert_eq!(read("x=1").unwrap(), Vec::<String>::new());
+        for bad in ["w=", "w=a,", "w=,a", "w=a%2C%20b", "w=a,d"] {
+            let (c, m) = code(read(bad).unwrap_err());
+            assert_eq!(c, "invalid_query", "{bad}");
+            assert!(m.starts_with("w must"), "{bad}: {m}");
+        }
+    }
+
+    #[test]
     fn timestamps_postgres_cannot_store_are_refused_with_an_example() {
         for raw in [
             "2026-13-01T00:00:00Z",

@@ -169,8 +169,8 @@ impl CertificateSort {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CertificateQuery {
-    /// Certificates in any of these states, comma-separated: `status=active,expiring,renewal_in_progress`
-    /// lists every live certificate.
+    /// Certificates in any of these states (one matching is enough). A query string joins them
+    /// with commas: `status=active,expiring,renewal_in_progress` lists every live certificate.
     #[serde(default, skip_serializing_if = "Vec::is_empty", with = "status_list")]
     #[param(value_type = Option<Vec<CertificateStatus>>, style = Form, explode = false)]
     pub status: Vec<CertificateStatus>,
@@ -208,7 +208,8 @@ pub struct CertificateQuery {
 }
 
 /// [`CertificateQuery::status`] on the wire: one string, the states joined by commas, as a query
-/// string carries it. Read back from that string or, from a JSON client (the MCP tool), a list.
+/// string carries it. Read back from that string or, from a JSON client (the MCP tool), a list;
+/// `null` and `""` mean no filter, as leaving the argument out does.
 mod status_list {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
@@ -227,9 +228,11 @@ mod status_list {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<CertificateStatus>, D::Error> {
-        let words = match Written::deserialize(d)? {
-            Written::Joined(s) => s.split(',').map(str::to_owned).collect(),
-            Written::Listed(l) => l,
+        let words = match Option::<Written>::deserialize(d)? {
+            None => Vec::new(),
+            Some(Written::Joined(s)) if s.is_empty() => Vec::new(),
+            Some(Written::Joined(s)) => s.split(',').map(str::to_owned).collect(),
+            Some(Written::Listed(l)) => l,
         };
         words
             .iter()
@@ -314,4 +317,42 @@ pub struct JobQuery {
 
 impl JobQuery {
     pub const NAMES: &[&str] = &["status", "cursor", "limit"];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn status(v: serde_json::Value) -> Result<Vec<CertificateStatus>, String> {
+        serde_json::from_value::<CertificateQuery>(json!({ "status": v }))
+            .map(|q| q.status)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn several_states_read_from_a_joined_string_or_a_list_and_write_joined() {
+        use CertificateStatus::{Active, Expiring, Revoked};
+        assert_eq!(status(json!("active,revoked")), Ok(vec![Active, Revoked]));
+        assert_eq!(status(json!(["expiring", "active"])), Ok(vec![Expiring, Active]));
+        for none in [json!(null), json!(""), json!([])] {
+            assert_eq!(status(none.clone()), Ok(vec![]), "{none}");
+        }
+        assert_eq!(
+            serde_json::from_value::<CertificateQuery>(json!({})).unwrap().status,
+            vec![]
+        );
+        for bad in [json!("active,sideways"), json!("active,"), json!(["active "]), json!(7)] {
+            assert!(status(bad.clone()).is_err(), "{bad}");
+        }
+        let q = CertificateQuery {
+            status: vec![Expiring, Active],
+            ..CertificateQuery::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&q).unwrap(),
+            json!({ "status": "expiring,active" })
+        );
+        assert_eq!(serde_json::to_value(CertificateQuery::default()).unwrap(), json!({}));
+    }
 }

@@ -188,6 +188,7 @@ describe("CertificatesPage list", () => {
     const status = screen.getByLabelText("Status");
     expect(within(status).getAllByRole("option").map((o) => o.getAttribute("value"))).toEqual([
       "",
+      "active,expiring,renewal_in_progress",
       "active",
       "expiring",
       "renewal_in_progress",
@@ -198,6 +199,23 @@ describe("CertificatesPage list", () => {
     expect(within(status).queryByRole("option", { name: "superseded" })).not.toBeInTheDocument();
     await user.selectOptions(status, "renewed");
     await waitFor(() => expect(mocked.listCertificates).toHaveBeenLastCalledWith(expect.objectContaining({ status: ["renewed"] })));
+    await user.selectOptions(status, "live (active, expiring, being renewed)");
+    await waitFor(() =>
+      expect(mocked.listCertificates).toHaveBeenLastCalledWith(expect.objectContaining({ status: ["active", "expiring", "renewal_in_progress"] })),
+    );
+  });
+
+  it("takes several states from the address, and ignores a list with an unknown one whole", async () => {
+    const { unmount } = renderPage(<CertificatesPage />, { path: "/certificates?status=active,revoked" });
+    await screen.findByTestId("certificate-row");
+    expect(screen.getByLabelText("Status")).toHaveValue("active,revoked");
+    expect(screen.getByRole("option", { name: "active, revoked" })).toBeInTheDocument();
+    expect(mocked.listCertificates).toHaveBeenLastCalledWith(expect.objectContaining({ status: ["active", "revoked"] }));
+    unmount();
+    renderPage(<CertificatesPage />, { path: "/certificates?status=active,superseded" });
+    await screen.findByTestId("certificate-row");
+    expect(screen.getByLabelText("Status")).toHaveValue("");
+    expect(mocked.listCertificates).toHaveBeenLastCalledWith(expect.objectContaining({ status: undefined }));
   });
 
   it("takes the status filter from the address, and ignores the old superseded", async () => {

@@ -99,7 +99,11 @@ export function CertificatesPage() {
   useTitle("Certificates");
   const { can } = useSession();
   const [params, setParams] = useSearchParams();
-  const status = (STATUSES as string[]).includes(params.get("status") ?? "") ? (params.get("status") as CertificateStatus) : "";
+  // One state or several, comma-separated as the API takes them; a list with an unknown word is
+  // ignored whole rather than half-applied.
+  const words = (params.get("status") ?? "").split(",");
+  const statuses = words.every((w) => (STATUSES as string[]).includes(w)) ? (words as CertificateStatus[]) : [];
+  const status = statuses.join(",");
   const issuerId = params.get("issuer_id") ?? "";
   const profileId = params.get("profile_id") ?? "";
   const expiring = DATE.test(params.get("expiring_before") ?? "") ? (params.get("expiring_before") as string) : "";
@@ -112,7 +116,7 @@ export function CertificatesPage() {
   const filters = { status, issuerId, profileId, expiring, search, sort };
   const cursors = useCursors(JSON.stringify(filters));
   const query: CertificateQuery = {
-    status: status ? [status] : undefined,
+    status: statuses.length > 0 ? statuses : undefined,
     issuer_id: issuerId || undefined,
     profile_id: profileId || undefined,
     expiring_before: expiring ? expiringBefore(expiring) : undefined,
@@ -155,11 +159,13 @@ export function CertificatesPage() {
           Status{" "}
           <select value={status} onChange={(e) => setFilter("status", e.target.value)}>
             <option value="">any</option>
+            <option value={LIVE_STATUSES.join(",")}>live (active, expiring, being renewed)</option>
             {STATUSES.map((s) => (
               <option key={s} value={s}>
                 {statusText(s)}
               </option>
             ))}
+            {statuses.length > 1 && status !== LIVE_STATUSES.join(",") && <option value={status}>{statuses.map(statusText).join(", ")}</option>}
           </select>
         </label>
         <label>
@@ -208,7 +214,7 @@ export function CertificatesPage() {
         </label>
       </form>
       <p className="hint" id="certificates-order">
-        “Soonest expiry first” with status “expiring” lists what waits for someone to renew it; “Expiring before” narrows it to a date.
+        “Soonest expiry first” with status “live” lists what still has to be renewed, and with “expiring” what waits for someone to renew it; “Expiring before” narrows it to a date.
         “Search names” finds certificates whose common name or any SAN contains the text, in any case.
       </p>
 
