@@ -77,37 +77,37 @@ async fn own_request(
     conn: &impl sea_orm::ConnectionTrait,
     job: &Job,
     actor: &Actor,
-) -> Result<Option<&'static str>, Fault> {
+) -> Result<Option<(&'static str, Option<renewal::Owner>)>, Fault> {
     if job.requested_by.trim().is_empty() || same_principal(&job.requested_by, &actor.principal) {
-        return Ok(Some("self_approval"));
+        return Ok(Some(("self_approval", None)));
     }
     if job.requested_by.starts_with("system:")
         && let Some(cert) = job.renews_certificate_id
         && let Some(owner) = renewal::owner_of(conn, cert).await?
     {
         if same_principal(&owner.principal, &actor.principal) {
-            return Ok(Some(OWNER));
+            return Ok(Some((OWNER, Some(owner))));
         }
         if let (Some(owner_key), Some(approver)) = (owner.key_id, actor.key_id())
             && (owner_key == approver || api_keys::created_by_chain_contains(conn, approver, owner_key).await?)
         {
-            return Ok(Some(OWNER_KEY));
+            return Ok(Some((OWNER_KEY, Some(owner))));
         }
     }
     if acme_registrant(conn, &job.requested_by)
         .await?
         .is_some_and(|registrant| same_principal(&registrant, &actor.principal))
     {
-        return Ok(Some("self_approval_registrant"));
+        return Ok(Some(("self_approval_registrant", None)));
     }
     let (Some(requester), Some(approver)) = (job.requested_by_key_id, actor.key_id()) else {
         return Ok(None);
     };
     if requester == approver {
-        return Ok(Some("self_approval_same_key"));
+        return Ok(Some(("self_approval_same_key", None)));
     }
     if api_keys::created_by_chain_contains(conn, approver, requester).await? {
-        return Ok(Some("self_approval_created_key"));
+        return Ok(Some(("self_approval_created_key", None)));
     }
     Ok(None)
 }
@@ -151,18 +151,15 @@ pub async fn decide(
         certificates::find_for_update(&txn, cert).await?;
     }
     let job = jobs::find_for_update(&txn, id).await?.ok_or(DecideError::NotFound)?;
-    if let Some(reason) = own_request(&txn, &job, actor).await? {
-        audit::append(
-            &txn,
-            actor.denial(
-                &format!("job.{verb}"),
-                "job",
-                id,
-                json!({ "reason": reason, "requested_by": job.requested_by,
-                        "requested_by_key_id": job.requested_by_key_id }),
-            ),
-        )
-        .await?;
+    if let Some((reason, owner)) = own_request(&txn, &job, actor).await? {
+        let mut details = json!({ "reason": reason, "requested_by": job.requested_by,
+                                  "requested_by_key_id": job.requested_by_key_id });
+        // An automatic renewal's requester is the system: name the owner the decider matched.
+        if let Some(owner) = owner {
+            details["owner"] = owner.principal.into();
+            details["owner_key_id"] = json!(owner.key_id);
+        }
+        audit::append(&txn, actor.denial(&format!("job.{verb}"), "job", id, details)).await?;
         txn.commit().await?;
         return Err(DecideError::OwnRequest { verb, reason });
     }

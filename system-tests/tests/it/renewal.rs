@@ -285,7 +285,8 @@ async fn certificates_renew_by_themselves_wait_for_approval_and_retry_then_give_
         assert_eq!(
             app.scalar_i64(&format!(
                 "SELECT count(*) FROM audit_events WHERE action = 'job.approve' AND outcome = 'denied' \
-                 AND resource_id = '{}' AND details->>'reason' = '{reason}'",
+                 AND resource_id = '{}' AND details->>'reason' = '{reason}' \
+                 AND details->>'owner' = 'ada' AND details->>'owner_key_id' IS NOT NULL",
                 id(&job)
             ))
             .await,
