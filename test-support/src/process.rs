@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 ///
 /// Cargo builds a package's binaries only for that package's own integration tests, so these,
 /// which live in another package, need them built beforehand: `scripts/test.sh` runs
-/// `cargo build --workspace --bins --tests` first. A binary older than the last build of its own
-/// library is stale (the library changed and the binary was not relinked), and is refused rather
-/// than tested.
+/// `cargo build --workspace --bins --tests` first. A binary older than any source file it was
+/// built from (the list Cargo writes beside it, `<name>.d`) is stale, and is refused rather than
+/// tested.
 pub fn binary(name: &str) -> PathBuf {
     const BUILD: &str = "cargo build --workspace --bins --tests";
     let exe = std::env::current_exe().expect("the test's own path");
@@ -27,29 +27,32 @@ pub fn binary(name: &str) -> PathBuf {
             path.display()
         )
     });
-    if let Some(lib) = newest_rlib(&profile_dir.join("deps"), &name.replace('-', "_")) {
-        assert!(
-            lib <= built,
-            "{} is older than its library: rebuild it with `{BUILD}` (scripts/test.sh does)",
+    if let Some((source, changed)) = newest_source(&profile_dir.join(format!("{name}.d")))
+        && changed > built
+    {
+        panic!(
+            "{} is older than {source}, which it is built from: rebuild it with `{BUILD}` (scripts/test.sh does)",
             path.display()
         );
     }
     path
 }
 
-/// When `lib<crate>-<hash>.rlib` in `deps` was last written, the newest of its builds.
-fn newest_rlib(deps: &std::path::Path, krate: &str) -> Option<std::time::SystemTime> {
-    let prefix = format!("lib{krate}-");
-    std::fs::read_dir(deps)
-        .ok()?
-        .filter_map(Result::ok)
-        .filter(|e| {
-            let n = e.file_name();
-            let n = n.to_string_lossy();
-            n.starts_with(&prefix) && n.ends_with(".rlib")
+/// The most recently changed of the files listed in a Cargo dep-info file (`target: src …`, the
+/// workspace sources a binary was built from, spaces in paths escaped), and when it changed.
+/// `None` when the file is missing or lists nothing readable.
+fn newest_source(dep_info: &std::path::Path) -> Option<(String, std::time::SystemTime)> {
+    let text = std::fs::read_to_string(dep_info).ok()?;
+    let (_, sources) = text.lines().next()?.split_once(": ")?;
+    sources
+        .replace("\\ ", "\0")
+        .split_whitespace()
+        .map(|p| p.replace('\0', " "))
+        .filter_map(|p| {
+            let changed = std::fs::metadata(&p).and_then(|m| m.modified()).ok()?;
+            Some((p, changed))
         })
-        .filter_map(|e| e.metadata().and_then(|m| m.modified()).ok())
-        .max()
+        .max_by_key(|(_, changed)| *changed)
 }
 
 pub fn free_addr() -> String {
