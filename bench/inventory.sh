@@ -84,6 +84,7 @@ DEEP=$(sql -c "SELECT (extract(epoch FROM created_at) * 1000000)::bigint || '|' 
   | python3 -c 'import base64,sys; print(base64.urlsafe_b64encode(sys.stdin.read().strip().encode()).decode().rstrip("="))')
 SERIAL=$(sql -c "SELECT upper(serial_hex) FROM certificates ORDER BY created_at DESC OFFSET $((CERTS / 3)) LIMIT 1")
 SOON=$(date -u -d '+7 days' +%Y-%m-%dT%H:%M:%SZ)
+SOON30=$(date -u -d '+30 days' +%Y-%m-%dT%H:%M:%SZ)
 REQUESTS=(
   "list, first page|/api/v1/certificates?limit=50"
   "list, 90% deep by cursor|/api/v1/certificates?limit=50&cursor=$DEEP"
@@ -91,6 +92,10 @@ REQUESTS=(
   "filter issuer|/api/v1/certificates?limit=50&issuer_id=${ISSUERS[2]}"
   "filter profile|/api/v1/certificates?limit=50&profile_id=${PROFILES[4]}"
   "filter expiring_before (+7 d), by expiry|/api/v1/certificates?limit=50&status=active&sort=expiry&expiring_before=$SOON"
+  "live states (+7 d), by expiry|/api/v1/certificates?limit=50&status=active,expiring,renewal_in_progress&sort=expiry&expiring_before=$SOON"
+  "live states, by expiry (whole queue)|/api/v1/certificates?limit=50&status=active,expiring,renewal_in_progress&sort=expiry"
+  "live states (+30 d), count (dashboard)|/api/v1/certificates?limit=1&status=active,expiring,renewal_in_progress&sort=expiry&expiring_before=$SOON30"
+  "live states, newest first|/api/v1/certificates?limit=50&status=active,expiring,renewal_in_progress"
   "filter common_name (exact)|/api/v1/certificates?limit=50&common_name=svc-777777.team27.corp.example"
   "search q=svc-77777 (CN/SAN substring)|/api/v1/certificates?limit=50&q=svc-77777"
   "search q=zz-nomatch (matches nothing)|/api/v1/certificates?limit=50&q=zz-nomatch"

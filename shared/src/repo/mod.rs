@@ -90,7 +90,7 @@ where
 pub(crate) async fn keyset<E>(
     conn: &impl sea_orm::ConnectionTrait,
     query: sea_orm::Select<E>,
-    (time, id): (E::Column, E::Column),
+    columns: (E::Column, E::Column),
     direction: Direction,
     cursor: Option<TimeCursor>,
     limit: u64,
@@ -100,9 +100,32 @@ where
     E: sea_orm::EntityTrait,
     E::Model: Send + Sync,
 {
+    let unpaged = query.clone();
+    let (items, next_cursor) = keyset_rows(conn, query, columns, direction, cursor, limit, key).await?;
+    let total = page_total(conn, &unpaged, cursor.is_none(), items.len(), next_cursor.is_some()).await?;
+    Ok(Page {
+        items,
+        next_cursor,
+        total,
+    })
+}
+
+/// The rows of a [`keyset`] page and the cursor of the next one, without the total.
+pub(crate) async fn keyset_rows<E>(
+    conn: &impl sea_orm::ConnectionTrait,
+    query: sea_orm::Select<E>,
+    (time, id): (E::Column, E::Column),
+    direction: Direction,
+    cursor: Option<TimeCursor>,
+    limit: u64,
+    key: impl Fn(&E::Model) -> TimeCursor,
+) -> Result<(Vec<E::Model>, Option<String>), sea_orm::DbErr>
+where
+    E: sea_orm::EntityTrait,
+    E::Model: Send + Sync,
+{
     use sea_orm::sea_query::{Expr, ExprTrait};
     use sea_orm::{ColumnTrait, Order, QueryFilter, QueryOrder, QuerySelect};
-    let unpaged = query.clone();
     let mut query = query;
     if let Some(c) = cursor {
         // A row comparison, `(time, id) < (at, uuid)`: PostgreSQL turns it into one range of the
@@ -130,12 +153,7 @@ where
     } else {
         None
     };
-    let total = page_total(conn, &unpaged, cursor.is_none(), items.len(), next_cursor.is_some()).await?;
-    Ok(Page {
-        items,
-        next_cursor,
-        total,
-    })
+    Ok((items, next_cursor))
 }
 
 /// Lists count their matches exactly up to this many; beyond it, `total` is the query planner's
